@@ -1,0 +1,72 @@
+//! cargo's web API (`/registries/{registry}/api/v1/…`) and the download endpoint: thin handlers over `ops`.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cargohold_protocol::api::ErrorBody;
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+pub mod download;
+pub mod owners;
+pub mod publish;
+pub mod search;
+pub mod yank;
+
+/// A JSON request body whose rejections use cargo's error envelope.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        // Cargo sends `Content-Type: application/json` with these bodies, but a
+        // hand-written curl call may not; read the bytes and parse them either way.
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| AppError::BadRequest(format!("the request body is not the JSON expected: {e}")))
+    }
+}
+
+/// Rewrites any error response under the API that is not already JSON (axum's
+/// own rejections, 405s) into cargo's `{"errors":[{"detail":…}]}`, so cargo
+/// always prints a readable message.
+pub async fn ensure_json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let mut detail = String::from_utf8_lossy(&text).trim().to_owned();
+    if detail.is_empty() {
+        detail = status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase();
+    }
+    let body = serde_json::to_vec(&ErrorBody::single(detail)).unwrap_or_default();
+    let mut response = Response::from_parts(parts, Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+/// The answer to a URL under the API that names no endpoint.
+pub async fn not_found() -> impl IntoResponse {
+    AppError::NotFound("no such API endpoint; cargo's API lives under /registries/NAME/api/v1/".into())
+}

@@ -1,0 +1,61 @@
+//! `GET`, `PUT` and `DELETE /registries/{registry}/api/v1/crates/{crate}/owners`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cargohold_protocol::api::{OkResponse, Owner, OwnersRequest, OwnersResponse};
+
+use crate::api::ApiJson;
+use crate::app::AppState;
+use crate::auth::ApiToken;
+use crate::error::AppResult;
+use crate::ops::owners::{self, Change};
+
+/// Lists the owners of a crate.
+pub async fn list_owners(
+    State(app): State<AppState>,
+    Path((registry, name)): Path<(String, String)>,
+) -> AppResult<Json<OwnersResponse>> {
+    let registry = app.registry(&registry)?;
+    let users = owners::list(&app, registry, &name)
+        .await?
+        .into_iter()
+        .map(|row| Owner {
+            id: u32::try_from(row.id).unwrap_or(u32::MAX),
+            login: row.login,
+            name: row.name,
+        })
+        .collect();
+    Ok(Json(OwnersResponse { users }))
+}
+
+/// Adds owners; cargo prints the `msg`.
+pub async fn add_owners(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    token: ApiToken,
+    body: ApiJson<OwnersRequest>,
+) -> AppResult<Json<OkResponse>> {
+    change_owners(state, path, token, body, Change::Add).await
+}
+
+/// Removes owners; cargo 1.95 requires the `msg`.
+pub async fn remove_owners(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    token: ApiToken,
+    body: ApiJson<OwnersRequest>,
+) -> AppResult<Json<OkResponse>> {
+    change_owners(state, path, token, body, Change::Remove).await
+}
+
+async fn change_owners(
+    State(app): State<AppState>,
+    Path((registry, name)): Path<(String, String)>,
+    ApiToken(actor): ApiToken,
+    ApiJson(request): ApiJson<OwnersRequest>,
+    change: Change,
+) -> AppResult<Json<OkResponse>> {
+    let registry = app.registry(&registry)?;
+    let msg = owners::change(&app, registry, &actor, &name, &request.users, change).await?;
+    Ok(Json(OkResponse { ok: true, msg: Some(msg) }))
+}

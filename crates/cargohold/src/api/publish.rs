@@ -1,0 +1,51 @@
+//! `PUT /registries/{registry}/api/v1/crates/new`: the endpoint `cargo publish` talks to.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cargohold_protocol::api::PublishResponse;
+use cargohold_protocol::publish::{PublishLimits, parse_publish_body};
+
+use crate::app::AppState;
+use crate::auth::ApiToken;
+use crate::error::{AppError, AppResult};
+use crate::ops::publish::{self, Upload};
+
+/// Accepts a publish from cargo and answers with cargo's `warnings` object.
+pub async fn publish(
+    State(app): State<AppState>,
+    Path(registry): Path<String>,
+    ApiToken(actor): ApiToken,
+    body: Result<Bytes, BytesRejection>,
+) -> AppResult<Json<PublishResponse>> {
+    let registry = app.registry(&registry)?;
+    let limits = PublishLimits {
+        max_metadata_size: app.config.limits.max_metadata_size,
+        max_crate_size: app.config.limits.max_crate_size,
+    };
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge(format!(
+                "the upload is larger than this registry accepts (.crate files up to {} bytes)",
+                limits.max_crate_size
+            ))
+        } else {
+            AppError::BadRequest(format!("the upload could not be read: {}", rejection.body_text()))
+        }
+    })?;
+    let (metadata, tarball) = parse_publish_body(&body, &limits).map_err(|e| {
+        if e.is_too_large() {
+            AppError::PayloadTooLarge(e.to_string())
+        } else {
+            AppError::BadRequest(e.to_string())
+        }
+    })?;
+    let upload = Upload {
+        metadata,
+        tarball: body.slice_ref(tarball),
+    };
+    publish::publish(&app, registry, &actor, upload).await?;
+    Ok(Json(PublishResponse::default()))
+}

@@ -1,0 +1,39 @@
+//! `GET /registries/{registry}/api/v1/crates?q=…&per_page=…`: what `cargo search` calls.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use cargohold_protocol::api::SearchResponse;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::ops;
+
+/// The query string of a search.
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    per_page: Option<i64>,
+    page: Option<i64>,
+}
+
+/// Finds crates by name, description and keywords.
+pub async fn search_crates(
+    State(app): State<AppState>,
+    Path(registry): Path<String>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> AppResult<Json<SearchResponse>> {
+    let registry = app.registry(&registry)?;
+    let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let response = ops::search::search(
+        &app,
+        registry,
+        &params.q,
+        params.per_page.unwrap_or(10),
+        params.page.unwrap_or(1),
+    )
+    .await?;
+    Ok(Json(response))
+}

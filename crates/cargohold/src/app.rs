@@ -1,0 +1,159 @@
+//! `App`: the configuration, database, blob store and registries one process serves, shared by every request.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use anyhow::bail;
+use cargohold_protocol::RegistryIdentity;
+use cargohold_protocol::api::ConfigJson;
+
+use crate::clock;
+use crate::config::{Config, RegistryKind};
+use crate::db::{self, Db};
+use crate::error::{AppError, AppResult};
+use crate::storage::BlobStore;
+
+/// Shared state handed to every handler.
+pub type AppState = Arc<App>;
+
+/// Everything a request, a CLI command or a background task works with.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub storage: BlobStore,
+    registries: HashMap<String, Arc<Registry>>,
+    pub downloads: DownloadCounter,
+    pub stats: Stats,
+}
+
+/// Counters of what the server did, for tests and, later, metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Index files answered with 200.
+    pub index_served: AtomicU64,
+    /// Index files answered with 304 Not Modified.
+    pub index_not_modified: AtomicU64,
+    /// Index paths with no crate (404).
+    pub index_not_found: AtomicU64,
+}
+
+/// One hosted registry and the URLs clients know it by.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub id: i64,
+    pub name: String,
+    pub kind: RegistryKind,
+    /// `sparse+{public}/registries/{name}/index/`, as users put it in `.cargo/config.toml`.
+    pub index_url: String,
+    /// The body of `config.json`, rendered once.
+    pub config_json: String,
+}
+
+impl Registry {
+    fn new(id: i64, name: &str, kind: RegistryKind, public_url: &url::Url) -> Self {
+        let base = format!("{public_url}registries/{name}");
+        let config = ConfigJson {
+            dl: format!("{base}/crates/{{crate}}/{{crate}}-{{version}}.crate"),
+            api: base.clone(),
+            auth_required: false,
+        };
+        Self {
+            id,
+            name: name.to_owned(),
+            kind,
+            index_url: format!("sparse+{base}/index/"),
+            config_json: serde_json::to_string(&config).expect("config.json always serializes"),
+        }
+    }
+
+    /// How this registry refers to itself and to crates.io in index lines.
+    pub fn identity(&self) -> RegistryIdentity {
+        RegistryIdentity::new([self.index_url.clone()])
+    }
+}
+
+impl App {
+    /// Connects to the database (applying migrations), opens the blob store and
+    /// records the configured registries.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url()).await?;
+        let storage = BlobStore::open(&config.storage_url())?;
+        let public_url = config.public_url();
+        let mut registries = HashMap::new();
+        for wanted in config.registries() {
+            let row =
+                db::registries::ensure(db.write(), &wanted.name, wanted.kind.as_str(), clock::now())
+                    .await?;
+            if row.kind != wanted.kind.as_str() {
+                bail!(
+                    "the registry `{}` was created as `{}` and cannot become `{}`",
+                    row.name,
+                    row.kind,
+                    wanted.kind.as_str()
+                );
+            }
+            let registry = Registry::new(row.id, &row.name, wanted.kind, &public_url);
+            registries.insert(row.name, Arc::new(registry));
+        }
+        Ok(Self {
+            config,
+            db,
+            storage,
+            registries,
+            downloads: DownloadCounter::default(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The registry called `name`, or a 404 that lists the ones that exist.
+    pub fn registry(&self, name: &str) -> AppResult<&Arc<Registry>> {
+        self.registries.get(name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.registries.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            AppError::NotFound(format!(
+                "there is no registry named `{name}` here; registries: {}",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// Every registry, by name.
+    pub fn registries(&self) -> impl Iterator<Item = &Arc<Registry>> {
+        self.registries.values()
+    }
+
+    /// Writes counted downloads to the database.
+    pub async fn flush_downloads(&self) -> anyhow::Result<()> {
+        let pending = self.downloads.take();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let day = clock::now().div_euclid(86_400);
+        let mut tx = self.db.begin().await?;
+        for ((version_id, crate_id), count) in pending {
+            db::downloads::add(&mut tx, version_id, crate_id, day, count).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Downloads counted in memory and written in batches, so serving a `.crate` never waits on a write.
+#[derive(Debug, Default)]
+pub struct DownloadCounter {
+    pending: Mutex<HashMap<(i64, i64), i64>>,
+}
+
+impl DownloadCounter {
+    /// Counts one download of `version_id` (of `crate_id`).
+    pub fn record(&self, version_id: i64, crate_id: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *pending.entry((version_id, crate_id)).or_default() += 1;
+    }
+
+    fn take(&self) -> HashMap<(i64, i64), i64> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

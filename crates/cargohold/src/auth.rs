@@ -1,0 +1,310 @@
+//! API tokens: how they look, how they are stored and checked, and what a holder may do.
+
+use std::fmt;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::clock;
+use crate::db;
+use crate::error::{AppError, AppResult};
+
+/// Every token starts with this, so secret scanners can recognise a leaked one.
+pub const TOKEN_PREFIX: &str = "cargohold_";
+
+/// How long a token's last-use time may lag behind, to spare a write per request.
+const LAST_USED_PRECISION_SECONDS: i64 = 60;
+
+/// A new random token: the prefix and 40 letters and digits (about 238 bits).
+pub fn generate_token() -> String {
+    let random: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("{TOKEN_PREFIX}{random}")
+}
+
+/// The stored form of a token: its SHA-256, in hex. Tokens are random enough
+/// that a fast hash is safe; only passwords need argon2.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Read the index and download crates of private registries.
+    Read,
+    /// Publish the first version of a crate.
+    PublishNew,
+    /// Publish further versions of crates the user owns.
+    PublishUpdate,
+    /// Yank and unyank.
+    Yank,
+    /// Add and remove owners.
+    ChangeOwners,
+    /// Administer users, tokens and registries.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope, in the order they are listed to users.
+    pub const ALL: [Scope; 6] = [
+        Scope::Read,
+        Scope::PublishNew,
+        Scope::PublishUpdate,
+        Scope::Yank,
+        Scope::ChangeOwners,
+        Scope::Admin,
+    ];
+
+    /// The scopes a token gets when none are asked for: everything cargo does, not `admin`.
+    pub const DEFAULT: [Scope; 5] = [
+        Scope::Read,
+        Scope::PublishNew,
+        Scope::PublishUpdate,
+        Scope::Yank,
+        Scope::ChangeOwners,
+    ];
+
+    /// The name used on the command line and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::PublishNew => "publish-new",
+            Scope::PublishUpdate => "publish-update",
+            Scope::Yank => "yank",
+            Scope::ChangeOwners => "change-owners",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text.trim())
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is making a request, and what their token lets them do.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: i64,
+    pub login: String,
+    pub is_admin: bool,
+    pub token_id: Option<i64>,
+    scopes: Vec<Scope>,
+    /// `foo` or `foo-*`; empty means any crate.
+    crate_patterns: Vec<String>,
+    /// Registry names; empty means any registry.
+    registries: Vec<String>,
+}
+
+impl Actor {
+    /// An actor with every power of its user, for the command line run by an operator.
+    pub fn operator(user_id: i64, login: &str, is_admin: bool) -> Self {
+        Self {
+            user_id,
+            login: login.to_owned(),
+            is_admin,
+            token_id: None,
+            scopes: Scope::ALL.to_vec(),
+            crate_patterns: Vec::new(),
+            registries: Vec::new(),
+        }
+    }
+
+    /// Fails with 403 unless the token allows `scope` on `registry` (and `krate`, when given).
+    pub fn require(&self, scope: Scope, registry: &str, krate: Option<&str>) -> AppResult<()> {
+        if !self.scopes.contains(&scope) {
+            return Err(AppError::Forbidden(format!(
+                "this token does not have the `{scope}` scope; create a token with `--scope {scope}`"
+            )));
+        }
+        if scope == Scope::Admin && !self.is_admin {
+            return Err(AppError::Forbidden(format!(
+                "`{}` is not an administrator",
+                self.login
+            )));
+        }
+        if !self.registries.is_empty() && !self.registries.iter().any(|r| r == registry) {
+            return Err(AppError::Forbidden(format!(
+                "this token is limited to the registries {} and cannot be used on `{registry}`",
+                self.registries.join(", ")
+            )));
+        }
+        if let Some(krate) = krate
+            && !self.crate_patterns.is_empty()
+            && !self.crate_patterns.iter().any(|p| pattern_matches(p, krate))
+        {
+            return Err(AppError::Forbidden(format!(
+                "this token is limited to the crates {} and cannot act on `{krate}`",
+                self.crate_patterns.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a crate-name pattern (`foo`, or `foo-*` for a prefix) matches `name`,
+/// comparing canonical forms so `foo_*` and `Foo-*` mean the same.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    use cargohold_protocol::name::canonical_name;
+    let name = canonical_name(name);
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(&canonical_name(prefix)),
+        None => name == canonical_name(pattern),
+    }
+}
+
+/// Splits a comma-separated list as stored, dropping empty parts.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An authenticated request: the extractor fails with 401 before the body is read.
+pub struct ApiToken(pub Actor);
+
+impl FromRequestParts<AppState> for ApiToken {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> AppResult<Self> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| {
+                AppError::Unauthorized(
+                    "this request needs an API token: create one with `cargohold token create USER` \
+                     and store it with `cargo login --registry NAME`"
+                        .into(),
+                )
+            })?;
+        // Cargo sends the stored string verbatim; some users store `Bearer <token>`.
+        let token = match header.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            _ => header,
+        };
+        authenticate(app, token).await.map(ApiToken)
+    }
+}
+
+/// Checks a presented token and returns who holds it.
+pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Actor> {
+    let invalid = || {
+        AppError::Unauthorized(
+            "the API token is not valid (unknown or revoked); create a new one with \
+             `cargohold token create USER` and run `cargo login` again"
+                .into(),
+        )
+    };
+    let presented = hash_token(token);
+    let row = db::tokens::find_by_hash(app.db.read(), &presented)
+        .await?
+        .ok_or_else(invalid)?;
+    // The lookup already matched the hash; comparing again in constant time keeps
+    // the decision itself free of timing differences.
+    if !bool::from(row.token_hash.as_bytes().ct_eq(presented.as_bytes())) || row.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    let now = clock::now();
+    if let Some(expires_at) = row.expires_at
+        && expires_at <= now
+    {
+        return Err(AppError::Unauthorized(format!(
+            "the API token `{}` expired on {}; create a new one with `cargohold token create`",
+            row.token_name,
+            cargohold_protocol::index::format_pubtime(expires_at)
+        )));
+    }
+    if row.user_disabled_at.is_some() {
+        return Err(AppError::Unauthorized(format!(
+            "the account `{}` is disabled; ask an administrator",
+            row.login
+        )));
+    }
+    if row
+        .last_used_at
+        .is_none_or(|used| now - used >= LAST_USED_PRECISION_SECONDS)
+    {
+        db::tokens::touch(app.db.write(), row.token_id, now).await?;
+    }
+    Ok(Actor {
+        user_id: row.user_id,
+        login: row.login,
+        is_admin: row.is_admin,
+        token_id: Some(row.token_id),
+        scopes: split_list(&row.scopes)
+            .iter()
+            .filter_map(|s| Scope::parse(s))
+            .collect(),
+        crate_patterns: split_list(&row.crate_patterns),
+        registries: split_list(&row.registries),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_random_and_hashed_stably() {
+        let a = generate_token();
+        let b = generate_token();
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 40);
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), hash_token(&b));
+        assert_eq!(hash_token(&a).len(), 64);
+    }
+
+    #[test]
+    fn crate_patterns_match_exact_names_and_prefixes_canonically() {
+        assert!(pattern_matches("foo", "foo"));
+        assert!(pattern_matches("foo", "Foo"));
+        assert!(!pattern_matches("foo", "foo-bar"));
+        assert!(pattern_matches("foo-*", "foo-bar"));
+        assert!(pattern_matches("foo-*", "foo_bar"));
+        assert!(!pattern_matches("foo-*", "foobar"));
+    }
+
+    fn actor(scopes: &[Scope], patterns: &[&str], registries: &[&str]) -> Actor {
+        Actor {
+            user_id: 1,
+            login: "alice".into(),
+            is_admin: false,
+            token_id: Some(1),
+            scopes: scopes.to_vec(),
+            crate_patterns: patterns.iter().map(|s| s.to_string()).collect(),
+            registries: registries.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_token_is_limited_to_its_scopes_crates_and_registries() {
+        let a = actor(&[Scope::Yank], &["foo-*"], &["main"]);
+        assert!(a.require(Scope::Yank, "main", Some("foo-x")).is_ok());
+        assert!(a.require(Scope::PublishNew, "main", Some("foo-x")).is_err());
+        assert!(a.require(Scope::Yank, "main", Some("bar")).is_err());
+        assert!(a.require(Scope::Yank, "other", Some("foo-x")).is_err());
+        let admin_scope_without_admin_user = actor(&[Scope::Admin], &[], &[]);
+        assert!(admin_scope_without_admin_user.require(Scope::Admin, "main", None).is_err());
+    }
+}

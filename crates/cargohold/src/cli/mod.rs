@@ -1,0 +1,230 @@
+//! The command line: argument parsing and one small function per subcommand, each calling `ops`.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use url::Url;
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::config::{Config, LogFormat, Overrides};
+use crate::ops::{self, setup::FirstStart, tokens::TokenRequest, users::NewUser};
+
+/// A self-hosted Cargo registry: private crates, with the real `cargo` as client.
+#[derive(Debug, Parser)]
+#[command(name = "cargohold", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./cargohold.toml when it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Directory of the embedded database and blobs [default: ./cargohold-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry server
+    Serve(ServeArgs),
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8000]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// URL clients reach this server at, if not http://LISTEN/ (e.g. behind a proxy)
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<Url>,
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user
+    Add {
+        /// Login of the new user
+        name: String,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+        /// Read a password (for the web login) from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (only it) on standard output
+    Create {
+        /// Login of the user the token acts for
+        user: String,
+        /// A label to recognise the token by
+        #[arg(long, value_name = "LABEL")]
+        name: Option<String>,
+        /// Scopes, comma-separated: read, publish-new, publish-update, yank, change-owners, admin
+        /// [default: all but admin]
+        #[arg(long = "scope", value_name = "S,...", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Limit the token to crates named PATTERN (`foo`, or `foo-*` for a prefix); repeatable
+        #[arg(long = "crate", value_name = "PATTERN")]
+        crates: Vec<String>,
+        /// Limit the token to registry R; repeatable
+        #[arg(long = "registry", value_name = "R")]
+        registries: Vec<String>,
+        /// Make the token expire after DAYS days
+        #[arg(long, value_name = "DAYS")]
+        expires_in: Option<u32>,
+    },
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted
+    Show,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir,
+        ..Overrides::default()
+    };
+    if let Command::Serve(args) = &cli.command {
+        overrides.listen = args.listen;
+        overrides.public_url = args.public_url.clone();
+    }
+    let config = Config::load(cli.config.as_deref(), overrides)?;
+    let quiet = !matches!(cli.command, Command::Serve(_));
+    init_logging(config.log_format, quiet);
+
+    match cli.command {
+        Command::Serve(_) => serve(config).await,
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+        }) => {
+            let app = App::build(config).await?;
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let user = NewUser {
+                login: name.clone(),
+                is_admin: admin,
+                password,
+            };
+            ops::users::add(&app, user, None).await?;
+            println!("created user `{name}`{}", if admin { " (administrator)" } else { "" });
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            user,
+            name,
+            scopes,
+            crates,
+            registries,
+            expires_in,
+        }) => {
+            let app = App::build(config).await?;
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).with_context(|| {
+                        let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                        format!("unknown scope `{s}`; scopes are {}", all.join(", "))
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let request = TokenRequest {
+                name: name.unwrap_or_default(),
+                scopes,
+                crate_patterns: crates,
+                registries,
+                expires_in_days: expires_in,
+            };
+            let created = ops::tokens::create(&app, &user, request, None).await?;
+            println!("{}", created.token);
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config.to_redacted_toml()?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}; is another server using it? pick one with --listen", config.listen))?;
+    // With port 0 the system picks the port; URLs must carry the real one.
+    config.listen = listener.local_addr()?;
+    let app = Arc::new(App::build(config).await?);
+    if let Some(first) = ops::setup::first_start(&app).await? {
+        print_first_start(&app, &first);
+    }
+    let public = app.config.public_url();
+    println!("cargohold is listening on {public} (database: {})", app.config.database_url());
+    tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
+    crate::server::serve(listener, app, crate::server::shutdown_signal()).await
+}
+
+fn print_first_start(app: &App, first: &FirstStart) {
+    let registry = app
+        .registries()
+        .min_by(|a, b| a.name.cmp(&b.name))
+        .expect("there is always at least one registry");
+    println!(
+        "\nFirst start: created the administrator `{login}`. Its API token is shown only now:\n\n    {token}\n\n\
+         To publish, add this to .cargo/config.toml:\n\n\
+         [registries.{name}]\nindex = \"{index}\"\n\n\
+         then store the token with:\n\n    cargo login --registry {name}\n",
+        login = first.login,
+        token = first.token,
+        name = registry.name,
+        index = registry.index_url,
+    );
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("could not read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn init_logging(format: LogFormat, quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,322 @@
+//! Configuration: defaults, then `cargohold.toml` (or `--config`), then `CARGOHOLD_*` variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// The file read from the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "cargohold.toml";
+
+/// Top-level keys that `CARGOHOLD_*` variables may set (nested with `__`, e.g.
+/// `CARGOHOLD_LIMITS__MAX_CRATE_SIZE`). Other `CARGOHOLD_` variables are ignored.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "public-url",
+    "data-dir",
+    "database-url",
+    "storage-url",
+    "limits",
+    "log-format",
+    "download-flush-seconds",
+];
+
+/// Everything cargohold can be told, with its defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the server listens on.
+    pub listen: SocketAddr,
+    /// The URL clients use to reach the server; `http://{listen}/` when unset.
+    pub public_url: Option<Url>,
+    /// Where the embedded database and blobs live unless told otherwise.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; `sqlite://{data-dir}/cargohold.db` when unset.
+    pub database_url: Option<String>,
+    /// A directory for `.crate` files; `{data-dir}/blobs` when unset.
+    pub storage_url: Option<String>,
+    /// `text` (default) or `json` log lines on standard error.
+    pub log_format: LogFormat,
+    /// How often counted downloads are written to the database.
+    pub download_flush_seconds: u64,
+    pub limits: Limits,
+    /// The registries this instance hosts; one local registry `main` when unset.
+    pub registries: Vec<RegistryConfig>,
+}
+
+/// Size caps that protect the server from oversized or hostile uploads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest `.crate` accepted, in bytes.
+    pub max_crate_size: u64,
+    /// Largest publish metadata JSON accepted, in bytes.
+    pub max_metadata_size: u64,
+    /// Largest size a `.crate` may decompress to, in bytes.
+    pub max_unpacked_size: u64,
+    /// Most entries (files and directories) in one `.crate`.
+    pub max_tarball_entries: usize,
+    /// Most dependencies one version may declare.
+    pub max_dependencies: usize,
+    /// Most features one version may declare.
+    pub max_features: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_crate_size: 10 * 1024 * 1024,
+            max_metadata_size: 1024 * 1024,
+            max_unpacked_size: 512 * 1024 * 1024,
+            max_tarball_entries: 50_000,
+            max_dependencies: 500,
+            max_features: 300,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// One `[[registries]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `[a-z0-9][a-z0-9_-]*`, not ending in `.git`; part of every URL of the registry.
+    pub name: String,
+    #[serde(default)]
+    pub kind: RegistryKind,
+}
+
+/// What a registry holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistryKind {
+    /// Crates published to this registry.
+    #[default]
+    Local,
+}
+
+impl RegistryKind {
+    /// The name used in configuration and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: None,
+            data_dir: PathBuf::from("cargohold-data"),
+            database_url: None,
+            storage_url: None,
+            log_format: LogFormat::Text,
+            download_flush_seconds: 10,
+            limits: Limits::default(),
+            registries: Vec::new(),
+        }
+    }
+}
+
+/// Values given on the command line, applied over everything else.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the configuration the way every subcommand does.
+    ///
+    /// `file` must exist when given; otherwise `cargohold.toml` is read if present.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!(
+                        "the configuration file {} does not exist; check the --config path",
+                        path.display()
+                    );
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        let env = Env::prefixed("CARGOHOLD_").filter_map(|key| {
+            let key = key.as_str().to_ascii_lowercase().replace("__", ".").replace('_', "-");
+            let top = key.split('.').next().unwrap_or_default();
+            ENV_KEYS.contains(&top).then(|| key.into())
+        });
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::globals(overrides))
+            .extract()
+            .context("the configuration is invalid")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A hermetic configuration for tests: everything under `data_dir`, listening on `listen`.
+    pub fn for_tests(data_dir: &Path, listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            data_dir: data_dir.to_owned(),
+            download_flush_seconds: 3600,
+            ..Self::default()
+        }
+    }
+
+    /// Checks what serde cannot: registry names and URLs.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for registry in &self.registries {
+            validate_registry_name(&registry.name)?;
+        }
+        let mut names: Vec<&str> = self.registries.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            bail!("the registry `{}` is configured twice", pair[0]);
+        }
+        if let Some(url) = &self.public_url
+            && !matches!(url.scheme(), "http" | "https")
+        {
+            bail!("public-url `{url}` must be an http:// or https:// URL");
+        }
+        Ok(())
+    }
+
+    /// The URL clients reach the server at, always ending in `/`.
+    pub fn public_url(&self) -> Url {
+        let mut url = self.public_url.clone().unwrap_or_else(|| {
+            let host = match self.listen.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            Url::parse(&format!("http://{host}:{}/", self.listen.port()))
+                .expect("an IP address and port form a URL")
+        });
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        url
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("cargohold.db").display())
+        })
+    }
+
+    /// The blob storage location, defaulting to a directory in the data directory.
+    pub fn storage_url(&self) -> String {
+        self.storage_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs").display().to_string())
+    }
+
+    /// The configured registries, or the single default `main`.
+    pub fn registries(&self) -> Vec<RegistryConfig> {
+        if self.registries.is_empty() {
+            vec![RegistryConfig {
+                name: "main".into(),
+                kind: RegistryKind::Local,
+            }]
+        } else {
+            self.registries.clone()
+        }
+    }
+
+    /// The effective configuration as TOML, with secrets in URLs redacted.
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        shown.public_url = Some(self.public_url());
+        shown.database_url = Some(redact_url(&self.database_url()));
+        shown.storage_url = Some(redact_url(&self.storage_url()));
+        shown.registries = self.registries();
+        Ok(toml::to_string_pretty(&shown)?)
+    }
+}
+
+/// Hides a password in a URL such as `postgres://user:secret@host/db`.
+pub(crate) fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Checks a registry name against `[a-z0-9][a-z0-9_-]*`, never ending in `.git`.
+pub fn validate_registry_name(name: &str) -> anyhow::Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    // cargo ≤ 1.95 drops a final `.git` when matching credentials to URLs.
+    if !first_ok || !rest_ok || name.ends_with(".git") || name.len() > 64 {
+        bail!(
+            "the registry name `{name}` is invalid: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_defaults_to_the_listen_address_and_ends_in_a_slash() {
+        let config = Config::default();
+        assert_eq!(config.public_url().as_str(), "http://127.0.0.1:8000/");
+        let config = Config {
+            public_url: Some(Url::parse("https://crates.example.com/reg").unwrap()),
+            ..Config::default()
+        };
+        assert_eq!(config.public_url().as_str(), "https://crates.example.com/reg/");
+    }
+
+    #[test]
+    fn registry_names_follow_the_contract() {
+        for good in ["main", "a", "corp-internal", "x_1"] {
+            assert!(validate_registry_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "Main", "-x", "a.git", "a/b", "a b"] {
+            assert!(validate_registry_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db/registry"),
+            "postgres://app:REDACTED@db/registry"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,202 @@
+//! `crates`: one row per crate name in a registry, with what its latest publish said about it.
+
+use sqlx::AssertSqlSafe;
+
+use super::{Conn, on_conn};
+
+/// A crate as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CrateRow {
+    pub id: i64,
+    pub registry_id: i64,
+    pub name: String,
+    pub canonical_name: String,
+    pub description: Option<String>,
+    pub max_version: Option<String>,
+    pub downloads: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The crate whose canonical name (lowercase, `-` as `_`) is `canonical`.
+pub async fn find_by_canonical<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    canonical: &str,
+) -> sqlx::Result<Option<CrateRow>> {
+    const SQL: &str = "SELECT id, registry_id, name, canonical_name, description, max_version,
+                              downloads, created_at, updated_at
+                       FROM crates WHERE registry_id = $1 AND canonical_name = $2";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .bind(canonical)
+        .fetch_optional(c)
+        .await)
+}
+
+/// Creates the crate unless its canonical name exists; `None` when it already did.
+pub async fn insert<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    name: &str,
+    canonical: &str,
+    now: i64,
+) -> sqlx::Result<Option<i64>> {
+    const SQL: &str = "INSERT INTO crates (registry_id, name, canonical_name, created_at, updated_at)
+                       VALUES ($1, $2, $3, $4, $4)
+                       ON CONFLICT (registry_id, canonical_name) DO NOTHING
+                       RETURNING id";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(registry_id)
+        .bind(name)
+        .bind(canonical)
+        .bind(now)
+        .fetch_optional(c)
+        .await)
+}
+
+/// What the newest publish says about the crate as a whole.
+#[derive(Debug, Clone, Default)]
+pub struct CrateMetadata<'a> {
+    pub description: Option<&'a str>,
+    pub homepage: Option<&'a str>,
+    pub documentation: Option<&'a str>,
+    pub repository: Option<&'a str>,
+    /// Space-separated, for search.
+    pub keywords: &'a str,
+}
+
+/// Replaces the crate-level metadata with `metadata`.
+pub async fn update_metadata<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    metadata: &CrateMetadata<'_>,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE crates SET description = $1, homepage = $2, documentation = $3,
+                              repository = $4, keywords = $5
+                       WHERE id = $6";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(metadata.description)
+        .bind(metadata.homepage)
+        .bind(metadata.documentation)
+        .bind(metadata.repository)
+        .bind(metadata.keywords)
+        .bind(crate_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Records the highest unyanked version and the time of the change.
+pub async fn set_max_version<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    max_version: Option<&str>,
+    now: i64,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE crates SET max_version = $1, updated_at = $2 WHERE id = $3";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(max_version)
+        .bind(now)
+        .bind(crate_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Whether a crate named exactly `name` (case and `-`/`_` as written) exists.
+pub async fn exists_exact<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    name: &str,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM crates WHERE registry_id = $1 AND name = $2";
+    let count: i64 = on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(registry_id)
+        .bind(name)
+        .fetch_one(c)
+        .await)?;
+    Ok(count > 0)
+}
+
+/// One search hit.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SearchRow {
+    pub name: String,
+    pub description: Option<String>,
+    pub max_version: Option<String>,
+}
+
+/// Crates of a registry matching every term, best matches first, and how many matched in all.
+///
+/// A term matches a crate whose canonical name contains it in canonical form, or
+/// whose description or keywords contain it. An exact name comes first, then
+/// names starting with the query, then the most downloaded.
+pub async fn search<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<(Vec<SearchRow>, i64)> {
+    let terms: Vec<&str> = query.split_whitespace().take(8).collect();
+    // $1 is the registry, then two patterns per term; the ranking parameters follow.
+    let mut filter = String::from("registry_id = $1");
+    let mut patterns = Vec::with_capacity(terms.len() * 2);
+    for term in &terms {
+        let name = patterns.len() + 2;
+        let text = name + 1;
+        filter.push_str(&format!(
+            " AND (canonical_name LIKE ${name} ESCAPE '\\' \
+               OR lower(coalesce(description, '')) LIKE ${text} ESCAPE '\\' \
+               OR lower(keywords) LIKE ${text} ESCAPE '\\')"
+        ));
+        let canonical_term = cargohold_protocol::name::canonical_name(term);
+        patterns.push(format!("%{}%", escape_like(&canonical_term)));
+        patterns.push(format!("%{}%", escape_like(&term.to_lowercase())));
+    }
+    let exact = patterns.len() + 2;
+    let prefix = exact + 1;
+    let rows_sql = format!(
+        "SELECT name, description, max_version FROM crates WHERE {filter}
+         ORDER BY CASE WHEN canonical_name = ${exact} THEN 0
+                       WHEN canonical_name LIKE ${prefix} ESCAPE '\\' THEN 1
+                       ELSE 2 END,
+                  downloads DESC, canonical_name
+         LIMIT {limit} OFFSET {offset}"
+    );
+    let count_sql = format!("SELECT COUNT(*) FROM crates WHERE {filter}");
+    let canonical_query = cargohold_protocol::name::canonical_name(&terms.join("_"));
+    let prefix_pattern = format!("{}%", escape_like(&canonical_query));
+
+    let mut conn = conn.into();
+    let rows: Vec<SearchRow> = on_conn!(&mut conn, |c| {
+        let mut q = sqlx::query_as(AssertSqlSafe(rows_sql)).bind(registry_id);
+        for pattern in &patterns {
+            q = q.bind(pattern);
+        }
+        q.bind(&canonical_query).bind(&prefix_pattern).fetch_all(c).await
+    })?;
+    let total: i64 = on_conn!(&mut conn, |c| {
+        let mut q = sqlx::query_scalar(AssertSqlSafe(count_sql)).bind(registry_id);
+        for pattern in &patterns {
+            q = q.bind(pattern);
+        }
+        q.fetch_one(c).await
+    })?;
+    Ok((rows, total))
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped
+}

@@ -1,0 +1,213 @@
+//! The database: SQLite (embedded default) or PostgreSQL, one schema, queries grouped by table.
+//!
+//! Queries use the runtime `sqlx::query` API with `$n` placeholders, which both
+//! drivers accept, and run through [`on_pool!`] / [`on_tx!`] so each is written
+//! once. Nothing here knows about HTTP.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgPoolOptions, Postgres};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{PgPool, Sqlite, SqlitePool};
+
+use crate::config::redact_url;
+
+pub mod audit;
+pub mod crates;
+pub mod downloads;
+pub mod index_files;
+pub mod owners;
+pub mod registries;
+pub mod tokens;
+pub mod users;
+pub mod versions;
+
+/// A pool of connections to one of the two supported databases.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction on either database.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs one sqlx expression on whichever pool `$pool` (a `&Pool`) holds. Only for SQL both dialects accept.
+macro_rules! on_pool {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite($p) => $body,
+            $crate::db::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// A connection to run one query on: a pool, or an open transaction.
+pub enum Conn<'a> {
+    Pool(&'a Pool),
+    Tx(&'a mut Tx),
+}
+
+impl<'a> From<&'a Pool> for Conn<'a> {
+    fn from(pool: &'a Pool) -> Self {
+        Conn::Pool(pool)
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Conn<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        Conn::Tx(tx)
+    }
+}
+
+impl<'a: 'b, 'b> From<&'b mut Conn<'a>> for Conn<'b> {
+    fn from(conn: &'b mut Conn<'a>) -> Self {
+        match conn {
+            Conn::Pool(pool) => Conn::Pool(pool),
+            Conn::Tx(tx) => Conn::Tx(tx),
+        }
+    }
+}
+
+/// Runs one sqlx expression on a [`Conn`] (anything `Into<Conn>`), so a query
+/// function serves both plain reads and transactions. Only for SQL both dialects accept.
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match ::std::convert::Into::<$crate::db::Conn<'_>>::into($conn) {
+            $crate::db::Conn::Pool($crate::db::Pool::Sqlite($c)) => $body,
+            $crate::db::Conn::Pool($crate::db::Pool::Postgres($c)) => $body,
+            $crate::db::Conn::Tx($crate::db::Tx::Sqlite(tx)) => {
+                let $c = &mut **tx;
+                $body
+            }
+            $crate::db::Conn::Tx($crate::db::Tx::Postgres(tx)) => {
+                let $c = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on_conn, on_pool};
+
+/// Handles to the database: readers, and the pool that writes.
+///
+/// SQLite allows one writer at a time; giving writes a single connection queues
+/// them in-process instead of failing with "database is locked", while WAL lets
+/// readers carry on. On PostgreSQL both handles are the same pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    read: Pool,
+    write: Pool,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and applies pending migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .with_context(|| format!("could not connect to PostgreSQL at {}", redact_url(url)))?;
+            Self {
+                read: Pool::Postgres(pool.clone()),
+                write: Pool::Postgres(pool),
+            }
+        } else if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await?
+        } else {
+            anyhow::bail!(
+                "database-url `{}` must start with sqlite:// or postgres://",
+                redact_url(url)
+            );
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn connect_sqlite(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("database-url `{url}` is not a valid SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the client hears "published".
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("could not create the directory {}", dir.display()))?;
+        }
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("could not open the SQLite database {url}"))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await
+            .with_context(|| format!("could not open the SQLite database {url}"))?;
+        Ok(Self {
+            read: Pool::Sqlite(read),
+            write: Pool::Sqlite(write),
+        })
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.write {
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+        .context("could not apply database migrations")
+    }
+
+    /// The pool for queries that only read.
+    pub fn read(&self) -> &Pool {
+        &self.read
+    }
+
+    /// The pool for single statements that write outside a transaction.
+    pub fn write(&self) -> &Pool {
+        &self.write
+    }
+
+    /// Starts a write transaction.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock up front, so
+    /// two processes on one file (`serve` and `import`) wait for each other
+    /// instead of failing half-way.
+    pub async fn begin(&self) -> sqlx::Result<Tx> {
+        Ok(match &self.write {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Closes every connection, waiting for those in use.
+    pub async fn close(&self) {
+        on_pool!(&self.read, |p| p.close().await);
+        on_pool!(&self.write, |p| p.close().await);
+    }
+}
+
+impl Tx {
+    /// Makes every change of this transaction durable.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}

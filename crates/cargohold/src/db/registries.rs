@@ -1,0 +1,20 @@
+//! `registries`: one row per configured registry, so crates can refer to it by id.
+
+use super::{Pool, on_pool};
+
+/// A registry as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RegistryRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+}
+
+/// Returns the row for `name`, creating it with `kind` if this is its first start.
+pub async fn ensure(pool: &Pool, name: &str, kind: &str, now: i64) -> sqlx::Result<RegistryRow> {
+    const INSERT: &str = "INSERT INTO registries (name, kind, created_at) VALUES ($1, $2, $3)
+                          ON CONFLICT (name) DO NOTHING";
+    const SELECT: &str = "SELECT id, name, kind FROM registries WHERE name = $1";
+    on_pool!(pool, |p| sqlx::query(INSERT).bind(name).bind(kind).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    on_pool!(pool, |p| sqlx::query_as(SELECT).bind(name).fetch_one(p).await)
+}

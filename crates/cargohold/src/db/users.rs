@@ -1,0 +1,49 @@
+//! `users`: accounts that own crates and hold tokens.
+
+use super::{Conn, on_conn};
+
+/// A user as stored (without the password hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub login: String,
+    pub name: Option<String>,
+    pub is_admin: bool,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// How many users exist.
+pub async fn count<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM users";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+}
+
+/// Creates a user and returns its id; fails with a unique violation if the login is taken.
+pub async fn insert<'c>(
+    conn: impl Into<Conn<'c>>,
+    login: &str,
+    is_admin: bool,
+    password_hash: Option<&str>,
+    now: i64,
+) -> sqlx::Result<i64> {
+    const SQL: &str = "INSERT INTO users (login, is_admin, password_hash, created_at)
+                       VALUES ($1, $2, $3, $4) RETURNING id";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(login)
+        .bind(is_admin)
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(c)
+        .await)
+}
+
+/// The user with `login`, compared without regard to case.
+pub async fn find_by_login<'c>(
+    conn: impl Into<Conn<'c>>,
+    login: &str,
+) -> sqlx::Result<Option<UserRow>> {
+    const SQL: &str = "SELECT id, login, name, is_admin, disabled_at, created_at
+                       FROM users WHERE lower(login) = lower($1)";
+    on_conn!(conn, |c| sqlx::query_as(SQL).bind(login).fetch_optional(c).await)
+}

@@ -1,0 +1,204 @@
+//! `versions` and their `dependencies`: every published version, its index line and metadata.
+
+use cargohold_protocol::IndexDependency;
+
+use super::{Conn, on_conn};
+
+/// A version as stored, without its long text fields.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    pub id: i64,
+    pub crate_id: i64,
+    pub num: String,
+    pub checksum: String,
+    pub size: i64,
+    pub blob_key: String,
+    pub yanked: bool,
+    pub index_line: String,
+    pub published_at: i64,
+}
+
+/// Everything recorded about a new version.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    pub crate_id: i64,
+    pub num: &'a str,
+    pub num_no_build: &'a str,
+    pub checksum: &'a str,
+    pub size: i64,
+    pub blob_key: &'a str,
+    pub index_line: &'a str,
+    pub links: Option<&'a str>,
+    pub rust_version: Option<&'a str>,
+    pub edition: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub license: Option<&'a str>,
+    pub license_file: Option<&'a str>,
+    pub homepage: Option<&'a str>,
+    pub documentation: Option<&'a str>,
+    pub repository: Option<&'a str>,
+    pub readme: Option<&'a str>,
+    pub readme_file: Option<&'a str>,
+    /// JSON arrays.
+    pub keywords: &'a str,
+    pub categories: &'a str,
+    pub authors: &'a str,
+    pub published_by: Option<i64>,
+    pub published_at: i64,
+}
+
+
+/// The version `num` of a crate, matched exactly (build metadata included).
+pub async fn find<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    num: &str,
+) -> sqlx::Result<Option<VersionRow>> {
+    const SQL: &str = "SELECT id, crate_id, num, checksum, size, blob_key, yanked, index_line, published_at
+                       FROM versions WHERE crate_id = $1 AND num = $2";
+    on_conn!(conn, |c| sqlx::query_as(SQL).bind(crate_id).bind(num).fetch_optional(c).await)
+}
+
+/// The version whose number without build metadata is `num_no_build`.
+pub async fn find_without_build<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    num_no_build: &str,
+) -> sqlx::Result<Option<VersionRow>> {
+    const SQL: &str = "SELECT id, crate_id, num, checksum, size, blob_key, yanked, index_line, published_at
+                       FROM versions WHERE crate_id = $1 AND num_no_build = $2";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .bind(num_no_build)
+        .fetch_optional(c)
+        .await)
+}
+
+/// Stores a version; fails with a unique violation when its number (without build metadata) exists.
+pub async fn insert<'c>(conn: impl Into<Conn<'c>>, v: &NewVersion<'_>) -> sqlx::Result<i64> {
+    const SQL: &str = "INSERT INTO versions
+          (crate_id, num, num_no_build, checksum, size, blob_key, index_line, links, rust_version,
+           edition, description, license, license_file, homepage, documentation, repository,
+           readme, readme_file, keywords, categories, authors, published_by, published_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                $19, $20, $21, $22, $23)
+        RETURNING id";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(v.crate_id)
+        .bind(v.num)
+        .bind(v.num_no_build)
+        .bind(v.checksum)
+        .bind(v.size)
+        .bind(v.blob_key)
+        .bind(v.index_line)
+        .bind(v.links)
+        .bind(v.rust_version)
+        .bind(v.edition)
+        .bind(v.description)
+        .bind(v.license)
+        .bind(v.license_file)
+        .bind(v.homepage)
+        .bind(v.documentation)
+        .bind(v.repository)
+        .bind(v.readme)
+        .bind(v.readme_file)
+        .bind(v.keywords)
+        .bind(v.categories)
+        .bind(v.authors)
+        .bind(v.published_by)
+        .bind(v.published_at)
+        .fetch_one(c)
+        .await)
+}
+
+/// Records the dependencies of a version, as its index line lists them.
+pub async fn insert_dependencies<'c>(
+    conn: impl Into<Conn<'c>>,
+    version_id: i64,
+    deps: &[IndexDependency],
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO dependencies
+          (version_id, crate_name, alias, req, kind, optional, default_features, features, target, registry)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let mut conn = conn.into();
+    for dep in deps {
+        let alias = dep.package.as_ref().map(|_| dep.name.as_str());
+        let features = serde_json::to_string(&dep.features).unwrap_or_else(|_| "[]".into());
+        on_conn!(&mut conn, |c| sqlx::query(SQL)
+            .bind(version_id)
+            .bind(dep.crate_name())
+            .bind(alias)
+            .bind(&dep.req)
+            .bind(dep.kind.as_str())
+            .bind(dep.optional)
+            .bind(dep.default_features)
+            .bind(&features)
+            .bind(dep.target.as_deref())
+            .bind(dep.registry.as_deref())
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+/// Sets the yank state and the index line that goes with it.
+pub async fn set_yanked<'c>(
+    conn: impl Into<Conn<'c>>,
+    version_id: i64,
+    yanked: bool,
+    index_line: &str,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE versions SET yanked = $1, index_line = $2 WHERE id = $3";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(yanked)
+        .bind(index_line)
+        .bind(version_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Every version number of a crate with its yank state.
+pub async fn list_states<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<(String, bool)>> {
+    const SQL: &str = "SELECT num, yanked FROM versions WHERE crate_id = $1";
+    on_conn!(conn, |c| sqlx::query_as(SQL).bind(crate_id).fetch_all(c).await)
+}
+
+/// The index lines of a crate in publish order: its index file, line by line.
+pub async fn index_lines<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx::Result<Vec<String>> {
+    const SQL: &str = "SELECT index_line FROM versions WHERE crate_id = $1 ORDER BY published_at, id";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).bind(crate_id).fetch_all(c).await)
+}
+
+/// What a download needs: the version, its crate and where the `.crate` is.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DownloadRow {
+    pub version_id: i64,
+    pub crate_id: i64,
+    pub checksum: String,
+    pub size: i64,
+    pub blob_key: String,
+}
+
+/// Looks up `canonical@num` in a registry for a download, in one query.
+pub async fn find_for_download<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    canonical: &str,
+    num: &str,
+) -> sqlx::Result<Option<DownloadRow>> {
+    const SQL: &str = "SELECT v.id AS version_id, v.crate_id, v.checksum, v.size, v.blob_key
+                       FROM versions v JOIN crates c ON c.id = v.crate_id
+                       WHERE c.registry_id = $1 AND c.canonical_name = $2 AND v.num = $3";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .bind(canonical)
+        .bind(num)
+        .fetch_optional(c)
+        .await)
+}

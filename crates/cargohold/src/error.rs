@@ -1,0 +1,97 @@
+//! `AppError`: every way a request can fail, named by what the client is told, rendered as cargo's error envelope.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cargohold_protocol::api::ErrorBody;
+
+/// Every way a request can fail, named by what the client should be told.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    /// No usable token. The message says how to get one.
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Anything not anticipated: logged with its cause chain, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The result of anything a request runs.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Shorthand for a `BadRequest` from anything printable.
+    pub fn bad_request(message: impl std::fmt::Display) -> Self {
+        Self::BadRequest(message.to_string())
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(err).context("database query failed"))
+    }
+}
+
+impl From<object_store::Error> for AppError {
+    fn from(err: object_store::Error) -> Self {
+        Self::Internal(anyhow::Error::new(err).context("blob store operation failed"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = match &self {
+            Self::Internal(err) => {
+                // The one place 500s are logged.
+                tracing::error!(error = ?err, "request failed");
+                "internal server error; the registry's log has the details".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = (status, axum::Json(ErrorBody::single(detail))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cargo"));
+        }
+        response
+    }
+}
+
+/// Maps a unique-constraint violation to a chosen error, leaving other errors as they are.
+pub trait ResultExt<T> {
+    /// Replaces a unique violation (both SQLite and PostgreSQL) with `make()`.
+    fn on_unique_violation(self, make: impl FnOnce() -> AppError) -> AppResult<T>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn on_unique_violation(self, make: impl FnOnce() -> AppError) -> AppResult<T> {
+        self.map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => make(),
+            _ => err.into(),
+        })
+    }
+}

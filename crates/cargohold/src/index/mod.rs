@@ -1,0 +1,24 @@
+//! The sparse index: files derived from version rows, and the handlers that serve them.
+
+use crate::db::{self, Conn};
+
+pub mod render;
+pub mod sparse;
+
+/// Rebuilds the stored index file of one crate from its versions' lines.
+///
+/// Runs inside the transaction of the change that made it stale, so the file a
+/// client sees always matches the rows, and it is visible the moment the change
+/// is committed (cargo polls for a new version right after publishing).
+pub async fn refresh_crate<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    crate_id: i64,
+    name_lower: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    let mut conn = conn.into();
+    let lines = db::versions::index_lines(&mut conn, crate_id).await?;
+    let file = render::index_file(&lines, now);
+    db::index_files::upsert(&mut conn, registry_id, name_lower, crate_id, &file).await
+}

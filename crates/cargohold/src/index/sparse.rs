@@ -1,0 +1,133 @@
+//! `GET /registries/{registry}/index/config.json` and `GET /registries/{registry}/index/{path}`.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cargohold_protocol::name::name_from_index_path;
+
+use crate::app::AppState;
+use crate::clock;
+use crate::db;
+use crate::error::AppResult;
+use crate::server::RoutineTraffic;
+
+/// Index files may be cached, but every use must be revalidated: a publish or
+/// yank has to be visible at once (cargo polls for a new version), and a
+/// revalidation costs a 304.
+const INDEX_CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";
+
+/// `config.json`: where downloads and the API are. Cargo never revalidates it.
+pub async fn config_json(
+    State(app): State<AppState>,
+    Path(registry): Path<String>,
+) -> AppResult<Response> {
+    let registry = app.registry(&registry)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, INDEX_CACHE_CONTROL),
+        ],
+        registry.config_json.clone(),
+    )
+        .into_response())
+}
+
+/// One crate's index file, with ETag / Last-Modified revalidation.
+pub async fn index_file(
+    State(app): State<AppState>,
+    Path((registry, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let registry = app.registry(&registry)?;
+    let file = match name_from_index_path(&path) {
+        Some(name) => db::index_files::find(app.db.read(), registry.id, name).await?,
+        None => None,
+    };
+    let Some(file) = file else {
+        app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
+        // Cargo reads a 404 as "no such crate"; the body is only for humans.
+        return Ok((StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response());
+    };
+
+    let last_modified = clock::http_date(file.last_modified);
+    let not_modified = is_not_modified(&headers, &file.etag, file.last_modified);
+    let mut response = if not_modified {
+        app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        app.stats.index_served.fetch_add(1, Ordering::Relaxed);
+        let mut response = Response::new(Body::from(file.content));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    };
+    response.extensions_mut().insert(RoutineTraffic);
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(INDEX_CACHE_CONTROL));
+    if let Ok(etag) = HeaderValue::from_str(&file.etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Ok(date) = HeaderValue::from_str(&last_modified) {
+        headers.insert(header::LAST_MODIFIED, date);
+    }
+    Ok(response)
+}
+
+/// Whether the client's cached copy is current (RFC 9110 §13.1).
+///
+/// `If-None-Match` wins when present; tags compare weakly, since a proxy that
+/// compresses (nginx's gzip) turns `"x"` into `W/"x"` on the way to cargo.
+fn is_not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool {
+    if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
+        let ours = etag.trim_start_matches("W/");
+        return if_none_match.to_str().is_ok_and(|value| {
+            value.split(',').map(str::trim).any(|tag| {
+                tag == "*" || tag.trim_start_matches("W/") == ours
+            })
+        });
+    }
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(clock::parse_http_date)
+        .is_some_and(|since| last_modified <= since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), HeaderValue::from_str(v).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn matching_etags_strong_or_weak_are_not_modified() {
+        let etag = "\"abc\"";
+        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "\"abc\"")]), etag, 0));
+        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "W/\"abc\"")]), etag, 0));
+        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "\"x\", \"abc\"")]), etag, 0));
+        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "*")]), etag, 0));
+        assert!(!is_not_modified(&headers(&[(header::IF_NONE_MATCH, "\"abd\"")]), etag, 0));
+        assert!(!is_not_modified(&HeaderMap::new(), etag, 0));
+    }
+
+    #[test]
+    fn if_modified_since_applies_only_without_if_none_match() {
+        let t = 1_700_000_000;
+        let date = clock::http_date(t);
+        assert!(is_not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &date)]), "\"e\"", t));
+        assert!(!is_not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &date)]), "\"e\"", t + 1));
+        let both = headers(&[(header::IF_NONE_MATCH, "\"other\""), (header::IF_MODIFIED_SINCE, &date)]);
+        assert!(!is_not_modified(&both, "\"e\"", t));
+        assert!(!is_not_modified(&headers(&[(header::IF_MODIFIED_SINCE, "yesterday")]), "\"e\"", t));
+    }
+}

@@ -1,0 +1,27 @@
+//! cargohold: a self-hosted Cargo registry.
+//!
+//! Map of the crate (ARCHITECTURE.md walks through publish, download and yank):
+//! - [`routes`] lists every URL; [`api`], [`index`] and [`web`] hold thin handlers;
+//! - [`ops`] holds the use cases the handlers and the [`cli`] share;
+//! - [`db`] (SQL, by table), [`storage`] (blobs) and [`index`] (derived index files) sit below;
+//! - [`app`] wires them together; [`server`] runs HTTP; [`config`] loads settings;
+//! - [`auth`] checks tokens; [`error`] turns failures into cargo's error envelope.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod index;
+pub mod ops;
+pub mod routes;
+pub mod server;
+pub mod storage;
+pub mod web;
+
+pub use app::{App, AppState};
+pub use config::Config;
+pub use server::serve;

@@ -1,0 +1,100 @@
+//! Use cases shared by the HTTP API, the web pages and the command line.
+//!
+//! Each function here is one thing a user does (publish, yank, add an owner…),
+//! split into named phases. Handlers turn HTTP into calls to these; the CLI
+//! calls them directly. Nothing below this layer knows about HTTP.
+
+use semver::Version;
+
+use crate::app::Registry;
+use crate::auth::Actor;
+use crate::db::{self, Conn, Tx, crates::CrateRow};
+use crate::error::{AppError, AppResult};
+use crate::index;
+
+pub mod download;
+pub mod owners;
+pub mod publish;
+pub mod search;
+pub mod setup;
+pub mod tokens;
+pub mod users;
+pub mod yank;
+
+/// The crate called `name` (compared canonically), or a 404 naming it.
+async fn find_crate<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry: &Registry,
+    name: &str,
+) -> AppResult<CrateRow> {
+    let canonical = cargohold_protocol::name::canonical_name(name);
+    db::crates::find_by_canonical(conn, registry.id, &canonical)
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "crate `{name}` does not exist in registry `{}`",
+                registry.name
+            ))
+        })
+}
+
+/// Fails with 403 unless `actor` owns `krate`.
+async fn require_owner<'c>(conn: impl Into<Conn<'c>>, actor: &Actor, krate: &CrateRow) -> AppResult<()> {
+    if db::owners::is_owner(conn, krate.id, actor.user_id).await? {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "`{}` is not an owner of crate `{}`; `cargo owner --list {}` shows who is",
+            actor.login, krate.name, krate.name
+        )))
+    }
+}
+
+/// Brings a crate's derived state up to date after one of its versions changed:
+/// its highest available version, and its index file.
+async fn refresh_crate_state(
+    tx: &mut Tx,
+    registry_id: i64,
+    crate_id: i64,
+    name_lower: &str,
+    now: i64,
+) -> AppResult<()> {
+    let states = db::versions::list_states(&mut *tx, crate_id).await?;
+    let max = max_version(states.iter().map(|(num, yanked)| (num.as_str(), *yanked)));
+    db::crates::set_max_version(&mut *tx, crate_id, max.as_deref(), now).await?;
+    index::refresh_crate(&mut *tx, registry_id, crate_id, name_lower, now).await?;
+    Ok(())
+}
+
+/// The version to show for a crate: the highest stable one not yanked, else the
+/// highest pre-release not yanked, else none.
+pub fn max_version<'a>(versions: impl IntoIterator<Item = (&'a str, bool)>) -> Option<String> {
+    let available: Vec<Version> = versions
+        .into_iter()
+        .filter(|(_, yanked)| !yanked)
+        .filter_map(|(num, _)| Version::parse(num).ok())
+        .collect();
+    let stable = available.iter().filter(|v| v.pre.is_empty()).max();
+    stable
+        .or_else(|| available.iter().max())
+        .map(Version::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_version_prefers_stable_and_skips_yanked() {
+        assert_eq!(
+            max_version([("1.0.0", false), ("1.2.0", true), ("1.1.0", false), ("2.0.0-rc.1", false)]),
+            Some("1.1.0".into())
+        );
+        assert_eq!(
+            max_version([("1.0.0", true), ("2.0.0-rc.1", false), ("2.0.0-rc.2", false)]),
+            Some("2.0.0-rc.2".into())
+        );
+        assert_eq!(max_version([("1.0.0", true)]), None);
+        assert_eq!(max_version([("0.10.0", false), ("0.9.0", false)]), Some("0.10.0".into()));
+    }
+}

@@ -1,0 +1,373 @@
+//! Publishing a version: validate it, store the `.crate`, record it, refresh the index.
+//!
+//! Write order matters: blob, then rows (with the index file) in one
+//! transaction. A crash in between leaves at worst an unreferenced blob, never
+//! an index line for a missing file.
+
+use bytes::Bytes;
+use cargohold_protocol::manifest::Manifest;
+use cargohold_protocol::publish::PublishMetadata;
+use cargohold_protocol::tarball::{self, TarballLimits};
+use cargohold_protocol::validate::{EntryLimits, validate_entry};
+use cargohold_protocol::{CrateName, IndexEntry, RegistryIdentity};
+use sha2::{Digest, Sha256};
+
+use crate::app::{App, Registry};
+use crate::auth::{Actor, Scope};
+use crate::clock;
+use crate::config::Limits;
+use crate::db::{self, Conn, audit::AuditEvent, crates::CrateMetadata, crates::CrateRow};
+use crate::error::{AppError, AppResult, ResultExt};
+use crate::storage;
+
+/// What cargo sent: the metadata and the `.crate`.
+#[derive(Debug)]
+pub struct Upload {
+    pub metadata: PublishMetadata,
+    pub tarball: Bytes,
+}
+
+/// A version that is now in the registry.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub name: String,
+    pub version: String,
+    pub checksum: String,
+    pub new_crate: bool,
+}
+
+/// A `.crate` that passed every check, with the index line it will get.
+struct CheckedCrate {
+    entry: IndexEntry,
+    manifest: Manifest,
+    checksum: String,
+    /// The README's text, as cargo sent it.
+    readme: Option<String>,
+}
+
+/// Publishes one version to `registry` on behalf of `actor`.
+pub async fn publish(
+    app: &App,
+    registry: &Registry,
+    actor: &Actor,
+    upload: Upload,
+) -> AppResult<Published> {
+    let Upload { metadata, tarball } = upload;
+    let name = CrateName::new(&metadata.name).map_err(AppError::bad_request)?;
+    let version = parse_version(&metadata.vers)?;
+    let num_no_build = without_build(&version);
+
+    // Cheap refusals first: who may publish, and whether the version is taken.
+    let existing =
+        db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical()).await?;
+    check_may_publish(app.db.read(), actor, registry, &name, existing.as_ref()).await?;
+    if let Some(krate) = &existing
+        && let Some(taken) =
+            db::versions::find_without_build(app.db.read(), krate.id, &num_no_build).await?
+    {
+        return Err(already_uploaded(&krate.name, &taken.num));
+    }
+
+    // Unpacking is CPU work on untrusted input; keep it off the async threads.
+    let published_at = clock::now();
+    let checked = {
+        let tarball = tarball.clone();
+        let identity = registry.identity();
+        let limits = app.config.limits.clone();
+        tokio::task::spawn_blocking(move || {
+            check_crate(&tarball, metadata, identity, &limits, published_at)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("the .crate check stopped unexpectedly: {e}"))??
+    };
+    check_dependencies_exist(app, registry, &checked.entry).await?;
+
+    let blob_key = storage::crate_key(
+        &registry.name,
+        &name.lowercase(),
+        &checked.entry.vers,
+        &checked.checksum,
+    );
+    let size = tarball.len() as i64;
+    app.storage.put(&blob_key, tarball).await?;
+
+    let new_crate = record(
+        app,
+        registry,
+        actor,
+        &name,
+        &num_no_build,
+        &checked,
+        &blob_key,
+        size,
+        published_at,
+    )
+    .await?;
+    tracing::info!(
+        krate.name = %name,
+        version.num = %checked.entry.vers,
+        user.login = %actor.login,
+        registry = %registry.name,
+        "published `{name}@{}`",
+        checked.entry.vers
+    );
+    Ok(Published {
+        name: name.to_string(),
+        version: checked.entry.vers,
+        checksum: checked.checksum,
+        new_crate,
+    })
+}
+
+/// Parses a version, insisting on its canonical spelling (what the index and URLs will use).
+fn parse_version(vers: &str) -> AppResult<semver::Version> {
+    let version = semver::Version::parse(vers).map_err(|e| {
+        AppError::BadRequest(format!("`{vers}` is not a valid semantic version: {e}"))
+    })?;
+    let canonical = version.to_string();
+    if canonical != vers {
+        return Err(AppError::BadRequest(format!(
+            "the version `{vers}` must be written `{canonical}`"
+        )));
+    }
+    if vers.len() > 150 {
+        return Err(AppError::BadRequest(format!(
+            "the version `{vers}` is longer than 150 characters"
+        )));
+    }
+    Ok(version)
+}
+
+/// The version without build metadata: `1.0.0+x` and `1.0.0` are the same version to cargo.
+fn without_build(version: &semver::Version) -> String {
+    let mut plain = version.clone();
+    plain.build = semver::BuildMetadata::EMPTY;
+    plain.to_string()
+}
+
+fn already_uploaded(name: &str, existing: &str) -> AppError {
+    AppError::BadRequest(format!(
+        "crate version `{name}@{existing}` is already uploaded; versions are immutable, publish a new version number"
+    ))
+}
+
+/// Checks that `actor` may publish `name`: a new crate needs `publish-new`; an
+/// existing one needs `publish-update`, ownership, and the first-published spelling.
+async fn check_may_publish<'c>(
+    conn: impl Into<Conn<'c>>,
+    actor: &Actor,
+    registry: &Registry,
+    name: &CrateName,
+    existing: Option<&CrateRow>,
+) -> AppResult<()> {
+    let Some(krate) = existing else {
+        return actor.require(Scope::PublishNew, &registry.name, Some(name.as_str()));
+    };
+    actor.require(Scope::PublishUpdate, &registry.name, Some(&krate.name))?;
+    if !db::owners::is_owner(conn, krate.id, actor.user_id).await? {
+        return Err(AppError::Forbidden(format!(
+            "crate `{}` exists and `{}` is not one of its owners; an owner can add you with `cargo owner --add {} {}`",
+            krate.name, actor.login, actor.login, krate.name
+        )));
+    }
+    if krate.name != name.as_str() {
+        return Err(AppError::BadRequest(format!(
+            "crate was previously named `{}`; publish it under exactly that name",
+            krate.name
+        )));
+    }
+    Ok(())
+}
+
+/// Unpacks and checks the `.crate`, derives its index line and checks the metadata against it.
+fn check_crate(
+    tarball: &[u8],
+    metadata: PublishMetadata,
+    mut identity: RegistryIdentity,
+    limits: &Limits,
+    published_at: i64,
+) -> AppResult<CheckedCrate> {
+    let prefix = format!("{}-{}", metadata.name, metadata.vers);
+    let tarball_limits = TarballLimits {
+        max_unpacked_size: limits.max_unpacked_size.max(limits.max_crate_size),
+        max_entries: limits.max_tarball_entries,
+        ..TarballLimits::default()
+    };
+    let contents =
+        tarball::inspect(tarball, &prefix, &tarball_limits).map_err(AppError::bad_request)?;
+    let manifest = Manifest::parse(&contents.manifest)
+        .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
+    for url in metadata.own_registry_urls(&manifest) {
+        identity.also_known_as(&url);
+    }
+    let checksum = hex::encode(Sha256::digest(tarball));
+    let pubtime = cargohold_protocol::index::format_pubtime(published_at);
+    let entry = manifest
+        .to_index_entry(&checksum, Some(pubtime), &identity)
+        .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
+    let entry_limits = EntryLimits {
+        max_dependencies: limits.max_dependencies,
+        max_features: limits.max_features,
+        ..EntryLimits::default()
+    };
+    validate_entry(&entry, &entry_limits).map_err(AppError::bad_request)?;
+    metadata
+        .check_agrees_with(&entry, &identity)
+        .map_err(AppError::bad_request)?;
+    Ok(CheckedCrate {
+        entry,
+        manifest,
+        checksum,
+        readme: metadata.readme,
+    })
+}
+
+/// Refuses dependencies on this registry that name no existing crate: cargo
+/// could never resolve such a version.
+async fn check_dependencies_exist(app: &App, registry: &Registry, entry: &IndexEntry) -> AppResult<()> {
+    let mut checked: Vec<&str> = Vec::new();
+    for dep in entry.deps.iter().filter(|d| d.registry.is_none()) {
+        let name = dep.crate_name();
+        if checked.contains(&name) || name == entry.name {
+            continue;
+        }
+        checked.push(name);
+        if db::crates::exists_exact(app.db.read(), registry.id, name).await? {
+            continue;
+        }
+        let canonical = cargohold_protocol::name::canonical_name(name);
+        let hint = match db::crates::find_by_canonical(app.db.read(), registry.id, &canonical).await? {
+            Some(similar) => format!("; did you mean `{}`?", similar.name),
+            None => format!("; publish `{name}` to `{}` first", registry.name),
+        };
+        return Err(AppError::BadRequest(format!(
+            "no known crate named `{name}` in registry `{}`{hint}",
+            registry.name
+        )));
+    }
+    Ok(())
+}
+
+/// Records the version in one transaction: crate (and first owner) if new,
+/// version, dependencies, crate metadata, index file, audit event.
+/// Returns whether the crate was created.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    app: &App,
+    registry: &Registry,
+    actor: &Actor,
+    name: &CrateName,
+    num_no_build: &str,
+    checked: &CheckedCrate,
+    blob_key: &str,
+    size: i64,
+    now: i64,
+) -> AppResult<bool> {
+    let package = &checked.manifest.package;
+    let mut tx = app.db.begin().await?;
+
+    let (crate_id, new_crate) =
+        match db::crates::insert(&mut tx, registry.id, name.as_str(), &name.canonical(), now).await? {
+            Some(id) => {
+                db::owners::add(&mut tx, id, actor.user_id, Some(actor.user_id), now).await?;
+                (id, true)
+            }
+            None => {
+                // Someone created the crate since the first check: check again, for real this time.
+                let krate = db::crates::find_by_canonical(&mut tx, registry.id, &name.canonical())
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("crate `{name}` vanished during publish"))?;
+                check_may_publish(&mut tx, actor, registry, name, Some(&krate)).await?;
+                (krate.id, false)
+            }
+        };
+
+    let index_line = checked.entry.to_line();
+    let json = |list: &[String]| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
+    let (keywords, categories, authors) = (
+        json(&package.keywords),
+        json(&package.categories),
+        json(&package.authors),
+    );
+    let version_id = db::versions::insert(
+        &mut tx,
+        &db::versions::NewVersion {
+            crate_id,
+            num: &checked.entry.vers,
+            num_no_build,
+            checksum: &checked.checksum,
+            size,
+            blob_key,
+            index_line: &index_line,
+            links: package.links.as_deref(),
+            rust_version: package.rust_version.as_deref(),
+            edition: package.edition.as_deref(),
+            description: package.description.as_deref(),
+            license: package.license.as_deref(),
+            license_file: package.license_file.as_deref(),
+            homepage: package.homepage.as_deref(),
+            documentation: package.documentation.as_deref(),
+            repository: package.repository.as_deref(),
+            readme: checked.readme.as_deref(),
+            readme_file: package.readme.as_deref(),
+            keywords: &keywords,
+            categories: &categories,
+            authors: &authors,
+            published_by: Some(actor.user_id),
+            published_at: now,
+        },
+    )
+    .await
+    .on_unique_violation(|| already_uploaded(name.as_str(), num_no_build))?;
+    db::versions::insert_dependencies(&mut tx, version_id, &checked.entry.deps).await?;
+    db::crates::update_metadata(
+        &mut tx,
+        crate_id,
+        &CrateMetadata {
+            description: package.description.as_deref(),
+            homepage: package.homepage.as_deref(),
+            documentation: package.documentation.as_deref(),
+            repository: package.repository.as_deref(),
+            keywords: &package.keywords.join(" "),
+        },
+    )
+    .await?;
+    super::refresh_crate_state(&mut tx, registry.id, crate_id, &name.lowercase(), now).await?;
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            actor_user_id: Some(actor.user_id),
+            actor_token_id: actor.token_id,
+            action: "publish",
+            registry: Some(&registry.name),
+            crate_name: Some(name.as_str()),
+            version: Some(&checked.entry.vers),
+            detail: Some(serde_json::json!({ "checksum": checked.checksum, "size": size }).to_string()),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(new_crate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_must_be_semver_in_canonical_form() {
+        assert!(parse_version("1.0.0").is_ok());
+        assert!(parse_version("1.0.0+build.5").is_ok());
+        assert!(parse_version("1.0.0-alpha.1").is_ok());
+        for bad in ["1.0", "v1.0.0", "01.0.0", "1.0.0 ", "", "1.0.0+"] {
+            assert!(parse_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn build_metadata_does_not_make_a_new_version() {
+        let v = parse_version("1.0.0+build.5").unwrap();
+        assert_eq!(without_build(&v), "1.0.0");
+    }
+}

@@ -1,0 +1,127 @@
+//! API tokens: creating them with scopes, crate patterns, registries and an expiry.
+
+use crate::app::App;
+use crate::auth::{self, Scope};
+use crate::clock;
+use crate::db::{self, audit::AuditEvent, tokens::NewToken};
+use crate::error::{AppError, AppResult};
+
+/// What a new token may do, and for how long.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    /// A label to recognise the token by.
+    pub name: String,
+    /// Empty means [`Scope::DEFAULT`].
+    pub scopes: Vec<Scope>,
+    /// `foo` or `foo-*`; empty means any crate.
+    pub crate_patterns: Vec<String>,
+    /// Registry names; empty means every registry.
+    pub registries: Vec<String>,
+    pub expires_in_days: Option<u32>,
+}
+
+/// A token just created: the secret (shown once) and its id.
+#[derive(Debug, Clone)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub token: String,
+}
+
+/// Creates a token for the user `login`.
+pub async fn create(
+    app: &App,
+    login: &str,
+    request: TokenRequest,
+    actor_user_id: Option<i64>,
+) -> AppResult<CreatedToken> {
+    let user = db::users::find_by_login(app.db.read(), login)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no user `{login}`; create it with `cargohold user add {login}`")))?;
+    let scopes = if request.scopes.is_empty() {
+        Scope::DEFAULT.to_vec()
+    } else {
+        request.scopes
+    };
+    // A token is never stronger than its user.
+    if scopes.contains(&Scope::Admin) && !user.is_admin {
+        return Err(AppError::Forbidden(format!(
+            "`{}` is not an administrator, so its tokens cannot have the `admin` scope",
+            user.login
+        )));
+    }
+    for registry in &request.registries {
+        app.registry(registry)?;
+    }
+    for pattern in &request.crate_patterns {
+        validate_pattern(pattern)?;
+    }
+    if request.expires_in_days == Some(0) {
+        return Err(AppError::BadRequest("the expiry must be at least one day".into()));
+    }
+
+    let token = auth::generate_token();
+    let token_hash = auth::hash_token(&token);
+    let now = clock::now();
+    let expires_at = request
+        .expires_in_days
+        .map(|days| now + i64::from(days) * 86_400);
+    let scopes_text = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let name = if request.name.trim().is_empty() {
+        format!("token created {}", cargohold_protocol::index::format_pubtime(now))
+    } else {
+        request.name.trim().to_owned()
+    };
+    let mut tx = app.db.begin().await?;
+    let id = db::tokens::insert(
+        &mut tx,
+        &NewToken {
+            user_id: user.id,
+            name: &name,
+            token_hash: &token_hash,
+            scopes: &scopes_text,
+            crate_patterns: &request.crate_patterns.join(","),
+            registries: &request.registries.join(","),
+            expires_at,
+        },
+        now,
+    )
+    .await?;
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            actor_user_id: actor_user_id.or(Some(user.id)),
+            action: "token_create",
+            detail: Some(
+                serde_json::json!({
+                    "token_id": id,
+                    "user": user.login,
+                    "name": name,
+                    "scopes": scopes_text,
+                    "crates": request.crate_patterns,
+                    "registries": request.registries,
+                    "expires_at": expires_at,
+                })
+                .to_string(),
+            ),
+            ..AuditEvent::default()
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(CreatedToken { id, token })
+}
+
+/// A crate pattern is a crate name, or a name prefix followed by `*`.
+fn validate_pattern(pattern: &str) -> AppResult<()> {
+    let stem = pattern.strip_suffix('*').unwrap_or(pattern);
+    let ok = !stem.is_empty()
+        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "the crate pattern `{pattern}` is invalid: give a crate name, or a prefix ending in `*` (`foo-*`)"
+        )))
+    }
+}

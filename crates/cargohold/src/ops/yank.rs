@@ -1,0 +1,69 @@
+//! Yanking and unyanking: the version stays downloadable, but the resolver skips it for new lockfiles.
+
+use cargohold_protocol::IndexEntry;
+
+use crate::app::{App, Registry};
+use crate::auth::{Actor, Scope};
+use crate::clock;
+use crate::db::{self, audit::AuditEvent};
+use crate::error::{AppError, AppResult};
+
+/// Sets the yank state of `name@version`. Asking for the state it already has is not an error.
+pub async fn set_yanked(
+    app: &App,
+    registry: &Registry,
+    actor: &Actor,
+    name: &str,
+    version: &str,
+    yanked: bool,
+) -> AppResult<()> {
+    let krate = super::find_crate(app.db.read(), registry, name).await?;
+    actor.require(Scope::Yank, &registry.name, Some(&krate.name))?;
+    super::require_owner(app.db.read(), actor, &krate).await?;
+
+    let now = clock::now();
+    let mut tx = app.db.begin().await?;
+    // A version given without its build metadata (`cargo yank foo@1.0.0` for `1.0.0+x`) still names it.
+    let row = match db::versions::find(&mut tx, krate.id, version).await? {
+        Some(row) => Some(row),
+        None => db::versions::find_without_build(&mut tx, krate.id, version).await?,
+    };
+    let row = row.ok_or_else(|| {
+        AppError::NotFound(format!("crate `{}` has no version `{version}`", krate.name))
+    })?;
+    if row.yanked == yanked {
+        return Ok(());
+    }
+
+    let mut entry: IndexEntry = serde_json::from_str(&row.index_line)
+        .map_err(|e| anyhow::anyhow!("stored index line of {}@{} is unreadable: {e}", krate.name, row.num))?;
+    entry.yanked = yanked;
+    db::versions::set_yanked(&mut tx, row.id, yanked, &entry.to_line()).await?;
+    super::refresh_crate_state(&mut tx, registry.id, krate.id, &krate.name.to_ascii_lowercase(), now)
+        .await?;
+    let action = if yanked { "yank" } else { "unyank" };
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            actor_user_id: Some(actor.user_id),
+            actor_token_id: actor.token_id,
+            action,
+            registry: Some(&registry.name),
+            crate_name: Some(&krate.name),
+            version: Some(&row.num),
+            detail: None,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        krate.name = %krate.name,
+        version.num = %row.num,
+        user.login = %actor.login,
+        "{action} `{}@{}`",
+        krate.name,
+        row.num
+    );
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Running the HTTP server: middleware, background work, graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::http::{HeaderValue, Request, Response};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::ServiceBuilderExt;
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tower_http::trace::TraceLayer;
+use tracing::{Level, Span};
+
+use crate::app::AppState;
+use crate::routes;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish, writes pending download counts and closes the database.
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let flusher = tokio::spawn(flush_downloads_periodically(app.clone()));
+
+    let middleware = ServiceBuilder::new()
+        .set_x_request_id(RequestCounter::default())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request.id = %id,
+                    )
+                })
+                .on_request(())
+                .on_response(log_response),
+        )
+        .propagate_x_request_id();
+    let router = routes::router(app.clone()).layer(middleware);
+
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+
+    flusher.abort();
+    if let Err(err) = app.flush_downloads().await {
+        tracing::error!(error = ?err, "could not write download counts at shutdown");
+    }
+    app.db.close().await;
+    Ok(())
+}
+
+/// Logs every finished request: at INFO, except successful index and download
+/// traffic (hundreds per `cargo update`), which is DEBUG.
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let routine = response.extensions().get::<RoutineTraffic>().is_some();
+    if response.status().is_server_error() {
+        tracing::event!(Level::ERROR, status, latency_ms, "failed");
+    } else if routine && status < 400 {
+        tracing::event!(Level::DEBUG, status, latency_ms, "served");
+    } else {
+        tracing::event!(Level::INFO, status, latency_ms, "answered");
+    }
+}
+
+/// Marks a response as high-volume read traffic (index files, downloads) for quieter logs.
+#[derive(Debug, Clone, Copy)]
+pub struct RoutineTraffic;
+
+/// Numbers requests within this process for the `x-request-id` header.
+#[derive(Debug, Clone, Default)]
+struct RequestCounter(Arc<AtomicU64>);
+
+impl MakeRequestId for RequestCounter {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&n.to_string()).ok().map(RequestId::new)
+    }
+}
+
+async fn flush_downloads_periodically(app: AppState) {
+    let period = Duration::from_secs(app.config.download_flush_seconds.max(1));
+    let mut interval = tokio::time::interval(period);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Err(err) = app.flush_downloads().await {
+            tracing::warn!(error = ?err, "could not write download counts; will retry");
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
