@@ -1,0 +1,196 @@
+//! `CargoSandbox`: the real `cargo`, with its own `CARGO_HOME`, pointed at one `TestServer`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::server::TestServer;
+
+/// An isolated `CARGO_HOME` whose registry `test` is a `TestServer`'s `main`.
+pub struct CargoSandbox {
+    dir: TempDir,
+    token: Option<String>,
+}
+
+/// What a cargo run printed, and how it ended.
+#[derive(Debug)]
+pub struct CargoOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CargoOutput {
+    /// Panics with everything cargo printed unless it succeeded.
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.success,
+            "cargo failed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless cargo failed and said `needle` on stderr.
+    #[track_caller]
+    pub fn assert_failure_containing(&self, needle: &str) -> &Self {
+        assert!(
+            !self.success && self.stderr.contains(needle),
+            "expected cargo to fail saying {needle:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for CargoOutput {
+    fn from(output: Output) -> Self {
+        Self {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl CargoSandbox {
+    /// A sandbox holding the server's admin token.
+    pub fn new(server: &TestServer) -> Self {
+        Self::with_token(server, Some(server.admin_token.clone()))
+    }
+
+    /// A sandbox whose cargo presents `token` (or none) to the registry.
+    pub fn with_token(server: &TestServer, token: Option<String>) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let home = dir.path().join("cargo-home");
+        std::fs::create_dir(&home).expect("CARGO_HOME is created");
+        std::fs::write(
+            home.join("config.toml"),
+            format!(
+                r#"[registries.test]
+index = "{index}"
+
+[registry]
+global-credential-providers = ["cargo:token"]
+
+[net]
+# Fail fast instead of retrying against a test server.
+retry = 0
+
+[term]
+color = "never"
+"#,
+                index = server.index_url()
+            ),
+        )
+        .expect("the cargo config is written");
+        Self { dir, token }
+    }
+
+    /// The sandbox's `CARGO_HOME`.
+    pub fn cargo_home(&self) -> PathBuf {
+        self.dir.path().join("cargo-home")
+    }
+
+    /// A directory for packages and outputs of this sandbox.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Writes a library package that may only be published to `test`.
+    ///
+    /// `extra_package` lines go into `[package]`; `rest` (dependency tables,
+    /// features…) follows it. Rewriting the same name gives a new version.
+    pub fn package(&self, name: &str, version: &str, extra_package: &str, rest: &str) -> PathBuf {
+        let dir = self.dir.path().join("packages").join(name);
+        std::fs::create_dir_all(dir.join("src")).expect("the package directory is created");
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\
+                 description = \"The {name} test package\"\nlicense = \"MIT\"\npublish = [\"test\"]\n\
+                 {extra_package}\n{rest}\n"
+            ),
+        )
+        .expect("Cargo.toml is written");
+        let lib = dir.join("src/lib.rs");
+        if !lib.exists() && !dir.join("src/main.rs").exists() {
+            std::fs::write(lib, "").expect("lib.rs is written");
+        }
+        dir
+    }
+
+    /// Writes `contents` to `relative` inside a package directory.
+    pub fn write(&self, package: &Path, relative: &str, contents: &str) {
+        let path = package.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("the directory is created");
+        }
+        std::fs::write(path, contents).expect("the file is written");
+    }
+
+    /// `cargo publish --registry test --no-verify` in `package`, asserting success.
+    pub async fn publish(&self, package: &Path) {
+        self.cargo(package, &["publish", "--registry", "test", "--no-verify", "--allow-dirty"])
+            .await
+            .assert_success();
+    }
+
+    /// Runs `cargo <args>` in `dir` and returns its output, whatever the exit status.
+    pub async fn cargo(&self, dir: &Path, args: &[&str]) -> CargoOutput {
+        self.cargo_with_stdin(dir, args, None).await
+    }
+
+    /// Like [`CargoSandbox::cargo`], writing `stdin` to cargo's standard input.
+    pub async fn cargo_with_stdin(&self, dir: &Path, args: &[&str], stdin: Option<&str>) -> CargoOutput {
+        // Another toolchain's cargo can be tested with CARGOHOLD_TEST_CARGO; by default the
+        // cargo running the tests (which sets CARGO) is the one under test.
+        let cargo = std::env::var_os("CARGOHOLD_TEST_CARGO")
+            .or_else(|| std::env::var_os("CARGO"))
+            .unwrap_or_else(|| "cargo".into());
+        let mut command = tokio::process::Command::new(cargo);
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("CARGO_HOME", self.cargo_home())
+            .env("CARGO_TARGET_DIR", self.dir.path().join("target"))
+            .env("CARGO_TERM_COLOR", "never")
+            .env("CARGO_TERM_PROGRESS_WHEN", "never")
+            // What an outer `cargo test` leaks in must not reach the cargo under test.
+            .env_remove("CARGO_REGISTRY_TOKEN")
+            .env_remove("CARGO_REGISTRIES_TEST_TOKEN")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_MAKEFLAGS")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .stdin(if stdin.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(token) = &self.token {
+            command.env("CARGO_REGISTRIES_TEST_TOKEN", token);
+        }
+        let mut child = command.spawn().expect("cargo starts");
+        if let Some(input) = stdin {
+            use tokio::io::AsyncWriteExt;
+            let mut pipe = child.stdin.take().expect("a stdin pipe");
+            pipe.write_all(input.as_bytes()).await.expect("stdin is written");
+            drop(pipe);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+            .await
+            .expect("cargo finished within 5 minutes")
+            .expect("cargo ran");
+        output.into()
+    }
+}

@@ -1,0 +1,235 @@
+//! `TestServer`: a real cargohold on 127.0.0.1:<random port> with a throwaway database and blob directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cargohold::app::App;
+use cargohold::config::Config;
+use cargohold::db::Pool;
+use cargohold::ops;
+use cargohold::ops::tokens::TokenRequest;
+use cargohold::ops::users::NewUser;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A running registry. Dropping it shuts the server down; its directory goes with it.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>/`
+    pub url: String,
+    /// A token of the `admin` user with every scope.
+    pub admin_token: String,
+    pub client: reqwest::Client,
+    /// The server's state, for looking at what it stored.
+    pub app: Arc<App>,
+    shutdown: Option<oneshot::Sender<()>>,
+    finished: Option<tokio::task::JoinHandle<()>>,
+    data_dir: TempDir,
+}
+
+/// What the registry holds, counted: a rejected request must leave it unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    pub crates: i64,
+    pub versions: i64,
+    pub dependencies: i64,
+    pub owners: i64,
+    pub index_files: i64,
+    pub publish_events: i64,
+    pub blobs: usize,
+}
+
+impl TestServer {
+    /// Starts a server with the default test configuration.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `customize` has adjusted its configuration.
+    pub async fn start_with(customize: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        // Listening before the server task starts: no sleep, no race.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let addr = listener.local_addr().expect("a bound address");
+        let mut config = Config::for_tests(data_dir.path(), addr);
+        customize(&mut config);
+        let app = Arc::new(App::build(config).await.expect("the app starts"));
+        let first = ops::setup::first_start(&app)
+            .await
+            .expect("first start succeeds")
+            .expect("an empty database gets an administrator");
+
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_app = app.clone();
+        let finished = tokio::spawn(async move {
+            cargohold::serve(listener, server_app, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        Self {
+            url: format!("http://{addr}/"),
+            admin_token: first.token,
+            client: reqwest::Client::new(),
+            app,
+            shutdown: Some(tx),
+            finished: Some(finished),
+            data_dir,
+        }
+    }
+
+    /// The sparse index URL of registry `main`, as cargo's config wants it.
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}registries/main/index/", self.url)
+    }
+
+    /// A URL under the server, from a path without the leading slash.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path.trim_start_matches('/'))
+    }
+
+    /// The data directory of this server.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Creates a user and returns a token for it with the default scopes.
+    pub async fn create_user(&self, login: &str) -> String {
+        self.create_user_with_token(login, TokenRequest::default()).await
+    }
+
+    /// Creates a user and a token shaped by `request`.
+    pub async fn create_user_with_token(&self, login: &str, request: TokenRequest) -> String {
+        let user = NewUser {
+            login: login.into(),
+            ..NewUser::default()
+        };
+        ops::users::add(&self.app, user, None).await.expect("the user is created");
+        self.create_token(login, request).await
+    }
+
+    /// Creates a token for an existing user.
+    pub async fn create_token(&self, login: &str, request: TokenRequest) -> String {
+        ops::tokens::create(&self.app, login, request, None)
+            .await
+            .expect("the token is created")
+            .token
+    }
+
+    /// `PUT /api/v1/crates/new` with `body`, as `token`.
+    pub async fn publish_body(&self, body: Vec<u8>, token: &str) -> reqwest::Response {
+        self.client
+            .put(self.url("registries/main/api/v1/crates/new"))
+            .header("authorization", token)
+            .body(body)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Publishes `body` as `token` and asserts it is refused with `status`, a
+    /// cargo error envelope whose message contains `needle`, and nothing stored.
+    #[track_caller]
+    pub fn assert_publish_rejected<'a>(
+        &'a self,
+        body: Vec<u8>,
+        token: &'a str,
+        status: u16,
+        needle: &'a str,
+    ) -> impl std::future::Future<Output = ()> + 'a {
+        let caller = std::panic::Location::caller();
+        async move {
+            let before = self.stored_state().await;
+            let response = self.publish_body(body, token).await;
+            let got = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            assert_eq!(got, status, "at {caller}: unexpected status; body: {text}");
+            let detail = error_detail(&text)
+                .unwrap_or_else(|| panic!("at {caller}: not cargo's error envelope: {text}"));
+            assert!(
+                detail.contains(needle),
+                "at {caller}: expected the message to mention {needle:?}, got: {detail}"
+            );
+            assert_eq!(
+                self.stored_state().await,
+                before,
+                "at {caller}: a rejected publish changed what is stored"
+            );
+        }
+    }
+
+    /// The index file of `name` in registry `main`: status and body.
+    pub async fn index_file(&self, name: &str) -> (u16, String) {
+        let path = cargohold_protocol::name::index_path(name);
+        let response = self
+            .client
+            .get(self.url(&format!("registries/main/index/{path}")))
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Counts what the database and the blob store hold.
+    pub async fn stored_state(&self) -> StoredState {
+        StoredState {
+            crates: self.count("SELECT COUNT(*) FROM crates").await,
+            versions: self.count("SELECT COUNT(*) FROM versions").await,
+            dependencies: self.count("SELECT COUNT(*) FROM dependencies").await,
+            owners: self.count("SELECT COUNT(*) FROM crate_owners").await,
+            index_files: self.count("SELECT COUNT(*) FROM index_files").await,
+            publish_events: self
+                .count("SELECT COUNT(*) FROM audit_events WHERE action = 'publish'")
+                .await,
+            blobs: count_files(&self.data_dir.path().join("blobs")),
+        }
+    }
+
+    /// Runs a `SELECT COUNT(*) …` on the server's database.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        match self.app.db.read() {
+            Pool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .expect("the count query runs")
+    }
+
+    /// Stops the server gracefully and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(finished) = self.finished.take() {
+            let _ = finished.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path: PathBuf = entry.path();
+            if path.is_dir() { count_files(&path) } else { 1 }
+        })
+        .sum()
+}
+
+/// The first `detail` of a `{"errors":[{"detail":…}]}` body.
+pub fn error_detail(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(value["errors"][0]["detail"].as_str()?.to_owned())
+}

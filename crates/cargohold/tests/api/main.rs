@@ -1,0 +1,11 @@
+//! HTTP-level tests against a real server: every rejection path, the index protocol,
+//! concurrency. One binary, one module per area.
+
+mod auth;
+mod concurrency;
+mod index;
+mod owners;
+mod publish;
+mod publish_rejections;
+mod search;
+mod yank;

@@ -1,0 +1,109 @@
+//! `…/owners` over HTTP: listing, adding, removing, and who may.
+
+use cargohold_test_support::server::error_detail;
+use cargohold_test_support::{CrateFixture, TestServer};
+use serde_json::json;
+
+async fn owners_request(
+    server: &TestServer,
+    method: reqwest::Method,
+    name: &str,
+    token: &str,
+    users: &[&str],
+) -> (u16, serde_json::Value) {
+    let response = server
+        .client
+        .request(method, server.url(&format!("registries/main/api/v1/crates/{name}/owners")))
+        .header("authorization", token)
+        .json(&json!({ "users": users }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn logins(server: &TestServer, name: &str) -> Vec<String> {
+    let body: serde_json::Value = server
+        .client
+        .get(server.url(&format!("registries/main/api/v1/crates/{name}/owners")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            assert!(u["id"].as_u64().is_some_and(|id| id <= u64::from(u32::MAX)), "{u}");
+            u["login"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn owners_can_be_added_and_removed_with_a_message() {
+    let server = TestServer::start().await;
+    server.publish_body(CrateFixture::new("shared", "1.0.0").publish_body(), &server.admin_token).await;
+    let bob = server.create_user("bob").await;
+
+    let (status, body) = owners_request(&server, reqwest::Method::PUT, "shared", &server.admin_token, &["bob"]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ok"], true);
+    assert!(body["msg"].as_str().unwrap().contains("bob"), "{body}");
+    assert_eq!(logins(&server, "shared").await, ["admin", "bob"]);
+
+    // bob may now publish a new version.
+    let response = server.publish_body(CrateFixture::new("shared", "1.1.0").publish_body(), &bob).await;
+    assert_eq!(response.status(), 200);
+
+    let (status, body) = owners_request(&server, reqwest::Method::DELETE, "shared", &bob, &["admin"]).await;
+    assert_eq!(status, 200);
+    assert!(body["msg"].is_string(), "cargo 1.95 requires msg: {body}");
+    assert_eq!(logins(&server, "shared").await, ["bob"]);
+}
+
+#[tokio::test]
+async fn the_last_owner_cannot_be_removed() {
+    let server = TestServer::start().await;
+    server.publish_body(CrateFixture::new("solo", "1.0.0").publish_body(), &server.admin_token).await;
+    let (status, body) = owners_request(&server, reqwest::Method::DELETE, "solo", &server.admin_token, &["admin"]).await;
+    assert_eq!(status, 400);
+    assert!(error_detail(&body.to_string()).unwrap().contains("every owner"));
+    assert_eq!(logins(&server, "solo").await, ["admin"]);
+}
+
+#[tokio::test]
+async fn only_owners_change_owners_and_only_existing_users_are_added() {
+    let server = TestServer::start().await;
+    server.publish_body(CrateFixture::new("kept", "1.0.0").publish_body(), &server.admin_token).await;
+    let eve = server.create_user("eve").await;
+    let (status, _) = owners_request(&server, reqwest::Method::PUT, "kept", &eve, &["eve"]).await;
+    assert_eq!(status, 403);
+    let (status, body) = owners_request(&server, reqwest::Method::PUT, "kept", &server.admin_token, &["nobody"]).await;
+    assert_eq!(status, 404);
+    assert!(error_detail(&body.to_string()).unwrap().contains("no user `nobody`"));
+    let (status, _) = owners_request(&server, reqwest::Method::PUT, "missing", &server.admin_token, &["eve"]).await;
+    assert_eq!(status, 404);
+    assert_eq!(logins(&server, "kept").await, ["admin"]);
+}
+
+#[tokio::test]
+async fn a_malformed_owners_body_gets_cargos_error_envelope() {
+    let server = TestServer::start().await;
+    server.publish_body(CrateFixture::new("strict", "1.0.0").publish_body(), &server.admin_token).await;
+    let response = server
+        .client
+        .put(server.url("registries/main/api/v1/crates/strict/owners"))
+        .header("authorization", &server.admin_token)
+        .body("{\"people\": 3}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("JSON"), "{detail}");
+}

@@ -1,0 +1,80 @@
+//! `GET …/api/v1/crates?q=`: what matches, in which order, and the total.
+
+use cargohold_test_support::{CrateFixture, TestServer};
+
+async fn search(server: &TestServer, query: &[(&str, &str)]) -> serde_json::Value {
+    let response = server
+        .client
+        .get(server.url("registries/main/api/v1/crates"))
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn names(result: &serde_json::Value) -> Vec<&str> {
+    result["crates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_ranks_the_exact_name_first_and_counts_all_matches() {
+    let server = TestServer::start().await;
+    for (name, description) in [
+        ("serde-extra", "More for serde"),
+        ("my-serde", "Another"),
+        ("serde", "The original"),
+        ("unrelated", "Nothing to see; talks about serde though"),
+        ("other", "Nothing"),
+    ] {
+        let mut fixture = CrateFixture::new(name, "1.0.0");
+        fixture.description = description.into();
+        let status = server.publish_body(fixture.publish_body(), &server.admin_token).await.status();
+        assert_eq!(status, 200);
+    }
+    let result = search(&server, &[("q", "serde"), ("per_page", "3")]).await;
+    let found = names(&result);
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0], "serde");
+    assert_eq!(found[1], "serde-extra", "a name starting with the query comes next");
+    assert_eq!(result["meta"]["total"], 4);
+    assert_eq!(result["crates"][0]["max_version"], "1.0.0");
+    assert_eq!(result["crates"][0]["description"], "The original");
+}
+
+#[tokio::test]
+async fn every_word_of_the_query_must_match_and_plus_signs_are_literal() {
+    let server = TestServer::start().await;
+    let mut cpp = CrateFixture::new("cxx-glue", "0.3.0");
+    cpp.description = "Bindings between Rust and C++ code".into();
+    let mut c = CrateFixture::new("c-glue", "0.1.0");
+    cpp.description.push_str(" (fast)");
+    c.description = "Bindings between Rust and C code".into();
+    for fixture in [cpp, c] {
+        server.publish_body(fixture.publish_body(), &server.admin_token).await;
+    }
+    assert_eq!(names(&search(&server, &[("q", "c++")]).await), ["cxx-glue"]);
+    assert_eq!(names(&search(&server, &[("q", "rust bindings fast")]).await), ["cxx-glue"]);
+    assert_eq!(search(&server, &[("q", "glue")]).await["meta"]["total"], 2);
+    assert_eq!(search(&server, &[("q", "100%")]).await["meta"]["total"], 0, "% is not a wildcard");
+}
+
+#[tokio::test]
+async fn a_bad_search_query_is_a_clear_400() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(server.url("registries/main/api/v1/crates?q=x&per_page=lots"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("per_page"));
+}
