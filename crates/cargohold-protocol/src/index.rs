@@ -98,8 +98,26 @@ impl IndexEntry {
     /// dev), then the remaining fields, so equal inputs give byte-equal lines.
     pub fn sort_dependencies(&mut self) {
         self.deps.sort_by(|a, b| {
-            (&a.name, a.kind, &a.req, a.optional, a.default_features, &a.target, &a.package, &a.features)
-                .cmp(&(&b.name, b.kind, &b.req, b.optional, b.default_features, &b.target, &b.package, &b.features))
+            (
+                &a.name,
+                a.kind,
+                &a.req,
+                a.optional,
+                a.default_features,
+                &a.target,
+                &a.package,
+                &a.features,
+            )
+                .cmp(&(
+                    &b.name,
+                    b.kind,
+                    &b.req,
+                    b.optional,
+                    b.default_features,
+                    &b.target,
+                    &b.package,
+                    &b.features,
+                ))
         });
     }
 
@@ -107,7 +125,9 @@ impl IndexEntry {
     pub fn all_features(&self) -> FeatureMap {
         let mut all = self.features.clone();
         for (name, values) in self.features2.iter().flatten() {
-            all.entry(name.clone()).or_default().extend(values.iter().cloned());
+            all.entry(name.clone())
+                .or_default()
+                .extend(values.iter().cloned());
         }
         all
     }
@@ -157,9 +177,8 @@ impl IndexEntry {
 
 /// Formats a Unix time as cargo's `pubtime`: `YYYY-MM-DDTHH:MM:SSZ`, UTC, whole seconds.
 pub fn format_pubtime(unix_seconds: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp(unix_seconds)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .format(&format)

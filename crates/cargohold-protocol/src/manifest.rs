@@ -379,7 +379,13 @@ fn read_dependency_tables(
             });
         };
         for (name, spec) in deps {
-            out.push(read_dependency(name, spec, &format!("{full}.{name}"), kind, target)?);
+            out.push(read_dependency(
+                name,
+                spec,
+                &format!("{full}.{name}"),
+                kind,
+                target,
+            )?);
         }
     }
     Ok(())
@@ -458,7 +464,11 @@ fn reject_inherited(value: &Value, key: &str) -> Result<(), ManifestError> {
     }
 }
 
-fn optional_string(table: &Table, key: &str, prefix: &str) -> Result<Option<String>, ManifestError> {
+fn optional_string(
+    table: &Table,
+    key: &str,
+    prefix: &str,
+) -> Result<Option<String>, ManifestError> {
     match table.get(key) {
         None => Ok(None),
         Some(Value::String(value)) => Ok(Some(value.clone())),
@@ -571,12 +581,19 @@ version = ">= 1, < 2"
         assert_eq!(manifest.package.name, "Demo_Crate");
         assert_eq!(manifest.package.readme.as_deref(), Some("README.md"));
         let entry = manifest
-            .to_index_entry(&"0".repeat(64), Some("2026-01-01T00:00:00Z".into()), &identity())
+            .to_index_entry(
+                &"0".repeat(64),
+                Some("2026-01-01T00:00:00Z".into()),
+                &identity(),
+            )
             .unwrap();
         assert_eq!(entry.vers, "1.2.3+build.5");
         assert_eq!(entry.links.as_deref(), Some("demo"));
         assert_eq!(entry.rust_version.as_deref(), Some("1.70"));
-        assert_eq!(entry.features.keys().collect::<Vec<_>>(), ["default", "std"]);
+        assert_eq!(
+            entry.features.keys().collect::<Vec<_>>(),
+            ["default", "std"]
+        );
         assert_eq!(entry.v, Some(2));
 
         let dep = |name: &str| entry.deps.iter().find(|d| d.name == name).unwrap();
@@ -607,7 +624,15 @@ version = ">= 1, < 2"
         let entry = manifest
             .to_index_entry("x", None, &identity().standing_in_for_crates_io())
             .unwrap();
-        assert_eq!(entry.deps.iter().find(|d| d.name == "log").unwrap().registry, None);
+        assert_eq!(
+            entry
+                .deps
+                .iter()
+                .find(|d| d.name == "log")
+                .unwrap()
+                .registry,
+            None
+        );
     }
 
     #[test]
@@ -626,7 +651,10 @@ version = ">= 1, < 2"
             ("not toml", "not valid TOML"),
             ("[lib]\nname='x'", "no [package]"),
             ("[package]\nname='x'", "`package.version` is missing"),
-            ("[package]\nname='x'\nversion.workspace=true", "workspace = true"),
+            (
+                "[package]\nname='x'\nversion.workspace=true",
+                "workspace = true",
+            ),
             (
                 "[package]\nname='x'\nversion='1.0.0'\n[dependencies]\na={workspace=true}",
                 "workspace = true",
@@ -643,7 +671,10 @@ version = ">= 1, < 2"
                 "[package]\nname='x'\nversion='1.0.0'\n[patch.crates-io]\na={path='a'}",
                 "[patch]",
             ),
-            ("[package]\nname='x'\nversion=1", "`package.version` in Cargo.toml must be a string"),
+            (
+                "[package]\nname='x'\nversion=1",
+                "`package.version` in Cargo.toml must be a string",
+            ),
         ];
         for (text, expected) in cases {
             let err = Manifest::parse(text).unwrap_err().to_string();
@@ -653,10 +684,9 @@ version = ">= 1, < 2"
 
     #[test]
     fn unparsable_requirements_and_targets_are_rejected() {
-        let manifest = Manifest::parse(
-            "[package]\nname='x'\nversion='1.0.0'\n[dependencies]\na='not a req'",
-        )
-        .unwrap();
+        let manifest =
+            Manifest::parse("[package]\nname='x'\nversion='1.0.0'\n[dependencies]\na='not a req'")
+                .unwrap();
         let err = manifest.to_index_entry("x", None, &identity()).unwrap_err();
         assert!(matches!(err, ManifestError::BadRequirement { .. }), "{err}");
 

@@ -267,10 +267,22 @@ mod tests {
     #[test]
     fn invalid_names_are_rejected_with_the_reason() {
         assert_eq!(CrateName::new(""), Err(CrateNameError::Empty));
-        assert!(matches!(CrateName::new("1abc"), Err(CrateNameError::BadStart(_))));
-        assert!(matches!(CrateName::new("_abc"), Err(CrateNameError::BadStart(_))));
-        assert!(matches!(CrateName::new("-abc"), Err(CrateNameError::BadStart(_))));
-        assert!(matches!(CrateName::new("émile"), Err(CrateNameError::BadStart(_))));
+        assert!(matches!(
+            CrateName::new("1abc"),
+            Err(CrateNameError::BadStart(_))
+        ));
+        assert!(matches!(
+            CrateName::new("_abc"),
+            Err(CrateNameError::BadStart(_))
+        ));
+        assert!(matches!(
+            CrateName::new("-abc"),
+            Err(CrateNameError::BadStart(_))
+        ));
+        assert!(matches!(
+            CrateName::new("émile"),
+            Err(CrateNameError::BadStart(_))
+        ));
         assert!(matches!(
             CrateName::new("caf\u{e9}"),
             Err(CrateNameError::BadCharacter { ch: '\u{e9}', .. })
@@ -279,13 +291,27 @@ mod tests {
             CrateName::new("a.b"),
             Err(CrateNameError::BadCharacter { ch: '.', .. })
         ));
-        assert!(matches!(CrateName::new(&"a".repeat(65)), Err(CrateNameError::TooLong(_))));
+        assert!(matches!(
+            CrateName::new(&"a".repeat(65)),
+            Err(CrateNameError::TooLong(_))
+        ));
     }
 
     #[test]
     fn reserved_names_are_rejected_in_any_spelling() {
-        for name in ["std", "STD", "proc-macro", "Proc_Macro", "nul", "COM1", "compiler-builtins"] {
-            assert!(matches!(CrateName::new(name), Err(CrateNameError::Reserved(_))), "{name}");
+        for name in [
+            "std",
+            "STD",
+            "proc-macro",
+            "Proc_Macro",
+            "nul",
+            "COM1",
+            "compiler-builtins",
+        ] {
+            assert!(
+                matches!(CrateName::new(name), Err(CrateNameError::Reserved(_))),
+                "{name}"
+            );
         }
     }
 

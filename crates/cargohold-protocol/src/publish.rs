@@ -147,8 +147,8 @@ pub fn parse_publish_body<'a>(
     if !rest.is_empty() {
         return Err(PublishBodyError::TrailingBytes(rest.len()));
     }
-    let metadata = serde_json::from_slice(json)
-        .map_err(|e| PublishBodyError::InvalidJson(e.to_string()))?;
+    let metadata =
+        serde_json::from_slice(json).map_err(|e| PublishBodyError::InvalidJson(e.to_string()))?;
     Ok((metadata, tarball))
 }
 
@@ -343,7 +343,10 @@ mod tests {
         let body = body(JSON, b"tarball");
         let (metadata, tarball) = parse_publish_body(&body, &PublishLimits::default()).unwrap();
         assert_eq!(metadata.name, "demo");
-        assert_eq!(metadata.deps[0].explicit_name_in_toml.as_deref(), Some("serde1"));
+        assert_eq!(
+            metadata.deps[0].explicit_name_in_toml.as_deref(),
+            Some("serde1")
+        );
         assert_eq!(metadata.readme.as_deref(), Some("# hi"));
         assert_eq!(tarball, b"tarball");
     }
@@ -358,15 +361,24 @@ mod tests {
         ));
         assert!(matches!(
             parse_publish_body(&good[..good.len() - 1], &limits),
-            Err(PublishBodyError::Truncated { part: ".crate file", .. })
+            Err(PublishBodyError::Truncated {
+                part: ".crate file",
+                ..
+            })
         ));
         assert!(matches!(
             parse_publish_body(&good[..20], &limits),
-            Err(PublishBodyError::Truncated { part: "metadata", .. })
+            Err(PublishBodyError::Truncated {
+                part: "metadata",
+                ..
+            })
         ));
         let mut long = good.clone();
         long.push(0);
-        assert_eq!(parse_publish_body(&long, &limits), Err(PublishBodyError::TrailingBytes(1)));
+        assert_eq!(
+            parse_publish_body(&long, &limits),
+            Err(PublishBodyError::TrailingBytes(1))
+        );
         let not_json = body(b"{nope", b"x");
         assert!(matches!(
             parse_publish_body(&not_json, &limits),
@@ -387,7 +399,10 @@ mod tests {
             ..PublishLimits::default()
         };
         let err = parse_publish_body(&body(JSON, b"tarball"), &limits).unwrap_err();
-        assert!(matches!(err, PublishBodyError::CrateTooLarge { len: 7, limit: 3 }));
+        assert!(matches!(
+            err,
+            PublishBodyError::CrateTooLarge { len: 7, limit: 3 }
+        ));
     }
 
     const MANIFEST: &str = r#"
@@ -416,23 +431,44 @@ package = "serde"
 
     #[test]
     fn metadata_from_cargo_agrees_with_its_manifest() {
-        let (metadata, _) = parse_publish_body(&body(JSON, b""), &PublishLimits::default()).unwrap();
+        let (metadata, _) =
+            parse_publish_body(&body(JSON, b""), &PublishLimits::default()).unwrap();
         let id = RegistryIdentity::default();
-        assert_eq!(metadata.check_agrees_with(&entry(MANIFEST, &id), &id), Ok(()));
+        assert_eq!(
+            metadata.check_agrees_with(&entry(MANIFEST, &id), &id),
+            Ok(())
+        );
     }
 
     #[test]
     fn metadata_that_differs_from_the_manifest_is_refused() {
-        let (metadata, _) = parse_publish_body(&body(JSON, b""), &PublishLimits::default()).unwrap();
+        let (metadata, _) =
+            parse_publish_body(&body(JSON, b""), &PublishLimits::default()).unwrap();
         let id = RegistryIdentity::default();
         let cases = [
-            (MANIFEST.replace("name = \"demo\"", "name = \"other\""), "names the crate"),
-            (MANIFEST.replace("version = \"1.0.0\"", "version = \"1.0.1\""), "version"),
-            (MANIFEST.replace("\"derive\"", "\"std\""), "dependencies differ"),
-            (MANIFEST.replace("optional = true", "optional = false").replace("s = [\"dep:serde1\"]", ""), "features"),
+            (
+                MANIFEST.replace("name = \"demo\"", "name = \"other\""),
+                "names the crate",
+            ),
+            (
+                MANIFEST.replace("version = \"1.0.0\"", "version = \"1.0.1\""),
+                "version",
+            ),
+            (
+                MANIFEST.replace("\"derive\"", "\"std\""),
+                "dependencies differ",
+            ),
+            (
+                MANIFEST
+                    .replace("optional = true", "optional = false")
+                    .replace("s = [\"dep:serde1\"]", ""),
+                "features",
+            ),
         ];
         for (manifest, expected) in cases {
-            let err = metadata.check_agrees_with(&entry(&manifest, &id), &id).unwrap_err();
+            let err = metadata
+                .check_agrees_with(&entry(&manifest, &id), &id)
+                .unwrap_err();
             assert!(err.to_string().contains(expected), "{err}");
         }
     }
@@ -440,12 +476,15 @@ package = "serde"
     #[test]
     fn a_dependency_cargo_calls_same_registry_teaches_the_registrys_other_url() {
         let json = br#"{"name":"app","vers":"0.1.0","deps":[{"name":"lib","version_req":"^0.1","kind":"normal","registry":null}]}"#;
-        let (metadata, _) = parse_publish_body(&body(json, b""), &PublishLimits::default()).unwrap();
+        let (metadata, _) =
+            parse_publish_body(&body(json, b""), &PublishLimits::default()).unwrap();
         let manifest = Manifest::parse(
             "[package]\nname='app'\nversion='0.1.0'\n[dependencies.lib]\nversion='0.1'\nregistry-index='sparse+http://localhost:8000/registries/main/index/'\n",
         )
         .unwrap();
-        let mut id = RegistryIdentity::new(["sparse+http://127.0.0.1:8000/registries/main/index/".to_owned()]);
+        let mut id = RegistryIdentity::new([
+            "sparse+http://127.0.0.1:8000/registries/main/index/".to_owned()
+        ]);
         assert_eq!(
             metadata.own_registry_urls(&manifest),
             ["sparse+http://localhost:8000/registries/main/index/"]

@@ -52,7 +52,9 @@ pub enum TarballError {
     NonUtf8Path,
     #[error("the .crate file has an entry `{path}` outside of `{prefix}/`")]
     OutsidePrefix { path: String, prefix: String },
-    #[error("the .crate file has an entry `{0}` that is not a plain relative path (`..`, `\\` or empty parts)")]
+    #[error(
+        "the .crate file has an entry `{0}` that is not a plain relative path (`..`, `\\` or empty parts)"
+    )]
     UnsafePath(String),
     #[error(
         "the .crate file has an entry `{path}` of type {kind}; only regular files and directories are allowed"
@@ -304,7 +306,7 @@ mod tests {
     use flate2::write::GzEncoder;
 
     /// Builds a tar with raw control over each header, including names the tar crate's builder refuses.
-    fn tarball(entries: &[(&str, EntryType, &[u8])]) -> Vec<u8> {
+    fn tarball(entries: &[Entry<'_>]) -> Vec<u8> {
         let mut tar = Vec::new();
         for (path, kind, data) in entries {
             let mut header = tar::Header::new_gnu();
@@ -329,7 +331,10 @@ mod tests {
 
     const MANIFEST: &[u8] = b"[package]\nname = \"demo\"\nversion = \"1.0.0\"\n";
 
-    fn check(entries: &[(&str, EntryType, &[u8])]) -> Result<CrateContents, TarballError> {
+    /// A raw tar entry: path, type, data.
+    type Entry<'a> = (&'a str, EntryType, &'a [u8]);
+
+    fn check(entries: &[Entry<'_>]) -> Result<CrateContents, TarballError> {
         inspect(&tarball(entries), "demo-1.0.0", &TarballLimits::default())
     }
 
@@ -338,7 +343,11 @@ mod tests {
         let contents = check(&[
             ("demo-1.0.0/", EntryType::Directory, b""),
             ("demo-1.0.0/Cargo.toml", EntryType::Regular, MANIFEST),
-            ("demo-1.0.0/src/lib.rs", EntryType::Regular, b"pub fn x() {}"),
+            (
+                "demo-1.0.0/src/lib.rs",
+                EntryType::Regular,
+                b"pub fn x() {}",
+            ),
             ("demo-1.0.0/.cargo_vcs_info.json", EntryType::Regular, b"{}"),
         ])
         .unwrap();
@@ -355,27 +364,62 @@ mod tests {
         ]);
         let limits = TarballLimits::default();
         assert_eq!(
-            read_file(&tar, "demo-1.0.0", "./README.md", &limits).unwrap().as_deref(),
+            read_file(&tar, "demo-1.0.0", "./README.md", &limits)
+                .unwrap()
+                .as_deref(),
             Some(&b"# Demo"[..])
         );
-        assert_eq!(read_file(&tar, "demo-1.0.0", "NOPE", &limits).unwrap(), None);
+        assert_eq!(
+            read_file(&tar, "demo-1.0.0", "NOPE", &limits).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn unsafe_archives_are_refused() {
         let m = ("demo-1.0.0/Cargo.toml", EntryType::Regular, MANIFEST);
-        let cases: Vec<(Vec<(&str, EntryType, &[u8])>, &str)> = vec![
-            (vec![m, ("demo-1.0.0/../evil", EntryType::Regular, b"x")], "plain relative path"),
-            (vec![m, ("/etc/evil", EntryType::Regular, b"x")], "outside of"),
-            (vec![m, ("other-1.0.0/x", EntryType::Regular, b"x")], "outside of"),
-            (vec![m, ("Demo-1.0.0/x", EntryType::Regular, b"x")], "outside of"),
-            (vec![m, ("demo-1.0.0/link", EntryType::Symlink, b"")], "symlink"),
-            (vec![m, ("demo-1.0.0/hard", EntryType::Link, b"")], "hard link"),
-            (vec![m, ("demo-1.0.0/dev", EntryType::Char, b"")], "character device"),
-            (vec![m, ("demo-1.0.0/a\\..\\b", EntryType::Regular, b"x")], "plain relative path"),
+        let cases: Vec<(Vec<Entry<'_>>, &str)> = vec![
+            (
+                vec![m, ("demo-1.0.0/../evil", EntryType::Regular, b"x")],
+                "plain relative path",
+            ),
+            (
+                vec![m, ("/etc/evil", EntryType::Regular, b"x")],
+                "outside of",
+            ),
+            (
+                vec![m, ("other-1.0.0/x", EntryType::Regular, b"x")],
+                "outside of",
+            ),
+            (
+                vec![m, ("Demo-1.0.0/x", EntryType::Regular, b"x")],
+                "outside of",
+            ),
+            (
+                vec![m, ("demo-1.0.0/link", EntryType::Symlink, b"")],
+                "symlink",
+            ),
+            (
+                vec![m, ("demo-1.0.0/hard", EntryType::Link, b"")],
+                "hard link",
+            ),
+            (
+                vec![m, ("demo-1.0.0/dev", EntryType::Char, b"")],
+                "character device",
+            ),
+            (
+                vec![m, ("demo-1.0.0/a\\..\\b", EntryType::Regular, b"x")],
+                "plain relative path",
+            ),
             (vec![m, m], "twice"),
-            (vec![("demo-1.0.0/cargo.toml", EntryType::Regular, MANIFEST)], "spelled"),
-            (vec![("demo-1.0.0/src/lib.rs", EntryType::Regular, b"")], "no `demo-1.0.0/Cargo.toml`"),
+            (
+                vec![("demo-1.0.0/cargo.toml", EntryType::Regular, MANIFEST)],
+                "spelled",
+            ),
+            (
+                vec![("demo-1.0.0/src/lib.rs", EntryType::Regular, b"")],
+                "no `demo-1.0.0/Cargo.toml`",
+            ),
         ];
         for (entries, expected) in cases {
             let err = check(&entries).unwrap_err().to_string();
@@ -386,17 +430,27 @@ mod tests {
     #[test]
     fn data_that_is_not_a_gzip_tar_is_refused() {
         let limits = TarballLimits::default();
-        assert_eq!(inspect(b"PK\x03\x04", "demo-1.0.0", &limits), Err(TarballError::NotGzip));
+        assert_eq!(
+            inspect(b"PK\x03\x04", "demo-1.0.0", &limits),
+            Err(TarballError::NotGzip)
+        );
         let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
         io::Write::write_all(&mut gz, b"this is not a tar archive at all, just text").unwrap();
         let err = inspect(&gz.finish().unwrap(), "demo-1.0.0", &limits).unwrap_err();
-        assert!(matches!(err, TarballError::Corrupt(_) | TarballError::NoManifest(_)), "{err}");
+        assert!(
+            matches!(err, TarballError::Corrupt(_) | TarballError::NoManifest(_)),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_truncated_crate_is_refused() {
         let tar = tarball(&[("demo-1.0.0/Cargo.toml", EntryType::Regular, MANIFEST)]);
-        let err = inspect(&tar[..tar.len() - 4], "demo-1.0.0", &TarballLimits::default());
+        let err = inspect(
+            &tar[..tar.len() - 4],
+            "demo-1.0.0",
+            &TarballLimits::default(),
+        );
         assert!(matches!(err, Err(TarballError::Corrupt(_))), "{err:?}");
     }
 
@@ -421,9 +475,13 @@ mod tests {
     #[test]
     fn entry_count_and_path_length_are_capped() {
         let entries: Vec<String> = (0..5).map(|i| format!("demo-1.0.0/f{i}")).collect();
-        let mut list: Vec<(&str, EntryType, &[u8])> =
+        let mut list: Vec<Entry<'_>> =
             vec![("demo-1.0.0/Cargo.toml", EntryType::Regular, MANIFEST)];
-        list.extend(entries.iter().map(|p| (p.as_str(), EntryType::Regular, &b""[..])));
+        list.extend(
+            entries
+                .iter()
+                .map(|p| (p.as_str(), EntryType::Regular, &b""[..])),
+        );
         let limits = TarballLimits {
             max_entries: 3,
             ..TarballLimits::default()

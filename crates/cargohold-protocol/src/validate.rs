@@ -82,7 +82,10 @@ fn validate_dependencies(entry: &IndexEntry, limits: &EntryLimits) -> Result<(),
                 .map_err(|e| InvalidEntry(format!("dependency alias `{}`: {e}", dep.name)))?;
         }
         if dep.req.trim().is_empty() {
-            return invalid(format!("dependency `{}` has an empty version requirement", dep.name));
+            return invalid(format!(
+                "dependency `{}` has an empty version requirement",
+                dep.name
+            ));
         }
         if dep.kind == DependencyKind::Dev && dep.optional {
             return invalid(format!(
@@ -121,17 +124,21 @@ pub fn validate_feature_name(name: &str) -> Result<(), String> {
         return Err("feature names must not be empty".into());
     };
     if name.starts_with("dep:") {
-        return Err(format!("feature named `{name}` is not allowed to start with `dep:`"));
+        return Err(format!(
+            "feature named `{name}` is not allowed to start with `dep:`"
+        ));
     }
     if !(unicode_ident::is_xid_start(first) || first == '_' || first.is_ascii_digit()) {
         return Err(format!(
             "feature `{name}` must start with a letter, a digit or `_`"
         ));
     }
-    if let Some(ch) = chars
-        .find(|&ch| !(unicode_ident::is_xid_continue(ch) || matches!(ch, '-' | '+' | '.')))
+    if let Some(ch) =
+        chars.find(|&ch| !(unicode_ident::is_xid_continue(ch) || matches!(ch, '-' | '+' | '.')))
     {
-        return Err(format!("feature `{name}` contains `{ch}`, which is not allowed"));
+        return Err(format!(
+            "feature `{name}` contains `{ch}`, which is not allowed"
+        ));
     }
     Ok(())
 }
@@ -283,9 +290,10 @@ fn validate_features(entry: &IndexEntry, limits: &EntryLimits) -> Result<(), Inv
             FeatureValue::Feature(_) => None,
         })
         .collect();
-    if let Some((dep, _)) = deps.iter().find(|&(dep, &optional)| {
-        optional && !used.contains(dep) && !has_implicit_feature(dep)
-    }) {
+    if let Some((dep, _)) = deps
+        .iter()
+        .find(|&(dep, &optional)| optional && !used.contains(dep) && !has_implicit_feature(dep))
+    {
         return invalid(format!(
             "optional dependency `{dep}` is not included in any feature; add `dep:{dep}` to a feature"
         ));
@@ -400,8 +408,15 @@ mod tests {
 
     #[test]
     fn optional_dev_dependencies_are_rejected() {
-        let e = entry(vec![dep("t", true, DependencyKind::Dev)], &[("x", &["dep:t"])]);
-        assert!(check(&e).unwrap_err().contains("dev-dependencies are not allowed to be optional"));
+        let e = entry(
+            vec![dep("t", true, DependencyKind::Dev)],
+            &[("x", &["dep:t"])],
+        );
+        assert!(
+            check(&e)
+                .unwrap_err()
+                .contains("dev-dependencies are not allowed to be optional")
+        );
     }
 
     #[test]
@@ -433,7 +448,16 @@ mod tests {
         let two_features = entry(vec![], &[("a", &[]), ("b", &[])]);
         assert!(validate_entry(&two_features, &limits).is_err());
         let two_values = entry(vec![], &[("a", &["b", "b"]), ("b", &[])]);
-        assert!(validate_entry(&two_values, &EntryLimits { max_features: 5, ..limits }).is_err());
+        assert!(
+            validate_entry(
+                &two_values,
+                &EntryLimits {
+                    max_features: 5,
+                    ..limits
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -154,8 +154,14 @@ impl CrateFixture {
     pub fn tar_entries(&self) -> Vec<TarEntry> {
         let mut entries = self.entries.clone().unwrap_or_else(|| {
             vec![
-                TarEntry::file(format!("{}/Cargo.toml", self.prefix()), self.manifest_text()),
-                TarEntry::file(format!("{}/src/lib.rs", self.prefix()), "pub fn fixture() {}\n"),
+                TarEntry::file(
+                    format!("{}/Cargo.toml", self.prefix()),
+                    self.manifest_text(),
+                ),
+                TarEntry::file(
+                    format!("{}/src/lib.rs", self.prefix()),
+                    "pub fn fixture() {}\n",
+                ),
             ]
         });
         entries.extend(self.extra_entries.iter().cloned());
@@ -213,7 +219,10 @@ impl CrateFixture {
 
     /// The full publish body.
     pub fn publish_body(&self) -> Vec<u8> {
-        publish_body(&serde_json::to_vec(&self.metadata()).expect("JSON"), &self.tarball())
+        publish_body(
+            &serde_json::to_vec(&self.metadata()).expect("JSON"),
+            &self.tarball(),
+        )
     }
 
     /// The SHA-256 of the `.crate`, as the index lists it.
@@ -245,7 +254,10 @@ pub fn build_tarball(entries: &[TarEntry]) -> Vec<u8> {
     for entry in entries {
         let mut header = tar::Header::new_gnu();
         let bytes = entry.path.as_bytes();
-        assert!(bytes.len() <= 100, "fixture paths must fit a plain tar header");
+        assert!(
+            bytes.len() <= 100,
+            "fixture paths must fit a plain tar header"
+        );
         header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
         let (kind, mode) = match entry.kind {
             EntryKind::File => (tar::EntryType::Regular, 0o644),
@@ -258,7 +270,9 @@ pub fn build_tarball(entries: &[TarEntry]) -> Vec<u8> {
         header.set_size(entry.data.len() as u64);
         header.set_mtime(1_153_704_088);
         if matches!(entry.kind, EntryKind::Symlink | EntryKind::HardLink) {
-            header.set_link_name("/etc/passwd").expect("a short link name");
+            header
+                .set_link_name("/etc/passwd")
+                .expect("a short link name");
         }
         header.set_cksum();
         tar.extend_from_slice(header.as_bytes());

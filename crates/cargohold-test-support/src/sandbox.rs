@@ -135,9 +135,18 @@ color = "never"
 
     /// `cargo publish --registry test --no-verify` in `package`, asserting success.
     pub async fn publish(&self, package: &Path) {
-        self.cargo(package, &["publish", "--registry", "test", "--no-verify", "--allow-dirty"])
-            .await
-            .assert_success();
+        self.cargo(
+            package,
+            &[
+                "publish",
+                "--registry",
+                "test",
+                "--no-verify",
+                "--allow-dirty",
+            ],
+        )
+        .await
+        .assert_success();
     }
 
     /// Runs `cargo <args>` in `dir` and returns its output, whatever the exit status.
@@ -146,7 +155,12 @@ color = "never"
     }
 
     /// Like [`CargoSandbox::cargo`], writing `stdin` to cargo's standard input.
-    pub async fn cargo_with_stdin(&self, dir: &Path, args: &[&str], stdin: Option<&str>) -> CargoOutput {
+    pub async fn cargo_with_stdin(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> CargoOutput {
         // Another toolchain's cargo can be tested with CARGOHOLD_TEST_CARGO; by default the
         // cargo running the tests (which sets CARGO) is the one under test.
         let cargo = std::env::var_os("CARGOHOLD_TEST_CARGO")
@@ -184,7 +198,9 @@ color = "never"
         if let Some(input) = stdin {
             use tokio::io::AsyncWriteExt;
             let mut pipe = child.stdin.take().expect("a stdin pipe");
-            pipe.write_all(input.as_bytes()).await.expect("stdin is written");
+            pipe.write_all(input.as_bytes())
+                .await
+                .expect("stdin is written");
             drop(pipe);
         }
         let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())

@@ -96,7 +96,8 @@ impl TestServer {
 
     /// Creates a user and returns a token for it with the default scopes.
     pub async fn create_user(&self, login: &str) -> String {
-        self.create_user_with_token(login, TokenRequest::default()).await
+        self.create_user_with_token(login, TokenRequest::default())
+            .await
     }
 
     /// Creates a user and a token shaped by `request`.
@@ -105,7 +106,9 @@ impl TestServer {
             login: login.into(),
             ..NewUser::default()
         };
-        ops::users::add(&self.app, user, None).await.expect("the user is created");
+        ops::users::add(&self.app, user, None)
+            .await
+            .expect("the user is created");
         self.create_token(login, request).await
     }
 

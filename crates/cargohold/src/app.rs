@@ -83,9 +83,13 @@ impl App {
         let public_url = config.public_url();
         let mut registries = HashMap::new();
         for wanted in config.registries() {
-            let row =
-                db::registries::ensure(db.write(), &wanted.name, wanted.kind.as_str(), clock::now())
-                    .await?;
+            let row = db::registries::ensure(
+                db.write(),
+                &wanted.name,
+                wanted.kind.as_str(),
+                clock::now(),
+            )
+            .await?;
             if row.kind != wanted.kind.as_str() {
                 bail!(
                     "the registry `{}` was created as `{}` and cannot become `{}`",

@@ -146,7 +146,10 @@ impl Actor {
         }
         if let Some(krate) = krate
             && !self.crate_patterns.is_empty()
-            && !self.crate_patterns.iter().any(|p| pattern_matches(p, krate))
+            && !self
+                .crate_patterns
+                .iter()
+                .any(|p| pattern_matches(p, krate))
         {
             return Err(AppError::Forbidden(format!(
                 "this token is limited to the crates {} and cannot act on `{krate}`",
@@ -221,7 +224,9 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Actor> {
         .ok_or_else(invalid)?;
     // The lookup already matched the hash; comparing again in constant time keeps
     // the decision itself free of timing differences.
-    if !bool::from(row.token_hash.as_bytes().ct_eq(presented.as_bytes())) || row.revoked_at.is_some() {
+    if !bool::from(row.token_hash.as_bytes().ct_eq(presented.as_bytes()))
+        || row.revoked_at.is_some()
+    {
         return Err(invalid());
     }
     let now = clock::now();
@@ -305,6 +310,10 @@ mod tests {
         assert!(a.require(Scope::Yank, "main", Some("bar")).is_err());
         assert!(a.require(Scope::Yank, "other", Some("foo-x")).is_err());
         let admin_scope_without_admin_user = actor(&[Scope::Admin], &[], &[]);
-        assert!(admin_scope_without_admin_user.require(Scope::Admin, "main", None).is_err());
+        assert!(
+            admin_scope_without_admin_user
+                .require(Scope::Admin, "main", None)
+                .is_err()
+        );
     }
 }

@@ -163,7 +163,11 @@ impl Config {
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
         let env = Env::prefixed("CARGOHOLD_").filter_map(|key| {
-            let key = key.as_str().to_ascii_lowercase().replace("__", ".").replace('_', "-");
+            let key = key
+                .as_str()
+                .to_ascii_lowercase()
+                .replace("__", ".")
+                .replace('_', "-");
             let top = key.split('.').next().unwrap_or_default();
             ENV_KEYS.contains(&top).then(|| key.into())
         });
@@ -224,9 +228,9 @@ impl Config {
 
     /// The database URL, defaulting to a SQLite file in the data directory.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("cargohold.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("cargohold.db").display()))
     }
 
     /// The blob storage location, defaulting to a directory in the data directory.
@@ -276,7 +280,8 @@ pub fn validate_registry_name(name: &str) -> anyhow::Result<()> {
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     // cargo ≤ 1.95 drops a final `.git` when matching credentials to URLs.
     if !first_ok || !rest_ok || name.ends_with(".git") || name.len() > 64 {
         bail!(
@@ -298,7 +303,10 @@ mod tests {
             public_url: Some(Url::parse("https://crates.example.com/reg").unwrap()),
             ..Config::default()
         };
-        assert_eq!(config.public_url().as_str(), "https://crates.example.com/reg/");
+        assert_eq!(
+            config.public_url().as_str(),
+            "https://crates.example.com/reg/"
+        );
     }
 
     #[test]

@@ -33,8 +33,14 @@ pub fn router(app: AppState) -> Router {
                 .put(api::owners::add_owners)
                 .delete(api::owners::remove_owners),
         )
-        .route("/registries/{registry}/api/v1/crates", get(api::search::search_crates))
-        .route("/registries/{registry}/api/{*rest}", axum::routing::any(api::not_found))
+        .route(
+            "/registries/{registry}/api/v1/crates",
+            get(api::search::search_crates),
+        )
+        .route(
+            "/registries/{registry}/api/{*rest}",
+            axum::routing::any(api::not_found),
+        )
         .route_layer(middleware::from_fn(api::ensure_json_errors));
 
     Router::new()
@@ -45,7 +51,10 @@ pub fn router(app: AppState) -> Router {
             "/registries/{registry}/index/config.json",
             get(index::sparse::config_json),
         )
-        .route("/registries/{registry}/index/{*path}", get(index::sparse::index_file))
+        .route(
+            "/registries/{registry}/index/{*path}",
+            get(index::sparse::index_file),
+        )
         .route(
             "/registries/{registry}/crates/{crate}/{file}",
             get(api::download::download_crate),

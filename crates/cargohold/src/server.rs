@@ -86,7 +86,9 @@ struct RequestCounter(Arc<AtomicU64>);
 impl MakeRequestId for RequestCounter {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&n.to_string()).ok().map(RequestId::new)
+        HeaderValue::from_str(&n.to_string())
+            .ok()
+            .map(RequestId::new)
     }
 }
 

@@ -23,9 +23,15 @@ pub async fn download_crate(
     let mut response = Response::new(Body::from_stream(download.body));
     response.extensions_mut().insert(RoutineTraffic);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(download.size));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CRATE_CACHE_CONTROL));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CRATE_CACHE_CONTROL),
+    );
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", download.checksum)) {
         headers.insert(header::ETAG, etag);
     }

@@ -28,9 +28,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| AppError::BadRequest(format!("the request body is not the JSON expected: {e}")))
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            AppError::BadRequest(format!("the request body is not the JSON expected: {e}"))
+        })
     }
 }
 
@@ -68,5 +68,7 @@ pub async fn ensure_json_errors(request: Request, next: Next) -> Response {
 
 /// The answer to a URL under the API that names no endpoint.
 pub async fn not_found() -> impl IntoResponse {
-    AppError::NotFound("no such API endpoint; cargo's API lives under /registries/NAME/api/v1/".into())
+    AppError::NotFound(
+        "no such API endpoint; cargo's API lives under /registries/NAME/api/v1/".into(),
+    )
 }

@@ -57,5 +57,8 @@ async fn change_owners(
 ) -> AppResult<Json<OkResponse>> {
     let registry = app.registry(&registry)?;
     let msg = owners::change(&app, registry, &actor, &name, &request.users, change).await?;
-    Ok(Json(OkResponse { ok: true, msg: Some(msg) }))
+    Ok(Json(OkResponse {
+        ok: true,
+        msg: Some(msg),
+    }))
 }

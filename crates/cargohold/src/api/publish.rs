@@ -32,7 +32,10 @@ pub async fn publish(
                 limits.max_crate_size
             ))
         } else {
-            AppError::BadRequest(format!("the upload could not be read: {}", rejection.body_text()))
+            AppError::BadRequest(format!(
+                "the upload could not be read: {}",
+                rejection.body_text()
+            ))
         }
     })?;
     let (metadata, tarball) = parse_publish_body(&body, &limits).map_err(|e| {

@@ -35,5 +35,8 @@ async fn set_yanked(
 ) -> AppResult<Json<OkResponse>> {
     let registry = app.registry(&registry)?;
     ops::yank::set_yanked(&app, registry, &actor, &name, &version, yanked).await?;
-    Ok(Json(OkResponse { ok: true, msg: None }))
+    Ok(Json(OkResponse {
+        ok: true,
+        msg: None,
+    }))
 }

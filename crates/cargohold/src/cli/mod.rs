@@ -129,14 +129,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             password_stdin,
         }) => {
             let app = App::build(config).await?;
-            let password = if password_stdin { Some(read_password()?) } else { None };
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
             let user = NewUser {
                 login: name.clone(),
                 is_admin: admin,
                 password,
             };
             ops::users::add(&app, user, None).await?;
-            println!("created user `{name}`{}", if admin { " (administrator)" } else { "" });
+            println!(
+                "created user `{name}`{}",
+                if admin { " (administrator)" } else { "" }
+            );
             Ok(())
         }
         Command::Token(TokenCommand::Create {
@@ -178,7 +185,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("could not listen on {}; is another server using it? pick one with --listen", config.listen))?;
+        .with_context(|| {
+            format!(
+                "could not listen on {}; is another server using it? pick one with --listen",
+                config.listen
+            )
+        })?;
     // With port 0 the system picks the port; URLs must carry the real one.
     config.listen = listener.local_addr()?;
     let app = Arc::new(App::build(config).await?);
@@ -186,7 +198,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         print_first_start(&app, &first);
     }
     let public = app.config.public_url();
-    println!("cargohold is listening on {public} (database: {})", app.config.database_url());
+    println!(
+        "cargohold is listening on {public} (database: {})",
+        app.config.database_url()
+    );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
     crate::server::serve(listener, app, crate::server::shutdown_signal()).await
 }

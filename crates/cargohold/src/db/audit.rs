@@ -17,7 +17,11 @@ pub struct AuditEvent<'a> {
 }
 
 /// Appends an event.
-pub async fn insert<'c>(conn: impl Into<Conn<'c>>, event: &AuditEvent<'_>, now: i64) -> sqlx::Result<()> {
+pub async fn insert<'c>(
+    conn: impl Into<Conn<'c>>,
+    event: &AuditEvent<'_>,
+    now: i64,
+) -> sqlx::Result<()> {
     const SQL: &str = "INSERT INTO audit_events
           (at, actor_user_id, actor_token_id, action, registry, crate_name, version, detail)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";

@@ -42,7 +42,8 @@ pub async fn insert<'c>(
     canonical: &str,
     now: i64,
 ) -> sqlx::Result<Option<i64>> {
-    const SQL: &str = "INSERT INTO crates (registry_id, name, canonical_name, created_at, updated_at)
+    const SQL: &str =
+        "INSERT INTO crates (registry_id, name, canonical_name, created_at, updated_at)
                        VALUES ($1, $2, $3, $4, $4)
                        ON CONFLICT (registry_id, canonical_name) DO NOTHING
                        RETURNING id";
@@ -177,7 +178,10 @@ pub async fn search<'c>(
         for pattern in &patterns {
             q = q.bind(pattern);
         }
-        q.bind(&canonical_query).bind(&prefix_pattern).fetch_all(c).await
+        q.bind(&canonical_query)
+            .bind(&prefix_pattern)
+            .fetch_all(c)
+            .await
     })?;
     let total: i64 = on_conn!(&mut conn, |c| {
         let mut q = sqlx::query_scalar(AssertSqlSafe(count_sql)).bind(registry_id);

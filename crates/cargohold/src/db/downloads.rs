@@ -23,7 +23,17 @@ pub async fn add<'c>(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    on_conn!(&mut conn, |c| sqlx::query(VERSION).bind(count).bind(version_id).execute(c).await.map(|r| r.rows_affected()))?;
-    on_conn!(&mut conn, |c| sqlx::query(CRATE).bind(count).bind(crate_id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_conn!(&mut conn, |c| sqlx::query(VERSION)
+        .bind(count)
+        .bind(version_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on_conn!(&mut conn, |c| sqlx::query(CRATE)
+        .bind(count)
+        .bind(crate_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }

@@ -33,7 +33,8 @@ pub async fn upsert<'c>(
     crate_id: i64,
     file: &IndexFileRow,
 ) -> sqlx::Result<()> {
-    const SQL: &str = "INSERT INTO index_files (registry_id, name_lower, crate_id, content, etag, last_modified)
+    const SQL: &str =
+        "INSERT INTO index_files (registry_id, name_lower, crate_id, content, etag, last_modified)
                        VALUES ($1, $2, $3, $4, $5, $6)
                        ON CONFLICT (registry_id, name_lower) DO UPDATE
                        SET crate_id = excluded.crate_id, content = excluded.content,

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgPoolOptions, Postgres};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Sqlite, SqlitePool};
 
 use crate::config::redact_url;
@@ -117,7 +115,9 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
-                .with_context(|| format!("could not connect to PostgreSQL at {}", redact_url(url)))?;
+                .with_context(|| {
+                    format!("could not connect to PostgreSQL at {}", redact_url(url))
+                })?;
             Self {
                 read: Pool::Postgres(pool.clone()),
                 write: Pool::Postgres(pool),

@@ -15,11 +15,18 @@ pub async fn list<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx::Result<
     const SQL: &str = "SELECT u.id, u.login, u.name
                        FROM crate_owners o JOIN users u ON u.id = o.user_id
                        WHERE o.crate_id = $1 ORDER BY o.added_at, u.id";
-    on_conn!(conn, |c| sqlx::query_as(SQL).bind(crate_id).fetch_all(c).await)
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
 }
 
 /// Whether `user_id` owns the crate.
-pub async fn is_owner<'c>(conn: impl Into<Conn<'c>>, crate_id: i64, user_id: i64) -> sqlx::Result<bool> {
+pub async fn is_owner<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    user_id: i64,
+) -> sqlx::Result<bool> {
     const SQL: &str = "SELECT COUNT(*) FROM crate_owners WHERE crate_id = $1 AND user_id = $2";
     let count: i64 = on_conn!(conn, |c| sqlx::query_scalar(SQL)
         .bind(crate_id)
@@ -51,8 +58,17 @@ pub async fn add<'c>(
 }
 
 /// Removes `user_id` from the owners; `false` if it was not one.
-pub async fn remove<'c>(conn: impl Into<Conn<'c>>, crate_id: i64, user_id: i64) -> sqlx::Result<bool> {
+pub async fn remove<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    user_id: i64,
+) -> sqlx::Result<bool> {
     const SQL: &str = "DELETE FROM crate_owners WHERE crate_id = $1 AND user_id = $2";
-    let done = on_conn!(conn, |c| sqlx::query(SQL).bind(crate_id).bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
+    let done = on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(crate_id)
+        .bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(done > 0)
 }

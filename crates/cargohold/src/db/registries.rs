@@ -15,6 +15,15 @@ pub async fn ensure(pool: &Pool, name: &str, kind: &str, now: i64) -> sqlx::Resu
     const INSERT: &str = "INSERT INTO registries (name, kind, created_at) VALUES ($1, $2, $3)
                           ON CONFLICT (name) DO NOTHING";
     const SELECT: &str = "SELECT id, name, kind FROM registries WHERE name = $1";
-    on_pool!(pool, |p| sqlx::query(INSERT).bind(name).bind(kind).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-    on_pool!(pool, |p| sqlx::query_as(SELECT).bind(name).fetch_one(p).await)
+    on_pool!(pool, |p| sqlx::query(INSERT)
+        .bind(name)
+        .bind(kind)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+    on_pool!(pool, |p| sqlx::query_as(SELECT)
+        .bind(name)
+        .fetch_one(p)
+        .await)
 }

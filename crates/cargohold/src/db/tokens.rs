@@ -64,12 +64,20 @@ pub async fn find_by_hash<'c>(
                               u.id AS user_id, u.login, u.is_admin, u.disabled_at AS user_disabled_at
                        FROM api_tokens t JOIN users u ON u.id = t.user_id
                        WHERE t.token_hash = $1";
-    on_conn!(conn, |c| sqlx::query_as(SQL).bind(token_hash).fetch_optional(c).await)
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(token_hash)
+        .fetch_optional(c)
+        .await)
 }
 
 /// Records that a token was used at `now`.
 pub async fn touch<'c>(conn: impl Into<Conn<'c>>, token_id: i64, now: i64) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2";
-    on_conn!(conn, |c| sqlx::query(SQL).bind(now).bind(token_id).execute(c).await.map(|r| r.rows_affected()))?;
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(now)
+        .bind(token_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }

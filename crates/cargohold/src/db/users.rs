@@ -45,5 +45,8 @@ pub async fn find_by_login<'c>(
 ) -> sqlx::Result<Option<UserRow>> {
     const SQL: &str = "SELECT id, login, name, is_admin, disabled_at, created_at
                        FROM users WHERE lower(login) = lower($1)";
-    on_conn!(conn, |c| sqlx::query_as(SQL).bind(login).fetch_optional(c).await)
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(login)
+        .fetch_optional(c)
+        .await)
 }

@@ -47,16 +47,20 @@ pub struct NewVersion<'a> {
     pub published_at: i64,
 }
 
-
 /// The version `num` of a crate, matched exactly (build metadata included).
 pub async fn find<'c>(
     conn: impl Into<Conn<'c>>,
     crate_id: i64,
     num: &str,
 ) -> sqlx::Result<Option<VersionRow>> {
-    const SQL: &str = "SELECT id, crate_id, num, checksum, size, blob_key, yanked, index_line, published_at
+    const SQL: &str =
+        "SELECT id, crate_id, num, checksum, size, blob_key, yanked, index_line, published_at
                        FROM versions WHERE crate_id = $1 AND num = $2";
-    on_conn!(conn, |c| sqlx::query_as(SQL).bind(crate_id).bind(num).fetch_optional(c).await)
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .bind(num)
+        .fetch_optional(c)
+        .await)
 }
 
 /// The version whose number without build metadata is `num_no_build`.
@@ -65,7 +69,8 @@ pub async fn find_without_build<'c>(
     crate_id: i64,
     num_no_build: &str,
 ) -> sqlx::Result<Option<VersionRow>> {
-    const SQL: &str = "SELECT id, crate_id, num, checksum, size, blob_key, yanked, index_line, published_at
+    const SQL: &str =
+        "SELECT id, crate_id, num, checksum, size, blob_key, yanked, index_line, published_at
                        FROM versions WHERE crate_id = $1 AND num_no_build = $2";
     on_conn!(conn, |c| sqlx::query_as(SQL)
         .bind(crate_id)
@@ -166,13 +171,23 @@ pub async fn list_states<'c>(
     crate_id: i64,
 ) -> sqlx::Result<Vec<(String, bool)>> {
     const SQL: &str = "SELECT num, yanked FROM versions WHERE crate_id = $1";
-    on_conn!(conn, |c| sqlx::query_as(SQL).bind(crate_id).fetch_all(c).await)
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
 }
 
 /// The index lines of a crate in publish order: its index file, line by line.
-pub async fn index_lines<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx::Result<Vec<String>> {
-    const SQL: &str = "SELECT index_line FROM versions WHERE crate_id = $1 ORDER BY published_at, id";
-    on_conn!(conn, |c| sqlx::query_scalar(SQL).bind(crate_id).fetch_all(c).await)
+pub async fn index_lines<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<String>> {
+    const SQL: &str =
+        "SELECT index_line FROM versions WHERE crate_id = $1 ORDER BY published_at, id";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
 }
 
 /// What a download needs: the version, its crate and where the `.crate` is.

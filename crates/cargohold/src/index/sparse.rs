@@ -68,7 +68,10 @@ pub async fn index_file(
     };
     response.extensions_mut().insert(RoutineTraffic);
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(INDEX_CACHE_CONTROL));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(INDEX_CACHE_CONTROL),
+    );
     if let Ok(etag) = HeaderValue::from_str(&file.etag) {
         headers.insert(header::ETAG, etag);
     }
@@ -86,9 +89,10 @@ fn is_not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool 
     if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
         let ours = etag.trim_start_matches("W/");
         return if_none_match.to_str().is_ok_and(|value| {
-            value.split(',').map(str::trim).any(|tag| {
-                tag == "*" || tag.trim_start_matches("W/") == ours
-            })
+            value
+                .split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
         });
     }
     headers
@@ -112,11 +116,31 @@ mod tests {
     #[test]
     fn matching_etags_strong_or_weak_are_not_modified() {
         let etag = "\"abc\"";
-        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "\"abc\"")]), etag, 0));
-        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "W/\"abc\"")]), etag, 0));
-        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "\"x\", \"abc\"")]), etag, 0));
-        assert!(is_not_modified(&headers(&[(header::IF_NONE_MATCH, "*")]), etag, 0));
-        assert!(!is_not_modified(&headers(&[(header::IF_NONE_MATCH, "\"abd\"")]), etag, 0));
+        assert!(is_not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "\"abc\"")]),
+            etag,
+            0
+        ));
+        assert!(is_not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "W/\"abc\"")]),
+            etag,
+            0
+        ));
+        assert!(is_not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "\"x\", \"abc\"")]),
+            etag,
+            0
+        ));
+        assert!(is_not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "*")]),
+            etag,
+            0
+        ));
+        assert!(!is_not_modified(
+            &headers(&[(header::IF_NONE_MATCH, "\"abd\"")]),
+            etag,
+            0
+        ));
         assert!(!is_not_modified(&HeaderMap::new(), etag, 0));
     }
 
@@ -124,10 +148,25 @@ mod tests {
     fn if_modified_since_applies_only_without_if_none_match() {
         let t = 1_700_000_000;
         let date = clock::http_date(t);
-        assert!(is_not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &date)]), "\"e\"", t));
-        assert!(!is_not_modified(&headers(&[(header::IF_MODIFIED_SINCE, &date)]), "\"e\"", t + 1));
-        let both = headers(&[(header::IF_NONE_MATCH, "\"other\""), (header::IF_MODIFIED_SINCE, &date)]);
+        assert!(is_not_modified(
+            &headers(&[(header::IF_MODIFIED_SINCE, &date)]),
+            "\"e\"",
+            t
+        ));
+        assert!(!is_not_modified(
+            &headers(&[(header::IF_MODIFIED_SINCE, &date)]),
+            "\"e\"",
+            t + 1
+        ));
+        let both = headers(&[
+            (header::IF_NONE_MATCH, "\"other\""),
+            (header::IF_MODIFIED_SINCE, &date),
+        ]);
         assert!(!is_not_modified(&both, "\"e\"", t));
-        assert!(!is_not_modified(&headers(&[(header::IF_MODIFIED_SINCE, "yesterday")]), "\"e\"", t));
+        assert!(!is_not_modified(
+            &headers(&[(header::IF_MODIFIED_SINCE, "yesterday")]),
+            "\"e\"",
+            t
+        ));
     }
 }

@@ -50,9 +50,18 @@ mod tests {
 
     #[test]
     fn file_names_give_the_version_including_build_metadata() {
-        assert_eq!(version_from_file_name("Demo", "Demo-1.0.0+b.5.crate"), Some("1.0.0+b.5"));
-        assert_eq!(version_from_file_name("demo", "Demo-1.0.0.crate"), Some("1.0.0"));
-        assert_eq!(version_from_file_name("a-b", "a-b-0.1.0-rc.1.crate"), Some("0.1.0-rc.1"));
+        assert_eq!(
+            version_from_file_name("Demo", "Demo-1.0.0+b.5.crate"),
+            Some("1.0.0+b.5")
+        );
+        assert_eq!(
+            version_from_file_name("demo", "Demo-1.0.0.crate"),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            version_from_file_name("a-b", "a-b-0.1.0-rc.1.crate"),
+            Some("0.1.0-rc.1")
+        );
         assert_eq!(version_from_file_name("demo", "other-1.0.0.crate"), None);
         assert_eq!(version_from_file_name("demo", "demo-1.0.0.tar.gz"), None);
         assert_eq!(version_from_file_name("demo", "demo-.crate"), None);

@@ -39,7 +39,11 @@ async fn find_crate<'c>(
 }
 
 /// Fails with 403 unless `actor` owns `krate`.
-async fn require_owner<'c>(conn: impl Into<Conn<'c>>, actor: &Actor, krate: &CrateRow) -> AppResult<()> {
+async fn require_owner<'c>(
+    conn: impl Into<Conn<'c>>,
+    actor: &Actor,
+    krate: &CrateRow,
+) -> AppResult<()> {
     if db::owners::is_owner(conn, krate.id, actor.user_id).await? {
         Ok(())
     } else {
@@ -87,14 +91,26 @@ mod tests {
     #[test]
     fn max_version_prefers_stable_and_skips_yanked() {
         assert_eq!(
-            max_version([("1.0.0", false), ("1.2.0", true), ("1.1.0", false), ("2.0.0-rc.1", false)]),
+            max_version([
+                ("1.0.0", false),
+                ("1.2.0", true),
+                ("1.1.0", false),
+                ("2.0.0-rc.1", false)
+            ]),
             Some("1.1.0".into())
         );
         assert_eq!(
-            max_version([("1.0.0", true), ("2.0.0-rc.1", false), ("2.0.0-rc.2", false)]),
+            max_version([
+                ("1.0.0", true),
+                ("2.0.0-rc.1", false),
+                ("2.0.0-rc.2", false)
+            ]),
             Some("2.0.0-rc.2".into())
         );
         assert_eq!(max_version([("1.0.0", true)]), None);
-        assert_eq!(max_version([("0.10.0", false), ("0.9.0", false)]), Some("0.10.0".into()));
+        assert_eq!(
+            max_version([("0.10.0", false), ("0.9.0", false)]),
+            Some("0.10.0".into())
+        );
     }
 }

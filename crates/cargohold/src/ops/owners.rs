@@ -57,7 +57,9 @@ pub async fn change(
             .await?
             .ok_or_else(|| AppError::NotFound(format!("there is no user `{login}`")))?;
         let done = match change {
-            Change::Add => db::owners::add(&mut tx, krate.id, user.id, Some(actor.user_id), now).await?,
+            Change::Add => {
+                db::owners::add(&mut tx, krate.id, user.id, Some(actor.user_id), now).await?
+            }
             Change::Remove => db::owners::remove(&mut tx, krate.id, user.id).await?,
         };
         if done {
@@ -95,8 +97,16 @@ pub async fn change(
     tx.commit().await?;
 
     let mut message = match (change, changed.is_empty()) {
-        (Change::Add, false) => format!("added {} as owner(s) of `{}`", changed.join(", "), krate.name),
-        (Change::Remove, false) => format!("removed {} from the owners of `{}`", changed.join(", "), krate.name),
+        (Change::Add, false) => format!(
+            "added {} as owner(s) of `{}`",
+            changed.join(", "),
+            krate.name
+        ),
+        (Change::Remove, false) => format!(
+            "removed {} from the owners of `{}`",
+            changed.join(", "),
+            krate.name
+        ),
         (_, true) => format!("no change to the owners of `{}`", krate.name),
     };
     if !unchanged.is_empty() {

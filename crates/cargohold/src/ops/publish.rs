@@ -224,7 +224,11 @@ fn check_crate(
 
 /// Refuses dependencies on this registry that name no existing crate: cargo
 /// could never resolve such a version.
-async fn check_dependencies_exist(app: &App, registry: &Registry, entry: &IndexEntry) -> AppResult<()> {
+async fn check_dependencies_exist(
+    app: &App,
+    registry: &Registry,
+    entry: &IndexEntry,
+) -> AppResult<()> {
     let mut checked: Vec<&str> = Vec::new();
     for dep in entry.deps.iter().filter(|d| d.registry.is_none()) {
         let name = dep.crate_name();
@@ -236,10 +240,11 @@ async fn check_dependencies_exist(app: &App, registry: &Registry, entry: &IndexE
             continue;
         }
         let canonical = cargohold_protocol::name::canonical_name(name);
-        let hint = match db::crates::find_by_canonical(app.db.read(), registry.id, &canonical).await? {
-            Some(similar) => format!("; did you mean `{}`?", similar.name),
-            None => format!("; publish `{name}` to `{}` first", registry.name),
-        };
+        let hint =
+            match db::crates::find_by_canonical(app.db.read(), registry.id, &canonical).await? {
+                Some(similar) => format!("; did you mean `{}`?", similar.name),
+                None => format!("; publish `{name}` to `{}` first", registry.name),
+            };
         return Err(AppError::BadRequest(format!(
             "no known crate named `{name}` in registry `{}`{hint}",
             registry.name
@@ -267,7 +272,9 @@ async fn record(
     let mut tx = app.db.begin().await?;
 
     let (crate_id, new_crate) =
-        match db::crates::insert(&mut tx, registry.id, name.as_str(), &name.canonical(), now).await? {
+        match db::crates::insert(&mut tx, registry.id, name.as_str(), &name.canonical(), now)
+            .await?
+        {
             Some(id) => {
                 db::owners::add(&mut tx, id, actor.user_id, Some(actor.user_id), now).await?;
                 (id, true)
@@ -342,7 +349,9 @@ async fn record(
             registry: Some(&registry.name),
             crate_name: Some(name.as_str()),
             version: Some(&checked.entry.vers),
-            detail: Some(serde_json::json!({ "checksum": checked.checksum, "size": size }).to_string()),
+            detail: Some(
+                serde_json::json!({ "checksum": checked.checksum, "size": size }).to_string(),
+            ),
         },
         now,
     )

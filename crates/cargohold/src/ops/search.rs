@@ -18,12 +18,20 @@ pub async fn search(
     page: i64,
 ) -> AppResult<SearchResponse> {
     if query.len() > 256 {
-        return Err(AppError::BadRequest("the search query is longer than 256 bytes".into()));
+        return Err(AppError::BadRequest(
+            "the search query is longer than 256 bytes".into(),
+        ));
     }
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let page = page.clamp(1, 10_000);
-    let (rows, total) =
-        db::crates::search(app.db.read(), registry.id, query, per_page, (page - 1) * per_page).await?;
+    let (rows, total) = db::crates::search(
+        app.db.read(),
+        registry.id,
+        query,
+        per_page,
+        (page - 1) * per_page,
+    )
+    .await?;
     Ok(SearchResponse {
         crates: rows
             .into_iter()

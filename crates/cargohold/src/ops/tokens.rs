@@ -36,7 +36,11 @@ pub async fn create(
 ) -> AppResult<CreatedToken> {
     let user = db::users::find_by_login(app.db.read(), login)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no user `{login}`; create it with `cargohold user add {login}`")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "there is no user `{login}`; create it with `cargohold user add {login}`"
+            ))
+        })?;
     let scopes = if request.scopes.is_empty() {
         Scope::DEFAULT.to_vec()
     } else {
@@ -56,7 +60,9 @@ pub async fn create(
         validate_pattern(pattern)?;
     }
     if request.expires_in_days == Some(0) {
-        return Err(AppError::BadRequest("the expiry must be at least one day".into()));
+        return Err(AppError::BadRequest(
+            "the expiry must be at least one day".into(),
+        ));
     }
 
     let token = auth::generate_token();
@@ -65,9 +71,16 @@ pub async fn create(
     let expires_at = request
         .expires_in_days
         .map(|days| now + i64::from(days) * 86_400);
-    let scopes_text = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let scopes_text = scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let name = if request.name.trim().is_empty() {
-        format!("token created {}", cargohold_protocol::index::format_pubtime(now))
+        format!(
+            "token created {}",
+            cargohold_protocol::index::format_pubtime(now)
+        )
     } else {
         request.name.trim().to_owned()
     };
@@ -116,7 +129,9 @@ pub async fn create(
 fn validate_pattern(pattern: &str) -> AppResult<()> {
     let stem = pattern.strip_suffix('*').unwrap_or(pattern);
     let ok = !stem.is_empty()
-        && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {

@@ -26,17 +26,25 @@ pub async fn add(app: &App, user: NewUser, actor_user_id: Option<i64>) -> AppRes
     };
     let now = clock::now();
     let mut tx = app.db.begin().await?;
-    let id = db::users::insert(&mut tx, &user.login, user.is_admin, password_hash.as_deref(), now)
-        .await
-        .on_unique_violation(|| {
-            AppError::Conflict(format!("a user named `{}` already exists", user.login))
-        })?;
+    let id = db::users::insert(
+        &mut tx,
+        &user.login,
+        user.is_admin,
+        password_hash.as_deref(),
+        now,
+    )
+    .await
+    .on_unique_violation(|| {
+        AppError::Conflict(format!("a user named `{}` already exists", user.login))
+    })?;
     db::audit::insert(
         &mut tx,
         &AuditEvent {
             actor_user_id,
             action: "user_add",
-            detail: Some(serde_json::json!({ "login": user.login, "admin": user.is_admin }).to_string()),
+            detail: Some(
+                serde_json::json!({ "login": user.login, "admin": user.is_admin }).to_string(),
+            ),
             ..AuditEvent::default()
         },
         now,
@@ -50,8 +58,13 @@ pub async fn add(app: &App, user: NewUser, actor_user_id: Option<i64>) -> AppRes
 pub fn validate_login(login: &str) -> AppResult<()> {
     let ok = !login.is_empty()
         && login.len() <= 64
-        && login.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && login
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && login
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -63,7 +76,9 @@ pub fn validate_login(login: &str) -> AppResult<()> {
 
 async fn hash_password(password: String) -> AppResult<String> {
     if password.len() < 8 {
-        return Err(AppError::BadRequest("the password must have at least 8 characters".into()));
+        return Err(AppError::BadRequest(
+            "the password must have at least 8 characters".into(),
+        ));
     }
     // argon2 is deliberately slow: keep it off the async threads.
     tokio::task::spawn_blocking(move || {

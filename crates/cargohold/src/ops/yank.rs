@@ -35,12 +35,23 @@ pub async fn set_yanked(
         return Ok(());
     }
 
-    let mut entry: IndexEntry = serde_json::from_str(&row.index_line)
-        .map_err(|e| anyhow::anyhow!("stored index line of {}@{} is unreadable: {e}", krate.name, row.num))?;
+    let mut entry: IndexEntry = serde_json::from_str(&row.index_line).map_err(|e| {
+        anyhow::anyhow!(
+            "stored index line of {}@{} is unreadable: {e}",
+            krate.name,
+            row.num
+        )
+    })?;
     entry.yanked = yanked;
     db::versions::set_yanked(&mut tx, row.id, yanked, &entry.to_line()).await?;
-    super::refresh_crate_state(&mut tx, registry.id, krate.id, &krate.name.to_ascii_lowercase(), now)
-        .await?;
+    super::refresh_crate_state(
+        &mut tx,
+        registry.id,
+        krate.id,
+        &krate.name.to_ascii_lowercase(),
+        now,
+    )
+    .await?;
     let action = if yanked { "yank" } else { "unyank" };
     db::audit::insert(
         &mut tx,

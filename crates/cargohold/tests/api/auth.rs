@@ -17,7 +17,12 @@ async fn a_publish_without_a_token_is_unauthorized() {
         .unwrap();
     assert_eq!(response.status(), 401);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("cargo login"));
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cargo login")
+    );
     assert_eq!(server.stored_state().await, before);
 }
 
@@ -37,10 +42,17 @@ async fn an_unknown_token_is_unauthorized() {
 #[tokio::test]
 async fn tokens_are_accepted_with_or_without_bearer() {
     let server = TestServer::start().await;
-    let bare = server.publish_body(CrateFixture::new("bare", "1.0.0").publish_body(), &server.admin_token).await;
+    let bare = server
+        .publish_body(
+            CrateFixture::new("bare", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     assert_eq!(bare.status(), 200);
     let bearer = format!("Bearer {}", server.admin_token);
-    let with_scheme = server.publish_body(CrateFixture::new("bearer", "1.0.0").publish_body(), &bearer).await;
+    let with_scheme = server
+        .publish_body(CrateFixture::new("bearer", "1.0.0").publish_body(), &bearer)
+        .await;
     assert_eq!(with_scheme.status(), 200);
 }
 
@@ -49,17 +61,25 @@ async fn tokens_are_stored_only_as_hashes() {
     let server = TestServer::start().await;
     let token = server.create_user("hashed").await;
     let stored: Vec<String> = match server.app.db.read() {
-        cargohold::db::Pool::Sqlite(pool) => sqlx::query_scalar("SELECT token_hash FROM api_tokens")
-            .fetch_all(pool)
-            .await
-            .unwrap(),
-        cargohold::db::Pool::Postgres(pool) => sqlx::query_scalar("SELECT token_hash FROM api_tokens")
-            .fetch_all(pool)
-            .await
-            .unwrap(),
+        cargohold::db::Pool::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        }
+        cargohold::db::Pool::Postgres(pool) => {
+            sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        }
     };
     assert!(!stored.is_empty());
-    assert!(stored.iter().all(|hash| !hash.contains(&token[10..]) && hash.len() == 64));
+    assert!(
+        stored
+            .iter()
+            .all(|hash| !hash.contains(&token[10..]) && hash.len() == 64)
+    );
     assert!(stored.contains(&cargohold::auth::hash_token(&token)));
 }
 
@@ -72,7 +92,12 @@ async fn a_token_without_the_publish_new_scope_cannot_create_a_crate() {
     };
     let token = server.create_user_with_token("limited", request).await;
     server
-        .assert_publish_rejected(CrateFixture::new("fresh", "1.0.0").publish_body(), &token, 403, "publish-new")
+        .assert_publish_rejected(
+            CrateFixture::new("fresh", "1.0.0").publish_body(),
+            &token,
+            403,
+            "publish-new",
+        )
         .await;
 }
 
@@ -85,11 +110,19 @@ async fn a_token_limited_to_a_crate_pattern_cannot_publish_other_names() {
     };
     let token = server.create_user_with_token("teamed", request).await;
     assert_eq!(
-        server.publish_body(CrateFixture::new("team-a", "1.0.0").publish_body(), &token).await.status(),
+        server
+            .publish_body(CrateFixture::new("team-a", "1.0.0").publish_body(), &token)
+            .await
+            .status(),
         200
     );
     server
-        .assert_publish_rejected(CrateFixture::new("other", "1.0.0").publish_body(), &token, 403, "limited to the crates")
+        .assert_publish_rejected(
+            CrateFixture::new("other", "1.0.0").publish_body(),
+            &token,
+            403,
+            "limited to the crates",
+        )
         .await;
 }
 
@@ -104,6 +137,11 @@ async fn an_expired_token_is_refused_with_its_expiry() {
     }
     .unwrap();
     server
-        .assert_publish_rejected(CrateFixture::new("late", "1.0.0").publish_body(), &token, 401, "expired on 1970-01-01")
+        .assert_publish_rejected(
+            CrateFixture::new("late", "1.0.0").publish_body(),
+            &token,
+            401,
+            "expired on 1970-01-01",
+        )
         .await;
 }

@@ -30,7 +30,10 @@ async fn twenty_concurrent_publishes_of_one_new_version_store_it_once() {
     let (_, index) = server.index_file("contested").await;
     assert_eq!(index.lines().count(), 1, "{index}");
     let state = server.stored_state().await;
-    assert_eq!((state.crates, state.versions, state.owners, state.blobs), (1, 1, 1, 1));
+    assert_eq!(
+        (state.crates, state.versions, state.owners, state.blobs),
+        (1, 1, 1, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

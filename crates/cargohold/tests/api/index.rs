@@ -26,11 +26,19 @@ async fn index_files_live_at_cargos_lowercase_paths() {
     let server = TestServer::start().await;
     for name in ["a", "Ab", "abC", "MixedCase"] {
         let response = server
-            .publish_body(CrateFixture::new(name, "1.0.0").publish_body(), &server.admin_token)
+            .publish_body(
+                CrateFixture::new(name, "1.0.0").publish_body(),
+                &server.admin_token,
+            )
             .await;
         assert_eq!(response.status(), 200);
     }
-    for (path, name) in [("1/a", "a"), ("2/ab", "Ab"), ("3/a/abc", "abC"), ("mi/xe/mixedcase", "MixedCase")] {
+    for (path, name) in [
+        ("1/a", "a"),
+        ("2/ab", "Ab"),
+        ("3/a/abc", "abC"),
+        ("mi/xe/mixedcase", "MixedCase"),
+    ] {
         let response = server
             .client
             .get(server.url(&format!("registries/main/index/{path}")))
@@ -39,9 +47,17 @@ async fn index_files_live_at_cargos_lowercase_paths() {
             .unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let body = response.text().await.unwrap();
-        assert!(body.contains(&format!("\"name\":\"{name}\"")), "{path}: {body}");
+        assert!(
+            body.contains(&format!("\"name\":\"{name}\"")),
+            "{path}: {body}"
+        );
     }
-    for wrong in ["mi/xe/MixedCase", "MI/XE/mixedcase", "3/b/abc", "mi/xe/mixed-case"] {
+    for wrong in [
+        "mi/xe/MixedCase",
+        "MI/XE/mixedcase",
+        "3/b/abc",
+        "mi/xe/mixed-case",
+    ] {
         let response = server
             .client
             .get(server.url(&format!("registries/main/index/{wrong}")))
@@ -70,18 +86,30 @@ async fn unknown_crates_are_404() {
 async fn index_files_carry_validators_and_answer_304_to_them() {
     let server = TestServer::start().await;
     server
-        .publish_body(CrateFixture::new("cached", "1.0.0").publish_body(), &server.admin_token)
+        .publish_body(
+            CrateFixture::new("cached", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
         .await;
     let url = server.url("registries/main/index/ca/ch/cached");
     let first = server.client.get(&url).send().await.unwrap();
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    let last_modified = first.headers()["last-modified"].to_str().unwrap().to_owned();
+    let last_modified = first.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let cache_control = first.headers()["cache-control"].to_str().unwrap();
     assert!(cache_control.contains("must-revalidate"), "{cache_control}");
 
     for validator in [etag.clone(), format!("W/{etag}")] {
-        let again = server.client.get(&url).header("if-none-match", &validator).send().await.unwrap();
+        let again = server
+            .client
+            .get(&url)
+            .header("if-none-match", &validator)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(again.status(), 304, "If-None-Match: {validator}");
         assert_eq!(again.headers()["etag"], etag.as_str());
     }
@@ -93,7 +121,13 @@ async fn index_files_carry_validators_and_answer_304_to_them() {
         .await
         .unwrap();
     assert_eq!(since.status(), 304);
-    let stale = server.client.get(&url).header("if-none-match", "\"stale\"").send().await.unwrap();
+    let stale = server
+        .client
+        .get(&url)
+        .header("if-none-match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 200);
 }
 
@@ -101,7 +135,10 @@ async fn index_files_carry_validators_and_answer_304_to_them() {
 async fn a_new_version_changes_the_etag_and_appends_a_line() {
     let server = TestServer::start().await;
     server
-        .publish_body(CrateFixture::new("growing", "1.0.0").publish_body(), &server.admin_token)
+        .publish_body(
+            CrateFixture::new("growing", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
         .await;
     let url = server.url("registries/main/index/gr/ow/growing");
     let first = server.client.get(&url).send().await.unwrap();
@@ -109,11 +146,23 @@ async fn a_new_version_changes_the_etag_and_appends_a_line() {
     let first_body = first.text().await.unwrap();
 
     server
-        .publish_body(CrateFixture::new("growing", "1.1.0").publish_body(), &server.admin_token)
+        .publish_body(
+            CrateFixture::new("growing", "1.1.0").publish_body(),
+            &server.admin_token,
+        )
         .await;
-    let second = server.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    let second = server
+        .client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(second.status(), 200, "the old ETag no longer matches");
     let body = second.text().await.unwrap();
-    assert!(body.starts_with(&first_body), "published lines are never rewritten");
+    assert!(
+        body.starts_with(&first_body),
+        "published lines are never rewritten"
+    );
     assert_eq!(body.lines().count(), 2);
 }

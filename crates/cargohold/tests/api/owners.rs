@@ -13,7 +13,10 @@ async fn owners_request(
 ) -> (u16, serde_json::Value) {
     let response = server
         .client
-        .request(method, server.url(&format!("registries/main/api/v1/crates/{name}/owners")))
+        .request(
+            method,
+            server.url(&format!("registries/main/api/v1/crates/{name}/owners")),
+        )
         .header("authorization", token)
         .json(&json!({ "users": users }))
         .send()
@@ -38,7 +41,10 @@ async fn logins(server: &TestServer, name: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|u| {
-            assert!(u["id"].as_u64().is_some_and(|id| id <= u64::from(u32::MAX)), "{u}");
+            assert!(
+                u["id"].as_u64().is_some_and(|id| id <= u64::from(u32::MAX)),
+                "{u}"
+            );
             u["login"].as_str().unwrap().to_owned()
         })
         .collect()
@@ -47,20 +53,35 @@ async fn logins(server: &TestServer, name: &str) -> Vec<String> {
 #[tokio::test]
 async fn owners_can_be_added_and_removed_with_a_message() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("shared", "1.0.0").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("shared", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     let bob = server.create_user("bob").await;
 
-    let (status, body) = owners_request(&server, reqwest::Method::PUT, "shared", &server.admin_token, &["bob"]).await;
+    let (status, body) = owners_request(
+        &server,
+        reqwest::Method::PUT,
+        "shared",
+        &server.admin_token,
+        &["bob"],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["ok"], true);
     assert!(body["msg"].as_str().unwrap().contains("bob"), "{body}");
     assert_eq!(logins(&server, "shared").await, ["admin", "bob"]);
 
     // bob may now publish a new version.
-    let response = server.publish_body(CrateFixture::new("shared", "1.1.0").publish_body(), &bob).await;
+    let response = server
+        .publish_body(CrateFixture::new("shared", "1.1.0").publish_body(), &bob)
+        .await;
     assert_eq!(response.status(), 200);
 
-    let (status, body) = owners_request(&server, reqwest::Method::DELETE, "shared", &bob, &["admin"]).await;
+    let (status, body) =
+        owners_request(&server, reqwest::Method::DELETE, "shared", &bob, &["admin"]).await;
     assert_eq!(status, 200);
     assert!(body["msg"].is_string(), "cargo 1.95 requires msg: {body}");
     assert_eq!(logins(&server, "shared").await, ["bob"]);
@@ -69,24 +90,63 @@ async fn owners_can_be_added_and_removed_with_a_message() {
 #[tokio::test]
 async fn the_last_owner_cannot_be_removed() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("solo", "1.0.0").publish_body(), &server.admin_token).await;
-    let (status, body) = owners_request(&server, reqwest::Method::DELETE, "solo", &server.admin_token, &["admin"]).await;
+    server
+        .publish_body(
+            CrateFixture::new("solo", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
+    let (status, body) = owners_request(
+        &server,
+        reqwest::Method::DELETE,
+        "solo",
+        &server.admin_token,
+        &["admin"],
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(error_detail(&body.to_string()).unwrap().contains("every owner"));
+    assert!(
+        error_detail(&body.to_string())
+            .unwrap()
+            .contains("every owner")
+    );
     assert_eq!(logins(&server, "solo").await, ["admin"]);
 }
 
 #[tokio::test]
 async fn only_owners_change_owners_and_only_existing_users_are_added() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("kept", "1.0.0").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("kept", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     let eve = server.create_user("eve").await;
     let (status, _) = owners_request(&server, reqwest::Method::PUT, "kept", &eve, &["eve"]).await;
     assert_eq!(status, 403);
-    let (status, body) = owners_request(&server, reqwest::Method::PUT, "kept", &server.admin_token, &["nobody"]).await;
+    let (status, body) = owners_request(
+        &server,
+        reqwest::Method::PUT,
+        "kept",
+        &server.admin_token,
+        &["nobody"],
+    )
+    .await;
     assert_eq!(status, 404);
-    assert!(error_detail(&body.to_string()).unwrap().contains("no user `nobody`"));
-    let (status, _) = owners_request(&server, reqwest::Method::PUT, "missing", &server.admin_token, &["eve"]).await;
+    assert!(
+        error_detail(&body.to_string())
+            .unwrap()
+            .contains("no user `nobody`")
+    );
+    let (status, _) = owners_request(
+        &server,
+        reqwest::Method::PUT,
+        "missing",
+        &server.admin_token,
+        &["eve"],
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(logins(&server, "kept").await, ["admin"]);
 }
@@ -94,7 +154,12 @@ async fn only_owners_change_owners_and_only_existing_users_are_added() {
 #[tokio::test]
 async fn a_malformed_owners_body_gets_cargos_error_envelope() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("strict", "1.0.0").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("strict", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     let response = server
         .client
         .put(server.url("registries/main/api/v1/crates/strict/owners"))

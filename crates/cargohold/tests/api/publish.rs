@@ -7,7 +7,9 @@ use cargohold_test_support::{CrateFixture, TestServer};
 async fn a_published_version_is_in_the_index_with_its_checksum_and_pubtime() {
     let server = TestServer::start().await;
     let fixture = CrateFixture::new("Demo_Crate", "1.0.0+build.1");
-    let response = server.publish_body(fixture.publish_body(), &server.admin_token).await;
+    let response = server
+        .publish_body(fixture.publish_body(), &server.admin_token)
+        .await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     let (status, body) = server.index_file("Demo_Crate").await;
@@ -15,19 +17,27 @@ async fn a_published_version_is_in_the_index_with_its_checksum_and_pubtime() {
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines.len(), 1);
     let entry: IndexEntry = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(entry.name, "Demo_Crate", "the index keeps the original case");
+    assert_eq!(
+        entry.name, "Demo_Crate",
+        "the index keeps the original case"
+    );
     assert_eq!(entry.vers, "1.0.0+build.1");
     assert_eq!(entry.cksum, fixture.checksum());
     let pubtime = entry.pubtime.unwrap();
     assert_eq!(pubtime.len(), 20, "{pubtime}");
-    assert!(pubtime.ends_with('Z') && pubtime.as_bytes()[10] == b'T', "{pubtime}");
+    assert!(
+        pubtime.ends_with('Z') && pubtime.as_bytes()[10] == b'T',
+        "{pubtime}"
+    );
 }
 
 #[tokio::test]
 async fn the_publisher_of_a_new_crate_becomes_its_owner() {
     let server = TestServer::start().await;
     let alice = server.create_user("alice").await;
-    let response = server.publish_body(CrateFixture::new("owned", "0.1.0").publish_body(), &alice).await;
+    let response = server
+        .publish_body(CrateFixture::new("owned", "0.1.0").publish_body(), &alice)
+        .await;
     assert_eq!(response.status(), 200);
     let owners: serde_json::Value = server
         .client
@@ -51,7 +61,13 @@ async fn the_publisher_of_a_new_crate_becomes_its_owner() {
 async fn a_dependency_on_this_registry_is_recorded_without_a_registry_url() {
     let server = TestServer::start().await;
     let token = &server.admin_token;
-    assert_eq!(server.publish_body(CrateFixture::new("base", "1.0.0").publish_body(), token).await.status(), 200);
+    assert_eq!(
+        server
+            .publish_body(CrateFixture::new("base", "1.0.0").publish_body(), token)
+            .await
+            .status(),
+        200
+    );
     let user = CrateFixture::new("user", "1.0.0")
         .optional_dep("base", "1")
         .feature("extra", &["dep:base"]);
@@ -71,7 +87,9 @@ async fn a_dependency_on_this_registry_is_recorded_without_a_registry_url() {
 async fn a_download_returns_the_exact_bytes_that_were_published() {
     let server = TestServer::start().await;
     let fixture = CrateFixture::new("Bytes", "2.0.0+meta");
-    server.publish_body(fixture.publish_body(), &server.admin_token).await;
+    server
+        .publish_body(fixture.publish_body(), &server.admin_token)
+        .await;
     let response = server
         .client
         .get(server.url("registries/main/crates/Bytes/Bytes-2.0.0+meta.crate"))
@@ -79,7 +97,10 @@ async fn a_download_returns_the_exact_bytes_that_were_published() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.bytes().await.unwrap().as_ref(), fixture.tarball().as_slice());
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        fixture.tarball().as_slice()
+    );
 
     let missing = server
         .client
@@ -93,7 +114,12 @@ async fn a_download_returns_the_exact_bytes_that_were_published() {
 #[tokio::test]
 async fn downloads_are_counted_and_written_at_shutdown() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("counted", "1.0.0").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("counted", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     for _ in 0..3 {
         let response = server
             .client
@@ -106,5 +132,10 @@ async fn downloads_are_counted_and_written_at_shutdown() {
     server.app.flush_downloads().await.unwrap();
     assert_eq!(server.count("SELECT downloads FROM crates").await, 3);
     assert_eq!(server.count("SELECT downloads FROM versions").await, 3);
-    assert_eq!(server.count("SELECT SUM(downloads) FROM version_downloads").await, 3);
+    assert_eq!(
+        server
+            .count("SELECT SUM(downloads) FROM version_downloads")
+            .await,
+        3
+    );
 }

@@ -4,7 +4,9 @@ use cargohold_test_support::fixture::{EntryKind, TarEntry, publish_body};
 use cargohold_test_support::{CrateFixture, TestServer};
 
 async fn publish_ok(server: &TestServer, fixture: &CrateFixture) {
-    let response = server.publish_body(fixture.publish_body(), &server.admin_token).await;
+    let response = server
+        .publish_body(fixture.publish_body(), &server.admin_token)
+        .await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
 
@@ -14,7 +16,12 @@ async fn the_same_version_twice_is_rejected() {
     let fixture = CrateFixture::new("twice", "1.0.0");
     publish_ok(&server, &fixture).await;
     server
-        .assert_publish_rejected(fixture.publish_body(), &server.admin_token, 400, "already uploaded")
+        .assert_publish_rejected(
+            fixture.publish_body(),
+            &server.admin_token,
+            400,
+            "already uploaded",
+        )
         .await;
 }
 
@@ -24,7 +31,12 @@ async fn a_build_metadata_variant_of_an_existing_version_is_rejected() {
     publish_ok(&server, &CrateFixture::new("meta", "1.0.0")).await;
     let other = CrateFixture::new("meta", "1.0.0+other");
     server
-        .assert_publish_rejected(other.publish_body(), &server.admin_token, 400, "`meta@1.0.0` is already uploaded")
+        .assert_publish_rejected(
+            other.publish_body(),
+            &server.admin_token,
+            400,
+            "`meta@1.0.0` is already uploaded",
+        )
         .await;
 }
 
@@ -35,7 +47,12 @@ async fn a_name_differing_only_in_case_or_separator_is_rejected() {
     for spelling in ["Foo-Bar", "foo_bar", "FOO_BAR"] {
         let fixture = CrateFixture::new(spelling, "2.0.0");
         server
-            .assert_publish_rejected(fixture.publish_body(), &server.admin_token, 400, "previously named `foo-bar`")
+            .assert_publish_rejected(
+                fixture.publish_body(),
+                &server.admin_token,
+                400,
+                "previously named `foo-bar`",
+            )
             .await;
     }
 }
@@ -47,7 +64,12 @@ async fn a_publish_by_someone_who_is_not_an_owner_is_forbidden() {
     let mallory = server.create_user("mallory").await;
     let fixture = CrateFixture::new("guarded", "1.0.1");
     server
-        .assert_publish_rejected(fixture.publish_body(), &mallory, 403, "not one of its owners")
+        .assert_publish_rejected(
+            fixture.publish_body(),
+            &mallory,
+            403,
+            "not one of its owners",
+        )
         .await;
 }
 
@@ -56,7 +78,12 @@ async fn a_truncated_body_is_rejected() {
     let server = TestServer::start().await;
     let body = CrateFixture::new("cut", "1.0.0").publish_body();
     server
-        .assert_publish_rejected(body[..body.len() - 10].to_vec(), &server.admin_token, 400, "cut short")
+        .assert_publish_rejected(
+            body[..body.len() - 10].to_vec(),
+            &server.admin_token,
+            400,
+            "cut short",
+        )
         .await;
     server
         .assert_publish_rejected(body[..3].to_vec(), &server.admin_token, 400, "length")
@@ -91,7 +118,12 @@ async fn metadata_or_crate_over_the_limits_is_too_large() {
     let mut big_metadata = CrateFixture::new("bigmeta", "1.0.0");
     big_metadata.description = "x".repeat(4000);
     server
-        .assert_publish_rejected(big_metadata.publish_body(), &server.admin_token, 413, "metadata")
+        .assert_publish_rejected(
+            big_metadata.publish_body(),
+            &server.admin_token,
+            413,
+            "metadata",
+        )
         .await;
 
     let mut big_crate = CrateFixture::new("bigcrate", "1.0.0");
@@ -105,7 +137,9 @@ async fn metadata_or_crate_over_the_limits_is_too_large() {
             state as u8
         })
         .collect();
-    big_crate.extra_entries.push(TarEntry::file("bigcrate-1.0.0/noise.bin", noise));
+    big_crate
+        .extra_entries
+        .push(TarEntry::file("bigcrate-1.0.0/noise.bin", noise));
     assert!(big_crate.tarball().len() > 4096);
     server
         .assert_publish_rejected(big_crate.publish_body(), &server.admin_token, 413, "")
@@ -120,7 +154,12 @@ async fn a_body_far_over_the_limit_is_refused_before_it_is_read() {
     })
     .await;
     server
-        .assert_publish_rejected(vec![0u8; 64 * 1024], &server.admin_token, 413, "larger than")
+        .assert_publish_rejected(
+            vec![0u8; 64 * 1024],
+            &server.admin_token,
+            413,
+            "larger than",
+        )
         .await;
 }
 
@@ -130,7 +169,12 @@ async fn a_crate_that_is_not_gzip_is_rejected() {
     let fixture = CrateFixture::new("plain", "1.0.0");
     let json = serde_json::to_vec(&fixture.metadata()).unwrap();
     server
-        .assert_publish_rejected(publish_body(&json, b"PK\x03\x04 not a gzip file"), &server.admin_token, 400, "not gzip")
+        .assert_publish_rejected(
+            publish_body(&json, b"PK\x03\x04 not a gzip file"),
+            &server.admin_token,
+            400,
+            "not gzip",
+        )
         .await;
 }
 
@@ -138,10 +182,19 @@ async fn a_crate_that_is_not_gzip_is_rejected() {
 async fn tarballs_escaping_their_directory_are_rejected() {
     let server = TestServer::start().await;
     let cases: Vec<(TarEntry, &str)> = vec![
-        (TarEntry::file("evil-1.0.0/../escape.rs", "x"), "plain relative path"),
+        (
+            TarEntry::file("evil-1.0.0/../escape.rs", "x"),
+            "plain relative path",
+        ),
         (TarEntry::file("/etc/cron.d/evil", "x"), "outside of"),
-        (TarEntry::special("evil-1.0.0/link", EntryKind::Symlink), "symlink"),
-        (TarEntry::special("evil-1.0.0/hard", EntryKind::HardLink), "hard link"),
+        (
+            TarEntry::special("evil-1.0.0/link", EntryKind::Symlink),
+            "symlink",
+        ),
+        (
+            TarEntry::special("evil-1.0.0/hard", EntryKind::HardLink),
+            "hard link",
+        ),
         (TarEntry::file("other-1.0.0/src/lib.rs", "x"), "outside of"),
         (TarEntry::file("evil-1.0.0.extra/lib.rs", "x"), "outside of"),
     ];
@@ -160,22 +213,45 @@ async fn a_manifest_that_disagrees_with_the_metadata_is_rejected() {
     let fixture = CrateFixture::new("honest", "1.0.0");
 
     let mut other_name = fixture.clone();
-    other_name.manifest = Some(fixture.manifest_text().replace("name = \"honest\"", "name = \"liar\""));
+    other_name.manifest = Some(
+        fixture
+            .manifest_text()
+            .replace("name = \"honest\"", "name = \"liar\""),
+    );
     server
-        .assert_publish_rejected(other_name.publish_body(), &server.admin_token, 400, "Cargo.toml names it `liar`")
+        .assert_publish_rejected(
+            other_name.publish_body(),
+            &server.admin_token,
+            400,
+            "Cargo.toml names it `liar`",
+        )
         .await;
 
     let mut other_version = fixture.clone();
-    other_version.manifest = Some(fixture.manifest_text().replace("version = \"1.0.0\"", "version = \"6.6.6\""));
+    other_version.manifest = Some(
+        fixture
+            .manifest_text()
+            .replace("version = \"1.0.0\"", "version = \"6.6.6\""),
+    );
     server
-        .assert_publish_rejected(other_version.publish_body(), &server.admin_token, 400, "Cargo.toml gives `6.6.6`")
+        .assert_publish_rejected(
+            other_version.publish_body(),
+            &server.admin_token,
+            400,
+            "Cargo.toml gives `6.6.6`",
+        )
         .await;
 
     let sneaky_dep = fixture.clone().dep("hidden", "1");
     let mut manifest_only = fixture.clone();
     manifest_only.manifest = Some(sneaky_dep.manifest_text());
     server
-        .assert_publish_rejected(manifest_only.publish_body(), &server.admin_token, 400, "dependencies differ")
+        .assert_publish_rejected(
+            manifest_only.publish_body(),
+            &server.admin_token,
+            400,
+            "dependencies differ",
+        )
         .await;
 }
 
@@ -205,7 +281,12 @@ async fn invalid_versions_are_rejected() {
     for version in ["1.0", "v1.0.0", "1.0.0-", "01.2.3", "latest"] {
         let fixture = CrateFixture::new("versioned", version);
         server
-            .assert_publish_rejected(fixture.publish_body(), &server.admin_token, 400, "semantic version")
+            .assert_publish_rejected(
+                fixture.publish_body(),
+                &server.admin_token,
+                400,
+                "semantic version",
+            )
             .await;
     }
 }
@@ -233,11 +314,21 @@ async fn a_dependency_on_a_crate_this_registry_does_not_have_is_rejected() {
     publish_ok(&server, &CrateFixture::new("real-dep", "1.0.0")).await;
     let missing = CrateFixture::new("needy", "1.0.0").dep("imaginary", "1");
     server
-        .assert_publish_rejected(missing.publish_body(), &server.admin_token, 400, "no known crate named `imaginary`")
+        .assert_publish_rejected(
+            missing.publish_body(),
+            &server.admin_token,
+            400,
+            "no known crate named `imaginary`",
+        )
         .await;
     let misspelled = CrateFixture::new("needy", "1.0.0").dep("real_dep", "1");
     server
-        .assert_publish_rejected(misspelled.publish_body(), &server.admin_token, 400, "did you mean `real-dep`")
+        .assert_publish_rejected(
+            misspelled.publish_body(),
+            &server.admin_token,
+            400,
+            "did you mean `real-dep`",
+        )
         .await;
 }
 
@@ -246,6 +337,11 @@ async fn metadata_that_is_not_json_is_rejected() {
     let server = TestServer::start().await;
     let tarball = CrateFixture::new("x", "1.0.0").tarball();
     server
-        .assert_publish_rejected(publish_body(b"{not json", &tarball), &server.admin_token, 400, "not valid JSON")
+        .assert_publish_rejected(
+            publish_body(b"{not json", &tarball),
+            &server.admin_token,
+            400,
+            "not valid JSON",
+        )
         .await;
 }

@@ -35,14 +35,20 @@ async fn search_ranks_the_exact_name_first_and_counts_all_matches() {
     ] {
         let mut fixture = CrateFixture::new(name, "1.0.0");
         fixture.description = description.into();
-        let status = server.publish_body(fixture.publish_body(), &server.admin_token).await.status();
+        let status = server
+            .publish_body(fixture.publish_body(), &server.admin_token)
+            .await
+            .status();
         assert_eq!(status, 200);
     }
     let result = search(&server, &[("q", "serde"), ("per_page", "3")]).await;
     let found = names(&result);
     assert_eq!(found.len(), 3);
     assert_eq!(found[0], "serde");
-    assert_eq!(found[1], "serde-extra", "a name starting with the query comes next");
+    assert_eq!(
+        found[1], "serde-extra",
+        "a name starting with the query comes next"
+    );
     assert_eq!(result["meta"]["total"], 4);
     assert_eq!(result["crates"][0]["max_version"], "1.0.0");
     assert_eq!(result["crates"][0]["description"], "The original");
@@ -57,12 +63,21 @@ async fn every_word_of_the_query_must_match_and_plus_signs_are_literal() {
     cpp.description.push_str(" (fast)");
     c.description = "Bindings between Rust and C code".into();
     for fixture in [cpp, c] {
-        server.publish_body(fixture.publish_body(), &server.admin_token).await;
+        server
+            .publish_body(fixture.publish_body(), &server.admin_token)
+            .await;
     }
     assert_eq!(names(&search(&server, &[("q", "c++")]).await), ["cxx-glue"]);
-    assert_eq!(names(&search(&server, &[("q", "rust bindings fast")]).await), ["cxx-glue"]);
+    assert_eq!(
+        names(&search(&server, &[("q", "rust bindings fast")]).await),
+        ["cxx-glue"]
+    );
     assert_eq!(search(&server, &[("q", "glue")]).await["meta"]["total"], 2);
-    assert_eq!(search(&server, &[("q", "100%")]).await["meta"]["total"], 0, "% is not a wildcard");
+    assert_eq!(
+        search(&server, &[("q", "100%")]).await["meta"]["total"],
+        0,
+        "% is not a wildcard"
+    );
 }
 
 #[tokio::test]
@@ -76,5 +91,10 @@ async fn a_bad_search_query_is_a_clear_400() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("per_page"));
+    assert!(
+        body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("per_page")
+    );
 }

@@ -2,13 +2,27 @@
 
 use cargohold_test_support::{CrateFixture, TestServer};
 
-async fn set_yanked(server: &TestServer, name: &str, version: &str, yanked: bool, token: &str) -> (u16, String) {
+async fn set_yanked(
+    server: &TestServer,
+    name: &str,
+    version: &str,
+    yanked: bool,
+    token: &str,
+) -> (u16, String) {
     let url = if yanked {
-        server.url(&format!("registries/main/api/v1/crates/{name}/{version}/yank"))
+        server.url(&format!(
+            "registries/main/api/v1/crates/{name}/{version}/yank"
+        ))
     } else {
-        server.url(&format!("registries/main/api/v1/crates/{name}/{version}/unyank"))
+        server.url(&format!(
+            "registries/main/api/v1/crates/{name}/{version}/unyank"
+        ))
     };
-    let request = if yanked { server.client.delete(url) } else { server.client.put(url) };
+    let request = if yanked {
+        server.client.delete(url)
+    } else {
+        server.client.put(url)
+    };
     let response = request.header("authorization", token).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
@@ -16,30 +30,49 @@ async fn set_yanked(server: &TestServer, name: &str, version: &str, yanked: bool
 #[tokio::test]
 async fn yanking_flips_only_the_yanked_field_and_unyank_restores_the_line() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("flip", "1.0.0+b").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("flip", "1.0.0+b").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     let (_, original) = server.index_file("flip").await;
 
     let (status, body) = set_yanked(&server, "flip", "1.0.0+b", true, &server.admin_token).await;
     assert_eq!((status, body.as_str()), (200, "{\"ok\":true}"));
     let (_, yanked) = server.index_file("flip").await;
-    assert_eq!(yanked, original.replace("\"yanked\":false", "\"yanked\":true"));
+    assert_eq!(
+        yanked,
+        original.replace("\"yanked\":false", "\"yanked\":true")
+    );
 
     let (status, _) = set_yanked(&server, "flip", "1.0.0+b", false, &server.admin_token).await;
     assert_eq!(status, 200);
     let (_, restored) = server.index_file("flip").await;
-    assert_eq!(restored, original, "unyank gives back the very same bytes (pubtime included)");
+    assert_eq!(
+        restored, original,
+        "unyank gives back the very same bytes (pubtime included)"
+    );
 }
 
 #[tokio::test]
 async fn yanking_twice_is_harmless() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("twiceyank", "1.0.0").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("twiceyank", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     for _ in 0..2 {
-        let (status, _) = set_yanked(&server, "twiceyank", "1.0.0", true, &server.admin_token).await;
+        let (status, _) =
+            set_yanked(&server, "twiceyank", "1.0.0", true, &server.admin_token).await;
         assert_eq!(status, 200);
     }
     assert_eq!(
-        server.count("SELECT COUNT(*) FROM audit_events WHERE action = 'yank'").await,
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'yank'")
+            .await,
         1,
         "only a real change is recorded"
     );
@@ -48,7 +81,12 @@ async fn yanking_twice_is_harmless() {
 #[tokio::test]
 async fn only_owners_yank_and_unknown_versions_are_404() {
     let server = TestServer::start().await;
-    server.publish_body(CrateFixture::new("mine", "1.0.0").publish_body(), &server.admin_token).await;
+    server
+        .publish_body(
+            CrateFixture::new("mine", "1.0.0").publish_body(),
+            &server.admin_token,
+        )
+        .await;
     let stranger = server.create_user("stranger").await;
     let (status, body) = set_yanked(&server, "mine", "1.0.0", true, &stranger).await;
     assert_eq!(status, 403, "{body}");
@@ -67,7 +105,9 @@ async fn only_owners_yank_and_unknown_versions_are_404() {
 async fn a_yanked_version_is_still_downloadable() {
     let server = TestServer::start().await;
     let fixture = CrateFixture::new("stillhere", "1.0.0");
-    server.publish_body(fixture.publish_body(), &server.admin_token).await;
+    server
+        .publish_body(fixture.publish_body(), &server.admin_token)
+        .await;
     set_yanked(&server, "stillhere", "1.0.0", true, &server.admin_token).await;
     let response = server
         .client
@@ -76,5 +116,8 @@ async fn a_yanked_version_is_still_downloadable() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.bytes().await.unwrap().as_ref(), fixture.tarball().as_slice());
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        fixture.tarball().as_slice()
+    );
 }

@@ -1,0 +1,429 @@
+//! The `cargohold` binary as an operator runs it: first start, the CLI, configuration, shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cargohold_test_support::CrateFixture;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cargohold");
+
+/// A `cargohold serve` process and what it printed before it was ready.
+struct Served {
+    child: Child,
+    url: String,
+    banner: String,
+}
+
+impl Served {
+    fn start(data_dir: &Path) -> Self {
+        let child = Command::new(BIN)
+            .args([
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .current_dir(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargohold starts");
+        // From here on, Drop stops the process whatever happens.
+        let mut served = Self {
+            child,
+            url: String::new(),
+            banner: String::new(),
+        };
+        let mut stdout = BufReader::new(served.child.stdout.take().unwrap());
+        loop {
+            let mut line = String::new();
+            let read = stdout.read_line(&mut line).unwrap();
+            assert!(read > 0, "serve exited early:\n{}", served.banner);
+            served.banner.push_str(&line);
+            if let Some(rest) = line.strip_prefix("cargohold is listening on ") {
+                served.url = rest.split_whitespace().next().unwrap().to_owned();
+                return served;
+            }
+        }
+    }
+
+    fn token(&self) -> Option<String> {
+        self.banner
+            .split_whitespace()
+            .find(|word| word.starts_with("cargohold_"))
+            .map(str::to_owned)
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        signal_term(&self.child);
+        wait_with_timeout(&mut self.child)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal_term(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("cargohold did not stop within 10 seconds of SIGTERM");
+}
+
+fn cargohold(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .current_dir(data_dir)
+        .output()
+        .expect("cargohold runs")
+}
+
+/// Sends a raw HTTP/1.1 request and returns the status code.
+fn http_status(url: &str, request: &str, body: &[u8]) -> u16 {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    read_status(&mut stream)
+}
+
+fn read_status(stream: &mut TcpStream) -> u16 {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {response:?}"))
+}
+
+fn publish_request(addr: &str, token: &str, body_len: usize) -> String {
+    format!(
+        "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {token}\r\n\
+         Content-Length: {body_len}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[test]
+fn first_start_prints_an_admin_token_and_the_cargo_config_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path());
+    let token = served.token().expect("the first start prints a token");
+    assert!(
+        served.banner.contains("[registries.main]"),
+        "{}",
+        served.banner
+    );
+    let index_line = format!("index = \"sparse+{}registries/main/index/\"", served.url);
+    assert!(served.banner.contains(&index_line), "{}", served.banner);
+    assert!(
+        served.banner.contains("cargo login --registry main"),
+        "{}",
+        served.banner
+    );
+
+    // The printed token works: it can publish.
+    let body = CrateFixture::new("first", "1.0.0").publish_body();
+    let addr = served
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let status = http_status(
+        &served.url,
+        &publish_request(&addr, &token, body.len()),
+        &body,
+    );
+    assert_eq!(status, 200);
+    assert!(served.terminate().success());
+
+    let again = Served::start(dir.path());
+    assert_eq!(
+        again.token(),
+        None,
+        "the token is shown only on the first start:\n{}",
+        again.banner
+    );
+    again.terminate();
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(dir.path());
+    let token = served.token().unwrap();
+    let addr = served
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let body = CrateFixture::new("in-flight", "1.0.0").publish_body();
+
+    // Half the upload, then SIGTERM, then the rest: the publish must complete.
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .write_all(publish_request(&addr, &token, body.len()).as_bytes())
+        .unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    signal_term(&served.child);
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(&body[body.len() / 2..]).unwrap();
+    assert_eq!(read_status(&mut stream), 200);
+    assert!(
+        served.terminate().success(),
+        "a graceful stop exits with success"
+    );
+
+    let again = Served::start(dir.path());
+    let index = http_get(&format!(
+        "{}registries/main/index/in/-f/in-flight",
+        again.url
+    ));
+    assert!(index.contains("\"vers\":\"1.0.0\""), "{index}");
+    again.terminate();
+}
+
+#[test]
+fn users_and_scoped_tokens_are_created_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let added = cargohold(dir.path(), &["user", "add", "alice"]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let created = cargohold(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "alice",
+            "--name",
+            "ci",
+            "--scope",
+            "publish-new,publish-update",
+            "--crate",
+            "alice-*",
+            "--expires-in",
+            "30",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "token create prints the token and nothing else: {stdout:?}"
+    );
+    let token = lines[0];
+    assert!(
+        token.starts_with("cargohold_") && token.len() == 50,
+        "{token}"
+    );
+
+    let served = Served::start(dir.path());
+    let addr = served
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let allowed = CrateFixture::new("alice-lib", "1.0.0").publish_body();
+    assert_eq!(
+        http_status(
+            &served.url,
+            &publish_request(&addr, token, allowed.len()),
+            &allowed
+        ),
+        200
+    );
+    let outside = CrateFixture::new("bob-lib", "1.0.0").publish_body();
+    assert_eq!(
+        http_status(
+            &served.url,
+            &publish_request(&addr, token, outside.len()),
+            &outside
+        ),
+        403
+    );
+    served.terminate();
+}
+
+#[test]
+fn mistakes_on_the_command_line_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_user = cargohold(dir.path(), &["token", "create", "nobody"]);
+    assert!(!no_user.status.success());
+    let stderr = String::from_utf8_lossy(&no_user.stderr);
+    assert!(stderr.contains("cargohold user add nobody"), "{stderr}");
+
+    cargohold(dir.path(), &["user", "add", "carol"]);
+    let bad_scope = cargohold(
+        dir.path(),
+        &["token", "create", "carol", "--scope", "everything"],
+    );
+    assert!(!bad_scope.status.success());
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("publish-new"));
+
+    let admin_scope = cargohold(
+        dir.path(),
+        &["token", "create", "carol", "--scope", "admin"],
+    );
+    assert!(!admin_scope.status.success());
+    assert!(String::from_utf8_lossy(&admin_scope.stderr).contains("not an administrator"));
+
+    let twice = cargohold(dir.path(), &["user", "add", "Carol"]);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already exists"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "--help"],
+        &["user", "add", "--help"],
+        &["token", "--help"],
+        &["token", "create", "--help"],
+        &["config", "--help"],
+        &["config", "show", "--help"],
+    ] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("Usage:"),
+            "{args:?}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn configuration_layers_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        "listen = \"127.0.0.1:9001\"\npublic-url = \"https://crates.example.com/\"\n\n[limits]\nmax-crate-size = 1234\n",
+    )
+    .unwrap();
+    let show = |envs: &[(&str, &str)], args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(args)
+            .args(["config", "show"])
+            .envs(envs.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let from_file = show(&[], &[]);
+    assert!(
+        from_file.contains("listen = \"127.0.0.1:9001\""),
+        "{from_file}"
+    );
+    assert!(
+        from_file.contains("public-url = \"https://crates.example.com/\""),
+        "{from_file}"
+    );
+    assert!(from_file.contains("max-crate-size = 1234"), "{from_file}");
+
+    let env = show(
+        &[
+            ("CARGOHOLD_LISTEN", "127.0.0.1:9002"),
+            ("CARGOHOLD_LIMITS__MAX_CRATE_SIZE", "99"),
+        ],
+        &[],
+    );
+    assert!(env.contains("listen = \"127.0.0.1:9002\""), "{env}");
+    assert!(env.contains("max-crate-size = 99"), "{env}");
+
+    let flag = show(
+        &[("CARGOHOLD_DATA_DIR", "/from/env")],
+        &["--data-dir", "/from/flag"],
+    );
+    assert!(flag.contains("data-dir = \"/from/flag\""), "{flag}");
+
+    let db = show(
+        &[(
+            "CARGOHOLD_DATABASE_URL",
+            "postgres://app:hunter2@db/registry",
+        )],
+        &[],
+    );
+    assert!(
+        db.contains("postgres://app:REDACTED@db/registry") && !db.contains("hunter2"),
+        "{db}"
+    );
+
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        "lisen = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let typo = Command::new(BIN)
+        .args(["config", "show"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!typo.status.success());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("lisen"),
+        "the unknown key is named"
+    );
+}
+
+/// A blocking GET over a plain socket: the body as text.
+fn http_get(url: &str) -> String {
+    let rest = url.trim_start_matches("http://");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}

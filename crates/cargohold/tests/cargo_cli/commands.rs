@@ -1,0 +1,242 @@
+//! One test per cargo command a registry user runs: install, info, search, owner, login, publish errors.
+
+use cargohold::ops::tokens::TokenRequest;
+use cargohold_test_support::{CargoSandbox, TestServer};
+
+#[tokio::test]
+async fn cargo_install_installs_a_binary_from_the_registry() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let bin = cargo.package("hello-bin", "0.3.0", "", "");
+    std::fs::remove_file(bin.join("src/lib.rs")).unwrap();
+    cargo.write(
+        &bin,
+        "src/main.rs",
+        "fn main() { println!(\"hello from cargohold\"); }\n",
+    );
+    cargo.publish(&bin).await;
+
+    let root = cargo.path("install-root");
+    let root_arg = root.to_str().unwrap();
+    cargo
+        .cargo(
+            &cargo.path(""),
+            &[
+                "install",
+                "hello-bin",
+                "--registry",
+                "test",
+                "--root",
+                root_arg,
+            ],
+        )
+        .await
+        .assert_success();
+    let output = std::process::Command::new(root.join("bin/hello-bin"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "hello from cargohold"
+    );
+}
+
+#[tokio::test]
+async fn cargo_info_describes_a_published_crate() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let lib = cargo.package(
+        "described",
+        "2.1.0",
+        "rust-version = \"1.75\"",
+        "[features]\nturbo = []\n",
+    );
+    cargo.publish(&lib).await;
+    let info = cargo
+        .cargo(
+            &cargo.path(""),
+            &["info", "described", "--registry", "test"],
+        )
+        .await;
+    info.assert_success();
+    assert!(info.stdout.contains("2.1.0"), "{}", info.stdout);
+    assert!(
+        info.stdout.contains("The described test package"),
+        "{}",
+        info.stdout
+    );
+    assert!(info.stdout.contains("turbo"), "{}", info.stdout);
+    assert!(info.stdout.contains("1.75"), "{}", info.stdout);
+}
+
+#[tokio::test]
+async fn cargo_search_handles_spaces_and_plus_signs_in_the_query() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let bridge = cargo.package("cpp-bridge", "0.4.0", "", "");
+    std::fs::write(
+        bridge.join("Cargo.toml"),
+        std::fs::read_to_string(bridge.join("Cargo.toml"))
+            .unwrap()
+            .replace("The cpp-bridge test package", "Bridges Rust and C++ code"),
+    )
+    .unwrap();
+    cargo.publish(&bridge).await;
+    let other = cargo.package("c-bridge", "0.1.0", "", "");
+    cargo.publish(&other).await;
+
+    let plus = cargo
+        .cargo(&cargo.path(""), &["search", "c++", "--registry", "test"])
+        .await;
+    plus.assert_success();
+    assert!(
+        plus.stdout.contains("cpp-bridge = \"0.4.0\""),
+        "{}",
+        plus.stdout
+    );
+    assert!(
+        plus.stdout.contains("# Bridges Rust and C++ code"),
+        "{}",
+        plus.stdout
+    );
+    assert!(!plus.stdout.contains("c-bridge"), "{}", plus.stdout);
+
+    let spaced = cargo
+        .cargo(
+            &cargo.path(""),
+            &["search", "rust code", "--registry", "test"],
+        )
+        .await;
+    spaced.assert_success();
+    assert!(spaced.stdout.contains("cpp-bridge"), "{}", spaced.stdout);
+
+    let limited = cargo
+        .cargo(
+            &cargo.path(""),
+            &["search", "bridge", "--limit", "1", "--registry", "test"],
+        )
+        .await;
+    limited.assert_success();
+    assert!(
+        limited.stdout.contains("1 crates more"),
+        "meta.total reaches cargo: {}",
+        limited.stdout
+    );
+}
+
+#[tokio::test]
+async fn cargo_owner_adds_lists_and_removes_owners() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let lib = cargo.package("co-owned", "1.0.0", "", "");
+    cargo.publish(&lib).await;
+    server.create_user("bob").await;
+
+    let add = cargo
+        .cargo(
+            &lib,
+            &["owner", "--add", "bob", "co-owned", "--registry", "test"],
+        )
+        .await;
+    add.assert_success();
+    assert!(add.stderr.contains("added bob"), "{}", add.stderr);
+
+    let list = cargo
+        .cargo(&lib, &["owner", "--list", "co-owned", "--registry", "test"])
+        .await;
+    list.assert_success();
+    assert!(
+        list.stdout.contains("admin") && list.stdout.contains("bob"),
+        "{}",
+        list.stdout
+    );
+
+    let remove = cargo
+        .cargo(
+            &lib,
+            &["owner", "--remove", "bob", "co-owned", "--registry", "test"],
+        )
+        .await;
+    remove.assert_success();
+    let list = cargo
+        .cargo(&lib, &["owner", "--list", "co-owned", "--registry", "test"])
+        .await;
+    assert!(!list.stdout.contains("bob"), "{}", list.stdout);
+
+    let unknown = cargo
+        .cargo(
+            &lib,
+            &["owner", "--add", "nobody", "co-owned", "--registry", "test"],
+        )
+        .await;
+    unknown.assert_failure_containing("there is no user `nobody`");
+}
+
+#[tokio::test]
+async fn cargo_login_reads_the_token_from_stdin() {
+    let server = TestServer::start().await;
+    let token = server.create_user("stdin-user").await;
+    let cargo = CargoSandbox::with_token(&server, None);
+    let lib = cargo.package("logged-in", "1.0.0", "", "");
+    cargo
+        .cargo(&lib, &["publish", "--registry", "test", "--no-verify"])
+        .await
+        .assert_failure_containing("cargo login");
+    cargo
+        .cargo_with_stdin(
+            &lib,
+            &["login", "--registry", "test"],
+            Some(&format!("{token}\n")),
+        )
+        .await
+        .assert_success();
+    let credentials = std::fs::read_to_string(cargo.cargo_home().join("credentials.toml")).unwrap();
+    assert!(credentials.contains(&token));
+    cargo.publish(&lib).await;
+}
+
+#[tokio::test]
+async fn cargo_shows_the_registrys_reasons_when_a_publish_is_refused() {
+    let server = TestServer::start().await;
+    let owner = CargoSandbox::new(&server);
+    let lib = owner.package("contested-name", "1.0.0", "", "");
+    owner.publish(&lib).await;
+
+    // cargo itself notices the version exists before uploading.
+    owner
+        .cargo(&lib, &["publish", "--registry", "test", "--no-verify"])
+        .await
+        .assert_failure_containing("already exists");
+
+    // Someone else's token: the server's 403 reaches the user.
+    let token = server
+        .create_user_with_token("intruder", TokenRequest::default())
+        .await;
+    let intruder = CargoSandbox::with_token(&server, Some(token));
+    let theirs = intruder.package("contested-name", "1.0.1", "", "");
+    intruder
+        .cargo(&theirs, &["publish", "--registry", "test", "--no-verify"])
+        .await
+        .assert_failure_containing("not one of its owners");
+}
+
+#[tokio::test]
+async fn a_crate_over_one_mebibyte_publishes_through_expect_100_continue() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let big = cargo.package("big-crate", "1.0.0", "", "");
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let noise: String = (0..1_500_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect();
+    cargo.write(&big, "data/noise.txt", &noise);
+    cargo.publish(&big).await;
+    let (status, index) = server.index_file("big-crate").await;
+    assert_eq!(status, 200);
+    assert!(index.contains("\"vers\":\"1.0.0\""));
+}

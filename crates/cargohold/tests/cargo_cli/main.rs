@@ -1,0 +1,6 @@
+//! The real `cargo` against a real server: every cargo command a registry user runs.
+//! Slower than the HTTP tests, so a binary of its own.
+
+mod commands;
+mod publish_matrix;
+mod resolution;
