@@ -51,6 +51,18 @@ pub struct FixtureDep {
     pub req: String,
     pub kind: &'static str,
     pub optional: bool,
+    pub registry: DepRegistry,
+}
+
+/// Where a fixture's dependency comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepRegistry {
+    /// The registry the fixture is published to.
+    Same,
+    /// crates.io: no `registry-index` in the manifest.
+    CratesIo,
+    /// Another registry, by index URL.
+    Other(String),
 }
 
 /// A crate to publish through the raw API: its manifest, metadata and tarball
@@ -86,12 +98,18 @@ impl CrateFixture {
     }
 
     /// Adds a dependency on crate `name` of this same registry.
-    pub fn dep(mut self, name: &str, req: &str) -> Self {
+    pub fn dep(self, name: &str, req: &str) -> Self {
+        self.dep_from(name, req, DepRegistry::Same)
+    }
+
+    /// Adds a dependency on crate `name` of `registry`.
+    pub fn dep_from(mut self, name: &str, req: &str, registry: DepRegistry) -> Self {
         self.deps.push(FixtureDep {
             name: name.into(),
             req: req.into(),
             kind: "normal",
             optional: false,
+            registry,
         });
         self
     }
@@ -103,6 +121,7 @@ impl CrateFixture {
             req: req.into(),
             kind: "normal",
             optional: true,
+            registry: DepRegistry::Same,
         });
         self
     }
@@ -143,9 +162,16 @@ impl CrateFixture {
                 _ => "dependencies",
             };
             text.push_str(&format!(
-                "\n[{table}.{}]\nversion = \"{}\"\noptional = {}\nregistry-index = \"{SAME_REGISTRY}\"\n",
+                "\n[{table}.{}]\nversion = \"{}\"\noptional = {}\n",
                 dep.name, dep.req, dep.optional
             ));
+            match &dep.registry {
+                DepRegistry::Same => {
+                    text.push_str(&format!("registry-index = \"{SAME_REGISTRY}\"\n"));
+                }
+                DepRegistry::Other(url) => text.push_str(&format!("registry-index = \"{url}\"\n")),
+                DepRegistry::CratesIo => {}
+            }
         }
         text
     }
@@ -179,6 +205,13 @@ impl CrateFixture {
             .deps
             .iter()
             .map(|dep| {
+                let registry = match &dep.registry {
+                    DepRegistry::Same => None,
+                    DepRegistry::CratesIo => {
+                        Some(cargohold_protocol::index::CRATES_IO_INDEX.to_owned())
+                    }
+                    DepRegistry::Other(url) => Some(url.clone()),
+                };
                 json!({
                     "name": dep.name,
                     "version_req": dep.req,
@@ -187,6 +220,7 @@ impl CrateFixture {
                     "default_features": true,
                     "target": null,
                     "kind": dep.kind,
+                    "registry": registry,
                 })
             })
             .collect();

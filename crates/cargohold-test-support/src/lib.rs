@@ -5,6 +5,6 @@ pub mod fixture;
 pub mod sandbox;
 pub mod server;
 
-pub use fixture::{CrateFixture, EntryKind, TarEntry};
+pub use fixture::{CrateFixture, DepRegistry, EntryKind, TarEntry};
 pub use sandbox::{CargoOutput, CargoSandbox};
 pub use server::{StoredState, TestServer};

@@ -12,6 +12,8 @@ use crate::server::TestServer;
 pub struct CargoSandbox {
     dir: TempDir,
     token: Option<String>,
+    /// Further registries: (name, token), tokens passed as `CARGO_REGISTRIES_<NAME>_TOKEN`.
+    others: Vec<(String, String)>,
 }
 
 /// What a cargo run printed, and how it ended.
@@ -88,7 +90,24 @@ color = "never"
             ),
         )
         .expect("the cargo config is written");
-        Self { dir, token }
+        Self {
+            dir,
+            token,
+            others: Vec::new(),
+        }
+    }
+
+    /// Adds registry `name` pointing at another server's `main`, with that server's admin token.
+    pub fn add_registry(&mut self, name: &str, server: &TestServer) {
+        let config = self.cargo_home().join("config.toml");
+        let mut text = std::fs::read_to_string(&config).expect("the cargo config exists");
+        text.push_str(&format!(
+            "\n[registries.{name}]\nindex = \"{}\"\n",
+            server.index_url()
+        ));
+        std::fs::write(config, text).expect("the cargo config is written");
+        self.others
+            .push((name.to_owned(), server.admin_token.clone()));
     }
 
     /// The sandbox's `CARGO_HOME`.
@@ -106,13 +125,25 @@ color = "never"
     /// `extra_package` lines go into `[package]`; `rest` (dependency tables,
     /// features…) follows it. Rewriting the same name gives a new version.
     pub fn package(&self, name: &str, version: &str, extra_package: &str, rest: &str) -> PathBuf {
+        self.package_for("test", name, version, extra_package, rest)
+    }
+
+    /// Like [`CargoSandbox::package`], for a package that may only be published to `registry`.
+    pub fn package_for(
+        &self,
+        registry: &str,
+        name: &str,
+        version: &str,
+        extra_package: &str,
+        rest: &str,
+    ) -> PathBuf {
         let dir = self.dir.path().join("packages").join(name);
         std::fs::create_dir_all(dir.join("src")).expect("the package directory is created");
         std::fs::write(
             dir.join("Cargo.toml"),
             format!(
                 "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n\
-                 description = \"The {name} test package\"\nlicense = \"MIT\"\npublish = [\"test\"]\n\
+                 description = \"The {name} test package\"\nlicense = \"MIT\"\npublish = [\"{registry}\"]\n\
                  {extra_package}\n{rest}\n"
             ),
         )
@@ -193,6 +224,13 @@ color = "never"
             .kill_on_drop(true);
         if let Some(token) = &self.token {
             command.env("CARGO_REGISTRIES_TEST_TOKEN", token);
+        }
+        for (name, token) in &self.others {
+            let var = format!(
+                "CARGO_REGISTRIES_{}_TOKEN",
+                name.to_uppercase().replace('-', "_")
+            );
+            command.env(var, token);
         }
         let mut child = command.spawn().expect("cargo starts");
         if let Some(input) = stdin {

@@ -9,6 +9,7 @@ use cargohold::db::Pool;
 use cargohold::ops;
 use cargohold::ops::tokens::TokenRequest;
 use cargohold::ops::users::NewUser;
+use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -24,6 +25,8 @@ pub struct TestServer {
     pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     finished: Option<tokio::task::JoinHandle<()>>,
+    /// The PostgreSQL database of this server, when tests run against PostgreSQL.
+    database: Option<ScratchDatabase>,
     data_dir: TempDir,
 }
 
@@ -52,6 +55,14 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let addr = listener.local_addr().expect("a bound address");
         let mut config = Config::for_tests(data_dir.path(), addr);
+        let database = match std::env::var("CARGOHOLD_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let database = ScratchDatabase::create(&admin_url).await;
+                config.database_url = Some(database.url.clone());
+                Some(database)
+            }
+            _ => None,
+        };
         customize(&mut config);
         let app = Arc::new(App::build(config).await.expect("the app starts"));
         let first = ops::setup::first_start(&app)
@@ -75,6 +86,7 @@ impl TestServer {
             app,
             shutdown: Some(tx),
             finished: Some(finished),
+            database,
             data_dir,
         }
     }
@@ -215,6 +227,69 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(database) = self.database.take() {
+            database.drop_later();
+        }
+    }
+}
+
+/// A PostgreSQL database made for one test (`CARGOHOLD_TEST_DATABASE_URL` names the server).
+struct ScratchDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(admin_url: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "cargohold_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut admin = sqlx::postgres::PgConnection::connect(admin_url)
+            .await
+            .expect("CARGOHOLD_TEST_DATABASE_URL names a reachable PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("a leftover test database can be dropped");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("a test database can be created");
+        let mut url = url::Url::parse(admin_url).expect("CARGOHOLD_TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Drops the database from another thread once the server's connections are closed.
+    fn drop_later(self) {
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut admin) =
+                        sqlx::postgres::PgConnection::connect(&self.admin_url).await
+                    {
+                        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut admin)
+                            .await;
+                    }
+                });
+            }
+        });
+        let _ = handle.join();
     }
 }
 

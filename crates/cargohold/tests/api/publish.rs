@@ -134,8 +134,33 @@ async fn downloads_are_counted_and_written_at_shutdown() {
     assert_eq!(server.count("SELECT downloads FROM versions").await, 3);
     assert_eq!(
         server
-            .count("SELECT SUM(downloads) FROM version_downloads")
+            .count("SELECT CAST(SUM(downloads) AS BIGINT) FROM version_downloads")
             .await,
         3
     );
+}
+
+#[tokio::test]
+async fn dependencies_on_crates_io_and_other_registries_keep_their_index_url() {
+    use cargohold_test_support::DepRegistry;
+    let server = TestServer::start().await;
+    let other = "sparse+https://crates.other-company.example/index/";
+    let fixture = CrateFixture::new("mixed", "1.0.0")
+        .dep_from("serde", "1.0.100", DepRegistry::CratesIo)
+        .dep_from("their-lib", "=2.1", DepRegistry::Other(other.into()));
+    let response = server
+        .publish_body(fixture.publish_body(), &server.admin_token)
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let (_, body) = server.index_file("mixed").await;
+    let entry: IndexEntry = serde_json::from_str(body.trim()).unwrap();
+    let serde = entry.deps.iter().find(|d| d.name == "serde").unwrap();
+    assert_eq!(
+        serde.registry.as_deref(),
+        Some("https://github.com/rust-lang/crates.io-index")
+    );
+    assert_eq!(serde.req, "^1.0.100");
+    let theirs = entry.deps.iter().find(|d| d.name == "their-lib").unwrap();
+    assert_eq!(theirs.registry.as_deref(), Some(other));
+    assert_eq!(theirs.req, "=2.1");
 }

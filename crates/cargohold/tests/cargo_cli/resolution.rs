@@ -112,3 +112,61 @@ async fn a_second_cargo_update_is_answered_with_304_not_modified() {
         "both index files were revalidated with 304"
     );
 }
+
+#[tokio::test]
+async fn a_crate_depending_on_another_registry_is_built_from_both() {
+    let ours = TestServer::start().await;
+    let theirs = TestServer::start().await;
+    let mut cargo = CargoSandbox::new(&ours);
+    cargo.add_registry("other", &theirs);
+
+    let upstream = cargo.package_for("other", "upstream-lib", "3.0.0", "", "");
+    cargo.write(&upstream, "src/lib.rs", "pub fn upstream() -> u8 { 3 }\n");
+    cargo
+        .cargo(
+            &upstream,
+            &[
+                "publish",
+                "--registry",
+                "other",
+                "--no-verify",
+                "--allow-dirty",
+            ],
+        )
+        .await
+        .assert_success();
+
+    let downstream = cargo.package(
+        "downstream-lib",
+        "1.0.0",
+        "",
+        "[dependencies]\nupstream-lib = { version = \"3\", registry = \"other\" }\n",
+    );
+    cargo.write(
+        &downstream,
+        "src/lib.rs",
+        "pub fn value() -> u8 { upstream_lib::upstream() * 2 }\n",
+    );
+    cargo.publish(&downstream).await;
+    let (_, index) = ours.index_file("downstream-lib").await;
+    assert!(
+        index.contains(&format!("\"registry\":\"{}\"", theirs.index_url())),
+        "the other registry's index URL is kept: {index}"
+    );
+
+    let app = cargo.package(
+        "two-registries",
+        "0.1.0",
+        "",
+        "[dependencies]\ndownstream-lib = { version = \"1\", registry = \"test\" }\n",
+    );
+    std::fs::remove_file(app.join("src/lib.rs")).unwrap();
+    cargo.write(
+        &app,
+        "src/main.rs",
+        "fn main() { println!(\"{}\", downstream_lib::value()); }\n",
+    );
+    let run = cargo.cargo(&app, &["run", "--quiet"]).await;
+    run.assert_success();
+    assert_eq!(run.stdout.trim(), "6");
+}
