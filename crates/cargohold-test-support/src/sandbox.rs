@@ -148,10 +148,20 @@ color = "never"
             ),
         )
         .expect("Cargo.toml is written");
-        let lib = dir.join("src/lib.rs");
-        if !lib.exists() && !dir.join("src/main.rs").exists() {
-            std::fs::write(lib, "").expect("lib.rs is written");
+        if !dir.join("src/main.rs").exists() {
+            let lib = dir.join("src/lib.rs");
+            if !lib.exists() {
+                std::fs::write(lib, "").expect("lib.rs is written");
+            }
         }
+        dir
+    }
+
+    /// Writes a binary package for `test` whose `src/main.rs` is `main`; `rest` holds its dependencies.
+    pub fn binary(&self, name: &str, version: &str, rest: &str, main: &str) -> PathBuf {
+        let dir = self.package(name, version, "", rest);
+        let _ = std::fs::remove_file(dir.join("src/lib.rs"));
+        self.write(&dir, "src/main.rs", main);
         dir
     }
 

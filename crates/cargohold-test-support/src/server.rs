@@ -132,6 +132,55 @@ impl TestServer {
             .token
     }
 
+    /// Publishes `fixture` as the administrator.
+    pub async fn publish(&self, fixture: &crate::CrateFixture) -> reqwest::Response {
+        self.publish_body(fixture.publish_body(), &self.admin_token)
+            .await
+    }
+
+    /// `GET` of a path under the server, without a token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Downloads `name@version` from registry `main`: status and bytes.
+    pub async fn download(&self, name: &str, version: &str) -> (u16, Vec<u8>) {
+        let response = self
+            .get(&format!(
+                "registries/main/crates/{name}/{name}-{version}.crate"
+            ))
+            .await;
+        let status = response.status().as_u16();
+        (status, response.bytes().await.unwrap_or_default().to_vec())
+    }
+
+    /// The logins of the owners of `name`, in the order the API lists them.
+    pub async fn owner_logins(&self, name: &str) -> Vec<String> {
+        let body: serde_json::Value = self
+            .get(&format!("registries/main/api/v1/crates/{name}/owners"))
+            .await
+            .json()
+            .await
+            .expect("an owners list");
+        body["users"]
+            .as_array()
+            .expect("a users array")
+            .iter()
+            .map(|user| {
+                let id = user["id"].as_u64().expect("a numeric id");
+                assert!(
+                    id <= u64::from(u32::MAX),
+                    "cargo needs ids that fit a u32: {user}"
+                );
+                user["login"].as_str().expect("a login").to_owned()
+            })
+            .collect()
+    }
+
     /// `PUT /api/v1/crates/new` with `body`, as `token`.
     pub async fn publish_body(&self, body: Vec<u8>, token: &str) -> reqwest::Response {
         self.client
@@ -177,12 +226,7 @@ impl TestServer {
     /// The index file of `name` in registry `main`: status and body.
     pub async fn index_file(&self, name: &str) -> (u16, String) {
         let path = cargohold_protocol::name::index_path(name);
-        let response = self
-            .client
-            .get(self.url(&format!("registries/main/index/{path}")))
-            .send()
-            .await
-            .expect("the server answers");
+        let response = self.get(&format!("registries/main/index/{path}")).await;
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }

@@ -42,12 +42,7 @@ async fn an_unknown_token_is_unauthorized() {
 #[tokio::test]
 async fn tokens_are_accepted_with_or_without_bearer() {
     let server = TestServer::start().await;
-    let bare = server
-        .publish_body(
-            CrateFixture::new("bare", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    let bare = server.publish(&CrateFixture::new("bare", "1.0.0")).await;
     assert_eq!(bare.status(), 200);
     let bearer = format!("Bearer {}", server.admin_token);
     let with_scheme = server

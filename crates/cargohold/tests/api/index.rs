@@ -5,12 +5,7 @@ use cargohold_test_support::{CrateFixture, TestServer};
 #[tokio::test]
 async fn config_json_names_the_download_template_and_the_api_root() {
     let server = TestServer::start().await;
-    let response = server
-        .client
-        .get(server.url("registries/main/index/config.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("registries/main/index/config.json").await;
     assert_eq!(response.status(), 200);
     let config: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
@@ -25,12 +20,7 @@ async fn config_json_names_the_download_template_and_the_api_root() {
 async fn index_files_live_at_cargos_lowercase_paths() {
     let server = TestServer::start().await;
     for name in ["a", "Ab", "abC", "MixedCase"] {
-        let response = server
-            .publish_body(
-                CrateFixture::new(name, "1.0.0").publish_body(),
-                &server.admin_token,
-            )
-            .await;
+        let response = server.publish(&CrateFixture::new(name, "1.0.0")).await;
         assert_eq!(response.status(), 200);
     }
     for (path, name) in [
@@ -39,12 +29,7 @@ async fn index_files_live_at_cargos_lowercase_paths() {
         ("3/a/abc", "abC"),
         ("mi/xe/mixedcase", "MixedCase"),
     ] {
-        let response = server
-            .client
-            .get(server.url(&format!("registries/main/index/{path}")))
-            .send()
-            .await
-            .unwrap();
+        let response = server.get(&format!("registries/main/index/{path}")).await;
         assert_eq!(response.status(), 200, "{path}");
         let body = response.text().await.unwrap();
         assert!(
@@ -58,12 +43,7 @@ async fn index_files_live_at_cargos_lowercase_paths() {
         "3/b/abc",
         "mi/xe/mixed-case",
     ] {
-        let response = server
-            .client
-            .get(server.url(&format!("registries/main/index/{wrong}")))
-            .send()
-            .await
-            .unwrap();
+        let response = server.get(&format!("registries/main/index/{wrong}")).await;
         assert_eq!(response.status(), 404, "{wrong}");
     }
 }
@@ -73,24 +53,14 @@ async fn unknown_crates_are_404() {
     let server = TestServer::start().await;
     let (status, _) = server.index_file("nothing-here").await;
     assert_eq!(status, 404);
-    let response = server
-        .client
-        .get(server.url("registries/nope/index/config.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("registries/nope/index/config.json").await;
     assert_eq!(response.status(), 404, "an unknown registry has no index");
 }
 
 #[tokio::test]
 async fn index_files_carry_validators_and_answer_304_to_them() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("cached", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("cached", "1.0.0")).await;
     let url = server.url("registries/main/index/ca/ch/cached");
     let first = server.client.get(&url).send().await.unwrap();
     assert_eq!(first.status(), 200);
@@ -134,23 +104,13 @@ async fn index_files_carry_validators_and_answer_304_to_them() {
 #[tokio::test]
 async fn a_new_version_changes_the_etag_and_appends_a_line() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("growing", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("growing", "1.0.0")).await;
     let url = server.url("registries/main/index/gr/ow/growing");
     let first = server.client.get(&url).send().await.unwrap();
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let first_body = first.text().await.unwrap();
 
-    server
-        .publish_body(
-            CrateFixture::new("growing", "1.1.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("growing", "1.1.0")).await;
     let second = server
         .client
         .get(&url)

@@ -26,39 +26,10 @@ async fn owners_request(
     (status, response.json().await.unwrap())
 }
 
-async fn logins(server: &TestServer, name: &str) -> Vec<String> {
-    let body: serde_json::Value = server
-        .client
-        .get(server.url(&format!("registries/main/api/v1/crates/{name}/owners")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            assert!(
-                u["id"].as_u64().is_some_and(|id| id <= u64::from(u32::MAX)),
-                "{u}"
-            );
-            u["login"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn owners_can_be_added_and_removed_with_a_message() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("shared", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("shared", "1.0.0")).await;
     let bob = server.create_user("bob").await;
 
     let (status, body) = owners_request(
@@ -72,7 +43,7 @@ async fn owners_can_be_added_and_removed_with_a_message() {
     assert_eq!(status, 200);
     assert_eq!(body["ok"], true);
     assert!(body["msg"].as_str().unwrap().contains("bob"), "{body}");
-    assert_eq!(logins(&server, "shared").await, ["admin", "bob"]);
+    assert_eq!(server.owner_logins("shared").await, ["admin", "bob"]);
 
     // bob may now publish a new version.
     let response = server
@@ -84,18 +55,13 @@ async fn owners_can_be_added_and_removed_with_a_message() {
         owners_request(&server, reqwest::Method::DELETE, "shared", &bob, &["admin"]).await;
     assert_eq!(status, 200);
     assert!(body["msg"].is_string(), "cargo 1.95 requires msg: {body}");
-    assert_eq!(logins(&server, "shared").await, ["bob"]);
+    assert_eq!(server.owner_logins("shared").await, ["bob"]);
 }
 
 #[tokio::test]
 async fn the_last_owner_cannot_be_removed() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("solo", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("solo", "1.0.0")).await;
     let (status, body) = owners_request(
         &server,
         reqwest::Method::DELETE,
@@ -110,18 +76,13 @@ async fn the_last_owner_cannot_be_removed() {
             .unwrap()
             .contains("every owner")
     );
-    assert_eq!(logins(&server, "solo").await, ["admin"]);
+    assert_eq!(server.owner_logins("solo").await, ["admin"]);
 }
 
 #[tokio::test]
 async fn only_owners_change_owners_and_only_existing_users_are_added() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("kept", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("kept", "1.0.0")).await;
     let eve = server.create_user("eve").await;
     let (status, _) = owners_request(&server, reqwest::Method::PUT, "kept", &eve, &["eve"]).await;
     assert_eq!(status, 403);
@@ -148,18 +109,13 @@ async fn only_owners_change_owners_and_only_existing_users_are_added() {
     )
     .await;
     assert_eq!(status, 404);
-    assert_eq!(logins(&server, "kept").await, ["admin"]);
+    assert_eq!(server.owner_logins("kept").await, ["admin"]);
 }
 
 #[tokio::test]
 async fn a_malformed_owners_body_gets_cargos_error_envelope() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("strict", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("strict", "1.0.0")).await;
     let response = server
         .client
         .put(server.url("registries/main/api/v1/crates/strict/owners"))

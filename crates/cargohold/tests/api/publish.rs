@@ -7,9 +7,7 @@ use cargohold_test_support::{CrateFixture, TestServer};
 async fn a_published_version_is_in_the_index_with_its_checksum_and_pubtime() {
     let server = TestServer::start().await;
     let fixture = CrateFixture::new("Demo_Crate", "1.0.0+build.1");
-    let response = server
-        .publish_body(fixture.publish_body(), &server.admin_token)
-        .await;
+    let response = server.publish(&fixture).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     let (status, body) = server.index_file("Demo_Crate").await;
@@ -39,22 +37,7 @@ async fn the_publisher_of_a_new_crate_becomes_its_owner() {
         .publish_body(CrateFixture::new("owned", "0.1.0").publish_body(), &alice)
         .await;
     assert_eq!(response.status(), 200);
-    let owners: serde_json::Value = server
-        .client
-        .get(server.url("registries/main/api/v1/crates/owned/owners"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let logins: Vec<&str> = owners["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["login"].as_str().unwrap())
-        .collect();
-    assert_eq!(logins, ["alice"]);
+    assert_eq!(server.owner_logins("owned").await, ["alice"]);
 }
 
 #[tokio::test]
@@ -87,47 +70,20 @@ async fn a_dependency_on_this_registry_is_recorded_without_a_registry_url() {
 async fn a_download_returns_the_exact_bytes_that_were_published() {
     let server = TestServer::start().await;
     let fixture = CrateFixture::new("Bytes", "2.0.0+meta");
-    server
-        .publish_body(fixture.publish_body(), &server.admin_token)
-        .await;
-    let response = server
-        .client
-        .get(server.url("registries/main/crates/Bytes/Bytes-2.0.0+meta.crate"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    server.publish(&fixture).await;
     assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        fixture.tarball().as_slice()
+        server.download("Bytes", "2.0.0+meta").await,
+        (200, fixture.tarball())
     );
-
-    let missing = server
-        .client
-        .get(server.url("registries/main/crates/Bytes/Bytes-9.9.9.crate"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    assert_eq!(server.download("Bytes", "9.9.9").await.0, 404);
 }
 
 #[tokio::test]
 async fn downloads_are_counted_and_written_at_shutdown() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("counted", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("counted", "1.0.0")).await;
     for _ in 0..3 {
-        let response = server
-            .client
-            .get(server.url("registries/main/crates/counted/counted-1.0.0.crate"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(server.download("counted", "1.0.0").await.0, 200);
     }
     server.app.flush_downloads().await.unwrap();
     assert_eq!(server.count("SELECT downloads FROM crates").await, 3);
@@ -148,9 +104,7 @@ async fn dependencies_on_crates_io_and_other_registries_keep_their_index_url() {
     let fixture = CrateFixture::new("mixed", "1.0.0")
         .dep_from("serde", "1.0.100", DepRegistry::CratesIo)
         .dep_from("their-lib", "=2.1", DepRegistry::Other(other.into()));
-    let response = server
-        .publish_body(fixture.publish_body(), &server.admin_token)
-        .await;
+    let response = server.publish(&fixture).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let (_, body) = server.index_file("mixed").await;
     let entry: IndexEntry = serde_json::from_str(body.trim()).unwrap();

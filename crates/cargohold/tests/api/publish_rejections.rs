@@ -4,9 +4,7 @@ use cargohold_test_support::fixture::{EntryKind, TarEntry, publish_body};
 use cargohold_test_support::{CrateFixture, TestServer};
 
 async fn publish_ok(server: &TestServer, fixture: &CrateFixture) {
-    let response = server
-        .publish_body(fixture.publish_body(), &server.admin_token)
-        .await;
+    let response = server.publish(fixture).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 }
 

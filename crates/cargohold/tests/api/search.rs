@@ -35,10 +35,7 @@ async fn search_ranks_the_exact_name_first_and_counts_all_matches() {
     ] {
         let mut fixture = CrateFixture::new(name, "1.0.0");
         fixture.description = description.into();
-        let status = server
-            .publish_body(fixture.publish_body(), &server.admin_token)
-            .await
-            .status();
+        let status = server.publish(&fixture).await.status();
         assert_eq!(status, 200);
     }
     let result = search(&server, &[("q", "serde"), ("per_page", "3")]).await;
@@ -63,9 +60,7 @@ async fn every_word_of_the_query_must_match_and_plus_signs_are_literal() {
     cpp.description.push_str(" (fast)");
     c.description = "Bindings between Rust and C code".into();
     for fixture in [cpp, c] {
-        server
-            .publish_body(fixture.publish_body(), &server.admin_token)
-            .await;
+        server.publish(&fixture).await;
     }
     assert_eq!(names(&search(&server, &[("q", "c++")]).await), ["cxx-glue"]);
     assert_eq!(
@@ -84,11 +79,8 @@ async fn every_word_of_the_query_must_match_and_plus_signs_are_literal() {
 async fn a_bad_search_query_is_a_clear_400() {
     let server = TestServer::start().await;
     let response = server
-        .client
-        .get(server.url("registries/main/api/v1/crates?q=x&per_page=lots"))
-        .send()
-        .await
-        .unwrap();
+        .get("registries/main/api/v1/crates?q=x&per_page=lots")
+        .await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(

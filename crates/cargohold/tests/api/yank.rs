@@ -30,12 +30,7 @@ async fn set_yanked(
 #[tokio::test]
 async fn yanking_flips_only_the_yanked_field_and_unyank_restores_the_line() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("flip", "1.0.0+b").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("flip", "1.0.0+b")).await;
     let (_, original) = server.index_file("flip").await;
 
     let (status, body) = set_yanked(&server, "flip", "1.0.0+b", true, &server.admin_token).await;
@@ -59,10 +54,7 @@ async fn yanking_flips_only_the_yanked_field_and_unyank_restores_the_line() {
 async fn yanking_twice_is_harmless() {
     let server = TestServer::start().await;
     server
-        .publish_body(
-            CrateFixture::new("twiceyank", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
+        .publish(&CrateFixture::new("twiceyank", "1.0.0"))
         .await;
     for _ in 0..2 {
         let (status, _) =
@@ -81,12 +73,7 @@ async fn yanking_twice_is_harmless() {
 #[tokio::test]
 async fn only_owners_yank_and_unknown_versions_are_404() {
     let server = TestServer::start().await;
-    server
-        .publish_body(
-            CrateFixture::new("mine", "1.0.0").publish_body(),
-            &server.admin_token,
-        )
-        .await;
+    server.publish(&CrateFixture::new("mine", "1.0.0")).await;
     let stranger = server.create_user("stranger").await;
     let (status, body) = set_yanked(&server, "mine", "1.0.0", true, &stranger).await;
     assert_eq!(status, 403, "{body}");
@@ -105,19 +92,10 @@ async fn only_owners_yank_and_unknown_versions_are_404() {
 async fn a_yanked_version_is_still_downloadable() {
     let server = TestServer::start().await;
     let fixture = CrateFixture::new("stillhere", "1.0.0");
-    server
-        .publish_body(fixture.publish_body(), &server.admin_token)
-        .await;
+    server.publish(&fixture).await;
     set_yanked(&server, "stillhere", "1.0.0", true, &server.admin_token).await;
-    let response = server
-        .client
-        .get(server.url("registries/main/crates/stillhere/stillhere-1.0.0.crate"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
     assert_eq!(
-        response.bytes().await.unwrap().as_ref(),
-        fixture.tarball().as_slice()
+        server.download("stillhere", "1.0.0").await,
+        (200, fixture.tarball())
     );
 }

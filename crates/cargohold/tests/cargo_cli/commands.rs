@@ -7,11 +7,10 @@ use cargohold_test_support::{CargoSandbox, TestServer};
 async fn cargo_install_installs_a_binary_from_the_registry() {
     let server = TestServer::start().await;
     let cargo = CargoSandbox::new(&server);
-    let bin = cargo.package("hello-bin", "0.3.0", "", "");
-    std::fs::remove_file(bin.join("src/lib.rs")).unwrap();
-    cargo.write(
-        &bin,
-        "src/main.rs",
+    let bin = cargo.binary(
+        "hello-bin",
+        "0.3.0",
+        "",
         "fn main() { println!(\"hello from cargohold\"); }\n",
     );
     cargo.publish(&bin).await;

@@ -132,18 +132,7 @@ async fn a_crate_using_every_manifest_feature_is_published_resolved_fetched_and_
     );
 
     // A consumer resolves, fetches and builds it, enabling the optional and weak features.
-    let app = cargo.package(
-        "consumer",
-        "0.1.0",
-        "",
-        "[dependencies]\nMatrix_Crate = { version = \"1.2.3\", registry = \"test\", features = [\"helpers\", \"fancy\"] }\n",
-    );
-    std::fs::remove_file(app.join("src/lib.rs")).unwrap();
-    cargo.write(
-        &app,
-        "src/main.rs",
-        "#![allow(non_snake_case)]\nfn main() { println!(\"sum={}\", Matrix_Crate::answer() + Matrix_Crate::helped() + Matrix_Crate::fancy() + Matrix_Crate::unix()); }\n",
-    );
+    let app = cargo.binary("consumer", "0.1.0", "[dependencies]\nMatrix_Crate = { version = \"1.2.3\", registry = \"test\", features = [\"helpers\", \"fancy\"] }\n", "#![allow(non_snake_case)]\nfn main() { println!(\"sum={}\", Matrix_Crate::answer() + Matrix_Crate::helped() + Matrix_Crate::fancy() + Matrix_Crate::unix()); }\n");
     cargo
         .cargo(&app, &["generate-lockfile"])
         .await

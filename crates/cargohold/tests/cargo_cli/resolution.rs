@@ -154,16 +154,10 @@ async fn a_crate_depending_on_another_registry_is_built_from_both() {
         "the other registry's index URL is kept: {index}"
     );
 
-    let app = cargo.package(
+    let app = cargo.binary(
         "two-registries",
         "0.1.0",
-        "",
         "[dependencies]\ndownstream-lib = { version = \"1\", registry = \"test\" }\n",
-    );
-    std::fs::remove_file(app.join("src/lib.rs")).unwrap();
-    cargo.write(
-        &app,
-        "src/main.rs",
         "fn main() { println!(\"{}\", downstream_lib::value()); }\n",
     );
     let run = cargo.cargo(&app, &["run", "--quiet"]).await;
