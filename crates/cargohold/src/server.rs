@@ -60,15 +60,16 @@ pub async fn serve(
     Ok(())
 }
 
-/// Logs every finished request: at INFO, except successful index and download
-/// traffic (hundreds per `cargo update`), which is DEBUG.
+/// Logs every finished request: at INFO, except index and download traffic
+/// (hundreds of requests per `cargo update`, 404s included: cargo probes name
+/// variants), which is DEBUG unless it failed.
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
     let routine = response.extensions().get::<RoutineTraffic>().is_some();
     if response.status().is_server_error() {
         tracing::event!(Level::ERROR, status, latency_ms, "failed");
-    } else if routine && status < 400 {
+    } else if routine {
         tracing::event!(Level::DEBUG, status, latency_ms, "served");
     } else {
         tracing::event!(Level::INFO, status, latency_ms, "answered");

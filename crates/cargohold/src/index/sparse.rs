@@ -25,14 +25,16 @@ pub async fn config_json(
     Path(registry): Path<String>,
 ) -> AppResult<Response> {
     let registry = app.registry(&registry)?;
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, INDEX_CACHE_CONTROL),
         ],
         registry.config_json.clone(),
     )
-        .into_response())
+        .into_response();
+    response.extensions_mut().insert(RoutineTraffic);
+    Ok(response)
 }
 
 /// One crate's index file, with ETag / Last-Modified revalidation.
@@ -49,7 +51,10 @@ pub async fn index_file(
     let Some(file) = file else {
         app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
         // Cargo reads a 404 as "no such crate"; the body is only for humans.
-        return Ok((StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response());
+        let mut response =
+            (StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response();
+        response.extensions_mut().insert(RoutineTraffic);
+        return Ok(response);
     };
 
     let last_modified = clock::http_date(file.last_modified);

@@ -3,6 +3,7 @@
 
 mod auth;
 mod concurrency;
+mod envelope;
 mod index;
 mod owners;
 mod publish;

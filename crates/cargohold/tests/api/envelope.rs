@@ -1,0 +1,67 @@
+//! Every error under the API reaches cargo as `{"errors":[{"detail":…}]}`, whoever produced it.
+
+use cargohold_test_support::TestServer;
+use cargohold_test_support::server::error_detail;
+
+async fn assert_envelope(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body = response.text().await.unwrap();
+    error_detail(&body).unwrap_or_else(|| panic!("not cargo's envelope: {body}"))
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_an_api_route_is_a_405_in_cargos_envelope() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .post(server.url("registries/main/api/v1/crates/new"))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(response, 405).await;
+}
+
+#[tokio::test]
+async fn an_unknown_api_path_is_a_404_in_cargos_envelope() {
+    let server = TestServer::start().await;
+    let detail =
+        assert_envelope(server.get("registries/main/api/v1/nothing/here").await, 404).await;
+    assert!(detail.contains("/api/v1/"), "{detail}");
+}
+
+#[tokio::test]
+async fn an_unknown_registry_is_named_in_a_404() {
+    let server = TestServer::start().await;
+    let detail = assert_envelope(server.get("registries/nope/api/v1/crates?q=x").await, 404).await;
+    assert!(
+        detail.contains("no registry named `nope`") && detail.contains("main"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn head_requests_on_index_files_get_the_validators_without_a_body() {
+    let server = TestServer::start().await;
+    server
+        .publish(&cargohold_test_support::CrateFixture::new(
+            "headed", "1.0.0",
+        ))
+        .await;
+    let response = server
+        .client
+        .head(server.url("registries/main/index/he/ad/headed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("etag"));
+    assert!(response.text().await.unwrap().is_empty());
+}
