@@ -101,3 +101,18 @@ pub struct SearchCrate {
 pub struct SearchMeta {
     pub total: u64,
 }
+
+/// The answer to a `.crate` uploaded at its download URL: what is now stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadResponse {
+    pub ok: bool,
+    pub name: String,
+    pub vers: String,
+    pub cksum: String,
+    /// The upload created the crate.
+    pub new_crate: bool,
+    /// These exact bytes were already there; nothing changed.
+    pub already_present: bool,
+    /// The index line the version is served with.
+    pub index_line: crate::IndexEntry,
+}

@@ -379,13 +379,10 @@ fn read_dependency_tables(
             });
         };
         for (name, spec) in deps {
-            out.push(read_dependency(
-                name,
-                spec,
-                &format!("{full}.{name}"),
-                kind,
-                target,
-            )?);
+            let key = format!("{full}.{name}");
+            if let Some(dep) = read_dependency(name, spec, &key, kind, target)? {
+                out.push(dep);
+            }
         }
     }
     Ok(())
@@ -397,7 +394,7 @@ fn read_dependency(
     key: &str,
     kind: DependencyKind,
     target: Option<&str>,
-) -> Result<ManifestDependency, ManifestError> {
+) -> Result<Option<ManifestDependency>, ManifestError> {
     let mut dep = ManifestDependency {
         name_in_toml: name.to_owned(),
         package: None,
@@ -412,7 +409,7 @@ fn read_dependency(
     let detail = match spec {
         Value::String(req) => {
             dep.req = req.clone();
-            return Ok(dep);
+            return Ok(Some(dep));
         }
         Value::Table(detail) => detail,
         _ => {
@@ -429,8 +426,15 @@ fn read_dependency(
         return Err(ManifestError::Artifact(name.to_owned()));
     }
     let prefix = format!("{key}.");
-    dep.req = optional_string(detail, "version", &prefix)?
-        .ok_or_else(|| ManifestError::NoVersion(name.to_owned()))?;
+    let Some(req) = optional_string(detail, "version", &prefix)? else {
+        // A path- or git-only dev-dependency cannot come from a registry; cargo drops
+        // it when packaging, and manifests from old cargos that kept it still build.
+        if kind == DependencyKind::Dev {
+            return Ok(None);
+        }
+        return Err(ManifestError::NoVersion(name.to_owned()));
+    };
+    dep.req = req;
     dep.package = optional_string(detail, "package", &prefix)?;
     dep.registry_index = optional_string(detail, "registry-index", &prefix)?;
     if dep.registry_index.is_none()
@@ -452,7 +456,7 @@ fn read_dependency(
         Some(value) => value,
         None => optional_bool(detail, "default_features", &prefix)?.unwrap_or(true),
     };
-    Ok(dep)
+    Ok(Some(dep))
 }
 
 fn reject_inherited(value: &Value, key: &str) -> Result<(), ManifestError> {
@@ -633,6 +637,20 @@ version = ">= 1, < 2"
                 .registry,
             None
         );
+    }
+
+    #[test]
+    fn version_less_dev_dependencies_are_dropped_as_cargo_does() {
+        let manifest = Manifest::parse(
+            "[package]\nname='x'\nversion='1.0.0'\n[dev-dependencies]\nlocal={path='../local'}\nreal='1'\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = manifest
+            .dependencies
+            .iter()
+            .map(|d| d.name_in_toml.as_str())
+            .collect();
+        assert_eq!(names, ["real"]);
     }
 
     #[test]

@@ -224,6 +224,14 @@ pub fn name_from_index_path(path: &str) -> Option<&str> {
     well_formed.then_some(name)
 }
 
+/// `serde-1.0.0+x.crate` for crate `serde` → `1.0.0+x`; crate names compare without regard to case.
+pub fn version_from_file_name<'a>(name: &str, file: &'a str) -> Option<&'a str> {
+    let stem = file.strip_suffix(".crate")?;
+    let head = stem.get(..name.len())?;
+    let version = stem.get(name.len()..)?.strip_prefix('-')?;
+    (head.eq_ignore_ascii_case(name) && !version.is_empty()).then_some(version)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +335,25 @@ mod tests {
     fn aliases_may_start_with_an_underscore_but_crate_names_may_not() {
         assert!(validate_dependency_name("_private", true).is_ok());
         assert!(validate_dependency_name("_private", false).is_err());
+    }
+
+    #[test]
+    fn file_names_give_the_version_including_build_metadata() {
+        assert_eq!(
+            version_from_file_name("Demo", "Demo-1.0.0+b.5.crate"),
+            Some("1.0.0+b.5")
+        );
+        assert_eq!(
+            version_from_file_name("demo", "Demo-1.0.0.crate"),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            version_from_file_name("a-b", "a-b-0.1.0-rc.1.crate"),
+            Some("0.1.0-rc.1")
+        );
+        assert_eq!(version_from_file_name("demo", "other-1.0.0.crate"), None);
+        assert_eq!(version_from_file_name("demo", "demo-1.0.0.tar.gz"), None);
+        assert_eq!(version_from_file_name("demo", "demo-.crate"), None);
+        assert_eq!(version_from_file_name("démo", "d-1.crate"), None);
     }
 }

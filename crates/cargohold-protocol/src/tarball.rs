@@ -119,6 +119,30 @@ pub fn inspect(
     })
 }
 
+/// The directory a `.crate`'s first entry lives in (`{name}-{version}`), for
+/// archives that arrive without a name: [`inspect`] then checks every entry against it.
+pub fn top_directory(tarball: &[u8]) -> Result<String, TarballError> {
+    if !tarball.starts_with(&[0x1f, 0x8b]) {
+        return Err(TarballError::NotGzip);
+    }
+    let mut archive = tar::Archive::new(GzDecoder::new(tarball));
+    let corrupt = |e: io::Error| TarballError::Corrupt(e.to_string());
+    for entry in archive.entries().map_err(corrupt)? {
+        let entry = entry.map_err(corrupt)?;
+        if entry.header().entry_type() == EntryType::XGlobalHeader {
+            continue;
+        }
+        let path = entry.path_bytes();
+        let path = std::str::from_utf8(&path).map_err(|_| TarballError::NonUtf8Path)?;
+        let top = path.split('/').next().unwrap_or_default();
+        if top.is_empty() || top == "." || top == ".." {
+            return Err(TarballError::UnsafePath(path.to_owned()));
+        }
+        return Ok(top.to_owned());
+    }
+    Err(TarballError::Corrupt("the archive has no entries".into()))
+}
+
 /// Reads one file, `relative` to the package root, out of an already inspected `.crate`.
 pub fn read_file(
     tarball: &[u8],
@@ -354,6 +378,18 @@ mod tests {
         assert_eq!(contents.manifest.as_bytes(), MANIFEST);
         assert_eq!(contents.vcs_info.as_deref(), Some("{}"));
         assert_eq!(contents.entries, 4);
+    }
+
+    #[test]
+    fn the_top_directory_names_the_package() {
+        let tar = tarball(&[
+            ("demo-1.0.0+x/", EntryType::Directory, b""),
+            ("demo-1.0.0+x/Cargo.toml", EntryType::Regular, MANIFEST),
+        ]);
+        assert_eq!(top_directory(&tar).unwrap(), "demo-1.0.0+x");
+        let hostile = tarball(&[("/etc/passwd", EntryType::Regular, b"")]);
+        assert!(top_directory(&hostile).is_err());
+        assert_eq!(top_directory(b"nope"), Err(TarballError::NotGzip));
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct CrateFixture {
     pub entries: Option<Vec<TarEntry>>,
     /// Extra entries appended to the generated ones.
     pub extra_entries: Vec<TarEntry>,
+    /// The `registry-index` written for dependencies on the same registry.
+    pub same_registry: String,
 }
 
 impl CrateFixture {
@@ -94,7 +96,15 @@ impl CrateFixture {
             manifest: None,
             entries: None,
             extra_entries: Vec::new(),
+            same_registry: SAME_REGISTRY.to_owned(),
         }
+    }
+
+    /// Names the registry it goes to by `index_url` in the manifest, as cargo would;
+    /// needed where no publish metadata tells the server which URL is its own.
+    pub fn in_registry(mut self, index_url: &str) -> Self {
+        self.same_registry = index_url.to_owned();
+        self
     }
 
     /// Adds a dependency on crate `name` of this same registry.
@@ -167,7 +177,7 @@ impl CrateFixture {
             ));
             match &dep.registry {
                 DepRegistry::Same => {
-                    text.push_str(&format!("registry-index = \"{SAME_REGISTRY}\"\n"));
+                    text.push_str(&format!("registry-index = \"{}\"\n", self.same_registry));
                 }
                 DepRegistry::Other(url) => text.push_str(&format!("registry-index = \"{url}\"\n")),
                 DepRegistry::CratesIo => {}

@@ -138,6 +138,31 @@ impl TestServer {
             .await
     }
 
+    /// `PUT`s `fixture`'s `.crate` at its download URL in registry `main`, as `token`.
+    pub async fn upload(&self, fixture: &crate::CrateFixture, token: &str) -> reqwest::Response {
+        self.upload_bytes(&fixture.name, &fixture.version, fixture.tarball(), token)
+            .await
+    }
+
+    /// `PUT`s `bytes` as `name-version.crate` in registry `main`, as `token`.
+    pub async fn upload_bytes(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: Vec<u8>,
+        token: &str,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!(
+                "registries/main/crates/{name}/{name}-{version}.crate"
+            )))
+            .header("authorization", token)
+            .body(bytes)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
     /// `GET` of a path under the server, without a token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client

@@ -9,7 +9,7 @@ use cargohold_protocol::RegistryIdentity;
 use cargohold_protocol::api::ConfigJson;
 
 use crate::clock;
-use crate::config::{Config, RegistryKind};
+use crate::config::{Config, RegistryConfig, RegistryKind};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::storage::BlobStore;
@@ -45,6 +45,8 @@ pub struct Registry {
     pub id: i64,
     pub name: String,
     pub kind: RegistryKind,
+    /// Whether this registry stands in for crates.io (see `RegistryConfig::replaces_crates_io`).
+    pub replaces_crates_io: bool,
     /// `sparse+{public}/registries/{name}/index/`, as users put it in `.cargo/config.toml`.
     pub index_url: String,
     /// The body of `config.json`, rendered once.
@@ -52,9 +54,10 @@ pub struct Registry {
 }
 
 impl Registry {
-    fn new(id: i64, name: &str, kind: RegistryKind, public_url: &url::Url) -> Self {
+    fn new(id: i64, config: &RegistryConfig, public_url: &url::Url) -> Self {
+        let name = config.name.as_str();
         let base = format!("{public_url}registries/{name}");
-        let config = ConfigJson {
+        let config_json = ConfigJson {
             dl: format!("{base}/crates/{{crate}}/{{crate}}-{{version}}.crate"),
             api: base.clone(),
             auth_required: false,
@@ -62,15 +65,22 @@ impl Registry {
         Self {
             id,
             name: name.to_owned(),
-            kind,
+            kind: config.kind,
+            replaces_crates_io: config.replaces_crates_io,
             index_url: format!("sparse+{base}/index/"),
-            config_json: serde_json::to_string(&config).expect("config.json always serializes"),
+            config_json: serde_json::to_string(&config_json)
+                .expect("config.json always serializes"),
         }
     }
 
     /// How this registry refers to itself and to crates.io in index lines.
     pub fn identity(&self) -> RegistryIdentity {
-        RegistryIdentity::new([self.index_url.clone()])
+        let identity = RegistryIdentity::new([self.index_url.clone()]);
+        if self.replaces_crates_io {
+            identity.standing_in_for_crates_io()
+        } else {
+            identity
+        }
     }
 }
 
@@ -98,7 +108,7 @@ impl App {
                     wanted.kind.as_str()
                 );
             }
-            let registry = Registry::new(row.id, &row.name, wanted.kind, &public_url);
+            let registry = Registry::new(row.id, &wanted, &public_url);
             registries.insert(row.name, Arc::new(registry));
         }
         Ok(Self {

@@ -96,6 +96,10 @@ pub struct RegistryConfig {
     pub name: String,
     #[serde(default)]
     pub kind: RegistryKind,
+    /// Users point `[source.crates-io] replace-with` at this registry (an offline
+    /// or curated crates.io): dependencies on crates.io are then its own crates.
+    #[serde(default)]
+    pub replaces_crates_io: bool,
 }
 
 /// What a registry holds.
@@ -246,6 +250,7 @@ impl Config {
             vec![RegistryConfig {
                 name: "main".into(),
                 kind: RegistryKind::Local,
+                replaces_crates_io: false,
             }]
         } else {
             self.registries.clone()

@@ -38,6 +38,12 @@ pub fn router(app: AppState) -> Router {
             get(api::search::search_crates),
         )
         .route(
+            "/registries/{registry}/crates/{crate}/{file}",
+            get(api::download::download_crate)
+                .put(api::upload::upload_crate)
+                .layer(DefaultBodyLimit::max(limits.max_crate_size as usize)),
+        )
+        .route(
             "/registries/{registry}/api/{*rest}",
             axum::routing::any(api::not_found),
         )
@@ -54,10 +60,6 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/registries/{registry}/index/{*path}",
             get(index::sparse::index_file),
-        )
-        .route(
-            "/registries/{registry}/crates/{crate}/{file}",
-            get(api::download::download_crate),
         )
         .merge(cargo_api)
         .with_state(app)

@@ -1,8 +1,10 @@
 //! cargo's web API (`/registries/{registry}/api/v1/…`) and the download endpoint: thin handlers over `ops`.
 
+use axum::body::Bytes;
 use axum::body::{Body, to_bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cargohold_protocol::api::ErrorBody;
@@ -14,6 +16,7 @@ pub mod download;
 pub mod owners;
 pub mod publish;
 pub mod search;
+pub mod upload;
 pub mod yank;
 
 /// A JSON request body whose rejections use cargo's error envelope.
@@ -64,6 +67,23 @@ pub async fn ensure_json_errors(request: Request, next: Next) -> Response {
     );
     response.headers_mut().remove(header::CONTENT_LENGTH);
     response
+}
+
+/// The request body, or the error to answer with: 413 above `limit` (the router's
+/// body limit), 400 when it could not be read.
+pub fn read_body(body: Result<Bytes, BytesRejection>, limit: u64) -> Result<Bytes, AppError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge(format!(
+                "the upload is larger than this registry accepts (.crate files up to {limit} bytes)"
+            ))
+        } else {
+            AppError::BadRequest(format!(
+                "the upload could not be read: {}",
+                rejection.body_text()
+            ))
+        }
+    })
 }
 
 /// The answer to a URL under the API that names no endpoint.

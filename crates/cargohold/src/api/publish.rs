@@ -4,14 +4,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use cargohold_protocol::api::PublishResponse;
 use cargohold_protocol::publish::{PublishLimits, parse_publish_body};
 
+use crate::api::read_body;
 use crate::app::AppState;
 use crate::auth::ApiToken;
 use crate::error::{AppError, AppResult};
-use crate::ops::publish::{self, Upload};
+use crate::ops::publish::{self, Source, Upload};
 
 /// Accepts a publish from cargo and answers with cargo's `warnings` object.
 pub async fn publish(
@@ -25,19 +25,7 @@ pub async fn publish(
         max_metadata_size: app.config.limits.max_metadata_size,
         max_crate_size: app.config.limits.max_crate_size,
     };
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge(format!(
-                "the upload is larger than this registry accepts (.crate files up to {} bytes)",
-                limits.max_crate_size
-            ))
-        } else {
-            AppError::BadRequest(format!(
-                "the upload could not be read: {}",
-                rejection.body_text()
-            ))
-        }
-    })?;
+    let body = read_body(body, limits.max_crate_size)?;
     let (metadata, tarball) = parse_publish_body(&body, &limits).map_err(|e| {
         if e.is_too_large() {
             AppError::PayloadTooLarge(e.to_string())
@@ -46,7 +34,7 @@ pub async fn publish(
         }
     })?;
     let upload = Upload {
-        metadata,
+        source: Source::Cargo(Box::new(metadata)),
         tarball: body.slice_ref(tarball),
     };
     publish::publish(&app, registry, &actor, upload).await?;

@@ -1,8 +1,9 @@
-//! Publishing a version: validate it, store the `.crate`, record it, refresh the index.
+//! Publishing a version, whichever way the `.crate` arrives: validate it, store it, record it, refresh the index.
 //!
-//! Write order matters: blob, then rows (with the index file) in one
-//! transaction. A crash in between leaves at worst an unreferenced blob, never
-//! an index line for a missing file.
+//! `cargo publish`, a raw `PUT` of a `.crate` and `cargohold import` share every
+//! step; they differ only where [`Source`] says. Write order matters: blob, then
+//! rows (with the index file) in one transaction. A crash in between leaves at
+//! worst an unreferenced blob, never an index line for a missing file.
 
 use bytes::Bytes;
 use cargohold_protocol::manifest::Manifest;
@@ -17,23 +18,45 @@ use crate::auth::{Actor, Scope};
 use crate::clock;
 use crate::config::Limits;
 use crate::db::{self, Conn, audit::AuditEvent, crates::CrateMetadata, crates::CrateRow};
-use crate::error::{AppError, AppResult, ResultExt};
+use crate::error::{AppError, AppResult};
 use crate::storage;
 
-/// What cargo sent: the metadata and the `.crate`.
+/// The longest README kept, in bytes.
+const MAX_README_SIZE: u64 = 1024 * 1024;
+
+/// How a `.crate` reached the registry.
+#[derive(Debug)]
+pub enum Source {
+    /// `cargo publish`: the metadata must agree with the manifest, and a taken
+    /// version is refused (versions are immutable).
+    Cargo(Box<PublishMetadata>),
+    /// A `.crate` `PUT` at its download URL: name and version come from the URL
+    /// and must match the manifest. Sending the same bytes again is harmless.
+    Upload { name: String, version: String },
+    /// `cargohold import`: name and version come from the archive. The same bytes
+    /// again are skipped, and dependencies need not be in the registry (yet):
+    /// crates arrive in any order, and dev-dependencies are often left behind.
+    Import,
+}
+
+/// A `.crate` and how it arrived.
 #[derive(Debug)]
 pub struct Upload {
-    pub metadata: PublishMetadata,
+    pub source: Source,
     pub tarball: Bytes,
 }
 
 /// A version that is now in the registry.
 #[derive(Debug, Clone)]
 pub struct Published {
-    pub name: String,
-    pub version: String,
-    pub checksum: String,
+    /// The index line, as served.
+    pub entry: IndexEntry,
+    /// The crate did not exist before.
     pub new_crate: bool,
+    /// These exact bytes were already published; nothing changed.
+    pub already_present: bool,
+    /// Dependencies on this registry that it does not hold (imports only).
+    pub missing_dependencies: Vec<String>,
 }
 
 /// A `.crate` that passed every check, with the index line it will get.
@@ -41,8 +64,17 @@ struct CheckedCrate {
     entry: IndexEntry,
     manifest: Manifest,
     checksum: String,
-    /// The README's text, as cargo sent it.
     readme: Option<String>,
+    rules: Rules,
+}
+
+/// The rules that depend on how the `.crate` arrived.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    /// Any existing version is refused, even with the same bytes (`cargo publish`).
+    refuse_existing: bool,
+    /// Dependencies on this registry must already be in it.
+    dependencies_must_exist: bool,
 }
 
 /// Publishes one version to `registry` on behalf of `actor`.
@@ -52,20 +84,22 @@ pub async fn publish(
     actor: &Actor,
     upload: Upload,
 ) -> AppResult<Published> {
-    let Upload { metadata, tarball } = upload;
-    let name = CrateName::new(&metadata.name).map_err(AppError::bad_request)?;
-    let version = parse_version(&metadata.vers)?;
-    let num_no_build = without_build(&version);
+    let Upload { source, tarball } = upload;
 
-    // Cheap refusals first: who may publish, and whether the version is taken.
-    let existing =
-        db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical()).await?;
-    check_may_publish(app.db.read(), actor, registry, &name, existing.as_ref()).await?;
-    if let Some(krate) = &existing
-        && let Some(taken) =
-            db::versions::find_without_build(app.db.read(), krate.id, &num_no_build).await?
-    {
-        return Err(already_uploaded(&krate.name, &taken.num));
+    // Cheap refusals first, when the name and version are known before unpacking.
+    if let Some((name, version)) = claimed_name_and_version(&source) {
+        let name = CrateName::new(name).map_err(AppError::bad_request)?;
+        let version = parse_version(version)?;
+        let existing =
+            db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical()).await?;
+        check_may_publish(app.db.read(), actor, registry, &name, existing.as_ref()).await?;
+        if let (Source::Cargo(_), Some(krate)) = (&source, &existing)
+            && let Some(taken) =
+                db::versions::find_without_build(app.db.read(), krate.id, &without_build(&version))
+                    .await?
+        {
+            return Err(already_uploaded(&krate.name, &taken.num));
+        }
     }
 
     // Unpacking is CPU work on untrusted input; keep it off the async threads.
@@ -75,12 +109,30 @@ pub async fn publish(
         let identity = registry.identity();
         let limits = app.config.limits.clone();
         tokio::task::spawn_blocking(move || {
-            check_crate(&tarball, metadata, identity, &limits, published_at)
+            check_crate(&tarball, source, identity, &limits, published_at)
         })
         .await
         .map_err(|e| anyhow::anyhow!("the .crate check stopped unexpectedly: {e}"))??
     };
-    check_dependencies_exist(app, registry, &checked.entry).await?;
+    let name = CrateName::new(&checked.entry.name).map_err(AppError::bad_request)?;
+    let version = parse_version(&checked.entry.vers)?;
+    let num_no_build = without_build(&version);
+
+    let existing =
+        db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical()).await?;
+    check_may_publish(app.db.read(), actor, registry, &name, existing.as_ref()).await?;
+    if let Some(krate) = &existing
+        && let Some(taken) =
+            db::versions::find_without_build(app.db.read(), krate.id, &num_no_build).await?
+    {
+        return already_there(&checked, &krate.name, &taken);
+    }
+    let missing_dependencies = missing_dependencies(app, registry, &checked.entry).await?;
+    if checked.rules.dependencies_must_exist
+        && let Some(missing) = missing_dependencies.first()
+    {
+        return Err(missing_dependency_error(app, registry, missing).await?);
+    }
 
     let blob_key = storage::crate_key(
         &registry.name,
@@ -91,7 +143,7 @@ pub async fn publish(
     let size = tarball.len() as i64;
     app.storage.put(&blob_key, tarball).await?;
 
-    let new_crate = record(
+    let new_crate = match record(
         app,
         registry,
         actor,
@@ -102,7 +154,18 @@ pub async fn publish(
         size,
         published_at,
     )
-    .await?;
+    .await?
+    {
+        Recorded::Done { new_crate } => new_crate,
+        Recorded::VersionTaken => {
+            // Another upload of this version committed first; answer as if it had been first all along.
+            let krate = super::find_crate(app.db.read(), registry, name.as_str()).await?;
+            let taken = db::versions::find_without_build(app.db.read(), krate.id, &num_no_build)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("version {name}@{num_no_build} vanished"))?;
+            return already_there(&checked, &krate.name, &taken);
+        }
+    };
     tracing::info!(
         krate.name = %name,
         version.num = %checked.entry.vers,
@@ -112,10 +175,50 @@ pub async fn publish(
         checked.entry.vers
     );
     Ok(Published {
-        name: name.to_string(),
-        version: checked.entry.vers,
-        checksum: checked.checksum,
+        entry: checked.entry,
         new_crate,
+        already_present: false,
+        missing_dependencies,
+    })
+}
+
+/// The name and version a source states before its archive is opened.
+fn claimed_name_and_version(source: &Source) -> Option<(&str, &str)> {
+    match source {
+        Source::Cargo(metadata) => Some((&metadata.name, &metadata.vers)),
+        Source::Upload { name, version } => Some((name, version)),
+        Source::Import => None,
+    }
+}
+
+/// Answers an upload of a version that exists: `cargo publish` is refused (versions
+/// are immutable); other sources succeed without change when the bytes are the same.
+fn already_there(
+    checked: &CheckedCrate,
+    crate_name: &str,
+    taken: &db::versions::VersionRow,
+) -> AppResult<Published> {
+    if checked.rules.refuse_existing {
+        return Err(already_uploaded(crate_name, &taken.num));
+    }
+    if taken.checksum != checked.checksum {
+        return Err(AppError::Conflict(format!(
+            "`{crate_name}@{}` already exists with checksum {}; this .crate has checksum {}. \
+             Published versions never change: publish a new version number",
+            taken.num, taken.checksum, checked.checksum
+        )));
+    }
+    let entry: IndexEntry = serde_json::from_str(&taken.index_line).map_err(|e| {
+        anyhow::anyhow!(
+            "stored index line of {crate_name}@{} is unreadable: {e}",
+            taken.num
+        )
+    })?;
+    Ok(Published {
+        entry,
+        new_crate: false,
+        already_present: true,
+        missing_dependencies: Vec::new(),
     })
 }
 
@@ -179,15 +282,20 @@ async fn check_may_publish<'c>(
     Ok(())
 }
 
-/// Unpacks and checks the `.crate`, derives its index line and checks the metadata against it.
+/// Unpacks and checks the `.crate`, derives its index line and checks what the
+/// source claimed against it.
 fn check_crate(
     tarball: &[u8],
-    metadata: PublishMetadata,
+    source: Source,
     mut identity: RegistryIdentity,
     limits: &Limits,
     published_at: i64,
 ) -> AppResult<CheckedCrate> {
-    let prefix = format!("{}-{}", metadata.name, metadata.vers);
+    let prefix = match &source {
+        Source::Cargo(metadata) => format!("{}-{}", metadata.name, metadata.vers),
+        Source::Upload { name, version } => format!("{name}-{version}"),
+        Source::Import => tarball::top_directory(tarball).map_err(AppError::bad_request)?,
+    };
     let tarball_limits = TarballLimits {
         max_unpacked_size: limits.max_unpacked_size.max(limits.max_crate_size),
         max_entries: limits.max_tarball_entries,
@@ -197,9 +305,18 @@ fn check_crate(
         tarball::inspect(tarball, &prefix, &tarball_limits).map_err(AppError::bad_request)?;
     let manifest = Manifest::parse(&contents.manifest)
         .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
-    for url in metadata.own_registry_urls(&manifest) {
-        identity.also_known_as(&url);
+    let declared = format!("{}-{}", manifest.package.name, manifest.package.version);
+    if let Source::Cargo(metadata) = &source {
+        for url in metadata.own_registry_urls(&manifest) {
+            identity.also_known_as(&url);
+        }
+    } else if declared != prefix {
+        return Err(AppError::BadRequest(format!(
+            "Cargo.toml describes `{}@{}`, but the .crate was given as `{prefix}`",
+            manifest.package.name, manifest.package.version
+        )));
     }
+
     let checksum = hex::encode(Sha256::digest(tarball));
     let pubtime = cargohold_protocol::index::format_pubtime(published_at);
     let entry = manifest
@@ -211,51 +328,103 @@ fn check_crate(
         ..EntryLimits::default()
     };
     validate_entry(&entry, &entry_limits).map_err(AppError::bad_request)?;
-    metadata
-        .check_agrees_with(&entry, &identity)
-        .map_err(AppError::bad_request)?;
+
+    let (readme, rules) = match source {
+        Source::Cargo(metadata) => {
+            metadata
+                .check_agrees_with(&entry, &identity)
+                .map_err(AppError::bad_request)?;
+            let rules = Rules {
+                refuse_existing: true,
+                dependencies_must_exist: true,
+            };
+            (metadata.readme, rules)
+        }
+        Source::Upload { .. } | Source::Import => {
+            let rules = Rules {
+                refuse_existing: false,
+                dependencies_must_exist: matches!(source, Source::Upload { .. }),
+            };
+            (
+                readme_from(tarball, &prefix, &manifest, &tarball_limits),
+                rules,
+            )
+        }
+    };
     Ok(CheckedCrate {
         entry,
         manifest,
         checksum,
-        readme: metadata.readme,
+        readme,
+        rules,
     })
 }
 
-/// Refuses dependencies on this registry that name no existing crate: cargo
-/// could never resolve such a version.
-async fn check_dependencies_exist(
+/// The README the manifest points at, read from the archive, if it is UTF-8 text of a sane size.
+fn readme_from(
+    tarball: &[u8],
+    prefix: &str,
+    manifest: &Manifest,
+    limits: &TarballLimits,
+) -> Option<String> {
+    let path = manifest.package.readme.as_deref()?;
+    let limits = TarballLimits {
+        max_file_size: MAX_README_SIZE,
+        ..*limits
+    };
+    let bytes = tarball::read_file(tarball, prefix, path, &limits).ok()??;
+    String::from_utf8(bytes).ok()
+}
+
+/// Dependencies on this registry that name no crate in it: cargo could never
+/// resolve such a version.
+async fn missing_dependencies(
     app: &App,
     registry: &Registry,
     entry: &IndexEntry,
-) -> AppResult<()> {
+) -> AppResult<Vec<String>> {
     let mut checked: Vec<&str> = Vec::new();
+    let mut missing = Vec::new();
     for dep in entry.deps.iter().filter(|d| d.registry.is_none()) {
         let name = dep.crate_name();
         if checked.contains(&name) || name == entry.name {
             continue;
         }
         checked.push(name);
-        if db::crates::exists_exact(app.db.read(), registry.id, name).await? {
-            continue;
+        if !db::crates::exists_exact(app.db.read(), registry.id, name).await? {
+            missing.push(name.to_owned());
         }
-        let canonical = cargohold_protocol::name::canonical_name(name);
-        let hint =
-            match db::crates::find_by_canonical(app.db.read(), registry.id, &canonical).await? {
-                Some(similar) => format!("; did you mean `{}`?", similar.name),
-                None => format!("; publish `{name}` to `{}` first", registry.name),
-            };
-        return Err(AppError::BadRequest(format!(
-            "no known crate named `{name}` in registry `{}`{hint}",
-            registry.name
-        )));
     }
-    Ok(())
+    Ok(missing)
+}
+
+async fn missing_dependency_error(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+) -> AppResult<AppError> {
+    let canonical = cargohold_protocol::name::canonical_name(name);
+    let hint = match db::crates::find_by_canonical(app.db.read(), registry.id, &canonical).await? {
+        Some(similar) => format!("; did you mean `{}`?", similar.name),
+        None => format!("; publish `{name}` to `{}` first", registry.name),
+    };
+    Ok(AppError::BadRequest(format!(
+        "no known crate named `{name}` in registry `{}`{hint}",
+        registry.name
+    )))
+}
+
+/// How recording a version ended.
+enum Recorded {
+    Done {
+        new_crate: bool,
+    },
+    /// The version was inserted by someone else between the checks and the transaction.
+    VersionTaken,
 }
 
 /// Records the version in one transaction: crate (and first owner) if new,
 /// version, dependencies, crate metadata, index file, audit event.
-/// Returns whether the crate was created.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     app: &App,
@@ -267,7 +436,7 @@ async fn record(
     blob_key: &str,
     size: i64,
     now: i64,
-) -> AppResult<bool> {
+) -> AppResult<Recorded> {
     let package = &checked.manifest.package;
     let mut tx = app.db.begin().await?;
 
@@ -296,7 +465,7 @@ async fn record(
         json(&package.categories),
         json(&package.authors),
     );
-    let version_id = db::versions::insert(
+    let inserted = db::versions::insert(
         &mut tx,
         &db::versions::NewVersion {
             crate_id,
@@ -324,8 +493,14 @@ async fn record(
             published_at: now,
         },
     )
-    .await
-    .on_unique_violation(|| already_uploaded(name.as_str(), num_no_build))?;
+    .await;
+    let version_id = match inserted {
+        Ok(id) => id,
+        Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+            return Ok(Recorded::VersionTaken);
+        }
+        Err(err) => return Err(err.into()),
+    };
     db::versions::insert_dependencies(&mut tx, version_id, &checked.entry.deps).await?;
     db::crates::update_metadata(
         &mut tx,
@@ -357,7 +532,7 @@ async fn record(
     )
     .await?;
     tx.commit().await?;
-    Ok(new_crate)
+    Ok(Recorded::Done { new_crate })
 }
 
 #[cfg(test)]

@@ -9,4 +9,5 @@ mod owners;
 mod publish;
 mod publish_rejections;
 mod search;
+mod upload;
 mod yank;
