@@ -42,9 +42,25 @@ pub enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import .crate files (folders are walked); safe to run again and while `serve` runs
+    Import(ImportArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// Options of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Registry to import into [default: main]
+    #[arg(long, value_name = "R", default_value = "main")]
+    pub registry: String,
+    /// User who becomes the owner of new crates (and must own existing ones)
+    #[arg(long, value_name = "LOGIN", default_value = ops::setup::FIRST_ADMIN)]
+    pub owner: String,
+    /// .crate files, and folders to search for them
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Options of `serve`.
@@ -175,6 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", created.token);
             Ok(())
         }
+        Command::Import(args) => import(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -204,6 +221,80 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
     crate::server::serve(listener, app, crate::server::shutdown_signal()).await
+}
+
+async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let registry = app.registry(&args.registry)?.clone();
+    let owner = crate::db::users::find_by_login(app.db.read(), &args.owner)
+        .await?
+        .with_context(|| {
+            format!(
+                "there is no user `{}` to own the imported crates; create it with `cargohold user add {}` or choose one with --owner",
+                args.owner, args.owner
+            )
+        })?;
+    let actor = crate::auth::Actor::operator(owner.id, &owner.login, owner.is_admin);
+    let files = ops::import::find_crate_files(&args.paths)?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} crates, {per_sec} {wide_msg}",
+        )
+        .expect("a valid progress template"),
+    );
+    let total = files.len();
+    let report = ops::import::import(&app, &registry, &actor, files, |_, outcome| {
+        bar.inc(1);
+        if let ops::import::Outcome::Imported { crate_version, .. }
+        | ops::import::Outcome::AlreadyPresent { crate_version } = outcome
+        {
+            bar.set_message(crate_version.clone());
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+    print_import_report(&registry.name, total, &report, started.elapsed());
+    if report.rejected.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} of {total} files were rejected; see the reasons above",
+            report.rejected.len()
+        )
+    }
+}
+
+fn print_import_report(
+    registry: &str,
+    total: usize,
+    report: &ops::import::Report,
+    elapsed: std::time::Duration,
+) {
+    let seconds = elapsed.as_secs_f64();
+    println!(
+        "{total} files into `{registry}` in {seconds:.1} s ({:.0} crates/s): {} imported, {} already present, {} rejected",
+        total as f64 / seconds.max(0.001),
+        report.imported.len(),
+        report.already_present.len(),
+        report.rejected.len()
+    );
+    for (path, reason) in &report.rejected {
+        println!("rejected {}: {reason}", path.display());
+    }
+    if !report.missing_dependencies.is_empty() {
+        println!(
+            "note: {} crates named as dependencies are not in `{registry}`; the versions naming them resolve once they are imported (dev-dependencies aside):",
+            report.missing_dependencies.len()
+        );
+        for (dep, needed_by) in report.missing_dependencies.iter().take(20) {
+            println!("  {dep} (needed by {})", needed_by.join(", "));
+        }
+        if report.missing_dependencies.len() > 20 {
+            println!("  … and {} more", report.missing_dependencies.len() - 20);
+        }
+    }
 }
 
 fn print_first_start(app: &App, first: &FirstStart) {

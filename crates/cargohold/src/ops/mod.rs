@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::index;
 
 pub mod download;
+pub mod import;
 pub mod owners;
 pub mod publish;
 pub mod search;

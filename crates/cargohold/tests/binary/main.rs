@@ -318,6 +318,7 @@ fn every_command_has_help() {
         &["user", "add", "--help"],
         &["token", "--help"],
         &["token", "create", "--help"],
+        &["import", "--help"],
         &["config", "--help"],
         &["config", "show", "--help"],
     ] {
@@ -426,4 +427,144 @@ fn http_get(url: &str) -> String {
         .nth(1)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The index URL of `main` for a data directory with the default configuration.
+const DEFAULT_INDEX: &str = "sparse+http://127.0.0.1:8000/registries/main/index/";
+
+/// Writes `fixture`'s `.crate` under `dir`, named as cargo names it.
+fn write_crate(dir: &Path, fixture: &CrateFixture) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{}.crate", fixture.prefix()));
+    std::fs::write(&path, fixture.tarball()).unwrap();
+    path
+}
+
+#[test]
+fn import_walks_folders_reports_every_file_and_is_idempotent() {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    write_crate(
+        &source.path().join("a"),
+        &CrateFixture::new("alpha", "1.0.0"),
+    );
+    write_crate(
+        &source.path().join("a/deeper"),
+        &CrateFixture::new("alpha", "1.1.0"),
+    );
+    write_crate(
+        &source.path().join("b"),
+        &CrateFixture::new("beta", "0.2.0")
+            .in_registry(DEFAULT_INDEX)
+            .dep("alpha", "1"),
+    );
+    std::fs::write(
+        source.path().join("b/broken-1.0.0.crate"),
+        b"not a gzip file",
+    )
+    .unwrap();
+    std::fs::write(source.path().join("b/notes.txt"), b"ignored").unwrap();
+    let source_arg = source.path().to_str().unwrap();
+
+    let first = cargohold(data.path(), &["import", source_arg]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        !first.status.success(),
+        "a rejected file makes the exit status non-zero"
+    );
+    assert!(stdout.contains("4 files into `main`"), "{stdout}");
+    assert!(
+        stdout.contains("3 imported, 0 already present, 1 rejected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("broken-1.0.0.crate: the .crate file is not gzip-compressed"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("note:"),
+        "beta's dependency arrived in the same import: {stdout}"
+    );
+
+    std::fs::remove_file(source.path().join("b/broken-1.0.0.crate")).unwrap();
+    let again = cargohold(data.path(), &["import", source_arg]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("0 imported, 3 already present, 0 rejected"),
+        "{stdout}"
+    );
+
+    let mut changed = CrateFixture::new("alpha", "1.0.0");
+    changed.description = "Other bytes for a published version".into();
+    let conflicting = write_crate(&source.path().join("c"), &changed);
+    let conflict = cargohold(data.path(), &["import", conflicting.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&conflict.stdout);
+    assert!(!conflict.status.success());
+    let original = CrateFixture::new("alpha", "1.0.0").checksum();
+    assert!(
+        stdout.contains(&original) && stdout.contains(&changed.checksum()),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn import_reports_dependencies_the_registry_lacks() {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    write_crate(
+        source.path(),
+        &CrateFixture::new("lonely", "1.0.0")
+            .in_registry(DEFAULT_INDEX)
+            .dep("elsewhere", "2"),
+    );
+    let output = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("elsewhere (needed by lonely@1.0.0)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_running_server_serves_imported_crates_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let served = Served::start(data.path());
+    let fixture = CrateFixture::new("imported-live", "3.1.4");
+    write_crate(source.path(), &fixture);
+    let output = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let index = http_get(&format!(
+        "{}registries/main/index/im/po/imported-live",
+        served.url
+    ));
+    assert!(index.contains(&fixture.checksum()), "{index}");
+    served.terminate();
+}
+
+#[test]
+fn import_without_an_owner_says_how_to_make_one() {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    write_crate(source.path(), &CrateFixture::new("orphan", "1.0.0"));
+    let output = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cargohold user add admin"), "{stderr}");
 }
