@@ -53,6 +53,8 @@ pub enum ManifestError {
     },
     #[error("dependency `{0}` is an artifact dependency, which cargo only supports on nightly")]
     Artifact(String),
+    #[error("`{0}` in Cargo.toml contains a NUL character")]
+    Nul(String),
 }
 
 /// The `[package]` fields a registry keeps.
@@ -169,6 +171,7 @@ impl Manifest {
         let table: Table = text
             .parse()
             .map_err(|e: toml::de::Error| ManifestError::Syntax(e.message().to_owned()))?;
+        reject_nul(&table, "")?;
         for forbidden in ["patch", "replace"] {
             if table.contains_key(forbidden) {
                 return Err(ManifestError::Forbidden(if forbidden == "patch" {
@@ -459,6 +462,27 @@ fn read_dependency(
     Ok(Some(dep))
 }
 
+/// Refuses NUL characters anywhere (keys included): no field of a crate needs one,
+/// and databases store text without them.
+fn reject_nul(table: &Table, prefix: &str) -> Result<(), ManifestError> {
+    fn check(value: &Value, key: &str) -> Result<(), ManifestError> {
+        match value {
+            Value::String(text) if text.contains('\0') => Err(ManifestError::Nul(key.to_owned())),
+            Value::Array(items) => items.iter().try_for_each(|item| check(item, key)),
+            Value::Table(table) => reject_nul(table, &format!("{key}.")),
+            _ => Ok(()),
+        }
+    }
+    for (key, value) in table {
+        let full = format!("{prefix}{key}");
+        if key.contains('\0') {
+            return Err(ManifestError::Nul(full.replace('\0', "\\0")));
+        }
+        check(value, &full)?;
+    }
+    Ok(())
+}
+
 fn reject_inherited(value: &Value, key: &str) -> Result<(), ManifestError> {
     match value {
         Value::Table(table) if table.contains_key("workspace") => {
@@ -692,6 +716,10 @@ version = ">= 1, < 2"
             (
                 "[package]\nname='x'\nversion=1",
                 "`package.version` in Cargo.toml must be a string",
+            ),
+            (
+                "[package]\nname='x'\nversion='1.0.0'\nkeywords=[\"a\\u0000b\"]",
+                "`package.keywords` in Cargo.toml contains a NUL",
             ),
         ];
         for (text, expected) in cases {

@@ -129,9 +129,6 @@ pub fn top_directory(tarball: &[u8]) -> Result<String, TarballError> {
     let corrupt = |e: io::Error| TarballError::Corrupt(e.to_string());
     for entry in archive.entries().map_err(corrupt)? {
         let entry = entry.map_err(corrupt)?;
-        if entry.header().entry_type() == EntryType::XGlobalHeader {
-            continue;
-        }
         let path = entry.path_bytes();
         let path = std::str::from_utf8(&path).map_err(|_| TarballError::NonUtf8Path)?;
         let top = path.split('/').next().unwrap_or_default();
@@ -200,11 +197,9 @@ where
                 limit: limits.max_entries,
             });
         }
+        // A pax global header is refused like any other odd entry: cargo's unpacker
+        // treats it as a file outside the package directory.
         let kind = entry.header().entry_type();
-        // A pax global header only carries defaults for a tar tool; it names no file.
-        if kind == EntryType::XGlobalHeader {
-            continue;
-        }
         let path_bytes = entry.path_bytes();
         if path_bytes.len() > limits.max_path_length {
             return Err(TarballError::PathTooLong {
@@ -236,6 +231,10 @@ where
             return Err(TarballError::UnsafePath(path));
         }
         match kind {
+            // A file named like the package directory itself would stop cargo from unpacking.
+            EntryType::Regular | EntryType::Continuous if relative.is_empty() => {
+                return Err(TarballError::UnsafePath(path));
+            }
             EntryType::Regular | EntryType::Continuous => {}
             EntryType::Directory => continue,
             other => {
@@ -448,6 +447,18 @@ mod tests {
                 "plain relative path",
             ),
             (vec![m, m], "twice"),
+            (
+                vec![m, ("demo-1.0.0", EntryType::Regular, b"x")],
+                "plain relative path",
+            ),
+            (
+                vec![m, ("././@PaxHeader", EntryType::XGlobalHeader, b"")],
+                "outside of",
+            ),
+            (
+                vec![m, ("demo-1.0.0/g", EntryType::XGlobalHeader, b"")],
+                "XGlobalHeader",
+            ),
             (
                 vec![("demo-1.0.0/cargo.toml", EntryType::Regular, MANIFEST)],
                 "spelled",

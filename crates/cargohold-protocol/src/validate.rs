@@ -59,10 +59,14 @@ pub fn validate_entry(entry: &IndexEntry, limits: &EntryLimits) -> Result<(), In
 
 fn is_rust_version(text: &str) -> bool {
     let parts: Vec<&str> = text.split('.').collect();
+    // Cargo reads it as a partial semantic version: no leading zeros.
     (1..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 9
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+        })
 }
 
 fn validate_dependencies(entry: &IndexEntry, limits: &EntryLimits) -> Result<(), InvalidEntry> {
@@ -86,6 +90,18 @@ fn validate_dependencies(entry: &IndexEntry, limits: &EntryLimits) -> Result<(),
                 "dependency `{}` has an empty version requirement",
                 dep.name
             ));
+        }
+        if let Some(registry) = &dep.registry {
+            let url = registry
+                .strip_prefix("sparse+")
+                .or_else(|| registry.strip_prefix("registry+"))
+                .unwrap_or(registry);
+            if url::Url::parse(url).is_err() {
+                return invalid(format!(
+                    "dependency `{}` comes from `{registry}`, which is not a registry index URL",
+                    dep.name
+                ));
+            }
         }
         if dep.kind == DependencyKind::Dev && dep.optional {
             return invalid(format!(
@@ -407,6 +423,19 @@ mod tests {
     }
 
     #[test]
+    fn a_dependency_registry_must_be_an_index_url() {
+        let mut bad = dep("x", false, DependencyKind::Normal);
+        bad.registry = Some("not a url".into());
+        assert!(
+            check(&entry(vec![bad.clone()], &[]))
+                .unwrap_err()
+                .contains("not a registry index URL")
+        );
+        bad.registry = Some("sparse+https://example.com/index/".into());
+        assert_eq!(check(&entry(vec![bad], &[])), Ok(()));
+    }
+
+    #[test]
     fn optional_dev_dependencies_are_rejected() {
         let e = entry(
             vec![dep("t", true, DependencyKind::Dev)],
@@ -467,7 +496,7 @@ mod tests {
             e.rust_version = Some(good.into());
             assert_eq!(check(&e), Ok(()), "{good}");
         }
-        for bad in ["", "^1.70", "1.70.0-beta", "1..2", "1.2.3.4"] {
+        for bad in ["", "^1.70", "1.70.0-beta", "1..2", "1.2.3.4", "1.070", "01"] {
             e.rust_version = Some(bad.into());
             assert!(check(&e).is_err(), "{bad}");
         }

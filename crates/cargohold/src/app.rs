@@ -138,15 +138,30 @@ impl App {
         self.registries.values()
     }
 
-    /// Writes counted downloads to the database.
+    /// Writes counted downloads to the database; on failure they stay counted for the next try.
     pub async fn flush_downloads(&self) -> anyhow::Result<()> {
         let pending = self.downloads.take();
         if pending.is_empty() {
             return Ok(());
         }
+        let result = self.write_downloads(&pending).await;
+        if result.is_err() {
+            self.downloads.restore(pending);
+        }
+        result
+    }
+
+    async fn write_downloads(&self, pending: &HashMap<(i64, i64), i64>) -> anyhow::Result<()> {
+        // Rows are locked crate by crate, crate before version, as every other change
+        // does, so a flush never deadlocks with a publish or a yank.
+        let mut counts: Vec<(i64, i64, i64)> = pending
+            .iter()
+            .map(|(&(version_id, crate_id), &count)| (crate_id, version_id, count))
+            .collect();
+        counts.sort_unstable();
         let day = clock::now().div_euclid(86_400);
         let mut tx = self.db.begin().await?;
-        for ((version_id, crate_id), count) in pending {
+        for (crate_id, version_id, count) in counts {
             db::downloads::add(&mut tx, version_id, crate_id, day, count).await?;
         }
         tx.commit().await?;
@@ -169,5 +184,12 @@ impl DownloadCounter {
 
     fn take(&self) -> HashMap<(i64, i64), i64> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn restore(&self, counts: HashMap<(i64, i64), i64>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, count) in counts {
+            *pending.entry(key).or_default() += count;
+        }
     }
 }

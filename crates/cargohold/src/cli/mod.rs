@@ -217,7 +217,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let public = app.config.public_url();
     println!(
         "cargohold is listening on {public} (database: {})",
-        app.config.database_url()
+        crate::config::redact_url(&app.config.database_url())
     );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
     crate::server::serve(listener, app, crate::server::shutdown_signal()).await

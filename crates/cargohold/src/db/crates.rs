@@ -34,6 +34,20 @@ pub async fn find_by_canonical<'c>(
         .await)
 }
 
+/// Locks the crate's row until the transaction ends, so changes to one crate
+/// (owners, yanks, versions) happen one after another. A no-op `UPDATE` does it
+/// on both databases: PostgreSQL takes a row lock, SQLite already holds the
+/// database's write lock inside `BEGIN IMMEDIATE`.
+pub async fn lock<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE crates SET updated_at = updated_at WHERE id = $1";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(crate_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 /// Creates the crate unless its canonical name exists; `None` when it already did.
 pub async fn insert<'c>(
     conn: impl Into<Conn<'c>>,
@@ -67,21 +81,30 @@ pub struct CrateMetadata<'a> {
     pub keywords: &'a str,
 }
 
-/// Replaces the crate-level metadata with `metadata`.
+/// Replaces the crate-level metadata with `metadata`, and the text search matches.
 pub async fn update_metadata<'c>(
     conn: impl Into<Conn<'c>>,
     crate_id: i64,
+    name: &str,
     metadata: &CrateMetadata<'_>,
 ) -> sqlx::Result<()> {
     const SQL: &str = "UPDATE crates SET description = $1, homepage = $2, documentation = $3,
-                              repository = $4, keywords = $5
-                       WHERE id = $6";
+                              repository = $4, keywords = $5, search_text = $6
+                       WHERE id = $7";
+    let search_text = format!(
+        "{} {} {} {}",
+        name.to_lowercase(),
+        cargohold_protocol::name::canonical_name(name),
+        metadata.description.unwrap_or_default().to_lowercase(),
+        metadata.keywords.to_lowercase()
+    );
     on_conn!(conn, |c| sqlx::query(SQL)
         .bind(metadata.description)
         .bind(metadata.homepage)
         .bind(metadata.documentation)
         .bind(metadata.repository)
         .bind(metadata.keywords)
+        .bind(&search_text)
         .bind(crate_id)
         .execute(c)
         .await
@@ -132,8 +155,8 @@ pub struct SearchRow {
 
 /// Crates of a registry matching every term, best matches first, and how many matched in all.
 ///
-/// A term matches a crate whose canonical name contains it in canonical form, or
-/// whose description or keywords contain it. An exact name comes first, then
+/// A term matches a crate whose name (as written or canonical), description or
+/// keywords contain it, without regard to case. An exact name comes first, then
 /// names starting with the query, then the most downloaded.
 pub async fn search<'c>(
     conn: impl Into<Conn<'c>>,
@@ -143,19 +166,12 @@ pub async fn search<'c>(
     offset: i64,
 ) -> sqlx::Result<(Vec<SearchRow>, i64)> {
     let terms: Vec<&str> = query.split_whitespace().take(8).collect();
-    // $1 is the registry, then two patterns per term; the ranking parameters follow.
+    // $1 is the registry, then one pattern per term; the ranking parameters follow.
     let mut filter = String::from("registry_id = $1");
-    let mut patterns = Vec::with_capacity(terms.len() * 2);
+    let mut patterns = Vec::with_capacity(terms.len());
     for term in &terms {
-        let name = patterns.len() + 2;
-        let text = name + 1;
-        filter.push_str(&format!(
-            " AND (canonical_name LIKE ${name} ESCAPE '\\' \
-               OR lower(coalesce(description, '')) LIKE ${text} ESCAPE '\\' \
-               OR lower(keywords) LIKE ${text} ESCAPE '\\')"
-        ));
-        let canonical_term = cargohold_protocol::name::canonical_name(term);
-        patterns.push(format!("%{}%", escape_like(&canonical_term)));
+        let param = patterns.len() + 2;
+        filter.push_str(&format!(" AND search_text LIKE ${param} ESCAPE '\\'"));
         patterns.push(format!("%{}%", escape_like(&term.to_lowercase())));
     }
     let exact = patterns.len() + 2;

@@ -16,10 +16,10 @@ pub async fn add<'c>(
     const VERSION: &str = "UPDATE versions SET downloads = downloads + $1 WHERE id = $2";
     const CRATE: &str = "UPDATE crates SET downloads = downloads + $1 WHERE id = $2";
     let mut conn = conn.into();
-    on_conn!(&mut conn, |c| sqlx::query(PER_DAY)
-        .bind(version_id)
-        .bind(day)
+    // Crate, then version: the order every change locks rows in.
+    on_conn!(&mut conn, |c| sqlx::query(CRATE)
         .bind(count)
+        .bind(crate_id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -29,9 +29,10 @@ pub async fn add<'c>(
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
-    on_conn!(&mut conn, |c| sqlx::query(CRATE)
+    on_conn!(&mut conn, |c| sqlx::query(PER_DAY)
+        .bind(version_id)
+        .bind(day)
         .bind(count)
-        .bind(crate_id)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;

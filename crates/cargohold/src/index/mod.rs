@@ -19,6 +19,14 @@ pub async fn refresh_crate<'c>(
 ) -> sqlx::Result<()> {
     let mut conn = conn.into();
     let lines = db::versions::index_lines(&mut conn, crate_id).await?;
-    let file = render::index_file(&lines, now);
+    let mut file = render::index_file(&lines, now);
+    if let Some(previous) = db::index_files::find(&mut conn, registry_id, name_lower).await? {
+        if previous.etag == file.etag {
+            return Ok(());
+        }
+        // Last-Modified must move forward with every change, even two in one second,
+        // or a cache revalidating with If-Modified-Since would keep the old file.
+        file.last_modified = file.last_modified.max(previous.last_modified + 1);
+    }
     db::index_files::upsert(&mut conn, registry_id, name_lower, crate_id, &file).await
 }

@@ -23,6 +23,15 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
             "`{file}` is not a download of `{name}`; expected `{name}-VERSION.crate`"
         ))
     })?;
+    // Only a crate name and a version can name a download (and a NUL would trouble PostgreSQL).
+    let plausible = cargohold_protocol::name::validate_dependency_name(name, false).is_ok()
+        && semver::Version::parse(version).is_ok();
+    if !plausible {
+        return Err(AppError::NotFound(format!(
+            "`{}` names no crate version",
+            file.escape_debug()
+        )));
+    }
     let canonical = cargohold_protocol::name::canonical_name(name);
     let row = db::versions::find_for_download(app.db.read(), registry.id, &canonical, version)
         .await?

@@ -28,15 +28,28 @@ async fn find_crate<'c>(
     registry: &Registry,
     name: &str,
 ) -> AppResult<CrateRow> {
+    let not_found = || {
+        AppError::NotFound(format!(
+            "crate `{}` does not exist in registry `{}`",
+            name.escape_debug(),
+            registry.name
+        ))
+    };
+    // A name no crate could have is not worth a query (nor a NUL byte PostgreSQL refuses).
+    if cargohold_protocol::name::validate_dependency_name(name, false).is_err() {
+        return Err(not_found());
+    }
     let canonical = cargohold_protocol::name::canonical_name(name);
     db::crates::find_by_canonical(conn, registry.id, &canonical)
         .await?
-        .ok_or_else(|| {
-            AppError::NotFound(format!(
-                "crate `{name}` does not exist in registry `{}`",
-                registry.name
-            ))
-        })
+        .ok_or_else(not_found)
+}
+
+/// Finds the crate called `name` inside `tx` and locks it until the transaction ends.
+async fn lock_crate(tx: &mut Tx, registry: &Registry, name: &str) -> AppResult<CrateRow> {
+    let krate = find_crate(&mut *tx, registry, name).await?;
+    db::crates::lock(&mut *tx, krate.id).await?;
+    Ok(krate)
 }
 
 /// Fails with 403 unless `actor` owns `krate`.
@@ -56,19 +69,20 @@ async fn require_owner<'c>(
 }
 
 /// Brings a crate's derived state up to date after one of its versions changed:
-/// its highest available version, and its index file.
+/// its highest available version (returned), and its index file. The crate must
+/// be locked in `tx`, so that concurrent changes cannot interleave here.
 async fn refresh_crate_state(
     tx: &mut Tx,
     registry_id: i64,
     crate_id: i64,
     name_lower: &str,
     now: i64,
-) -> AppResult<()> {
+) -> AppResult<Option<String>> {
     let states = db::versions::list_states(&mut *tx, crate_id).await?;
     let max = max_version(states.iter().map(|(num, yanked)| (num.as_str(), *yanked)));
     db::crates::set_max_version(&mut *tx, crate_id, max.as_deref(), now).await?;
     index::refresh_crate(&mut *tx, registry_id, crate_id, name_lower, now).await?;
-    Ok(())
+    Ok(max)
 }
 
 /// The version to show for a crate: the highest stable one not yanked, else the

@@ -44,18 +44,21 @@ pub async fn change(
             "`{team}` is not a user login; only users can own crates here"
         )));
     }
-    let krate = super::find_crate(app.db.read(), registry, name).await?;
-    actor.require(Scope::ChangeOwners, &registry.name, Some(&krate.name))?;
-    super::require_owner(app.db.read(), actor, &krate).await?;
-
-    let now = clock::now();
     let mut tx = app.db.begin().await?;
+    // Locked first, so two owners removing each other cannot both succeed.
+    let krate = super::lock_crate(&mut tx, registry, name).await?;
+    actor.require(Scope::ChangeOwners, &registry.name, Some(&krate.name))?;
+    super::require_owner(&mut tx, actor, &krate).await?;
+    let now = clock::now();
     let mut changed = Vec::new();
     let mut unchanged = Vec::new();
     for login in logins {
+        let no_such_user =
+            || AppError::NotFound(format!("there is no user `{}`", login.escape_debug()));
+        crate::ops::users::validate_login(login).map_err(|_| no_such_user())?;
         let user = db::users::find_by_login(&mut tx, login)
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("there is no user `{login}`")))?;
+            .ok_or_else(no_such_user)?;
         let done = match change {
             Change::Add => {
                 db::owners::add(&mut tx, krate.id, user.id, Some(actor.user_id), now).await?

@@ -329,7 +329,7 @@ fn check_crate(
     };
     validate_entry(&entry, &entry_limits).map_err(AppError::bad_request)?;
 
-    let (readme, rules) = match source {
+    let (readme, rules): (Option<String>, Rules) = match source {
         Source::Cargo(metadata) => {
             metadata
                 .check_agrees_with(&entry, &identity)
@@ -355,7 +355,8 @@ fn check_crate(
         entry,
         manifest,
         checksum,
-        readme,
+        // Text columns cannot hold NUL; a README is shown, not parsed, so it is replaced.
+        readme: readme.map(|text| text.replace('\0', "\u{fffd}")),
         rules,
     })
 }
@@ -453,6 +454,7 @@ async fn record(
                 let krate = db::crates::find_by_canonical(&mut tx, registry.id, &name.canonical())
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("crate `{name}` vanished during publish"))?;
+                db::crates::lock(&mut tx, krate.id).await?;
                 check_may_publish(&mut tx, actor, registry, name, Some(&krate)).await?;
                 (krate.id, false)
             }
@@ -502,19 +504,25 @@ async fn record(
         Err(err) => return Err(err.into()),
     };
     db::versions::insert_dependencies(&mut tx, version_id, &checked.entry.deps).await?;
-    db::crates::update_metadata(
-        &mut tx,
-        crate_id,
-        &CrateMetadata {
-            description: package.description.as_deref(),
-            homepage: package.homepage.as_deref(),
-            documentation: package.documentation.as_deref(),
-            repository: package.repository.as_deref(),
-            keywords: &package.keywords.join(" "),
-        },
-    )
-    .await?;
-    super::refresh_crate_state(&mut tx, registry.id, crate_id, &name.lowercase(), now).await?;
+    let max_version =
+        super::refresh_crate_state(&mut tx, registry.id, crate_id, &name.lowercase(), now).await?;
+    // The crate's description, links and keywords are those of its newest version,
+    // not of whatever was published last (a backport to 1.x after 2.0, say).
+    if new_crate || max_version.as_deref() == Some(checked.entry.vers.as_str()) {
+        db::crates::update_metadata(
+            &mut tx,
+            crate_id,
+            name.as_str(),
+            &CrateMetadata {
+                description: package.description.as_deref(),
+                homepage: package.homepage.as_deref(),
+                documentation: package.documentation.as_deref(),
+                repository: package.repository.as_deref(),
+                keywords: &package.keywords.join(" "),
+            },
+        )
+        .await?;
+    }
     db::audit::insert(
         &mut tx,
         &AuditEvent {

@@ -17,6 +17,11 @@ pub async fn search(
     per_page: i64,
     page: i64,
 ) -> AppResult<SearchResponse> {
+    if query.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "the search query contains control characters".into(),
+        ));
+    }
     if query.len() > 256 {
         return Err(AppError::BadRequest(
             "the search query is longer than 256 bytes".into(),

@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::auth::Scope;
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::ops::tokens::{self, TokenRequest};
 use crate::ops::users::{self, NewUser};
 
@@ -19,7 +19,9 @@ pub struct FirstStart {
 
 /// On a database without users, creates `admin` and an all-powerful token; otherwise does nothing.
 pub async fn first_start(app: &App) -> AppResult<Option<FirstStart>> {
-    if db::users::count(app.db.read()).await? > 0 {
+    // One transaction: an administrator without a token, never shown, cannot happen.
+    let mut tx = app.db.begin().await?;
+    if db::users::count(&mut tx).await? > 0 {
         return Ok(None);
     }
     let user = NewUser {
@@ -27,18 +29,14 @@ pub async fn first_start(app: &App) -> AppResult<Option<FirstStart>> {
         is_admin: true,
         password: None,
     };
-    match users::add(app, user, None).await {
-        Ok(_) => {}
-        // Another process on the same database won the race; it prints the token.
-        Err(AppError::Conflict(_)) => return Ok(None),
-        Err(err) => return Err(err),
-    }
+    users::add_in(&mut tx, user, None).await?;
     let request = TokenRequest {
         name: "first start".into(),
         scopes: Scope::ALL.to_vec(),
         ..TokenRequest::default()
     };
-    let created = tokens::create(app, FIRST_ADMIN, request, None).await?;
+    let created = tokens::create_in(app, &mut tx, FIRST_ADMIN, request, None).await?;
+    tx.commit().await?;
     Ok(Some(FirstStart {
         login: FIRST_ADMIN.into(),
         token: created.token,

@@ -3,7 +3,7 @@
 use crate::app::App;
 use crate::auth::{self, Scope};
 use crate::clock;
-use crate::db::{self, audit::AuditEvent, tokens::NewToken};
+use crate::db::{self, Tx, audit::AuditEvent, tokens::NewToken};
 use crate::error::{AppError, AppResult};
 
 /// What a new token may do, and for how long.
@@ -34,13 +34,31 @@ pub async fn create(
     request: TokenRequest,
     actor_user_id: Option<i64>,
 ) -> AppResult<CreatedToken> {
-    let user = db::users::find_by_login(app.db.read(), login)
+    let mut tx = app.db.begin().await?;
+    let created = create_in(app, &mut tx, login, request, actor_user_id).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Creates a token inside `tx`, with its audit event.
+pub(crate) async fn create_in(
+    app: &App,
+    tx: &mut Tx,
+    login: &str,
+    request: TokenRequest,
+    actor_user_id: Option<i64>,
+) -> AppResult<CreatedToken> {
+    let no_such_user = || {
+        AppError::NotFound(format!(
+            "there is no user `{}`; create it with `cargohold user add {}`",
+            login.escape_debug(),
+            login.escape_debug()
+        ))
+    };
+    crate::ops::users::validate_login(login).map_err(|_| no_such_user())?;
+    let user = db::users::find_by_login(&mut *tx, login)
         .await?
-        .ok_or_else(|| {
-            AppError::NotFound(format!(
-                "there is no user `{login}`; create it with `cargohold user add {login}`"
-            ))
-        })?;
+        .ok_or_else(no_such_user)?;
     let scopes = if request.scopes.is_empty() {
         Scope::DEFAULT.to_vec()
     } else {
@@ -84,9 +102,8 @@ pub async fn create(
     } else {
         request.name.trim().to_owned()
     };
-    let mut tx = app.db.begin().await?;
     let id = db::tokens::insert(
-        &mut tx,
+        &mut *tx,
         &NewToken {
             user_id: user.id,
             name: &name,
@@ -100,7 +117,7 @@ pub async fn create(
     )
     .await?;
     db::audit::insert(
-        &mut tx,
+        &mut *tx,
         &AuditEvent {
             actor_user_id: actor_user_id.or(Some(user.id)),
             action: "token_create",
@@ -121,7 +138,6 @@ pub async fn create(
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(CreatedToken { id, token })
 }
 

@@ -5,7 +5,7 @@ use argon2::password_hash::PasswordHasher;
 
 use crate::app::App;
 use crate::clock;
-use crate::db::{self, audit::AuditEvent};
+use crate::db::{self, Tx, audit::AuditEvent};
 use crate::error::{AppError, AppResult, ResultExt};
 
 /// A new account.
@@ -19,15 +19,26 @@ pub struct NewUser {
 
 /// Creates a user and returns its id.
 pub async fn add(app: &App, user: NewUser, actor_user_id: Option<i64>) -> AppResult<i64> {
+    let mut tx = app.db.begin().await?;
+    let id = add_in(&mut tx, user, actor_user_id).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Creates a user inside `tx`, with its audit event.
+pub(crate) async fn add_in(
+    tx: &mut Tx,
+    user: NewUser,
+    actor_user_id: Option<i64>,
+) -> AppResult<i64> {
     validate_login(&user.login)?;
     let password_hash = match user.password {
         Some(password) => Some(hash_password(password).await?),
         None => None,
     };
     let now = clock::now();
-    let mut tx = app.db.begin().await?;
     let id = db::users::insert(
-        &mut tx,
+        &mut *tx,
         &user.login,
         user.is_admin,
         password_hash.as_deref(),
@@ -38,7 +49,7 @@ pub async fn add(app: &App, user: NewUser, actor_user_id: Option<i64>) -> AppRes
         AppError::Conflict(format!("a user named `{}` already exists", user.login))
     })?;
     db::audit::insert(
-        &mut tx,
+        &mut *tx,
         &AuditEvent {
             actor_user_id,
             action: "user_add",
@@ -50,7 +61,6 @@ pub async fn add(app: &App, user: NewUser, actor_user_id: Option<i64>) -> AppRes
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 

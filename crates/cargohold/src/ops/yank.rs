@@ -17,12 +17,17 @@ pub async fn set_yanked(
     version: &str,
     yanked: bool,
 ) -> AppResult<()> {
-    let krate = super::find_crate(app.db.read(), registry, name).await?;
-    actor.require(Scope::Yank, &registry.name, Some(&krate.name))?;
-    super::require_owner(app.db.read(), actor, &krate).await?;
-
-    let now = clock::now();
     let mut tx = app.db.begin().await?;
+    let krate = super::lock_crate(&mut tx, registry, name).await?;
+    actor.require(Scope::Yank, &registry.name, Some(&krate.name))?;
+    super::require_owner(&mut tx, actor, &krate).await?;
+    let now = clock::now();
+    if semver::Version::parse(version).is_err() {
+        return Err(AppError::BadRequest(format!(
+            "`{}` is not a version; give one like `1.0.2`",
+            version.escape_debug()
+        )));
+    }
     // A version given without its build metadata (`cargo yank foo@1.0.0` for `1.0.0+x`) still names it.
     let row = match db::versions::find(&mut tx, krate.id, version).await? {
         Some(row) => Some(row),

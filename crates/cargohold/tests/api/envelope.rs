@@ -65,3 +65,89 @@ async fn head_requests_on_index_files_get_the_validators_without_a_body() {
     assert!(response.headers().contains_key("etag"));
     assert!(response.text().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn nul_bytes_anywhere_in_a_request_are_client_errors() {
+    use cargohold_test_support::CrateFixture;
+    let server = TestServer::start().await;
+    server.publish(&CrateFixture::new("present", "1.0.0")).await;
+    let token = server.admin_token.clone();
+    let send = |method: reqwest::Method, path: &str, body: &'static str| {
+        server
+            .client
+            .request(method, server.url(path))
+            .header("authorization", &token)
+            .body(body)
+            .send()
+    };
+    let cases = [
+        (
+            send(
+                reqwest::Method::GET,
+                "registries/main/crates/a%00b/a%00b-1.0.0.crate",
+                "",
+            )
+            .await,
+            404,
+        ),
+        (
+            send(
+                reqwest::Method::GET,
+                "registries/main/crates/present/present-1.0.0%00.crate",
+                "",
+            )
+            .await,
+            404,
+        ),
+        (
+            send(
+                reqwest::Method::DELETE,
+                "registries/main/api/v1/crates/present/1.0.0%00/yank",
+                "",
+            )
+            .await,
+            400,
+        ),
+        (
+            send(
+                reqwest::Method::DELETE,
+                "registries/main/api/v1/crates/pre%00sent/1.0.0/yank",
+                "",
+            )
+            .await,
+            404,
+        ),
+        (
+            send(
+                reqwest::Method::PUT,
+                "registries/main/api/v1/crates/present/owners",
+                "{\"users\":[\"a\\u0000b\"]}",
+            )
+            .await,
+            404,
+        ),
+        (
+            send(
+                reqwest::Method::GET,
+                "registries/main/api/v1/crates/a%00b/owners",
+                "",
+            )
+            .await,
+            404,
+        ),
+    ];
+    for (response, status) in cases {
+        let response = response.unwrap();
+        let url = response.url().to_string();
+        assert_eq!(response.status().as_u16(), status, "{url}");
+    }
+    let mut sneaky = CrateFixture::new("sneaky", "1.0.0");
+    sneaky.manifest = Some(
+        sneaky
+            .manifest_text()
+            .replace("description = \"", "description = \"nul \\u0000 "),
+    );
+    server
+        .assert_publish_rejected(sneaky.publish_body(), &server.admin_token, 400, "NUL")
+        .await;
+}

@@ -128,3 +128,40 @@ async fn a_malformed_owners_body_gets_cargos_error_envelope() {
     let detail = error_detail(&response.text().await.unwrap()).unwrap();
     assert!(detail.contains("JSON"), "{detail}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_owners_removing_each_other_at_once_leave_one_owner() {
+    let server = TestServer::start().await;
+    for round in 0..10 {
+        let name = format!("mutual-{round}");
+        server.publish(&CrateFixture::new(&name, "1.0.0")).await;
+        let bob = server.create_user(&format!("bob{round}")).await;
+        let (status, _) = owners_request(
+            &server,
+            reqwest::Method::PUT,
+            &name,
+            &server.admin_token,
+            &[&format!("bob{round}")],
+        )
+        .await;
+        assert_eq!(status, 200);
+        let bob_login = format!("bob{round}");
+        let bob_logins = [bob_login.as_str()];
+        let (first, second) = tokio::join!(
+            owners_request(
+                &server,
+                reqwest::Method::DELETE,
+                &name,
+                &server.admin_token,
+                &bob_logins
+            ),
+            owners_request(&server, reqwest::Method::DELETE, &name, &bob, &["admin"]),
+        );
+        let owners = server.owner_logins(&name).await;
+        assert_eq!(
+            owners.len(),
+            1,
+            "round {round}: {first:?} {second:?} left {owners:?}"
+        );
+    }
+}

@@ -118,3 +118,22 @@ async fn dependencies_on_crates_io_and_other_registries_keep_their_index_url() {
     assert_eq!(theirs.registry.as_deref(), Some(other));
     assert_eq!(theirs.req, "=2.1");
 }
+
+#[tokio::test]
+async fn a_backport_does_not_replace_the_description_of_the_newest_version() {
+    let server = TestServer::start().await;
+    let mut newest = CrateFixture::new("described-crate", "2.0.0");
+    newest.description = "The 2.x line".into();
+    let mut backport = CrateFixture::new("described-crate", "1.9.1");
+    backport.description = "The old 1.x line".into();
+    assert_eq!(server.publish(&newest).await.status(), 200);
+    assert_eq!(server.publish(&backport).await.status(), 200);
+    let found: serde_json::Value = server
+        .get("registries/main/api/v1/crates?q=described-crate")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["crates"][0]["description"], "The 2.x line");
+    assert_eq!(found["crates"][0]["max_version"], "2.0.0");
+}

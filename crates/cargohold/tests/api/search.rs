@@ -90,3 +90,14 @@ async fn a_bad_search_query_is_a_clear_400() {
             .contains("per_page")
     );
 }
+
+#[tokio::test]
+async fn search_ignores_case_beyond_ascii_and_control_characters_are_refused() {
+    let server = TestServer::start().await;
+    let mut fixture = CrateFixture::new("umlaut", "1.0.0");
+    fixture.description = "ÜBER schnelle Parser".into();
+    server.publish(&fixture).await;
+    assert_eq!(names(&search(&server, &[("q", "über")]).await), ["umlaut"]);
+    let response = server.get("registries/main/api/v1/crates?q=a%00b").await;
+    assert_eq!(response.status(), 400);
+}
