@@ -127,17 +127,19 @@ pub fn top_directory(tarball: &[u8]) -> Result<String, TarballError> {
     }
     let mut archive = tar::Archive::new(GzDecoder::new(tarball));
     let corrupt = |e: io::Error| TarballError::Corrupt(e.to_string());
-    for entry in archive.entries().map_err(corrupt)? {
-        let entry = entry.map_err(corrupt)?;
-        let path = entry.path_bytes();
-        let path = std::str::from_utf8(&path).map_err(|_| TarballError::NonUtf8Path)?;
-        let top = path.split('/').next().unwrap_or_default();
-        if top.is_empty() || top == "." || top == ".." {
-            return Err(TarballError::UnsafePath(path.to_owned()));
-        }
-        return Ok(top.to_owned());
+    let entry = archive
+        .entries()
+        .map_err(corrupt)?
+        .next()
+        .ok_or_else(|| TarballError::Corrupt("the archive has no entries".into()))?
+        .map_err(corrupt)?;
+    let path = entry.path_bytes();
+    let path = std::str::from_utf8(&path).map_err(|_| TarballError::NonUtf8Path)?;
+    let top = path.split('/').next().unwrap_or_default();
+    if top.is_empty() || top == "." || top == ".." {
+        return Err(TarballError::UnsafePath(path.to_owned()));
     }
-    Err(TarballError::Corrupt("the archive has no entries".into()))
+    Ok(top.to_owned())
 }
 
 /// Reads one file, `relative` to the package root, out of an already inspected `.crate`.
