@@ -5,6 +5,7 @@ mod auth;
 mod concurrency;
 mod envelope;
 mod index;
+mod odd_manifests;
 mod owners;
 mod publish;
 mod publish_rejections;
