@@ -328,3 +328,20 @@ pub fn build_tarball(entries: &[TarEntry]) -> Vec<u8> {
     gz.write_all(&tar).expect("in-memory write");
     gz.finish().expect("in-memory gzip")
 }
+
+/// Unpacks a `.crate` into `dir` the way `cargo vendor` lays a crate out: its
+/// files, plus a `.cargo-checksum.json` naming the `.crate`'s checksum, so that
+/// cargo can use `dir`'s parent as a directory source.
+pub fn vendor_into(tarball: &[u8], vendor_dir: &std::path::Path) -> std::path::PathBuf {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tarball));
+    archive.unpack(vendor_dir).expect("the fixture unpacks");
+    let top = cargohold_protocol::tarball::top_directory(tarball).expect("a top directory");
+    let dir = vendor_dir.join(top);
+    let checksum = hex::encode(Sha256::digest(tarball));
+    std::fs::write(
+        dir.join(".cargo-checksum.json"),
+        format!("{{\"files\":{{}},\"package\":\"{checksum}\"}}"),
+    )
+    .expect("the checksum file is written");
+    dir
+}

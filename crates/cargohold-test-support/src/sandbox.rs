@@ -110,6 +110,15 @@ color = "never"
             .push((name.to_owned(), server.admin_token.clone()));
     }
 
+    /// Appends `text` to the sandbox's `config.toml` (source replacement, say).
+    pub fn append_config(&self, text: &str) {
+        let config = self.cargo_home().join("config.toml");
+        let mut current = std::fs::read_to_string(&config).expect("the cargo config exists");
+        current.push('\n');
+        current.push_str(text);
+        std::fs::write(config, current).expect("the cargo config is written");
+    }
+
     /// The sandbox's `CARGO_HOME`.
     pub fn cargo_home(&self) -> PathBuf {
         self.dir.path().join("cargo-home")
