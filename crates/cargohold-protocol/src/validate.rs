@@ -11,7 +11,9 @@ use crate::index::{DependencyKind, IndexEntry};
 use crate::manifest::optional_by_name;
 use crate::name::validate_dependency_name;
 
-/// Size limits on what one version may declare (crates.io's defaults).
+/// Size limits on what one version may declare. The defaults admit every crate
+/// on crates.io (`web-sys` declares some 1,700 features), so a registry holding
+/// copies of them never refuses one.
 #[derive(Debug, Clone, Copy)]
 pub struct EntryLimits {
     pub max_dependencies: usize,
@@ -22,9 +24,9 @@ pub struct EntryLimits {
 impl Default for EntryLimits {
     fn default() -> Self {
         Self {
-            max_dependencies: 500,
-            max_features: 300,
-            max_feature_values: 300,
+            max_dependencies: 1000,
+            max_features: 5000,
+            max_feature_values: 1000,
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct Limits {
     pub max_dependencies: usize,
     /// Most features one version may declare.
     pub max_features: usize,
+    /// Most values one feature may list.
+    pub max_feature_values: usize,
 }
 
 impl Default for Limits {
@@ -73,8 +75,9 @@ impl Default for Limits {
             max_metadata_size: 1024 * 1024,
             max_unpacked_size: 512 * 1024 * 1024,
             max_tarball_entries: 50_000,
-            max_dependencies: 500,
-            max_features: 300,
+            max_dependencies: 1000,
+            max_features: 5000,
+            max_feature_values: 1000,
         }
     }
 }

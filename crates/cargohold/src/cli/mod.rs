@@ -285,7 +285,7 @@ fn print_import_report(
     }
     if !report.missing_dependencies.is_empty() {
         println!(
-            "note: {} crates named as dependencies are not in `{registry}`; the versions naming them resolve once they are imported (dev-dependencies aside):",
+            "note: {} crates needed as dependencies are not in `{registry}`; the versions needing them resolve once they are imported:",
             report.missing_dependencies.len()
         );
         for (dep, needed_by) in report.missing_dependencies.iter().take(20) {
@@ -294,6 +294,12 @@ fn print_import_report(
         if report.missing_dependencies.len() > 20 {
             println!("  … and {} more", report.missing_dependencies.len() - 20);
         }
+    }
+    if !report.missing_dev_dependencies.is_empty() {
+        println!(
+            "note: {} more crates are named only as dev-dependencies and are not in `{registry}`; nothing needs them to build",
+            report.missing_dev_dependencies.len()
+        );
     }
 }
 

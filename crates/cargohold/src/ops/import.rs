@@ -22,6 +22,7 @@ pub enum Outcome {
     Imported {
         crate_version: String,
         missing_dependencies: Vec<String>,
+        missing_dev_dependencies: Vec<String>,
     },
     /// These exact bytes were already published.
     AlreadyPresent { crate_version: String },
@@ -35,8 +36,10 @@ pub struct Report {
     pub imported: Vec<String>,
     pub already_present: Vec<String>,
     pub rejected: Vec<(PathBuf, String)>,
-    /// Missing dependency → the versions that name it.
+    /// Missing dependency → the versions that need it to build.
     pub missing_dependencies: BTreeMap<String, Vec<String>>,
+    /// Crates named only as dev-dependencies and missing: not needed to build anything.
+    pub missing_dev_dependencies: BTreeMap<String, Vec<String>>,
 }
 
 impl Report {
@@ -45,9 +48,16 @@ impl Report {
             Outcome::Imported {
                 crate_version,
                 missing_dependencies,
+                missing_dev_dependencies,
             } => {
                 for dep in missing_dependencies {
                     self.missing_dependencies
+                        .entry(dep)
+                        .or_default()
+                        .push(crate_version.clone());
+                }
+                for dep in missing_dev_dependencies {
+                    self.missing_dev_dependencies
                         .entry(dep)
                         .or_default()
                         .push(crate_version.clone());
@@ -68,6 +78,8 @@ impl Report {
             .filter_map(|cv| cv.rsplit_once('@').map(|(name, _)| name.to_owned()))
             .collect();
         self.missing_dependencies
+            .retain(|dep, _| !present.iter().any(|name| name == dep));
+        self.missing_dev_dependencies
             .retain(|dep, _| !present.iter().any(|name| name == dep));
     }
 }
@@ -161,6 +173,7 @@ async fn import_file(app: &App, registry: &Registry, actor: &Actor, path: &Path)
                 Outcome::Imported {
                     crate_version,
                     missing_dependencies: published.missing_dependencies,
+                    missing_dev_dependencies: published.missing_dev_dependencies,
                 }
             }
         }

@@ -10,7 +10,7 @@ use cargohold_protocol::manifest::Manifest;
 use cargohold_protocol::publish::PublishMetadata;
 use cargohold_protocol::tarball::{self, TarballLimits};
 use cargohold_protocol::validate::{EntryLimits, validate_entry};
-use cargohold_protocol::{CrateName, IndexEntry, RegistryIdentity};
+use cargohold_protocol::{CrateName, DependencyKind, IndexEntry, RegistryIdentity};
 use sha2::{Digest, Sha256};
 
 use crate::app::{App, Registry};
@@ -55,8 +55,10 @@ pub struct Published {
     pub new_crate: bool,
     /// These exact bytes were already published; nothing changed.
     pub already_present: bool,
-    /// Dependencies on this registry that it does not hold (imports only).
+    /// Normal and build dependencies on this registry that it does not hold (imports only).
     pub missing_dependencies: Vec<String>,
+    /// Dev-dependencies on this registry that it does not hold: not needed to build.
+    pub missing_dev_dependencies: Vec<String>,
 }
 
 /// A `.crate` that passed every check, with the index line it will get.
@@ -127,9 +129,9 @@ pub async fn publish(
     {
         return already_there(&checked, &krate.name, &taken);
     }
-    let missing_dependencies = missing_dependencies(app, registry, &checked.entry).await?;
+    let missing = missing_dependencies(app, registry, &checked.entry).await?;
     if checked.rules.dependencies_must_exist
-        && let Some(missing) = missing_dependencies.first()
+        && let Some(missing) = missing.needed.first().or(missing.dev_only.first())
     {
         return Err(missing_dependency_error(app, registry, missing).await?);
     }
@@ -178,7 +180,8 @@ pub async fn publish(
         entry: checked.entry,
         new_crate,
         already_present: false,
-        missing_dependencies,
+        missing_dependencies: missing.needed,
+        missing_dev_dependencies: missing.dev_only,
     })
 }
 
@@ -219,6 +222,7 @@ fn already_there(
         new_crate: false,
         already_present: true,
         missing_dependencies: Vec::new(),
+        missing_dev_dependencies: Vec::new(),
     })
 }
 
@@ -325,7 +329,7 @@ fn check_crate(
     let entry_limits = EntryLimits {
         max_dependencies: limits.max_dependencies,
         max_features: limits.max_features,
-        ..EntryLimits::default()
+        max_feature_values: limits.max_feature_values,
     };
     validate_entry(&entry, &entry_limits).map_err(AppError::bad_request)?;
 
@@ -377,23 +381,38 @@ fn readme_from(
     String::from_utf8(bytes).ok()
 }
 
-/// Dependencies on this registry that name no crate in it: cargo could never
-/// resolve such a version.
+/// Dependencies on this registry that name no crate in it.
+#[derive(Debug, Default)]
+struct Missing {
+    /// Normal and build dependencies: cargo could never resolve the version.
+    needed: Vec<String>,
+    /// Named only as dev-dependencies: only the crate's own tests need them.
+    dev_only: Vec<String>,
+}
+
 async fn missing_dependencies(
     app: &App,
     registry: &Registry,
     entry: &IndexEntry,
-) -> AppResult<Vec<String>> {
+) -> AppResult<Missing> {
+    let mut missing = Missing::default();
     let mut checked: Vec<&str> = Vec::new();
-    let mut missing = Vec::new();
     for dep in entry.deps.iter().filter(|d| d.registry.is_none()) {
         let name = dep.crate_name();
         if checked.contains(&name) || name == entry.name {
             continue;
         }
         checked.push(name);
-        if !db::crates::exists_exact(app.db.read(), registry.id, name).await? {
-            missing.push(name.to_owned());
+        if db::crates::exists_exact(app.db.read(), registry.id, name).await? {
+            continue;
+        }
+        let needed = entry.deps.iter().any(|d| {
+            d.crate_name() == name && d.registry.is_none() && d.kind != DependencyKind::Dev
+        });
+        if needed {
+            missing.needed.push(name.to_owned());
+        } else {
+            missing.dev_only.push(name.to_owned());
         }
     }
     Ok(missing)
