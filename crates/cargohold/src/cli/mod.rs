@@ -240,9 +240,15 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} crates, {per_sec} {wide_msg}",
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} crates, {rate} {wide_msg}",
         )
-        .expect("a valid progress template"),
+        .expect("a valid progress template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        ),
     );
     let total = files.len();
     let report = ops::import::import(&app, &registry, &actor, files, |_, outcome| {
