@@ -1,0 +1,157 @@
+//! Sparse index throughput: cargohold against nginx serving the very same files from disk,
+//! full responses and 304 revalidations; and cargohold's memory and start-up on that registry.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::dataset::Registry;
+use crate::report::{Section, ratio};
+use crate::servers::{Cargohold, Nginx};
+use crate::{Bench, load};
+
+/// Index files as both servers name them: path, cargohold's ETag, nginx's ETag.
+struct IndexFile {
+    path: String,
+    ours: String,
+    nginx: String,
+}
+
+pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
+    let scratch = tempfile::tempdir()?;
+    let data = registry.copy_to(scratch.path())?;
+    let server = Cargohold::start(&bench.binary, &data)?;
+    let start_time = server.start_time;
+    let idle_kib = server.rss_kib();
+
+    // Lay the index out on disk for nginx, exactly as cargohold serves it.
+    let www = scratch.path().join("www");
+    let mut files = Vec::new();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    for (name, _) in &registry.crates {
+        let path = format!(
+            "registries/main/index/{}",
+            cargohold_protocol::name::index_path(name)
+        );
+        let response = runtime.block_on(client.get(format!("{}{path}", server.url)).send())?;
+        let etag = response.headers()["etag"].to_str()?.to_owned();
+        let body = runtime.block_on(response.bytes())?;
+        let file = www.join(&path);
+        std::fs::create_dir_all(file.parent().context("a parent")?)?;
+        std::fs::write(&file, &body)?;
+        files.push(IndexFile {
+            path: format!("/{path}"),
+            ours: etag,
+            nginx: String::new(),
+        });
+    }
+    let nginx = Nginx::start(&www)?;
+    for file in &mut files {
+        let response = runtime.block_on(
+            client
+                .head(format!("{}{}", nginx.url, &file.path[1..]))
+                .send(),
+        )?;
+        file.nginx = response.headers()["etag"].to_str()?.to_owned();
+    }
+
+    let full: Vec<(String, Option<String>)> =
+        files.iter().map(|f| (f.path.clone(), None)).collect();
+    let ours_304: Vec<_> = files
+        .iter()
+        .map(|f| (f.path.clone(), Some(f.ours.clone())))
+        .collect();
+    let nginx_304: Vec<_> = files
+        .iter()
+        .map(|f| (f.path.clone(), Some(f.nginx.clone())))
+        .collect();
+    let run = |url: &str, targets: &[(String, Option<String>)]| {
+        load::run(url, targets, bench.seconds, 64, scratch.path())
+    };
+    let nginx_full = run(&nginx.url, &full)?;
+    let ours_full = run(&server.url, &full)?;
+    let nginx_revalidate = run(&nginx.url, &nginx_304)?;
+    let ours_revalidate = run(&server.url, &ours_304)?;
+    let peak_kib = server.peak_rss_kib();
+    drop(server);
+
+    let row = |what: &str, nginx: load::Load, ours: load::Load| {
+        vec![
+            what.to_owned(),
+            format!("{:.0}", nginx.requests_per_second),
+            format!("{:.0}", ours.requests_per_second),
+            ratio(ours.requests_per_second, nginx.requests_per_second),
+            format!("{:.2} / {:.2}", nginx.p50_ms, nginx.p99_ms),
+            format!("{:.2} / {:.2}", ours.p50_ms, ours.p99_ms),
+            format!("{} / {}", nginx.errors, ours.errors),
+        ]
+    };
+    let versions = registry.version_count();
+    let index = Section {
+        title: "Sparse index throughput",
+        command: format!(
+            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin",
+            bench.seconds,
+            files.len(),
+            registry.crates.len()
+        ),
+        header: vec![
+            "requests",
+            "nginx req/s",
+            "cargohold req/s",
+            "cargohold / nginx",
+            "nginx p50 / p99 ms",
+            "cargohold p50 / p99 ms",
+            "errors (nginx / cargohold)",
+        ],
+        rows: vec![
+            row("200, full file", nginx_full, ours_full),
+            row("304, If-None-Match", nginx_revalidate, ours_revalidate),
+        ],
+        notes: vec![
+            "nginx serves the same bytes from disk with sendfile, an open-file cache and ETags; \
+             wrk, nginx and cargohold share the machine's cores. Target: cargohold ≥ 1.0× nginx with a p99 no worse."
+                .into(),
+        ],
+    };
+    let footprint = Section {
+        title: "Memory and start-up",
+        command: format!("cargohold serve on the registry above ({versions} versions)"),
+        header: vec!["measure", "value", "target"],
+        rows: vec![
+            vec![
+                "start-up (spawn to listening)".into(),
+                format!("{:.0} ms", start_time.as_secs_f64() * 1000.0),
+                "≤ 1 s".into(),
+            ],
+            vec![
+                "resident memory, idle after start".into(),
+                format!("{:.1} MiB", idle_kib as f64 / 1024.0),
+                "≤ 30 MiB".into(),
+            ],
+            vec![
+                "peak resident memory under the index load".into(),
+                format!("{:.1} MiB", peak_kib as f64 / 1024.0),
+                "≤ 150 MiB".into(),
+            ],
+        ],
+        notes: vec![],
+    };
+    Ok(vec![index, footprint])
+}
+
+/// Writes every `.crate` of `registry` where nginx serves downloads from.
+pub fn lay_out_crates(registry: &Registry, www: &Path) -> anyhow::Result<()> {
+    for (name, versions) in &registry.crates {
+        let dir = www.join(format!("registries/main/crates/{name}"));
+        std::fs::create_dir_all(&dir)?;
+        for version in versions {
+            let file = format!("{name}-{version}.crate");
+            std::fs::hard_link(registry.crate_files.join(&file), dir.join(&file)).or_else(
+                |_| std::fs::copy(registry.crate_files.join(&file), dir.join(&file)).map(|_| ()),
+            )?;
+        }
+    }
+    Ok(())
+}

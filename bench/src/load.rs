@@ -1,0 +1,120 @@
+//! Load generation with wrk: many connections over a list of paths, each with an optional validator.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// What one wrk run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Responses other than 2xx and 3xx.
+    pub errors: u64,
+}
+
+/// Requests `targets` (path, optional `If-None-Match`) round-robin against `base_url`.
+pub fn run(
+    base_url: &str,
+    targets: &[(String, Option<String>)],
+    seconds: u64,
+    connections: u32,
+    scratch: &Path,
+) -> anyhow::Result<Load> {
+    let list = scratch.join("targets.txt");
+    let mut text = String::new();
+    for (path, etag) in targets {
+        text.push_str(path);
+        text.push('\t');
+        text.push_str(etag.as_deref().unwrap_or(""));
+        text.push('\n');
+    }
+    std::fs::write(&list, text)?;
+    let script = scratch.join("targets.lua");
+    std::fs::write(
+        &script,
+        r#"
+local targets = {}
+for line in io.lines(os.getenv("TARGETS")) do
+  local path, etag = line:match("^([^\t]*)\t(.*)$")
+  targets[#targets + 1] = { path, etag }
+end
+local next_index = 0
+function setup(thread)
+  thread:set("offset", next_index)
+  next_index = next_index + 7919
+end
+local i = 0
+function request()
+  i = i + 1
+  local target = targets[((offset or 0) + i) % #targets + 1]
+  local headers = {}
+  if target[2] ~= "" then headers["If-None-Match"] = target[2] end
+  return wrk.format("GET", target[1], headers)
+end
+"#,
+    )?;
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+        ])
+        .arg("-s")
+        .arg(&script)
+        .arg(base_url.trim_end_matches('/'))
+        .env("TARGETS", &list)
+        .output()
+        .context("wrk runs (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    parse(&text)
+}
+
+fn parse(text: &str) -> anyhow::Result<Load> {
+    let value_after = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let requests_per_second = value_after("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .context("wrk printed no Requests/sec")?;
+    let errors = value_after("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let p50_ms = value_after("50%").map(duration_ms).context("no p50")?;
+    let p99_ms = value_after("99%").map(duration_ms).context("no p99")?;
+    Ok(Load {
+        requests_per_second,
+        p50_ms,
+        p99_ms,
+        errors,
+    })
+}
+
+/// `1.23ms`, `456.00us`, `1.20s` → milliseconds.
+fn duration_ms(text: &str) -> f64 {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.trim().parse::<f64>().unwrap_or(f64::NAN) * factor
+}

@@ -1,0 +1,180 @@
+//! The servers under test: cargohold (the release binary) and nginx as the static-file reference.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running `cargohold serve`.
+pub struct Cargohold {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`
+    pub url: String,
+    /// From spawning the process to its "listening" line.
+    pub start_time: Duration,
+}
+
+impl Cargohold {
+    /// Starts `binary` on `data_dir`, on a port of the system's choosing.
+    pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let mut child = Command::new(binary)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cargohold starts")?;
+        let stdout = child.stdout.take().context("a stdout pipe")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("cargohold exited before listening");
+            };
+            if let Some(rest) = line?.strip_prefix("cargohold is listening on ") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        };
+        Ok(Self {
+            child,
+            url,
+            start_time: started.elapsed(),
+        })
+    }
+
+    /// Resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        status_field(self.child.id(), "VmRSS:")
+    }
+
+    /// The most resident memory so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        status_field(self.child.id(), "VmHWM:")
+    }
+}
+
+impl Drop for Cargohold {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn status_field(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// nginx serving a directory: the practical limit for static files.
+pub struct Nginx {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Serves `www` with sendfile, an open-file cache and ETags, as a tuned static server would.
+    pub fn start(www: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let d = dir.path().display();
+        let config = format!(
+            "user root;\nworker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+               open_file_cache max=200000 inactive=600s;\n  open_file_cache_valid 600s;\n  etag on;\n\
+               default_type text/plain;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               server {{ listen 127.0.0.1:{port}; root {www}; }}\n}}\n",
+            www = www.display()
+        );
+        let config_path = dir.path().join("nginx.conf");
+        std::fs::write(&config_path, config)?;
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("nginx starts (apt-get install nginx-light)")?;
+        let url = format!("http://127.0.0.1:{port}/");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self {
+                    child,
+                    url,
+                    _dir: dir,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("nginx did not start listening on port {port}")
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Makes sure nginx and wrk are installed, from Debian's packages if not.
+pub fn ensure_tools() -> anyhow::Result<()> {
+    let missing: Vec<&str> = [("nginx", "nginx-light"), ("wrk", "wrk")]
+        .into_iter()
+        .filter(|(program, _)| which(program).is_none())
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {}", missing.join(" "));
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-q"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    if !status.success() {
+        bail!(
+            "could not install {}: run `apt-get install {}`",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
+}
