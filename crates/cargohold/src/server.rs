@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::ServiceBuilderExt;
@@ -48,6 +49,12 @@ pub async fn serve(
         .propagate_x_request_id();
     let router = routes::router(app.clone()).layer(middleware);
 
+    // Responses are written whole; waiting for ACKs of small writes (Nagle) only adds latency.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;

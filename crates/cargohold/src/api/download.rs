@@ -8,6 +8,7 @@ use axum::response::Response;
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::ops;
+use crate::ops::download::DownloadBody;
 use crate::server::RoutineTraffic;
 
 /// A `.crate` never changes once published, so caches may keep it for good.
@@ -20,7 +21,10 @@ pub async fn download_crate(
 ) -> AppResult<Response> {
     let registry = app.registry(&registry)?;
     let download = ops::download::open(&app, registry, &name, &file).await?;
-    let mut response = Response::new(Body::from_stream(download.body));
+    let mut response = Response::new(match download.body {
+        DownloadBody::Whole(bytes) => Body::from(bytes),
+        DownloadBody::Stream(stream) => Body::from_stream(stream),
+    });
     response.extensions_mut().insert(RoutineTraffic);
     let headers = response.headers_mut();
     headers.insert(

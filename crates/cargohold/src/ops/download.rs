@@ -11,10 +11,19 @@ use crate::error::{AppError, AppResult};
 
 /// A `.crate` ready to be sent.
 pub struct Download {
-    pub body: BoxStream<'static, object_store::Result<Bytes>>,
+    pub body: DownloadBody,
     pub size: i64,
     pub checksum: String,
 }
+
+/// The bytes of a `.crate`: whole when small (one write with the headers), streamed when large.
+pub enum DownloadBody {
+    Whole(Bytes),
+    Stream(BoxStream<'static, object_store::Result<Bytes>>),
+}
+
+/// Crates up to this size are read whole; most are far smaller.
+const WHOLE_UP_TO: i64 = 1024 * 1024;
 
 /// Opens `name`'s `.crate` named `file` (`{name}-{version}.crate`, as cargo asks for it).
 pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> AppResult<Download> {
@@ -36,9 +45,19 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
     let row = db::versions::find_for_download(app.db.read(), registry.id, &canonical, version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("crate `{name}` has no version `{version}`")))?;
-    let body = app.storage.get(&row.blob_key).await.map_err(|e| {
+    let missing = |e: object_store::Error| {
         anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
-    })?;
+    };
+    let body = if row.size <= WHOLE_UP_TO {
+        DownloadBody::Whole(
+            app.storage
+                .get_bytes(&row.blob_key)
+                .await
+                .map_err(missing)?,
+        )
+    } else {
+        DownloadBody::Stream(app.storage.get(&row.blob_key).await.map_err(missing)?)
+    };
     app.downloads.record(row.version_id, row.crate_id);
     Ok(Download {
         body,
