@@ -12,6 +12,7 @@ use crate::clock;
 use crate::config::{Config, RegistryConfig, RegistryKind};
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
+use crate::index::cache::IndexCache;
 use crate::storage::BlobStore;
 
 /// Shared state handed to every handler.
@@ -40,7 +41,7 @@ pub struct Stats {
 }
 
 /// One hosted registry and the URLs clients know it by.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Registry {
     pub id: i64,
     pub name: String,
@@ -51,10 +52,12 @@ pub struct Registry {
     pub index_url: String,
     /// The body of `config.json`, rendered once.
     pub config_json: String,
+    /// Index files served from memory.
+    pub index_cache: IndexCache,
 }
 
 impl Registry {
-    fn new(id: i64, config: &RegistryConfig, public_url: &url::Url) -> Self {
+    fn new(id: i64, config: &RegistryConfig, public_url: &url::Url, cache_size: usize) -> Self {
         let name = config.name.as_str();
         let base = format!("{public_url}registries/{name}");
         let config_json = ConfigJson {
@@ -70,6 +73,7 @@ impl Registry {
             index_url: format!("sparse+{base}/index/"),
             config_json: serde_json::to_string(&config_json)
                 .expect("config.json always serializes"),
+            index_cache: IndexCache::new(cache_size),
         }
     }
 
@@ -108,7 +112,7 @@ impl App {
                     wanted.kind.as_str()
                 );
             }
-            let registry = Registry::new(row.id, &wanted, &public_url);
+            let registry = Registry::new(row.id, &wanted, &public_url, config.index_cache_size);
             registries.insert(row.name, Arc::new(registry));
         }
         Ok(Self {
@@ -136,6 +140,25 @@ impl App {
     /// Every registry, by name.
     pub fn registries(&self) -> impl Iterator<Item = &Arc<Registry>> {
         self.registries.values()
+    }
+
+    /// Forgets cached index files that changed in the database after change
+    /// `seen` (made by any process) and returns the latest change seen.
+    pub async fn forget_changed_index_files(&self, seen: i64) -> anyhow::Result<i64> {
+        let current = db::index_files::current_generation(self.db.read()).await?;
+        if current <= seen {
+            return Ok(seen);
+        }
+        let mut latest = current;
+        for (registry_id, name, generation) in
+            db::index_files::changed_since(self.db.read(), seen).await?
+        {
+            if let Some(registry) = self.registries.values().find(|r| r.id == registry_id) {
+                registry.index_cache.invalidate(&name);
+            }
+            latest = latest.max(generation);
+        }
+        Ok(latest)
     }
 
     /// Writes counted downloads to the database; on failure they stay counted for the next try.

@@ -23,6 +23,8 @@ const ENV_KEYS: &[&str] = &[
     "limits",
     "log-format",
     "download-flush-seconds",
+    "index-cache-size",
+    "index-poll-millis",
 ];
 
 /// Everything cargohold can be told, with its defaults.
@@ -43,6 +45,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How often counted downloads are written to the database.
     pub download_flush_seconds: u64,
+    /// Bytes of index files each registry keeps in memory (0: none).
+    pub index_cache_size: usize,
+    /// How often, in milliseconds, the server looks for index changes made by
+    /// other processes (`cargohold import`, other nodes).
+    pub index_poll_millis: u64,
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
     pub registries: Vec<RegistryConfig>,
@@ -133,6 +140,8 @@ impl Default for Config {
             storage_url: None,
             log_format: LogFormat::Text,
             download_flush_seconds: 10,
+            index_cache_size: 64 * 1024 * 1024,
+            index_poll_millis: 100,
             limits: Limits::default(),
             registries: Vec::new(),
         }

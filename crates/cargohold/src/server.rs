@@ -25,12 +25,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let flusher = tokio::spawn(flush_downloads_periodically(app.clone()));
+    let follower = tokio::spawn(follow_index_changes(app.clone()));
 
     let middleware = ServiceBuilder::new()
         .set_x_request_id(RequestCounter::default())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
+                    // Index and download traffic gets no span: it is the hot path, and
+                    // its routine answers are not logged anyway.
+                    if is_routine(request) {
+                        return Span::none();
+                    }
                     let id = request
                         .headers()
                         .get("x-request-id")
@@ -60,6 +66,7 @@ pub async fn serve(
         .await?;
 
     flusher.abort();
+    follower.abort();
     if let Err(err) = app.flush_downloads().await {
         tracing::error!(error = ?err, "could not write download counts at shutdown");
     }
@@ -83,6 +90,13 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     }
 }
 
+/// Index files and `.crate` downloads: the requests that come by the hundred.
+fn is_routine<B>(request: &Request<B>) -> bool {
+    let path = request.uri().path();
+    request.method() == axum::http::Method::GET
+        && (path.contains("/index/") || (path.contains("/crates/") && !path.contains("/api/")))
+}
+
 /// Marks a response as high-volume read traffic (index files, downloads) for quieter logs.
 #[derive(Debug, Clone, Copy)]
 pub struct RoutineTraffic;
@@ -97,6 +111,32 @@ impl MakeRequestId for RequestCounter {
         HeaderValue::from_str(&n.to_string())
             .ok()
             .map(RequestId::new)
+    }
+}
+
+/// Keeps the index caches in step with changes other processes commit.
+async fn follow_index_changes(app: AppState) {
+    let period = Duration::from_millis(app.config.index_poll_millis.max(10));
+    let mut seen = match crate::db::index_files::current_generation(app.db.read()).await {
+        Ok(generation) => generation,
+        Err(err) => {
+            tracing::error!(error = ?err, "cannot follow index changes; caching no index files");
+            for registry in app.registries() {
+                registry.index_cache.disable();
+            }
+            return;
+        }
+    };
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match app.forget_changed_index_files(seen).await {
+            Ok(latest) => seen = latest,
+            Err(err) => {
+                tracing::warn!(error = ?err, "could not look for index changes; will retry")
+            }
+        }
     }
 }
 

@@ -25,20 +25,22 @@ pub async fn find<'c>(
         .await)
 }
 
-/// Stores the rendered file of a crate, replacing the previous one.
+/// Stores the rendered file of a crate, replacing the previous one, as change `generation`.
 pub async fn upsert<'c>(
     conn: impl Into<Conn<'c>>,
     registry_id: i64,
     name_lower: &str,
     crate_id: i64,
     file: &IndexFileRow,
+    generation: i64,
 ) -> sqlx::Result<()> {
-    const SQL: &str =
-        "INSERT INTO index_files (registry_id, name_lower, crate_id, content, etag, last_modified)
-                       VALUES ($1, $2, $3, $4, $5, $6)
+    const SQL: &str = "INSERT INTO index_files
+                         (registry_id, name_lower, crate_id, content, etag, last_modified, generation)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)
                        ON CONFLICT (registry_id, name_lower) DO UPDATE
                        SET crate_id = excluded.crate_id, content = excluded.content,
-                           etag = excluded.etag, last_modified = excluded.last_modified";
+                           etag = excluded.etag, last_modified = excluded.last_modified,
+                           generation = excluded.generation";
     on_conn!(conn, |c| sqlx::query(SQL)
         .bind(registry_id)
         .bind(name_lower)
@@ -46,8 +48,36 @@ pub async fn upsert<'c>(
         .bind(&file.content)
         .bind(&file.etag)
         .bind(file.last_modified)
+        .bind(generation)
         .execute(c)
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// Takes the next change number. The `index_state` row stays locked until the
+/// transaction ends, so numbers are handed out in commit order.
+pub async fn next_generation<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {
+    const SQL: &str =
+        "UPDATE index_state SET generation = generation + 1 WHERE id = 1 RETURNING generation";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+}
+
+/// The number of the latest committed change.
+pub async fn current_generation<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT generation FROM index_state WHERE id = 1";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+}
+
+/// The files changed after change `generation`: registry, lowercase name, change number.
+pub async fn changed_since<'c>(
+    conn: impl Into<Conn<'c>>,
+    generation: i64,
+) -> sqlx::Result<Vec<(i64, String, i64)>> {
+    const SQL: &str = "SELECT registry_id, name_lower, generation FROM index_files
+                       WHERE generation > $1 ORDER BY generation";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(generation)
+        .fetch_all(c)
+        .await)
 }

@@ -2,6 +2,7 @@
 
 use crate::db::{self, Conn};
 
+pub mod cache;
 pub mod render;
 pub mod sparse;
 
@@ -28,5 +29,14 @@ pub async fn refresh_crate<'c>(
         // or a cache revalidating with If-Modified-Since would keep the old file.
         file.last_modified = file.last_modified.max(previous.last_modified + 1);
     }
-    db::index_files::upsert(&mut conn, registry_id, name_lower, crate_id, &file).await
+    let generation = db::index_files::next_generation(&mut conn).await?;
+    db::index_files::upsert(
+        &mut conn,
+        registry_id,
+        name_lower,
+        crate_id,
+        &file,
+        generation,
+    )
+    .await
 }

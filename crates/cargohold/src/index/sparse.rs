@@ -8,10 +8,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cargohold_protocol::name::name_from_index_path;
 
-use crate::app::AppState;
+use std::sync::Arc;
+
+use crate::app::{AppState, Registry};
 use crate::clock;
 use crate::db;
 use crate::error::AppResult;
+use crate::index::cache::{Cached, CachedFile};
 use crate::server::RoutineTraffic;
 
 /// Index files may be cached, but every use must be revalidated: a publish or
@@ -44,11 +47,11 @@ pub async fn index_file(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let registry = app.registry(&registry)?;
-    let file = match name_from_index_path(&path) {
-        Some(name) => db::index_files::find(app.db.read(), registry.id, name).await?,
-        None => None,
+    let cached = match name_from_index_path(&path) {
+        Some(name) => lookup(&app, registry, name).await?,
+        None => Cached::Missing,
     };
-    let Some(file) = file else {
+    let Cached::File(file) = cached else {
         app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
         // Cargo reads a 404 as "no such crate"; the body is only for humans.
         let mut response =
@@ -57,14 +60,12 @@ pub async fn index_file(
         return Ok(response);
     };
 
-    let last_modified = clock::http_date(file.last_modified);
-    let not_modified = is_not_modified(&headers, &file.etag, file.last_modified);
-    let mut response = if not_modified {
+    let mut response = if is_not_modified(&headers, &file.etag, file.last_modified_secs) {
         app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         app.stats.index_served.fetch_add(1, Ordering::Relaxed);
-        let mut response = Response::new(Body::from(file.content));
+        let mut response = Response::new(Body::from(file.body.clone()));
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -77,22 +78,32 @@ pub async fn index_file(
         header::CACHE_CONTROL,
         HeaderValue::from_static(INDEX_CACHE_CONTROL),
     );
-    if let Ok(etag) = HeaderValue::from_str(&file.etag) {
-        headers.insert(header::ETAG, etag);
-    }
-    if let Ok(date) = HeaderValue::from_str(&last_modified) {
-        headers.insert(header::LAST_MODIFIED, date);
-    }
+    headers.insert(header::ETAG, file.etag.clone());
+    headers.insert(header::LAST_MODIFIED, file.last_modified.clone());
     Ok(response)
+}
+
+/// The index file of `name` from the cache, or from the database (then cached).
+async fn lookup(app: &AppState, registry: &Registry, name: &str) -> AppResult<Cached> {
+    if let Some(cached) = registry.index_cache.get(name) {
+        return Ok(cached);
+    }
+    let epoch = registry.index_cache.epoch();
+    let cached = match db::index_files::find(app.db.read(), registry.id, name).await? {
+        Some(row) => Cached::File(Arc::new(CachedFile::from_row(row))),
+        None => Cached::Missing,
+    };
+    registry.index_cache.insert(name, cached.clone(), epoch);
+    Ok(cached)
 }
 
 /// Whether the client's cached copy is current (RFC 9110 §13.1).
 ///
 /// `If-None-Match` wins when present; tags compare weakly, since a proxy that
 /// compresses (nginx's gzip) turns `"x"` into `W/"x"` on the way to cargo.
-fn is_not_modified(headers: &HeaderMap, etag: &str, last_modified: i64) -> bool {
+fn is_not_modified(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> bool {
     if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
-        let ours = etag.trim_start_matches("W/");
+        let ours = etag.to_str().unwrap_or_default().trim_start_matches("W/");
         return if_none_match.to_str().is_ok_and(|value| {
             value
                 .split(',')
@@ -120,7 +131,7 @@ mod tests {
 
     #[test]
     fn matching_etags_strong_or_weak_are_not_modified() {
-        let etag = "\"abc\"";
+        let etag = &HeaderValue::from_static("\"abc\"");
         assert!(is_not_modified(
             &headers(&[(header::IF_NONE_MATCH, "\"abc\"")]),
             etag,
@@ -155,22 +166,26 @@ mod tests {
         let date = clock::http_date(t);
         assert!(is_not_modified(
             &headers(&[(header::IF_MODIFIED_SINCE, &date)]),
-            "\"e\"",
+            &HeaderValue::from_static("\"e\""),
             t
         ));
         assert!(!is_not_modified(
             &headers(&[(header::IF_MODIFIED_SINCE, &date)]),
-            "\"e\"",
+            &HeaderValue::from_static("\"e\""),
             t + 1
         ));
         let both = headers(&[
             (header::IF_NONE_MATCH, "\"other\""),
             (header::IF_MODIFIED_SINCE, &date),
         ]);
-        assert!(!is_not_modified(&both, "\"e\"", t));
+        assert!(!is_not_modified(
+            &both,
+            &HeaderValue::from_static("\"e\""),
+            t
+        ));
         assert!(!is_not_modified(
             &headers(&[(header::IF_MODIFIED_SINCE, "yesterday")]),
-            "\"e\"",
+            &HeaderValue::from_static("\"e\""),
             t
         ));
     }

@@ -559,6 +559,7 @@ async fn record(
     )
     .await?;
     tx.commit().await?;
+    registry.index_cache.invalidate(&name.lowercase());
     Ok(Recorded::Done { new_crate })
 }
 

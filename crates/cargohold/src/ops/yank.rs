@@ -73,6 +73,9 @@ pub async fn set_yanked(
     )
     .await?;
     tx.commit().await?;
+    registry
+        .index_cache
+        .invalidate(&krate.name.to_ascii_lowercase());
     tracing::info!(
         krate.name = %krate.name,
         version.num = %row.num,

@@ -568,3 +568,37 @@ fn import_without_an_owner_says_how_to_make_one() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cargohold user add admin"), "{stderr}");
 }
+
+#[test]
+fn a_running_server_sees_versions_imported_by_another_process_for_crates_it_has_cached() {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let served = Served::start(data.path());
+    let index_url = format!("{}registries/main/index/ca/ch/cached-crate", served.url);
+    write_crate(source.path(), &CrateFixture::new("cached-crate", "1.0.0"));
+    let run_import = || {
+        let output = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    // Asked for before it exists (a cached "no such crate"), then after each import.
+    assert!(!http_get(&index_url).contains("1.0.0"));
+    run_import();
+    let sees = |version: &str| {
+        (0..40).any(|_| {
+            let seen = http_get(&index_url).contains(&format!("\"vers\":\"{version}\""));
+            if !seen {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        })
+    };
+    assert!(sees("1.0.0"), "the new crate appears within two seconds");
+    write_crate(source.path(), &CrateFixture::new("cached-crate", "1.1.0"));
+    run_import();
+    assert!(sees("1.1.0"), "a new version appears within two seconds");
+    served.terminate();
+}
