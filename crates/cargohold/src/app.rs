@@ -8,12 +8,15 @@ use anyhow::bail;
 use cargohold_protocol::RegistryIdentity;
 use cargohold_protocol::api::ConfigJson;
 
+use crate::cache::{MemoryCache, Weigh};
 use crate::clock;
 use crate::config::{Config, RegistryConfig, RegistryKind};
+use crate::db::versions::DownloadRow;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::index::cache::IndexCache;
 use crate::storage::BlobStore;
+use bytes::Bytes;
 
 /// Shared state handed to every handler.
 pub type AppState = Arc<App>;
@@ -27,6 +30,33 @@ pub struct App {
     registries: HashMap<String, Arc<Registry>>,
     pub downloads: DownloadCounter,
     pub stats: Stats,
+    /// Version lookups and small `.crate` files for downloads; both never change once published.
+    pub download_cache: DownloadCache,
+}
+
+/// What downloads keep in memory. Published versions and content-addressed blobs
+/// never change, so nothing here is ever invalidated.
+#[derive(Debug)]
+pub struct DownloadCache {
+    /// `{registry id}/{canonical name}/{version}` → where the `.crate` is.
+    pub versions: MemoryCache<Arc<DownloadRow>>,
+    /// Blob key → the `.crate`'s bytes.
+    pub blobs: MemoryCache<Bytes>,
+}
+
+impl DownloadCache {
+    fn new(budget: usize) -> Self {
+        Self {
+            versions: MemoryCache::new(budget / 8),
+            blobs: MemoryCache::new(budget),
+        }
+    }
+}
+
+impl Weigh for Arc<DownloadRow> {
+    fn weight(&self) -> usize {
+        self.blob_key.len() + self.checksum.len()
+    }
 }
 
 /// Counters of what the server did, for tests and, later, metrics.
@@ -115,6 +145,7 @@ impl App {
             let registry = Registry::new(row.id, &wanted, &public_url, config.index_cache_size);
             registries.insert(row.name, Arc::new(registry));
         }
+        let download_cache = DownloadCache::new(config.download_cache_size);
         Ok(Self {
             config,
             db,
@@ -122,6 +153,7 @@ impl App {
             registries,
             downloads: DownloadCounter::default(),
             stats: Stats::default(),
+            download_cache,
         })
     }
 

@@ -25,6 +25,7 @@ const ENV_KEYS: &[&str] = &[
     "download-flush-seconds",
     "index-cache-size",
     "index-poll-millis",
+    "download-cache-size",
 ];
 
 /// Everything cargohold can be told, with its defaults.
@@ -47,6 +48,8 @@ pub struct Config {
     pub download_flush_seconds: u64,
     /// Bytes of index files each registry keeps in memory (0: none).
     pub index_cache_size: usize,
+    /// Bytes of small `.crate` files (and their lookups) kept in memory for downloads (0: none).
+    pub download_cache_size: usize,
     /// How often, in milliseconds, the server looks for index changes made by
     /// other processes (`cargohold import`, other nodes).
     pub index_poll_millis: u64,
@@ -142,6 +145,7 @@ impl Default for Config {
             download_flush_seconds: 10,
             index_cache_size: 64 * 1024 * 1024,
             index_poll_millis: 100,
+            download_cache_size: 64 * 1024 * 1024,
             limits: Limits::default(),
             registries: Vec::new(),
         }

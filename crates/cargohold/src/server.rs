@@ -106,7 +106,10 @@ pub struct RoutineTraffic;
 struct RequestCounter(Arc<AtomicU64>);
 
 impl MakeRequestId for RequestCounter {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+    fn make_request_id<B>(&mut self, request: &Request<B>) -> Option<RequestId> {
+        if is_routine(request) {
+            return None;
+        }
         let n = self.0.fetch_add(1, Ordering::Relaxed);
         HeaderValue::from_str(&n.to_string())
             .ok()

@@ -1,29 +1,22 @@
-//! An in-memory cache of a registry's index files, so the hottest path needs no query.
+//! The cache of a registry's index files, so the hottest path needs no query.
 //!
 //! Index requests come by the hundred per `cargo update`. Each registry keeps its
-//! rendered files (and "no such crate" answers, for cargo's name probes) here,
-//! with headers ready to send. Entries go away when a change commits: at once for
-//! changes made by this process, within a poll interval for changes made by
-//! another (`server.rs` follows `index_state.generation`).
+//! rendered files (and "no such crate" answers, for cargo's name probes) in
+//! memory, with headers ready to send. Entries go away when a change commits: at
+//! once for changes made by this process, within a poll interval for changes made
+//! by another (`server.rs` follows `index_state.generation`).
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
 
+use crate::cache::{MemoryCache, Weigh};
 use crate::clock;
 use crate::db::index_files::IndexFileRow;
 
-const SHARDS: usize = 16;
-
-/// One part of the cache, locked on its own.
-type Shard = RwLock<HashMap<Box<str>, Cached>>;
-
-/// Bytes an entry costs beyond its name and body (map slot, `Arc`, headers).
-const ENTRY_OVERHEAD: usize = 160;
+/// Index files of one registry, by lowercase crate name.
+pub type IndexCache = MemoryCache<Cached>;
 
 /// What the cache knows about one index path.
 #[derive(Debug, Clone)]
@@ -31,6 +24,15 @@ pub enum Cached {
     File(Arc<CachedFile>),
     /// No crate has this name.
     Missing,
+}
+
+impl Weigh for Cached {
+    fn weight(&self) -> usize {
+        match self {
+            Cached::File(file) => file.body.len(),
+            Cached::Missing => 0,
+        }
+    }
 }
 
 /// An index file with its response headers, ready to send.
@@ -54,125 +56,6 @@ impl CachedFile {
             body: Bytes::from(row.content),
         }
     }
-}
-
-/// Index files of one registry, by lowercase crate name, within a memory budget.
-#[derive(Debug)]
-pub struct IndexCache {
-    shards: Box<[Shard]>,
-    hasher: std::collections::hash_map::RandomState,
-    /// Bumped by every invalidation: a fill that started before one is dropped.
-    epoch: AtomicU64,
-    bytes: AtomicUsize,
-    budget: usize,
-    disabled: AtomicBool,
-}
-
-impl IndexCache {
-    /// A cache holding at most about `budget` bytes.
-    pub fn new(budget: usize) -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: Default::default(),
-            epoch: AtomicU64::new(0),
-            bytes: AtomicUsize::new(0),
-            budget,
-            disabled: AtomicBool::new(false),
-        }
-    }
-
-    fn shard(&self, name: &str) -> &Shard {
-        &self.shards[self.hasher.hash_one(name) as usize % SHARDS]
-    }
-
-    /// What is cached for `name`, if anything.
-    pub fn get(&self, name: &str) -> Option<Cached> {
-        let shard = self.shard(name).read().unwrap_or_else(|e| e.into_inner());
-        shard.get(name).cloned()
-    }
-
-    /// The epoch to pass to [`IndexCache::insert`]; read it before querying the database.
-    pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    /// Caches `value`, read from the database after `epoch` was taken, unless
-    /// something was invalidated meanwhile (then the value may already be stale).
-    pub fn insert(&self, name: &str, value: Cached, epoch: u64) {
-        if self.budget == 0 || self.disabled.load(Ordering::Acquire) {
-            return;
-        }
-        let cost = name.len()
-            + ENTRY_OVERHEAD
-            + match &value {
-                Cached::File(file) => file.body.len(),
-                Cached::Missing => 0,
-            };
-        let mut shard = self.shard(name).write().unwrap_or_else(|e| e.into_inner());
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if self.bytes.load(Ordering::Relaxed) + cost > self.budget {
-            // Over budget: forget this shard, then others that are free right now,
-            // until there is room. Hot entries come back on their next request.
-            self.bytes.fetch_sub(clear(&mut shard), Ordering::Relaxed);
-            for other in self.shards.iter() {
-                if self.bytes.load(Ordering::Relaxed) + cost <= self.budget {
-                    break;
-                }
-                // `try_write`: never wait for a second shard while holding one.
-                if let Ok(mut other) = other.try_write() {
-                    self.bytes.fetch_sub(clear(&mut other), Ordering::Relaxed);
-                }
-            }
-        }
-        if let Some(old) = shard.insert(name.into(), value) {
-            self.bytes
-                .fetch_sub(entry_cost(name, &old), Ordering::Relaxed);
-        }
-        self.bytes.fetch_add(cost, Ordering::Relaxed);
-    }
-
-    /// Forgets `name`; a fill in flight for it will not be kept.
-    pub fn invalidate(&self, name: &str) {
-        let mut shard = self.shard(name).write().unwrap_or_else(|e| e.into_inner());
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(old) = shard.remove(name) {
-            self.bytes
-                .fetch_sub(entry_cost(name, &old), Ordering::Relaxed);
-        }
-    }
-
-    /// Stops caching, for when changes can no longer be followed.
-    pub fn disable(&self) {
-        self.disabled.store(true, Ordering::Release);
-        for shard in self.shards.iter() {
-            let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-            self.bytes.fetch_sub(clear(&mut shard), Ordering::Relaxed);
-        }
-    }
-
-    /// Bytes held now, approximately.
-    pub fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
-    }
-}
-
-/// Empties a shard and returns the bytes it held.
-fn clear(shard: &mut HashMap<Box<str>, Cached>) -> usize {
-    let freed = shard.iter().map(|(k, v)| entry_cost(k, v)).sum();
-    shard.clear();
-    freed
-}
-
-fn entry_cost(name: &str, value: &Cached) -> usize {
-    name.len()
-        + ENTRY_OVERHEAD
-        + match value {
-            Cached::File(file) => file.body.len(),
-            Cached::Missing => 0,
-        }
 }
 
 #[cfg(test)]

@@ -5,8 +5,11 @@ use futures::stream::BoxStream;
 
 use cargohold_protocol::name::version_from_file_name;
 
+use std::sync::Arc;
+
 use crate::app::{App, Registry};
 use crate::db;
+use crate::db::versions::DownloadRow;
 use crate::error::{AppError, AppResult};
 
 /// A `.crate` ready to be sent.
@@ -41,20 +44,26 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
             file.escape_debug()
         )));
     }
-    let canonical = cargohold_protocol::name::canonical_name(name);
-    let row = db::versions::find_for_download(app.db.read(), registry.id, &canonical, version)
+    let row = find_version(app, registry, name, version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("crate `{name}` has no version `{version}`")))?;
     let missing = |e: object_store::Error| {
         anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
     };
     let body = if row.size <= WHOLE_UP_TO {
-        DownloadBody::Whole(
-            app.storage
-                .get_bytes(&row.blob_key)
-                .await
-                .map_err(missing)?,
-        )
+        let blobs = &app.download_cache.blobs;
+        match blobs.get(&row.blob_key) {
+            Some(bytes) => DownloadBody::Whole(bytes),
+            None => {
+                let bytes = app
+                    .storage
+                    .get_bytes(&row.blob_key)
+                    .await
+                    .map_err(missing)?;
+                blobs.insert(&row.blob_key, bytes.clone(), blobs.epoch());
+                DownloadBody::Whole(bytes)
+            }
+        }
     } else {
         DownloadBody::Stream(app.storage.get(&row.blob_key).await.map_err(missing)?)
     };
@@ -62,6 +71,29 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
     Ok(Download {
         body,
         size: row.size,
-        checksum: row.checksum,
+        checksum: row.checksum.clone(),
     })
+}
+
+/// Where `name@version`'s `.crate` is: from memory, or from the database (then kept).
+async fn find_version(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+    version: &str,
+) -> AppResult<Option<Arc<DownloadRow>>> {
+    let canonical = cargohold_protocol::name::canonical_name(name);
+    let key = format!("{}/{canonical}/{version}", registry.id);
+    let versions = &app.download_cache.versions;
+    if let Some(row) = versions.get(&key) {
+        return Ok(Some(row));
+    }
+    let epoch = versions.epoch();
+    let row =
+        db::versions::find_for_download(app.db.read(), registry.id, &canonical, version).await?;
+    Ok(row.map(|row| {
+        let row = Arc::new(row);
+        versions.insert(&key, row.clone(), epoch);
+        row
+    }))
 }
