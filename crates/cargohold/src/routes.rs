@@ -8,11 +8,31 @@ use axum::routing::{delete, get, put};
 use crate::app::AppState;
 use crate::{api, index, web};
 
-/// Builds the router for `app`.
-pub fn router(app: AppState) -> Router {
+/// Every route, split in two: the hot paths cargo hits by the hundred (index
+/// files, downloads), which `server.rs` serves bare, and everything else, which
+/// it wraps in request logging and request ids. Both need [`AppState`].
+pub struct Routes {
+    pub hot: Router<AppState>,
+    pub observed: Router<AppState>,
+}
+
+/// The URL table.
+pub fn routes(app: &AppState) -> Routes {
     let limits = &app.config.limits;
     // The publish body: two 4-byte lengths, the metadata and the .crate.
     let publish_limit = (limits.max_metadata_size + limits.max_crate_size + 8) as usize;
+    let crate_file = "/registries/{registry}/crates/{crate}/{file}";
+
+    let hot = Router::new()
+        .route(
+            "/registries/{registry}/index/config.json",
+            get(index::sparse::config_json),
+        )
+        .route(
+            "/registries/{registry}/index/{*path}",
+            get(index::sparse::index_file),
+        )
+        .route(crate_file, get(api::download::download_crate));
 
     let cargo_api = Router::new()
         .route(
@@ -38,9 +58,8 @@ pub fn router(app: AppState) -> Router {
             get(api::search::search_crates),
         )
         .route(
-            "/registries/{registry}/crates/{crate}/{file}",
-            get(api::download::download_crate)
-                .put(api::upload::upload_crate)
+            crate_file,
+            put(api::upload::upload_crate)
                 .layer(DefaultBodyLimit::max(limits.max_crate_size as usize)),
         )
         .route(
@@ -49,18 +68,10 @@ pub fn router(app: AppState) -> Router {
         )
         .route_layer(middleware::from_fn(api::ensure_json_errors));
 
-    Router::new()
+    let observed = Router::new()
         .route("/", get(web::home_page))
         .route("/health", get(|| async { "ok\n" }))
         .route("/registries/{registry}/me", get(web::me_page))
-        .route(
-            "/registries/{registry}/index/config.json",
-            get(index::sparse::config_json),
-        )
-        .route(
-            "/registries/{registry}/index/{*path}",
-            get(index::sparse::index_file),
-        )
-        .merge(cargo_api)
-        .with_state(app)
+        .merge(cargo_api);
+    Routes { hot, observed }
 }

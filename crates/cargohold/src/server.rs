@@ -32,11 +32,6 @@ pub async fn serve(
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
-                    // Index and download traffic gets no span: it is the hot path, and
-                    // its routine answers are not logged anyway.
-                    if is_routine(request) {
-                        return Span::none();
-                    }
                     let id = request
                         .headers()
                         .get("x-request-id")
@@ -53,7 +48,11 @@ pub async fn serve(
                 .on_response(log_response),
         )
         .propagate_x_request_id();
-    let router = routes::router(app.clone()).layer(middleware);
+    let routes = routes::routes(&app);
+    let router = routes
+        .hot
+        .merge(routes.observed.layer(middleware))
+        .with_state(app.clone());
 
     // Responses are written whole; waiting for ACKs of small writes (Nagle) only adds latency.
     let listener = listener.tap_io(|tcp| {
@@ -74,42 +73,24 @@ pub async fn serve(
     Ok(())
 }
 
-/// Logs every finished request: at INFO, except index and download traffic
-/// (hundreds of requests per `cargo update`, 404s included: cargo probes name
-/// variants), which is DEBUG unless it failed.
+/// Logs every finished request that passed through the observed routes (the hot
+/// index and download paths are not logged per request; their failures are).
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    let routine = response.extensions().get::<RoutineTraffic>().is_some();
     if response.status().is_server_error() {
         tracing::event!(Level::ERROR, status, latency_ms, "failed");
-    } else if routine {
-        tracing::event!(Level::DEBUG, status, latency_ms, "served");
     } else {
         tracing::event!(Level::INFO, status, latency_ms, "answered");
     }
 }
-
-/// Index files and `.crate` downloads: the requests that come by the hundred.
-fn is_routine<B>(request: &Request<B>) -> bool {
-    let path = request.uri().path();
-    request.method() == axum::http::Method::GET
-        && (path.contains("/index/") || (path.contains("/crates/") && !path.contains("/api/")))
-}
-
-/// Marks a response as high-volume read traffic (index files, downloads) for quieter logs.
-#[derive(Debug, Clone, Copy)]
-pub struct RoutineTraffic;
 
 /// Numbers requests within this process for the `x-request-id` header.
 #[derive(Debug, Clone, Default)]
 struct RequestCounter(Arc<AtomicU64>);
 
 impl MakeRequestId for RequestCounter {
-    fn make_request_id<B>(&mut self, request: &Request<B>) -> Option<RequestId> {
-        if is_routine(request) {
-            return None;
-        }
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
         HeaderValue::from_str(&n.to_string())
             .ok()

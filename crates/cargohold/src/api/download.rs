@@ -9,7 +9,6 @@ use crate::app::AppState;
 use crate::error::AppResult;
 use crate::ops;
 use crate::ops::download::DownloadBody;
-use crate::server::RoutineTraffic;
 
 /// A `.crate` never changes once published, so caches may keep it for good.
 const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -25,7 +24,6 @@ pub async fn download_crate(
         DownloadBody::Whole(bytes) => Body::from(bytes),
         DownloadBody::Stream(stream) => Body::from_stream(stream),
     });
-    response.extensions_mut().insert(RoutineTraffic);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

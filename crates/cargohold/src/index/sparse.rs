@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cargohold_protocol::name::name_from_index_path;
@@ -15,7 +15,6 @@ use crate::clock;
 use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
-use crate::server::RoutineTraffic;
 
 /// Index files may be cached, but every use must be revalidated: a publish or
 /// yank has to be visible at once (cargo polls for a new version), and a
@@ -28,7 +27,7 @@ pub async fn config_json(
     Path(registry): Path<String>,
 ) -> AppResult<Response> {
     let registry = app.registry(&registry)?;
-    let mut response = (
+    let response = (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, INDEX_CACHE_CONTROL),
@@ -36,31 +35,36 @@ pub async fn config_json(
         registry.config_json.clone(),
     )
         .into_response();
-    response.extensions_mut().insert(RoutineTraffic);
     Ok(response)
 }
 
 /// One crate's index file, with ETag / Last-Modified revalidation.
-pub async fn index_file(
-    State(app): State<AppState>,
-    Path((registry, path)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> AppResult<Response> {
-    let registry = app.registry(&registry)?;
-    let cached = match name_from_index_path(&path) {
+///
+/// The hottest handler of all: it reads the path and headers from the request
+/// as they are (no extractor copies) and answers from memory when it can.
+pub async fn index_file(State(app): State<AppState>, request: Request) -> AppResult<Response> {
+    // The router only sends `/registries/{registry}/index/{path}` here.
+    let (registry, path) = request
+        .uri()
+        .path()
+        .strip_prefix("/registries/")
+        .and_then(|rest| rest.split_once("/index/"))
+        .unwrap_or_default();
+    let headers = request.headers();
+    let registry = app.registry(registry)?;
+    let cached = match name_from_index_path(path) {
         Some(name) => lookup(&app, registry, name).await?,
         None => Cached::Missing,
     };
     let Cached::File(file) = cached else {
         app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
         // Cargo reads a 404 as "no such crate"; the body is only for humans.
-        let mut response =
+        let response =
             (StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response();
-        response.extensions_mut().insert(RoutineTraffic);
         return Ok(response);
     };
 
-    let mut response = if is_not_modified(&headers, &file.etag, file.last_modified_secs) {
+    let mut response = if is_not_modified(headers, &file.etag, file.last_modified_secs) {
         app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -72,7 +76,6 @@ pub async fn index_file(
         );
         response
     };
-    response.extensions_mut().insert(RoutineTraffic);
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
