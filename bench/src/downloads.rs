@@ -26,8 +26,11 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
         .step_by(7)
         .map(|path| (path, None))
         .collect();
-    let nginx_load = load::run(&nginx.url, &targets, bench.seconds, 64, scratch.path())?;
-    let ours = load::run(&server.url, &targets, bench.seconds, 64, scratch.path())?;
+    let (nginx_load, ours) = load::alternate(
+        bench.rounds,
+        || load::run(&nginx.url, &targets, bench.seconds, 64, scratch.path()),
+        || load::run(&server.url, &targets, bench.seconds, 64, scratch.path()),
+    )?;
     let size: u64 = std::fs::read_dir(&registry.crate_files)?
         .flatten()
         .filter_map(|e| e.metadata().ok())
@@ -37,9 +40,10 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     Ok(Section {
         title: "Downloads",
         command: format!(
-            "wrk -t2 -c64 -d{}s --latency over {} .crate files (about {size} bytes each)",
+            "wrk -t2 -c64 -d{}s --latency over {} .crate files (about {size} bytes each); median of {} alternating runs",
             bench.seconds,
-            targets.len()
+            targets.len(),
+            bench.rounds
         ),
         header: vec![
             "server",

@@ -69,10 +69,16 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     let run = |url: &str, targets: &[(String, Option<String>)]| {
         load::run(url, targets, bench.seconds, 64, scratch.path())
     };
-    let nginx_full = run(&nginx.url, &full)?;
-    let ours_full = run(&server.url, &full)?;
-    let nginx_revalidate = run(&nginx.url, &nginx_304)?;
-    let ours_revalidate = run(&server.url, &ours_304)?;
+    let (nginx_full, ours_full) = load::alternate(
+        bench.rounds,
+        || run(&nginx.url, &full),
+        || run(&server.url, &full),
+    )?;
+    let (nginx_revalidate, ours_revalidate) = load::alternate(
+        bench.rounds,
+        || run(&nginx.url, &nginx_304),
+        || run(&server.url, &ours_304),
+    )?;
     let peak_kib = server.peak_rss_kib();
     drop(server);
 
@@ -91,10 +97,11 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     let index = Section {
         title: "Sparse index throughput",
         command: format!(
-            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin",
+            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin; median of {} alternating runs",
             bench.seconds,
             files.len(),
-            registry.crates.len()
+            registry.crates.len(),
+            bench.rounds
         ),
         header: vec![
             "requests",

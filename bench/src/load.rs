@@ -118,3 +118,24 @@ fn duration_ms(text: &str) -> f64 {
     };
     number.trim().parse::<f64>().unwrap_or(f64::NAN) * factor
 }
+
+/// Measures `first` and `second` alternately, `rounds` times each, and returns the
+/// median run of each (by requests per second): the machine's noise hits both alike.
+pub fn alternate(
+    rounds: usize,
+    mut first: impl FnMut() -> anyhow::Result<Load>,
+    mut second: impl FnMut() -> anyhow::Result<Load>,
+) -> anyhow::Result<(Load, Load)> {
+    let mut a = Vec::with_capacity(rounds);
+    let mut b = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
+        a.push(first()?);
+        b.push(second()?);
+    }
+    Ok((median(a), median(b)))
+}
+
+fn median(mut runs: Vec<Load>) -> Load {
+    runs.sort_by(|x, y| x.requests_per_second.total_cmp(&y.requests_per_second));
+    runs[runs.len() / 2]
+}

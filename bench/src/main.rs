@@ -37,6 +37,9 @@ struct Args {
     /// Seconds of load per throughput measurement
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Alternating runs per throughput comparison (the median is reported)
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Sequential publishes per registry size
     #[arg(long, default_value_t = 1000)]
     publishes: usize,
@@ -55,6 +58,7 @@ struct Args {
 pub struct Bench {
     pub binary: PathBuf,
     pub seconds: u64,
+    pub rounds: usize,
     pub publishes: usize,
     pub resolutions: usize,
     pub import_crates: usize,
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     let bench = Bench {
         binary: binary.clone(),
         seconds: args.seconds,
+        rounds: args.rounds,
         publishes: args.publishes,
         resolutions: args.resolutions,
         import_crates: args.import_crates,

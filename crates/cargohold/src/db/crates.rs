@@ -136,9 +136,13 @@ pub async fn exists_exact<'c>(
     registry_id: i64,
     name: &str,
 ) -> sqlx::Result<bool> {
-    const SQL: &str = "SELECT COUNT(*) FROM crates WHERE registry_id = $1 AND name = $2";
+    // By the indexed canonical name first, then the exact spelling.
+    const SQL: &str =
+        "SELECT COUNT(*) FROM crates WHERE registry_id = $1 AND canonical_name = $2 AND name = $3";
+    let canonical = cargohold_protocol::name::canonical_name(name);
     let count: i64 = on_conn!(conn, |c| sqlx::query_scalar(SQL)
         .bind(registry_id)
+        .bind(&canonical)
         .bind(name)
         .fetch_one(c)
         .await)?;
