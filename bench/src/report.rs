@@ -19,7 +19,8 @@ pub fn render(root: &Path, sections: &[Section], invocation: &str) -> String {
     out.push_str(
         "Written by `cargo run --release -p cargohold-bench` (one command, no network; it installs nginx and \
          wrk from Debian's packages when they are missing). Absolute figures depend on the machine and on \
-         what else runs on it, so every comparison is made side by side in one run and given as a ratio.\n\n",
+         what else runs on it, so every comparison is made side by side in one run and given as a ratio. What was found \
+         while profiling, and why the hot paths look as they do, is in docs/performance.md.\n\n",
     );
     let _ = writeln!(out, "This run: `{invocation}`\n");
     let _ = writeln!(out, "## Machine and versions\n");
