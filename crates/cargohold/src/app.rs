@@ -1,6 +1,7 @@
 //! `App`: the configuration, database, blob store and registries one process serves, shared by every request.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +16,7 @@ use crate::db::versions::DownloadRow;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::index::cache::IndexCache;
+use crate::rate_limit::RateLimit;
 use crate::storage::BlobStore;
 use bytes::Bytes;
 
@@ -32,6 +34,16 @@ pub struct App {
     pub stats: Stats,
     /// Version lookups and small `.crate` files for downloads; both never change once published.
     pub download_cache: DownloadCache,
+    pub rate_limits: RateLimits,
+}
+
+/// The limits on how fast one client or user may act.
+#[derive(Debug)]
+pub struct RateLimits {
+    /// Failed token checks per client address.
+    pub auth_failures: RateLimit<IpAddr>,
+    /// Publishes and uploads per user id.
+    pub publishes: RateLimit<i64>,
 }
 
 /// What downloads keep in memory. Published versions and content-addressed blobs
@@ -78,6 +90,10 @@ pub struct Registry {
     pub kind: RegistryKind,
     /// Whether this registry stands in for crates.io (see `RegistryConfig::replaces_crates_io`).
     pub replaces_crates_io: bool,
+    /// A private registry: reads need a token (see `access::require_read`).
+    pub auth_required: bool,
+    /// Where a user learns how to get a token (`{api}/me`), sent in 401 challenges.
+    pub login_url: String,
     /// `sparse+{public}/registries/{name}/index/`, as users put it in `.cargo/config.toml`.
     pub index_url: String,
     /// The body of `config.json`, rendered once.
@@ -93,13 +109,15 @@ impl Registry {
         let config_json = ConfigJson {
             dl: format!("{base}/crates/{{crate}}/{{crate}}-{{version}}.crate"),
             api: base.clone(),
-            auth_required: false,
+            auth_required: config.auth_required,
         };
         Self {
             id,
             name: name.to_owned(),
             kind: config.kind,
             replaces_crates_io: config.replaces_crates_io,
+            auth_required: config.auth_required,
+            login_url: format!("{base}/me"),
             index_url: format!("sparse+{base}/index/"),
             config_json: serde_json::to_string(&config_json)
                 .expect("config.json always serializes"),
@@ -146,6 +164,10 @@ impl App {
             registries.insert(row.name, Arc::new(registry));
         }
         let download_cache = DownloadCache::new(config.download_cache_size);
+        let rate_limits = RateLimits {
+            auth_failures: RateLimit::per_minute(config.limits.auth_failures_per_minute),
+            publishes: RateLimit::per_minute(config.limits.publishes_per_minute),
+        };
         Ok(Self {
             config,
             db,
@@ -154,13 +176,19 @@ impl App {
             downloads: DownloadCounter::default(),
             stats: Stats::default(),
             download_cache,
+            rate_limits,
         })
     }
 
-    /// The registry called `name`, or a 404 that lists the ones that exist.
+    /// The registry called `name`, or a 404 that lists the public ones.
     pub fn registry(&self, name: &str) -> AppResult<&Arc<Registry>> {
         self.registries.get(name).ok_or_else(|| {
-            let mut known: Vec<&str> = self.registries.keys().map(String::as_str).collect();
+            let mut known: Vec<&str> = self
+                .registries
+                .values()
+                .filter(|r| !r.auth_required)
+                .map(|r| r.name.as_str())
+                .collect();
             known.sort_unstable();
             AppError::NotFound(format!(
                 "there is no registry named `{name}` here; registries: {}",

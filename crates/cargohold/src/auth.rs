@@ -2,14 +2,17 @@
 
 use std::fmt;
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::clock;
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -104,11 +107,14 @@ pub struct Actor {
     pub login: String,
     pub is_admin: bool,
     pub token_id: Option<i64>,
+    /// Where the request came from, for the audit log (`cli` for the command line).
+    pub client_addr: Option<String>,
     scopes: Vec<Scope>,
     /// `foo` or `foo-*`; empty means any crate.
     crate_patterns: Vec<String>,
     /// Registry names; empty means any registry.
     registries: Vec<String>,
+    expires_at: Option<i64>,
 }
 
 impl Actor {
@@ -119,9 +125,11 @@ impl Actor {
             login: login.to_owned(),
             is_admin,
             token_id: None,
+            client_addr: Some("cli".into()),
             scopes: Scope::ALL.to_vec(),
             crate_patterns: Vec::new(),
             registries: Vec::new(),
+            expires_at: None,
         }
     }
 
@@ -138,12 +146,7 @@ impl Actor {
                 self.login
             )));
         }
-        if !self.registries.is_empty() && !self.registries.iter().any(|r| r == registry) {
-            return Err(AppError::Forbidden(format!(
-                "this token is limited to the registries {} and cannot be used on `{registry}`",
-                self.registries.join(", ")
-            )));
-        }
+        self.require_registry(registry)?;
         if let Some(krate) = krate
             && !self.crate_patterns.is_empty()
             && !self
@@ -157,6 +160,95 @@ impl Actor {
             )));
         }
         Ok(())
+    }
+
+    /// Fails with 403 unless this is an administrator whose token has the `admin`
+    /// scope and is not limited to some registries or crates.
+    pub fn require_instance_admin(&self) -> AppResult<()> {
+        if !self.scopes.contains(&Scope::Admin) || !self.is_admin {
+            return self.require(Scope::Admin, "", None);
+        }
+        if !self.registries.is_empty() || !self.crate_patterns.is_empty() {
+            return Err(AppError::Forbidden(
+                "this token is limited to some registries or crates and cannot administer the \
+                 instance; use an admin token without limits"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fails with 403 unless the token may be used on `registry` at all.
+    pub fn require_registry(&self, registry: &str) -> AppResult<()> {
+        if !self.registries.is_empty() && !self.registries.iter().any(|r| r == registry) {
+            return Err(AppError::Forbidden(format!(
+                "this token is limited to the registries {} and cannot be used on `{registry}`",
+                self.registries.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fails with 403 unless a token with these powers would be no stronger than
+    /// this one: a token can only hand out what it holds itself.
+    pub fn may_grant(
+        &self,
+        scopes: &[Scope],
+        crate_patterns: &[String],
+        registries: &[String],
+        expires_at: Option<i64>,
+    ) -> AppResult<()> {
+        let too_strong = |what: String| {
+            AppError::Forbidden(format!(
+                "a token cannot create a stronger token than itself: {what}"
+            ))
+        };
+        if let Some(scope) = scopes.iter().find(|s| !self.scopes.contains(s)) {
+            return Err(too_strong(format!("this token lacks the `{scope}` scope")));
+        }
+        if !self.registries.is_empty()
+            && (registries.is_empty() || registries.iter().any(|r| !self.registries.contains(r)))
+        {
+            return Err(too_strong(format!(
+                "limit the new token to the registries {}",
+                self.registries.join(", ")
+            )));
+        }
+        if !self.crate_patterns.is_empty()
+            && (crate_patterns.is_empty()
+                || crate_patterns.iter().any(|new| {
+                    !self
+                        .crate_patterns
+                        .iter()
+                        .any(|own| pattern_covers(own, new))
+                }))
+        {
+            return Err(too_strong(format!(
+                "limit the new token to crates within {}",
+                self.crate_patterns.join(", ")
+            )));
+        }
+        if let Some(own) = self.expires_at
+            && expires_at.is_none_or(|new| new > own)
+        {
+            return Err(too_strong(format!(
+                "the new token must expire no later than this one ({})",
+                cargohold_protocol::index::format_pubtime(own)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether every crate name `inner` matches is also matched by `outer`.
+pub fn pattern_covers(outer: &str, inner: &str) -> bool {
+    use cargohold_protocol::name::canonical_name;
+    let inner_prefix = inner.strip_suffix('*');
+    match outer.strip_suffix('*') {
+        Some(prefix) => {
+            canonical_name(inner_prefix.unwrap_or(inner)).starts_with(&canonical_name(prefix))
+        }
+        None => inner_prefix.is_none() && canonical_name(outer) == canonical_name(inner),
     }
 }
 
@@ -187,30 +279,109 @@ impl FromRequestParts<AppState> for ApiToken {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> AppResult<Self> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-            .filter(|value| !value.is_empty())
-            .ok_or_else(|| {
-                AppError::Unauthorized(
-                    "this request needs an API token: create one with `cargohold token create USER` \
-                     and store it with `cargo login --registry NAME`"
-                        .into(),
-                )
-            })?;
-        // Cargo sends the stored string verbatim; some users store `Bearer <token>`.
-        let token = match header.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            _ => header,
-        };
-        authenticate(app, token).await.map(ApiToken)
+        let client = client_addr(app, &parts.headers, &parts.extensions);
+        let token = presented_token(&parts.headers).ok_or_else(|| {
+            AppError::Unauthorized(
+                "this request needs an API token: create one with `cargohold token create USER` \
+                 and store it with `cargo login --registry NAME`"
+                    .into(),
+            )
+        })?;
+        authenticate(app, token, client).await.map(ApiToken)
     }
 }
 
+/// What the read gate of a private registry needs from a request outside the
+/// hot paths: its headers and the client's address.
+pub struct RequestMeta {
+    pub headers: HeaderMap,
+    pub client: Option<IpAddr>,
+}
+
+impl FromRequestParts<AppState> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Self {
+            client: client_addr(app, &parts.headers, &parts.extensions),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+/// The token in the `Authorization` header, if any. Cargo sends the stored
+/// string verbatim; some users store `Bearer <token>`, which is accepted too.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())?;
+    Some(match header.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => header,
+    })
+}
+
+/// The address a request came from: the peer, or with `trust-forwarded-for`
+/// the first `X-Forwarded-For` entry a reverse proxy set.
+pub fn client_addr(app: &App, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+    if app.config.trust_forwarded_for
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(forwarded);
+    }
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
 /// Checks a presented token and returns who holds it.
-pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Actor> {
+///
+/// A client address whose recent checks failed too often gets 429 before its
+/// token is even looked at, so tokens cannot be guessed at speed.
+pub async fn authenticate(app: &App, token: &str, client: Option<IpAddr>) -> AppResult<Actor> {
+    let limit = &app.rate_limits.auth_failures;
+    if let Some(ip) = client
+        && let Some(retry_after) = limit.blocked(&ip)
+    {
+        return Err(too_many_failures(retry_after));
+    }
+    match check_token(app, token).await {
+        Ok(mut actor) => {
+            actor.client_addr = client.map(|ip| ip.to_string());
+            Ok(actor)
+        }
+        Err(err @ AppError::Unauthorized(_)) => {
+            if let Some(ip) = client {
+                tracing::info!(client = %ip, "rejected an API token");
+                if let Some(retry_after) = limit.hit(&ip) {
+                    return Err(too_many_failures(retry_after));
+                }
+            }
+            Err(err)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn too_many_failures(retry_after: u64) -> AppError {
+    AppError::TooManyRequests {
+        message: format!(
+            "too many requests with invalid tokens from this address; try again in {retry_after} s"
+        ),
+        retry_after,
+    }
+}
+
+async fn check_token(app: &App, token: &str) -> AppResult<Actor> {
     let invalid = || {
         AppError::Unauthorized(
             "the API token is not valid (unknown or revoked); create a new one with \
@@ -256,12 +427,14 @@ pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Actor> {
         login: row.login,
         is_admin: row.is_admin,
         token_id: Some(row.token_id),
+        client_addr: None,
         scopes: split_list(&row.scopes)
             .iter()
             .filter_map(|s| Scope::parse(s))
             .collect(),
         crate_patterns: split_list(&row.crate_patterns),
         registries: split_list(&row.registries),
+        expires_at: row.expires_at,
     })
 }
 
@@ -299,6 +472,8 @@ mod tests {
             scopes: scopes.to_vec(),
             crate_patterns: patterns.iter().map(|s| s.to_string()).collect(),
             registries: registries.iter().map(|s| s.to_string()).collect(),
+            client_addr: None,
+            expires_at: None,
         }
     }
 
@@ -315,5 +490,65 @@ mod tests {
                 .require(Scope::Admin, "main", None)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_pattern_covers_only_names_it_matches_itself() {
+        assert!(pattern_covers("foo-*", "foo-bar"));
+        assert!(pattern_covers("foo-*", "foo-bar-*"));
+        assert!(pattern_covers("foo-*", "foo-*"));
+        assert!(!pattern_covers("foo-*", "fo*"));
+        assert!(!pattern_covers("foo", "foo-*"));
+        assert!(pattern_covers("foo", "Foo"));
+        assert!(!pattern_covers("foo", "bar"));
+    }
+
+    #[test]
+    fn a_token_cannot_create_a_stronger_token() {
+        let limited = Actor {
+            expires_at: Some(1_000),
+            ..actor(&[Scope::Read, Scope::Yank], &["foo-*"], &["main"])
+        };
+        let main = ["main".to_owned()];
+        let foo_x = ["foo-x".to_owned()];
+        assert!(
+            limited
+                .may_grant(&[Scope::Read], &foo_x, &main, Some(900))
+                .is_ok()
+        );
+        // More scopes, other registries, wider crates, no or later expiry: refused.
+        assert!(
+            limited
+                .may_grant(&[Scope::PublishNew], &foo_x, &main, Some(900))
+                .is_err()
+        );
+        assert!(
+            limited
+                .may_grant(&[Scope::Read], &foo_x, &[], Some(900))
+                .is_err()
+        );
+        assert!(
+            limited
+                .may_grant(&[Scope::Read], &["bar".into()], &main, Some(900))
+                .is_err()
+        );
+        assert!(
+            limited
+                .may_grant(&[Scope::Read], &[], &main, Some(900))
+                .is_err()
+        );
+        assert!(
+            limited
+                .may_grant(&[Scope::Read], &foo_x, &main, None)
+                .is_err()
+        );
+        assert!(
+            limited
+                .may_grant(&[Scope::Read], &foo_x, &main, Some(2_000))
+                .is_err()
+        );
+        // The command line and unrestricted tokens may hand out anything they hold.
+        let operator = Actor::operator(1, "root", true);
+        assert!(operator.may_grant(&Scope::ALL, &[], &[], None).is_ok());
     }
 }

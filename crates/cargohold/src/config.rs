@@ -23,6 +23,7 @@ const ENV_KEYS: &[&str] = &[
     "limits",
     "log-format",
     "download-flush-seconds",
+    "trust-forwarded-for",
     "index-cache-size",
     "index-poll-millis",
     "download-cache-size",
@@ -53,6 +54,9 @@ pub struct Config {
     /// How often, in milliseconds, the server looks for index changes made by
     /// other processes (`cargohold import`, other nodes).
     pub index_poll_millis: u64,
+    /// Take the client's address from the first `X-Forwarded-For` entry (only
+    /// behind a reverse proxy that sets it), for rate limits and the audit log.
+    pub trust_forwarded_for: bool,
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
     pub registries: Vec<RegistryConfig>,
@@ -76,6 +80,11 @@ pub struct Limits {
     pub max_features: usize,
     /// Most values one feature may list.
     pub max_feature_values: usize,
+    /// Failed token checks one client address may make per minute before it gets
+    /// 429s (0: no limit). Requests without any token do not count.
+    pub auth_failures_per_minute: u32,
+    /// Publishes (and uploads) one user may make per minute (0: no limit).
+    pub publishes_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -88,6 +97,8 @@ impl Default for Limits {
             max_dependencies: 1000,
             max_features: 5000,
             max_feature_values: 1000,
+            auth_failures_per_minute: 30,
+            publishes_per_minute: 120,
         }
     }
 }
@@ -113,6 +124,10 @@ pub struct RegistryConfig {
     /// or curated crates.io): dependencies on crates.io are then its own crates.
     #[serde(default)]
     pub replaces_crates_io: bool,
+    /// A private registry: every index request, download and API call needs a
+    /// token with read access, and nothing is revealed without one.
+    #[serde(default)]
+    pub auth_required: bool,
 }
 
 /// What a registry holds.
@@ -145,6 +160,7 @@ impl Default for Config {
             download_flush_seconds: 10,
             index_cache_size: 64 * 1024 * 1024,
             index_poll_millis: 100,
+            trust_forwarded_for: false,
             download_cache_size: 64 * 1024 * 1024,
             limits: Limits::default(),
             registries: Vec::new(),
@@ -267,6 +283,7 @@ impl Config {
                 name: "main".into(),
                 kind: RegistryKind::Local,
                 replaces_crates_io: false,
+                auth_required: false,
             }]
         } else {
             self.registries.clone()

@@ -12,6 +12,10 @@ pub enum AppError {
     /// No usable token. The message says how to get one.
     #[error("{0}")]
     Unauthorized(String),
+    /// A private registry asked for without a token: cargo retries with one, and
+    /// learns from `login_url` where a user gets a token.
+    #[error("{message}")]
+    AuthRequired { message: String, login_url: String },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -20,6 +24,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A rate limit was hit; the client may try again after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     /// Anything not anticipated: logged with its cause chain, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -33,11 +40,12 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::AuthRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,10 +80,21 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let mut response = (status, axum::Json(ErrorBody::single(detail))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cargo"));
+        let headers = response.headers_mut();
+        match &self {
+            Self::AuthRequired { login_url, .. } => {
+                let challenge = format!("Cargo login_url=\"{login_url}\"");
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Cargo"));
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
         }
         response
     }

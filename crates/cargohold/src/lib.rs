@@ -5,8 +5,10 @@
 //! - [`ops`] holds the use cases the handlers and the [`cli`] share;
 //! - [`db`] (SQL, by table), [`storage`] (blobs) and [`index`] (derived index files) sit below;
 //! - [`app`] wires them together; [`server`] runs HTTP; [`config`] loads settings;
-//! - [`auth`] checks tokens; [`error`] turns failures into cargo's error envelope.
+//! - [`auth`] checks tokens, [`access`] says who may do what, [`rate_limit`] slows abuse;
+//! - [`error`] turns failures into cargo's error envelope.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -18,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod index;
 pub mod ops;
+pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod storage;

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, patch, put};
 
 use crate::app::AppState;
 use crate::{api, index, web};
@@ -68,10 +68,48 @@ pub fn routes(app: &AppState) -> Routes {
         )
         .route_layer(middleware::from_fn(api::ensure_json_errors));
 
+    // The instance's own API: accounts, tokens, administration (for the web UI and scripts).
+    let instance_api = Router::new()
+        .route("/api/v1/me", get(api::account::me))
+        .route(
+            "/api/v1/me/tokens",
+            get(api::account::list_tokens)
+                .put(api::account::create_token)
+                .post(api::account::create_token),
+        )
+        .route("/api/v1/me/tokens/{id}", delete(api::account::revoke_token))
+        .route(
+            "/api/v1/admin/users",
+            get(api::admin::list_users).post(api::admin::add_user),
+        )
+        .route(
+            "/api/v1/admin/users/{login}",
+            patch(api::admin::update_user),
+        )
+        .route("/api/v1/admin/tokens", get(api::admin::list_all_tokens))
+        .route(
+            "/api/v1/admin/teams",
+            get(api::admin::list_teams).post(api::admin::create_team),
+        )
+        .route(
+            "/api/v1/admin/teams/{team}/members",
+            put(api::admin::add_members).delete(api::admin::remove_members),
+        )
+        .route(
+            "/api/v1/admin/registries/{registry}/permissions",
+            get(api::admin::list_permissions)
+                .put(api::admin::grant_permission)
+                .delete(api::admin::revoke_permission),
+        )
+        .route("/api/v1/admin/audit", get(api::admin::list_audit))
+        .route("/api/{*rest}", axum::routing::any(api::not_found))
+        .route_layer(middleware::from_fn(api::ensure_json_errors));
+
     let observed = Router::new()
         .route("/", get(web::home_page))
         .route("/health", get(|| async { "ok\n" }))
         .route("/registries/{registry}/me", get(web::me_page))
-        .merge(cargo_api);
+        .merge(cargo_api)
+        .merge(instance_api);
     Routes { hot, observed }
 }

@@ -1,6 +1,7 @@
 //! Running the HTTP server: middleware, background work, graceful shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -60,7 +61,9 @@ pub async fn serve(
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
+    // The peer address feeds rate limits and the audit log.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
 

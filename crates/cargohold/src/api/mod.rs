@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
+pub mod account;
+pub mod admin;
 pub mod download;
 pub mod owners;
 pub mod publish;

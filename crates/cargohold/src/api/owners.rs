@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use cargohold_protocol::api::{OkResponse, Owner, OwnersRequest, OwnersResponse};
 
+use crate::access;
 use crate::api::ApiJson;
 use crate::app::AppState;
-use crate::auth::ApiToken;
+use crate::auth::{ApiToken, RequestMeta};
 use crate::error::AppResult;
 use crate::ops::owners::{self, Change};
 
@@ -14,8 +15,10 @@ use crate::ops::owners::{self, Change};
 pub async fn list_owners(
     State(app): State<AppState>,
     Path((registry, name)): Path<(String, String)>,
+    meta: RequestMeta,
 ) -> AppResult<Json<OwnersResponse>> {
     let registry = app.registry(&registry)?;
+    access::require_read(&app, registry, &meta.headers, meta.client).await?;
     let users = owners::list(&app, registry, &name)
         .await?
         .into_iter()

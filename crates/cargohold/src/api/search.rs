@@ -6,7 +6,9 @@ use axum::extract::{Path, Query, State};
 use cargohold_protocol::api::SearchResponse;
 use serde::Deserialize;
 
+use crate::access;
 use crate::app::AppState;
+use crate::auth::RequestMeta;
 use crate::error::{AppError, AppResult};
 use crate::ops;
 
@@ -23,9 +25,11 @@ pub struct SearchParams {
 pub async fn search_crates(
     State(app): State<AppState>,
     Path(registry): Path<String>,
+    meta: RequestMeta,
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> AppResult<Json<SearchResponse>> {
     let registry = app.registry(&registry)?;
+    access::require_read(&app, registry, &meta.headers, meta.client).await?;
     let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let response = ops::search::search(
         &app,

@@ -1,6 +1,6 @@
 //! The command line: argument parsing and one small function per subcommand, each calling `ops`.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,9 +11,12 @@ use tracing_subscriber::EnvFilter;
 use url::Url;
 
 use crate::app::App;
-use crate::auth::Scope;
 use crate::config::{Config, LogFormat, Overrides};
-use crate::ops::{self, setup::FirstStart, tokens::TokenRequest, users::NewUser};
+use crate::ops::{self, setup::FirstStart};
+
+mod admin;
+
+pub use admin::{AuditArgs, PermissionCommand, TeamCommand, TokenCommand, UserCommand};
 
 /// A self-hosted Cargo registry: private crates, with the real `cargo` as client.
 #[derive(Debug, Parser)]
@@ -42,6 +45,14 @@ pub enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage teams (groups of users that own crates and hold registry roles)
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Manage who may read, publish and administer each registry
+    #[command(subcommand)]
+    Permission(PermissionCommand),
+    /// Show the audit log: who changed what, when, from where
+    Audit(AuditArgs),
     /// Import .crate files (folders are walked); safe to run again and while `serve` runs
     Import(ImportArgs),
     /// Inspect the configuration
@@ -74,48 +85,6 @@ pub struct ServeArgs {
     pub public_url: Option<Url>,
 }
 
-/// `user` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create a user
-    Add {
-        /// Login of the new user
-        name: String,
-        /// Make the user an administrator
-        #[arg(long)]
-        admin: bool,
-        /// Read a password (for the web login) from the first line of standard input
-        #[arg(long)]
-        password_stdin: bool,
-    },
-}
-
-/// `token` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create an API token and print it (only it) on standard output
-    Create {
-        /// Login of the user the token acts for
-        user: String,
-        /// A label to recognise the token by
-        #[arg(long, value_name = "LABEL")]
-        name: Option<String>,
-        /// Scopes, comma-separated: read, publish-new, publish-update, yank, change-owners, admin
-        /// [default: all but admin]
-        #[arg(long = "scope", value_name = "S,...", value_delimiter = ',')]
-        scopes: Vec<String>,
-        /// Limit the token to crates named PATTERN (`foo`, or `foo-*` for a prefix); repeatable
-        #[arg(long = "crate", value_name = "PATTERN")]
-        crates: Vec<String>,
-        /// Limit the token to registry R; repeatable
-        #[arg(long = "registry", value_name = "R")]
-        registries: Vec<String>,
-        /// Make the token expire after DAYS days
-        #[arg(long, value_name = "DAYS")]
-        expires_in: Option<u32>,
-    },
-}
-
 /// `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -139,58 +108,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
     match cli.command {
         Command::Serve(_) => serve(config).await,
-        Command::User(UserCommand::Add {
-            name,
-            admin,
-            password_stdin,
-        }) => {
-            let app = App::build(config).await?;
-            let password = if password_stdin {
-                Some(read_password()?)
-            } else {
-                None
-            };
-            let user = NewUser {
-                login: name.clone(),
-                is_admin: admin,
-                password,
-            };
-            ops::users::add(&app, user, None).await?;
-            println!(
-                "created user `{name}`{}",
-                if admin { " (administrator)" } else { "" }
-            );
-            Ok(())
-        }
-        Command::Token(TokenCommand::Create {
-            user,
-            name,
-            scopes,
-            crates,
-            registries,
-            expires_in,
-        }) => {
-            let app = App::build(config).await?;
-            let scopes = scopes
-                .iter()
-                .map(|s| {
-                    Scope::parse(s).with_context(|| {
-                        let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                        format!("unknown scope `{s}`; scopes are {}", all.join(", "))
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let request = TokenRequest {
-                name: name.unwrap_or_default(),
-                scopes,
-                crate_patterns: crates,
-                registries,
-                expires_in_days: expires_in,
-            };
-            let created = ops::tokens::create(&app, &user, request, None).await?;
-            println!("{}", created.token);
-            Ok(())
-        }
+        Command::User(command) => admin::user(App::build(config).await?, command).await,
+        Command::Token(command) => admin::token(App::build(config).await?, command).await,
+        Command::Team(command) => admin::team(App::build(config).await?, command).await,
+        Command::Permission(command) => admin::permission(App::build(config).await?, command).await,
+        Command::Audit(args) => admin::audit(App::build(config).await?, args).await,
         Command::Import(args) => import(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
@@ -324,15 +246,6 @@ fn print_first_start(app: &App, first: &FirstStart) {
         name = registry.name,
         index = registry.index_url,
     );
-}
-
-fn read_password() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("could not read the password from standard input")?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {

@@ -72,3 +72,80 @@ pub async fn remove<'c>(
         .map(|r| r.rows_affected()))?;
     Ok(done > 0)
 }
+
+/// Whether `user_id` owns the crate itself or through a team it belongs to.
+pub async fn is_owner_or_team_member<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    user_id: i64,
+) -> sqlx::Result<bool> {
+    const SQL: &str =
+        "SELECT (SELECT COUNT(*) FROM crate_owners WHERE crate_id = $1 AND user_id = $2)
+                            + (SELECT COUNT(*) FROM crate_team_owners o
+                                 JOIN team_members m ON m.team_id = o.team_id
+                                WHERE o.crate_id = $1 AND m.user_id = $2)";
+    let count: i64 = on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(crate_id)
+        .bind(user_id)
+        .fetch_one(c)
+        .await)?;
+    Ok(count > 0)
+}
+
+/// A team that owns a crate.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TeamOwnerRow {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The teams that own a crate, in the order they were added.
+pub async fn list_teams<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<TeamOwnerRow>> {
+    const SQL: &str = "SELECT t.id, t.name
+                       FROM crate_team_owners o JOIN teams t ON t.id = o.team_id
+                       WHERE o.crate_id = $1 ORDER BY o.added_at, t.id";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Makes a team an owner; `false` if it already was one.
+pub async fn add_team<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    team_id: i64,
+    added_by: Option<i64>,
+    now: i64,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "INSERT INTO crate_team_owners (crate_id, team_id, added_by, added_at)
+                       VALUES ($1, $2, $3, $4) ON CONFLICT (crate_id, team_id) DO NOTHING";
+    let done = on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(crate_id)
+        .bind(team_id)
+        .bind(added_by)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Removes a team from the owners; `false` if it was not one.
+pub async fn remove_team<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    team_id: i64,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "DELETE FROM crate_team_owners WHERE crate_id = $1 AND team_id = $2";
+    let done = on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(crate_id)
+        .bind(team_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}

@@ -81,3 +81,56 @@ pub async fn touch<'c>(conn: impl Into<Conn<'c>>, token_id: i64, now: i64) -> sq
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// A token as listed to its owner or an administrator (never the secret, which is not stored).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct TokenRow {
+    pub id: i64,
+    pub login: String,
+    pub name: String,
+    pub scopes: String,
+    pub crate_patterns: String,
+    pub registries: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// The tokens of `user_id` (all users when `None`), newest first.
+pub async fn list<'c>(
+    conn: impl Into<Conn<'c>>,
+    user_id: Option<i64>,
+) -> sqlx::Result<Vec<TokenRow>> {
+    const SQL: &str = "SELECT t.id, u.login, t.name, t.scopes, t.crate_patterns, t.registries,
+                              t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+                       FROM api_tokens t JOIN users u ON u.id = t.user_id
+                       WHERE ($1 IS NULL OR t.user_id = $1) ORDER BY t.id DESC";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(user_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// The token with id `id`.
+pub async fn find<'c>(conn: impl Into<Conn<'c>>, id: i64) -> sqlx::Result<Option<TokenRow>> {
+    const SQL: &str = "SELECT t.id, u.login, t.name, t.scopes, t.crate_patterns, t.registries,
+                              t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+                       FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(id)
+        .fetch_optional(c)
+        .await)
+}
+
+/// Revokes a token; `false` if it already was revoked.
+pub async fn revoke<'c>(conn: impl Into<Conn<'c>>, id: i64, now: i64) -> sqlx::Result<bool> {
+    const SQL: &str = "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+    let done = on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}

@@ -50,3 +50,49 @@ pub async fn find_by_login<'c>(
         .fetch_optional(c)
         .await)
 }
+
+/// Every user, by login.
+pub async fn list<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<Vec<UserRow>> {
+    const SQL: &str = "SELECT id, login, name, is_admin, disabled_at, created_at
+                       FROM users ORDER BY lower(login)";
+    on_conn!(conn, |c| sqlx::query_as(SQL).fetch_all(c).await)
+}
+
+/// Disables the user at `at`, or enables it again with `None`; `false` if nothing changed.
+pub async fn set_disabled<'c>(
+    conn: impl Into<Conn<'c>>,
+    user_id: i64,
+    at: Option<i64>,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "UPDATE users SET disabled_at = $1
+                       WHERE id = $2 AND (disabled_at IS NULL) <> ($1 IS NULL)";
+    let done = on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(at)
+        .bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// Gives or takes the administrator role; `false` if nothing changed.
+pub async fn set_admin<'c>(
+    conn: impl Into<Conn<'c>>,
+    user_id: i64,
+    is_admin: bool,
+) -> sqlx::Result<bool> {
+    const SQL: &str = "UPDATE users SET is_admin = $1 WHERE id = $2 AND is_admin <> $1";
+    let done = on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(is_admin)
+        .bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(done > 0)
+}
+
+/// How many administrators can still sign in.
+pub async fn count_active_admins<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM users WHERE is_admin AND disabled_at IS NULL";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+}

@@ -15,6 +15,7 @@ use crate::clock;
 use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
+use crate::{access, auth};
 
 /// Index files may be cached, but every use must be revalidated: a publish or
 /// yank has to be visible at once (cargo polls for a new version), and a
@@ -25,8 +26,14 @@ const INDEX_CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";
 pub async fn config_json(
     State(app): State<AppState>,
     Path(registry): Path<String>,
+    request: Request,
 ) -> AppResult<Response> {
     let registry = app.registry(&registry)?;
+    if registry.auth_required {
+        let headers = request.headers();
+        let client = auth::client_addr(&app, headers, request.extensions());
+        access::require_read(&app, registry, headers, client).await?;
+    }
     let response = (
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -52,6 +59,10 @@ pub async fn index_file(State(app): State<AppState>, request: Request) -> AppRes
         .unwrap_or_default();
     let headers = request.headers();
     let registry = app.registry(registry)?;
+    if registry.auth_required {
+        let client = auth::client_addr(&app, headers, request.extensions());
+        access::require_read(&app, registry, headers, client).await?;
+    }
     let cached = match name_from_index_path(path) {
         Some(name) => lookup(&app, registry, name).await?,
         None => Cached::Missing,

@@ -8,19 +8,38 @@ use semver::Version;
 
 use crate::app::Registry;
 use crate::auth::Actor;
-use crate::db::{self, Conn, Tx, crates::CrateRow};
+use crate::db::{self, Conn, Tx, audit::AuditEvent, crates::CrateRow};
 use crate::error::{AppError, AppResult};
 use crate::index;
 
+pub mod audit;
 pub mod download;
 pub mod import;
 pub mod owners;
+pub mod permissions;
 pub mod publish;
 pub mod search;
 pub mod setup;
+pub mod teams;
 pub mod tokens;
 pub mod users;
 pub mod yank;
+
+/// An audit event for `action` done by `by` (`None`: an operator on the command line).
+fn audit_event<'a>(by: Option<&'a Actor>, action: &'a str) -> AuditEvent<'a> {
+    AuditEvent {
+        actor_user_id: by.map(|a| a.user_id),
+        actor_token_id: by.and_then(|a| a.token_id),
+        client_addr: Some(by.map_or("cli", |a| a.client_addr.as_deref().unwrap_or("-"))),
+        action,
+        ..AuditEvent::default()
+    }
+}
+
+/// Fails with 403 unless `by` may administer the instance; the command line always may.
+fn require_instance_admin(by: Option<&Actor>) -> AppResult<()> {
+    by.map_or(Ok(()), Actor::require_instance_admin)
+}
 
 /// The crate called `name` (compared canonically), or a 404 naming it.
 async fn find_crate<'c>(
@@ -50,22 +69,6 @@ async fn lock_crate(tx: &mut Tx, registry: &Registry, name: &str) -> AppResult<C
     let krate = find_crate(&mut *tx, registry, name).await?;
     db::crates::lock(&mut *tx, krate.id).await?;
     Ok(krate)
-}
-
-/// Fails with 403 unless `actor` owns `krate`.
-async fn require_owner<'c>(
-    conn: impl Into<Conn<'c>>,
-    actor: &Actor,
-    krate: &CrateRow,
-) -> AppResult<()> {
-    if db::owners::is_owner(conn, krate.id, actor.user_id).await? {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "`{}` is not an owner of crate `{}`; `cargo owner --list {}` shows who is",
-            actor.login, krate.name, krate.name
-        )))
-    }
 }
 
 /// Brings a crate's derived state up to date after one of its versions changed:

@@ -1,18 +1,39 @@
-//! Crate owners: listing, adding and removing the users who may publish, yank and change owners.
+//! Crate owners: listing, adding and removing the users and teams who may publish, yank and change owners.
 
+use crate::access::{self, CrateAction, Role};
 use crate::app::{App, Registry};
 use crate::auth::{Actor, Scope};
 use crate::clock;
-use crate::db::{self, audit::AuditEvent, owners::OwnerRow};
+use crate::db::{self, Tx, audit::AuditEvent, owners::OwnerRow};
 use crate::error::{AppError, AppResult};
 
 /// Most logins one request may name.
 const MAX_LOGINS_PER_REQUEST: usize = 20;
 
-/// The owners of `name`.
+/// The owners of `name`: users, then teams as `team:NAME` (the way `cargo owner` names them).
 pub async fn list(app: &App, registry: &Registry, name: &str) -> AppResult<Vec<OwnerRow>> {
     let krate = super::find_crate(app.db.read(), registry, name).await?;
-    Ok(db::owners::list(app.db.read(), krate.id).await?)
+    let mut owners = db::owners::list(app.db.read(), krate.id).await?;
+    owners.extend(
+        db::owners::list_teams(app.db.read(), krate.id)
+            .await?
+            .into_iter()
+            .map(|team| OwnerRow {
+                id: team.id,
+                login: format!("{TEAM_PREFIX}{}", team.name),
+                name: None,
+            }),
+    );
+    Ok(owners)
+}
+
+/// How `cargo owner --add` names a team.
+pub const TEAM_PREFIX: &str = "team:";
+
+/// A user or a team named in an owner change.
+enum OwnerRef {
+    User(db::users::UserRow),
+    Team(db::teams::TeamRow),
 }
 
 /// Adds or removes owners.
@@ -39,41 +60,57 @@ pub async fn change(
             "at most {MAX_LOGINS_PER_REQUEST} owners can be changed at once"
         )));
     }
-    if let Some(team) = logins.iter().find(|l| l.contains(':')) {
-        return Err(AppError::BadRequest(format!(
-            "`{team}` is not a user login; only users can own crates here"
-        )));
-    }
+    // Who may not see the registry learns nothing about its crates, not even which exist.
+    actor.require_registry(&registry.name)?;
+    access::require_role(app.db.read(), registry, actor, Role::Read).await?;
     let mut tx = app.db.begin().await?;
     // Locked first, so two owners removing each other cannot both succeed.
     let krate = super::lock_crate(&mut tx, registry, name).await?;
     actor.require(Scope::ChangeOwners, &registry.name, Some(&krate.name))?;
-    super::require_owner(&mut tx, actor, &krate).await?;
+    access::require_crate_access(&mut tx, registry, actor, &krate, CrateAction::ChangeOwners)
+        .await?;
     let now = clock::now();
     let mut changed = Vec::new();
     let mut unchanged = Vec::new();
     for login in logins {
-        let no_such_user =
-            || AppError::NotFound(format!("there is no user `{}`", login.escape_debug()));
-        crate::ops::users::validate_login(login).map_err(|_| no_such_user())?;
-        let user = db::users::find_by_login(&mut tx, login)
-            .await?
-            .ok_or_else(no_such_user)?;
-        let done = match change {
-            Change::Add => {
-                db::owners::add(&mut tx, krate.id, user.id, Some(actor.user_id), now).await?
+        let done = match (find_owner_ref(&mut tx, login).await?, change) {
+            (OwnerRef::User(user), Change::Add) => {
+                let done =
+                    db::owners::add(&mut tx, krate.id, user.id, Some(actor.user_id), now).await?;
+                (done, user.login)
             }
-            Change::Remove => db::owners::remove(&mut tx, krate.id, user.id).await?,
+            (OwnerRef::User(user), Change::Remove) => (
+                db::owners::remove(&mut tx, krate.id, user.id).await?,
+                user.login,
+            ),
+            (OwnerRef::Team(team), Change::Add) => {
+                // As on crates.io: only a member can hand a crate to a team.
+                if !actor.is_admin && !db::teams::is_member(&mut tx, team.id, actor.user_id).await?
+                {
+                    return Err(AppError::Forbidden(format!(
+                        "`{}` is not a member of team `{}` and cannot make it an owner",
+                        actor.login, team.name
+                    )));
+                }
+                let done =
+                    db::owners::add_team(&mut tx, krate.id, team.id, Some(actor.user_id), now)
+                        .await?;
+                (done, format!("{TEAM_PREFIX}{}", team.name))
+            }
+            (OwnerRef::Team(team), Change::Remove) => (
+                db::owners::remove_team(&mut tx, krate.id, team.id).await?,
+                format!("{TEAM_PREFIX}{}", team.name),
+            ),
         };
-        if done {
-            changed.push(user.login);
-        } else {
-            unchanged.push(user.login);
+        match done {
+            (true, name) => changed.push(name),
+            (false, name) => unchanged.push(name),
         }
     }
+    // Teams cannot change owners, so a crate always keeps a user who can.
     if change == Change::Remove && db::owners::list(&mut tx, krate.id).await?.is_empty() {
         return Err(AppError::BadRequest(format!(
-            "cannot remove every owner of `{}`; add another owner first",
+            "cannot remove every user owner of `{}`; add another user as owner first",
             krate.name
         )));
     }
@@ -87,6 +124,7 @@ pub async fn change(
             &AuditEvent {
                 actor_user_id: Some(actor.user_id),
                 actor_token_id: actor.token_id,
+                client_addr: actor.client_addr.as_deref(),
                 action,
                 registry: Some(&registry.name),
                 crate_name: Some(&krate.name),
@@ -121,4 +159,28 @@ pub async fn change(
     }
     tracing::info!(krate.name = %krate.name, user.login = %actor.login, "{message}");
     Ok(message)
+}
+
+/// The user, or with `team:` the team, that `login` names; a 404 when there is none.
+async fn find_owner_ref(tx: &mut Tx, login: &str) -> AppResult<OwnerRef> {
+    if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
+        let no_such_team = || {
+            AppError::NotFound(format!(
+                "there is no team `{}`; an administrator creates teams with `cargohold team create`",
+                team.escape_debug()
+            ))
+        };
+        crate::ops::users::validate_login(team).map_err(|_| no_such_team())?;
+        return db::teams::find_by_name(&mut *tx, team)
+            .await?
+            .map(OwnerRef::Team)
+            .ok_or_else(no_such_team);
+    }
+    let no_such_user =
+        || AppError::NotFound(format!("there is no user `{}`", login.escape_debug()));
+    crate::ops::users::validate_login(login).map_err(|_| no_such_user())?;
+    db::users::find_by_login(&mut *tx, login)
+        .await?
+        .map(OwnerRef::User)
+        .ok_or_else(no_such_user)
 }

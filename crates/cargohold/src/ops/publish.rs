@@ -13,6 +13,7 @@ use cargohold_protocol::validate::{EntryLimits, validate_entry};
 use cargohold_protocol::{CrateName, DependencyKind, IndexEntry, RegistryIdentity};
 use sha2::{Digest, Sha256};
 
+use crate::access::{self, CrateAction, Role};
 use crate::app::{App, Registry};
 use crate::auth::{Actor, Scope};
 use crate::clock;
@@ -87,6 +88,18 @@ pub async fn publish(
     upload: Upload,
 ) -> AppResult<Published> {
     let Upload { source, tarball } = upload;
+    // Operators importing from the command line are not limited; API clients are.
+    if actor.token_id.is_some()
+        && let Some(retry_after) = app.rate_limits.publishes.hit(&actor.user_id)
+    {
+        return Err(AppError::TooManyRequests {
+            message: format!(
+                "`{}` has published more than {} times in the last minute; try again in {retry_after} s",
+                actor.login, app.config.limits.publishes_per_minute
+            ),
+            retry_after,
+        });
+    }
 
     // Cheap refusals first, when the name and version are known before unpacking.
     if let Some((name, version)) = claimed_name_and_version(&source) {
@@ -258,8 +271,9 @@ fn already_uploaded(name: &str, existing: &str) -> AppError {
     ))
 }
 
-/// Checks that `actor` may publish `name`: a new crate needs `publish-new`; an
-/// existing one needs `publish-update`, ownership, and the first-published spelling.
+/// Checks that `actor` may publish `name`: a new crate needs the `publish-new`
+/// scope and the `publish` role; an existing one needs `publish-update`,
+/// ownership (or the registry's `admin` role), and the first-published spelling.
 async fn check_may_publish<'c>(
     conn: impl Into<Conn<'c>>,
     actor: &Actor,
@@ -268,15 +282,12 @@ async fn check_may_publish<'c>(
     existing: Option<&CrateRow>,
 ) -> AppResult<()> {
     let Some(krate) = existing else {
-        return actor.require(Scope::PublishNew, &registry.name, Some(name.as_str()));
+        actor.require(Scope::PublishNew, &registry.name, Some(name.as_str()))?;
+        access::require_role(conn, registry, actor, Role::Publish).await?;
+        return Ok(());
     };
     actor.require(Scope::PublishUpdate, &registry.name, Some(&krate.name))?;
-    if !db::owners::is_owner(conn, krate.id, actor.user_id).await? {
-        return Err(AppError::Forbidden(format!(
-            "crate `{}` exists and `{}` is not one of its owners; an owner can add you with `cargo owner --add {} {}`",
-            krate.name, actor.login, actor.login, krate.name
-        )));
-    }
+    access::require_crate_access(conn, registry, actor, krate, CrateAction::Maintain).await?;
     if krate.name != name.as_str() {
         return Err(AppError::BadRequest(format!(
             "crate was previously named `{}`; publish it under exactly that name",
@@ -547,6 +558,7 @@ async fn record(
         &AuditEvent {
             actor_user_id: Some(actor.user_id),
             actor_token_id: actor.token_id,
+            client_addr: actor.client_addr.as_deref(),
             action: "publish",
             registry: Some(&registry.name),
             crate_name: Some(name.as_str()),

@@ -1,9 +1,10 @@
-//! API tokens: creating them with scopes, crate patterns, registries and an expiry.
+//! API tokens: creating them with scopes, crate patterns, registries and an expiry;
+//! listing and revoking them.
 
 use crate::app::App;
-use crate::auth::{self, Scope};
+use crate::auth::{self, Actor, Scope};
 use crate::clock;
-use crate::db::{self, Tx, audit::AuditEvent, tokens::NewToken};
+use crate::db::{self, Tx, audit::AuditEvent, tokens::NewToken, tokens::TokenRow};
 use crate::error::{AppError, AppResult};
 
 /// What a new token may do, and for how long.
@@ -27,15 +28,23 @@ pub struct CreatedToken {
     pub token: String,
 }
 
-/// Creates a token for the user `login`.
+/// Creates a token for the user `login`, on behalf of `by` (`None`: the command line).
+///
+/// Through the API a user creates tokens for itself, never stronger than the
+/// token it uses; administrators may create tokens for anyone.
 pub async fn create(
     app: &App,
     login: &str,
     request: TokenRequest,
-    actor_user_id: Option<i64>,
+    by: Option<&Actor>,
 ) -> AppResult<CreatedToken> {
+    if let Some(actor) = by
+        && !actor.login.eq_ignore_ascii_case(login)
+    {
+        actor.require_instance_admin()?;
+    }
     let mut tx = app.db.begin().await?;
-    let created = create_in(app, &mut tx, login, request, actor_user_id).await?;
+    let created = create_in(app, &mut tx, login, request, by).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -46,7 +55,7 @@ pub(crate) async fn create_in(
     tx: &mut Tx,
     login: &str,
     request: TokenRequest,
-    actor_user_id: Option<i64>,
+    by: Option<&Actor>,
 ) -> AppResult<CreatedToken> {
     let no_such_user = || {
         AppError::NotFound(format!(
@@ -83,12 +92,26 @@ pub(crate) async fn create_in(
         ));
     }
 
-    let token = auth::generate_token();
-    let token_hash = auth::hash_token(&token);
+    if user.disabled_at.is_some() {
+        return Err(AppError::Forbidden(format!(
+            "the account `{}` is disabled; enable it with `cargohold user enable {}` first",
+            user.login, user.login
+        )));
+    }
     let now = clock::now();
     let expires_at = request
         .expires_in_days
         .map(|days| now + i64::from(days) * 86_400);
+    if let Some(actor) = by {
+        actor.may_grant(
+            &scopes,
+            &request.crate_patterns,
+            &request.registries,
+            expires_at,
+        )?;
+    }
+    let token = auth::generate_token();
+    let token_hash = auth::hash_token(&token);
     let scopes_text = scopes
         .iter()
         .map(|s| s.as_str())
@@ -119,8 +142,6 @@ pub(crate) async fn create_in(
     db::audit::insert(
         &mut *tx,
         &AuditEvent {
-            actor_user_id: actor_user_id.or(Some(user.id)),
-            action: "token_create",
             detail: Some(
                 serde_json::json!({
                     "token_id": id,
@@ -133,12 +154,65 @@ pub(crate) async fn create_in(
                 })
                 .to_string(),
             ),
-            ..AuditEvent::default()
+            ..super::audit_event(by, "token_create")
         },
         now,
     )
     .await?;
     Ok(CreatedToken { id, token })
+}
+
+/// The tokens of `login` (every user's with `None`, administrators only).
+pub async fn list(app: &App, login: Option<&str>, by: Option<&Actor>) -> AppResult<Vec<TokenRow>> {
+    let user_id = match login {
+        Some(login) => {
+            if let Some(actor) = by
+                && !actor.login.eq_ignore_ascii_case(login)
+            {
+                actor.require_instance_admin()?;
+            }
+            Some(super::users::find(app.db.read(), login).await?.id)
+        }
+        None => {
+            super::require_instance_admin(by)?;
+            None
+        }
+    };
+    Ok(db::tokens::list(app.db.read(), user_id).await?)
+}
+
+/// Revokes the token with id `id`: its own user may, and administrators.
+/// Revoking a revoked token is not an error; it changes nothing.
+pub async fn revoke(app: &App, id: i64, by: Option<&Actor>) -> AppResult<TokenRow> {
+    let not_found = || AppError::NotFound(format!("there is no token with id {id}"));
+    let mut tx = app.db.begin().await?;
+    let token = db::tokens::find(&mut tx, id).await?.ok_or_else(not_found)?;
+    if let Some(actor) = by
+        && !actor.login.eq_ignore_ascii_case(&token.login)
+    {
+        // Others' tokens are not even confirmed to exist.
+        actor.require_instance_admin().map_err(|_| not_found())?;
+    }
+    let now = clock::now();
+    if db::tokens::revoke(&mut tx, id, now).await? {
+        db::audit::insert(
+            &mut tx,
+            &AuditEvent {
+                detail: Some(
+                    serde_json::json!({ "token_id": id, "user": token.login, "name": token.name })
+                        .to_string(),
+                ),
+                ..super::audit_event(by, "token_revoke")
+            },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(TokenRow {
+        revoked_at: token.revoked_at.or(Some(now)),
+        ..token
+    })
 }
 
 /// A crate pattern is a crate name, or a name prefix followed by `*`.

@@ -1,11 +1,12 @@
-//! Users: creating accounts (from the command line for now).
+//! Users: creating, listing, disabling and promoting accounts.
 
 use argon2::Argon2;
 use argon2::password_hash::PasswordHasher;
 
 use crate::app::App;
+use crate::auth::Actor;
 use crate::clock;
-use crate::db::{self, Tx, audit::AuditEvent};
+use crate::db::{self, Conn, Tx, audit::AuditEvent, users::UserRow};
 use crate::error::{AppError, AppResult, ResultExt};
 
 /// A new account.
@@ -17,20 +18,17 @@ pub struct NewUser {
     pub password: Option<String>,
 }
 
-/// Creates a user and returns its id.
-pub async fn add(app: &App, user: NewUser, actor_user_id: Option<i64>) -> AppResult<i64> {
+/// Creates a user and returns its id; administrators only.
+pub async fn add(app: &App, user: NewUser, by: Option<&Actor>) -> AppResult<i64> {
+    super::require_instance_admin(by)?;
     let mut tx = app.db.begin().await?;
-    let id = add_in(&mut tx, user, actor_user_id).await?;
+    let id = add_in(&mut tx, user, by).await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// Creates a user inside `tx`, with its audit event.
-pub(crate) async fn add_in(
-    tx: &mut Tx,
-    user: NewUser,
-    actor_user_id: Option<i64>,
-) -> AppResult<i64> {
+pub(crate) async fn add_in(tx: &mut Tx, user: NewUser, by: Option<&Actor>) -> AppResult<i64> {
     validate_login(&user.login)?;
     let password_hash = match user.password {
         Some(password) => Some(hash_password(password).await?),
@@ -51,17 +49,94 @@ pub(crate) async fn add_in(
     db::audit::insert(
         &mut *tx,
         &AuditEvent {
-            actor_user_id,
-            action: "user_add",
             detail: Some(
                 serde_json::json!({ "login": user.login, "admin": user.is_admin }).to_string(),
             ),
-            ..AuditEvent::default()
+            ..super::audit_event(by, "user_add")
         },
         now,
     )
     .await?;
     Ok(id)
+}
+
+/// The user called `login`, or a 404 naming it.
+pub async fn find<'c>(conn: impl Into<Conn<'c>>, login: &str) -> AppResult<UserRow> {
+    let no_such_user = || {
+        AppError::NotFound(format!(
+            "there is no user `{}`; `cargohold user list` shows who exists",
+            login.escape_debug()
+        ))
+    };
+    validate_login(login).map_err(|_| no_such_user())?;
+    db::users::find_by_login(conn, login)
+        .await?
+        .ok_or_else(no_such_user)
+}
+
+/// Every user; administrators only.
+pub async fn list(app: &App, by: Option<&Actor>) -> AppResult<Vec<UserRow>> {
+    super::require_instance_admin(by)?;
+    Ok(db::users::list(app.db.read()).await?)
+}
+
+/// A change to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    /// Stops every token of the user at once (and its web login).
+    Disable,
+    Enable,
+    MakeAdmin,
+    RemoveAdmin,
+}
+
+/// Applies `change` to `login`; `false` when the account already was that way.
+/// The last administrator who can sign in cannot be disabled or demoted.
+pub async fn change(
+    app: &App,
+    login: &str,
+    change: UserChange,
+    by: Option<&Actor>,
+) -> AppResult<bool> {
+    super::require_instance_admin(by)?;
+    let mut tx = app.db.begin().await?;
+    let user = find(&mut tx, login).await?;
+    let now = clock::now();
+    let changed = match change {
+        UserChange::Disable => db::users::set_disabled(&mut tx, user.id, Some(now)).await?,
+        UserChange::Enable => db::users::set_disabled(&mut tx, user.id, None).await?,
+        UserChange::MakeAdmin => db::users::set_admin(&mut tx, user.id, true).await?,
+        UserChange::RemoveAdmin => db::users::set_admin(&mut tx, user.id, false).await?,
+    };
+    if !changed {
+        return Ok(false);
+    }
+    if matches!(change, UserChange::Disable | UserChange::RemoveAdmin)
+        && db::users::count_active_admins(&mut tx).await? == 0
+    {
+        return Err(AppError::Conflict(format!(
+            "`{}` is the last administrator who can sign in; make another user an administrator first",
+            user.login
+        )));
+    }
+    let action = match change {
+        UserChange::Disable => "user_disable",
+        UserChange::Enable => "user_enable",
+        UserChange::MakeAdmin => "user_admin_grant",
+        UserChange::RemoveAdmin => "user_admin_revoke",
+    };
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            detail: Some(serde_json::json!({ "login": user.login }).to_string()),
+            ..super::audit_event(by, action)
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user.login = %user.login, "{action}");
+    Ok(true)
 }
 
 /// Logins: 1–64 ASCII letters, digits, `-` and `_`, starting with a letter or digit.

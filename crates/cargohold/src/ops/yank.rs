@@ -2,6 +2,7 @@
 
 use cargohold_protocol::IndexEntry;
 
+use crate::access::{self, CrateAction, Role};
 use crate::app::{App, Registry};
 use crate::auth::{Actor, Scope};
 use crate::clock;
@@ -17,10 +18,13 @@ pub async fn set_yanked(
     version: &str,
     yanked: bool,
 ) -> AppResult<()> {
+    // Who may not see the registry learns nothing about its crates, not even which exist.
+    actor.require_registry(&registry.name)?;
+    access::require_role(app.db.read(), registry, actor, Role::Read).await?;
     let mut tx = app.db.begin().await?;
     let krate = super::lock_crate(&mut tx, registry, name).await?;
     actor.require(Scope::Yank, &registry.name, Some(&krate.name))?;
-    super::require_owner(&mut tx, actor, &krate).await?;
+    access::require_crate_access(&mut tx, registry, actor, &krate, CrateAction::Maintain).await?;
     let now = clock::now();
     if semver::Version::parse(version).is_err() {
         return Err(AppError::BadRequest(format!(
@@ -63,6 +67,7 @@ pub async fn set_yanked(
         &AuditEvent {
             actor_user_id: Some(actor.user_id),
             actor_token_id: actor.token_id,
+            client_addr: actor.client_addr.as_deref(),
             action,
             registry: Some(&registry.name),
             crate_name: Some(&krate.name),

@@ -20,7 +20,8 @@ fn page(title: &str, body: &str) -> Html<String> {
 
 /// `GET /`: what this server is and how to point cargo at each registry.
 pub async fn home_page(State(app): State<AppState>) -> Html<String> {
-    let mut registries: Vec<_> = app.registries().collect();
+    // Private registries are not even named to visitors.
+    let mut registries: Vec<_> = app.registries().filter(|r| !r.auth_required).collect();
     registries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut body = String::from(
         "<h1>cargohold</h1><p>A Cargo registry. Add a registry to <code>.cargo/config.toml</code>, \

@@ -175,6 +175,7 @@ async fn a_registry_standing_in_for_crates_io_owns_crates_io_dependencies() {
             name: "main".into(),
             kind: RegistryKind::Local,
             replaces_crates_io: true,
+            auth_required: false,
         }];
     })
     .await;

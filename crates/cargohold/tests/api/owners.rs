@@ -74,7 +74,7 @@ async fn the_last_owner_cannot_be_removed() {
     assert!(
         error_detail(&body.to_string())
             .unwrap()
-            .contains("every owner")
+            .contains("every user owner")
     );
     assert_eq!(server.owner_logins("solo").await, ["admin"]);
 }

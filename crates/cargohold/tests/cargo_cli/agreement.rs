@@ -73,6 +73,7 @@ async fn a_project_resolves_through_cargohold_exactly_as_from_the_crates_themsel
             name: "main".into(),
             kind: RegistryKind::Local,
             replaces_crates_io: true,
+            auth_required: false,
         }];
     })
     .await;

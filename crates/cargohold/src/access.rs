@@ -1,0 +1,193 @@
+//! Who may do what in a registry: roles from grants, ownership of crates, and the
+//! gate in front of every read of a private registry.
+//!
+//! A token says what its holder asked it to allow ([`Actor::require`]); the rules
+//! here say what the user may do at all. A request needs both.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+
+use crate::app::{App, Registry};
+use crate::auth::{self, Actor, Scope};
+use crate::db::{self, Conn, crates::CrateRow};
+use crate::error::{AppError, AppResult};
+
+/// A user's role in a registry; each includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read the index, download, search (what matters in a private registry).
+    Read,
+    /// Publish crates with new names.
+    Publish,
+    /// Act as an owner of every crate of the registry.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Read, Role::Publish, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Publish => "publish",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> AppResult<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text.trim())
+            .ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "`{}` is not a role; use read, publish or admin",
+                    text.escape_debug()
+                ))
+            })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The role `actor`'s user holds in `registry`: administrators of the instance
+/// hold `admin` everywhere; a registry without grants gives every user `publish`;
+/// otherwise the highest role granted to the user or one of its teams.
+pub async fn role_in<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry: &Registry,
+    actor: &Actor,
+) -> AppResult<Option<Role>> {
+    if actor.is_admin {
+        return Ok(Some(Role::Admin));
+    }
+    let mut conn = conn.into();
+    if !db::grants::any(&mut conn, registry.id).await? {
+        return Ok(Some(Role::Publish));
+    }
+    let roles = db::grants::roles_of(&mut conn, registry.id, actor.user_id).await?;
+    Ok(roles.iter().filter_map(|r| Role::parse(r).ok()).max())
+}
+
+/// Fails with 403 unless `actor` holds at least `wanted` in `registry`.
+pub async fn require_role<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry: &Registry,
+    actor: &Actor,
+    wanted: Role,
+) -> AppResult<Role> {
+    match role_in(conn, registry, actor).await? {
+        Some(role) if role >= wanted => Ok(role),
+        held => Err(AppError::Forbidden(format!(
+            "`{}` {} in registry `{}` and needs `{wanted}`; an administrator can grant it with \
+             `cargohold permission grant --registry {} --user {} --role {wanted}`",
+            actor.login,
+            match held {
+                Some(role) => format!("holds the role `{role}`"),
+                None => "has no role".to_owned(),
+            },
+            registry.name,
+            registry.name,
+            actor.login,
+        ))),
+    }
+}
+
+/// How a crate may be acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrateAction {
+    /// Publish a new version, yank or unyank: user owners and members of owning teams.
+    Maintain,
+    /// Change the owners: user owners only, as on crates.io.
+    ChangeOwners,
+}
+
+/// Fails with 403 unless `actor` may do `action` on `krate`: as an owner (see
+/// [`CrateAction`]) holding at least `read`, or as an `admin` of the registry.
+pub async fn require_crate_access<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry: &Registry,
+    actor: &Actor,
+    krate: &CrateRow,
+    action: CrateAction,
+) -> AppResult<()> {
+    let mut conn = conn.into();
+    let role = require_role(&mut conn, registry, actor, Role::Read).await?;
+    if role == Role::Admin {
+        return Ok(());
+    }
+    let owner = match action {
+        CrateAction::Maintain => {
+            db::owners::is_owner_or_team_member(&mut conn, krate.id, actor.user_id).await?
+        }
+        CrateAction::ChangeOwners => {
+            db::owners::is_owner(&mut conn, krate.id, actor.user_id).await?
+        }
+    };
+    if owner {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(match action {
+        CrateAction::Maintain => format!(
+            "crate `{}` exists and `{}` is not one of its owners; an owner can add you with \
+             `cargo owner --add {} {}`",
+            krate.name, actor.login, actor.login, krate.name
+        ),
+        CrateAction::ChangeOwners => format!(
+            "`{}` is not one of the user owners of crate `{}` (members of owning teams may publish \
+             and yank, but only user owners change owners); `cargo owner --list {}` shows who is",
+            actor.login, krate.name, krate.name
+        ),
+    }))
+}
+
+/// The gate in front of every read of a registry (index, `config.json`,
+/// downloads, search, owner lists): nothing for a public registry; for a private
+/// one, a valid token with the `read` scope whose user holds at least `read`.
+///
+/// Without a token the answer is a 401 that names no crate, with the challenge
+/// cargo needs to retry with one.
+pub async fn require_read(
+    app: &App,
+    registry: &Registry,
+    headers: &HeaderMap,
+    client: Option<IpAddr>,
+) -> AppResult<Option<Actor>> {
+    if !registry.auth_required {
+        return Ok(None);
+    }
+    let Some(token) = auth::presented_token(headers) else {
+        return Err(AppError::AuthRequired {
+            message: format!(
+                "registry `{}` is private: configure a credential provider \
+                 (`[registry] global-credential-providers = [\"cargo:token\"]`) and \
+                 run `cargo login --registry NAME` with a token from {}",
+                registry.name, registry.login_url
+            ),
+            login_url: registry.login_url.clone(),
+        });
+    };
+    let actor = auth::authenticate(app, token, client).await?;
+    actor.require(Scope::Read, &registry.name, None)?;
+    require_role(app.db.read(), registry, &actor, Role::Read).await?;
+    Ok(Some(actor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_parse_from_their_names() {
+        assert!(Role::Read < Role::Publish && Role::Publish < Role::Admin);
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()).unwrap(), role);
+        }
+        assert!(Role::parse("owner").is_err());
+    }
+}

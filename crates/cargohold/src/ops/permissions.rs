@@ -1,0 +1,104 @@
+//! Registry permissions: which users and teams hold `read`, `publish` or `admin` in a registry.
+//!
+//! A registry without any grant is open to every user (`publish` for all); the
+//! first grant closes it to everyone not granted. Instance administrators always
+//! hold `admin`.
+
+use serde::Serialize;
+
+use crate::access::Role;
+use crate::app::{App, Registry};
+use crate::auth::Actor;
+use crate::clock;
+use crate::db::{self, Tx, audit::AuditEvent, grants::Holder};
+use crate::error::AppResult;
+
+/// Who a grant is for, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grantee {
+    User(String),
+    Team(String),
+}
+
+impl Grantee {
+    fn describe(&self) -> String {
+        match self {
+            Grantee::User(login) => format!("user `{login}`"),
+            Grantee::Team(name) => format!("team `{name}`"),
+        }
+    }
+}
+
+/// A registry's grants, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Permissions {
+    pub registry: String,
+    /// Without grants, every user may read and publish new crates.
+    pub open_to_all_users: bool,
+    pub grants: Vec<db::grants::GrantRow>,
+}
+
+/// The grants of `registry`; administrators only.
+pub async fn list(app: &App, registry: &Registry, by: Option<&Actor>) -> AppResult<Permissions> {
+    super::require_instance_admin(by)?;
+    let grants = db::grants::list(app.db.read(), registry.id).await?;
+    Ok(Permissions {
+        registry: registry.name.clone(),
+        open_to_all_users: grants.is_empty(),
+        grants,
+    })
+}
+
+/// Gives `grantee` `role` in `registry` (`None`: takes its role away); returns
+/// the role it held before. Administrators only.
+pub async fn set(
+    app: &App,
+    registry: &Registry,
+    grantee: &Grantee,
+    role: Option<Role>,
+    by: Option<&Actor>,
+) -> AppResult<Option<String>> {
+    super::require_instance_admin(by)?;
+    let mut tx = app.db.begin().await?;
+    let holder = holder(&mut tx, grantee).await?;
+    let now = clock::now();
+    let previous = match role {
+        Some(role) => db::grants::set(&mut tx, registry.id, holder, role.as_str(), now).await?,
+        None => db::grants::remove(&mut tx, registry.id, holder).await?,
+    };
+    if previous.as_deref() != role.map(Role::as_str) {
+        db::audit::insert(
+            &mut tx,
+            &AuditEvent {
+                registry: Some(&registry.name),
+                detail: Some(
+                    serde_json::json!({
+                        "grantee": grantee.describe(),
+                        "role": role.map(Role::as_str),
+                        "previous": previous,
+                    })
+                    .to_string(),
+                ),
+                ..super::audit_event(
+                    by,
+                    if role.is_some() {
+                        "permission_grant"
+                    } else {
+                        "permission_revoke"
+                    },
+                )
+            },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(previous)
+}
+
+async fn holder(tx: &mut Tx, grantee: &Grantee) -> AppResult<Holder> {
+    Ok(match grantee {
+        Grantee::User(login) => Holder::User(super::users::find(&mut *tx, login).await?.id),
+        Grantee::Team(name) => Holder::Team(super::teams::find(&mut *tx, name).await?.id),
+    })
+}
