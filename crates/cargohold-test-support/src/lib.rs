@@ -7,4 +7,4 @@ pub mod server;
 
 pub use fixture::{CrateFixture, DepRegistry, EntryKind, TarEntry};
 pub use sandbox::{CargoOutput, CargoSandbox};
-pub use server::{StoredState, TestServer};
+pub use server::{StoredState, TestServer, error_detail};

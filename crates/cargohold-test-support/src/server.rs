@@ -40,6 +40,17 @@ pub struct StoredState {
     pub index_files: i64,
     pub publish_events: i64,
     pub blobs: usize,
+    pub yanked_versions: i64,
+    pub team_owners: i64,
+    pub audit_events: i64,
+    pub tokens: i64,
+    pub revoked_tokens: i64,
+    pub users: i64,
+    pub disabled_users: i64,
+    pub admins: i64,
+    pub teams: i64,
+    pub team_members: i64,
+    pub grants: i64,
 }
 
 impl TestServer {
@@ -268,6 +279,25 @@ impl TestServer {
                 .count("SELECT COUNT(*) FROM audit_events WHERE action = 'publish'")
                 .await,
             blobs: count_files(&self.data_dir.path().join("blobs")),
+            yanked_versions: self
+                .count("SELECT COUNT(*) FROM versions WHERE yanked")
+                .await,
+            team_owners: self.count("SELECT COUNT(*) FROM crate_team_owners").await,
+            audit_events: self.count("SELECT COUNT(*) FROM audit_events").await,
+            tokens: self.count("SELECT COUNT(*) FROM api_tokens").await,
+            revoked_tokens: self
+                .count("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL")
+                .await,
+            users: self.count("SELECT COUNT(*) FROM users").await,
+            disabled_users: self
+                .count("SELECT COUNT(*) FROM users WHERE disabled_at IS NOT NULL")
+                .await,
+            admins: self
+                .count("SELECT COUNT(*) FROM users WHERE is_admin")
+                .await,
+            teams: self.count("SELECT COUNT(*) FROM teams").await,
+            team_members: self.count("SELECT COUNT(*) FROM team_members").await,
+            grants: self.count("SELECT COUNT(*) FROM registry_grants").await,
         }
     }
 
@@ -278,6 +308,16 @@ impl TestServer {
             Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
         .expect("the count query runs")
+    }
+
+    /// Runs one statement that changes the database (for setting up what no API
+    /// can, such as a token that has already expired).
+    pub async fn execute(&self, sql: &'static str) {
+        match self.app.db.write() {
+            Pool::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Pool::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("the statement runs")
     }
 
     /// Stops the server gracefully and waits until it has finished.

@@ -232,14 +232,20 @@ fn print_import_report(
 }
 
 fn print_first_start(app: &App, first: &FirstStart) {
+    // Prefer a public registry for the first steps; a private one needs a credential provider too.
     let registry = app
         .registries()
-        .min_by(|a, b| a.name.cmp(&b.name))
+        .min_by_key(|r| (r.auth_required, r.name.clone()))
         .expect("there is always at least one registry");
+    let provider = if registry.auth_required {
+        "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n"
+    } else {
+        ""
+    };
     println!(
         "\nFirst start: created the administrator `{login}`. Its API token is shown only now:\n\n    {token}\n\n\
          To publish, add this to .cargo/config.toml:\n\n\
-         [registries.{name}]\nindex = \"{index}\"\n\n\
+         {provider}[registries.{name}]\nindex = \"{index}\"\n\n\
          then store the token with:\n\n    cargo login --registry {name}\n",
         login = first.login,
         token = first.token,

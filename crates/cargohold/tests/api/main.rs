@@ -1,6 +1,8 @@
 //! HTTP-level tests against a real server: every rejection path, the index protocol,
 //! concurrency. One binary, one module per area.
 
+mod access;
+mod audit;
 mod auth;
 mod concurrency;
 mod envelope;
@@ -10,5 +12,6 @@ mod owners;
 mod publish;
 mod publish_rejections;
 mod search;
+mod tokens;
 mod upload;
 mod yank;

@@ -3,5 +3,6 @@
 
 mod agreement;
 mod commands;
+mod private;
 mod publish_matrix;
 mod resolution;

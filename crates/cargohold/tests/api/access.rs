@@ -1,0 +1,589 @@
+//! The authorization matrix: every endpoint × every kind of caller, on a private
+//! registry. Each denied call gets the right status and a helpful message and
+//! changes nothing; each allowed call succeeds.
+
+use cargohold::access::Role;
+use cargohold::auth::Scope;
+use cargohold::config::{RegistryConfig, RegistryKind};
+use cargohold::ops;
+use cargohold::ops::permissions::Grantee;
+use cargohold::ops::tokens::TokenRequest;
+use cargohold::ops::users::{NewUser, UserChange};
+use cargohold_test_support::{CrateFixture, TestServer, error_detail};
+use reqwest::Method;
+
+/// `main` is private; `other` is public.
+pub async fn private_server(auth_failures_per_minute: u32) -> TestServer {
+    TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig {
+                name: "main".into(),
+                kind: RegistryKind::Local,
+                replaces_crates_io: false,
+                auth_required: true,
+            },
+            RegistryConfig {
+                name: "other".into(),
+                kind: RegistryKind::Local,
+                replaces_crates_io: false,
+                auth_required: false,
+            },
+        ];
+        config.limits.auth_failures_per_minute = auth_failures_per_minute;
+    })
+    .await
+}
+
+pub async fn add_user(server: &TestServer, login: &str) {
+    let user = NewUser {
+        login: login.into(),
+        ..NewUser::default()
+    };
+    ops::users::add(&server.app, user, None).await.unwrap();
+}
+
+pub async fn token(server: &TestServer, login: &str, request: TokenRequest) -> String {
+    server.create_token(login, request).await
+}
+
+fn scopes(scopes: &[Scope]) -> TokenRequest {
+    TokenRequest {
+        scopes: scopes.to_vec(),
+        ..TokenRequest::default()
+    }
+}
+
+pub async fn grant(server: &TestServer, registry: &str, grantee: Grantee, role: Role) {
+    let registry = server.app.registry(registry).unwrap().clone();
+    ops::permissions::set(&server.app, &registry, &grantee, Some(role), None)
+        .await
+        .unwrap();
+}
+
+/// What an endpoint needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    Read,
+    Publish,
+    Yank,
+    ChangeOwners,
+    TokenApi,
+    AdminApi,
+}
+
+/// One kind of caller, and what it may do.
+struct Caller {
+    name: &'static str,
+    authorization: Option<String>,
+    /// The status of a denied request, per need; `None` means allowed.
+    denied: fn(Need) -> Option<u16>,
+}
+
+/// Callers without a valid token are refused everything with 401.
+fn unauthorized(_: Need) -> Option<u16> {
+    Some(401)
+}
+
+struct Endpoint {
+    need: Need,
+    method: Method,
+    path: String,
+    body: Option<Vec<u8>>,
+    json: Option<serde_json::Value>,
+}
+
+#[tokio::test]
+async fn every_endpoint_allows_exactly_the_callers_it_should() {
+    let server = private_server(0).await;
+    let admin = server.admin_token.clone();
+    // `widget` is owned by alice and the team `core`; 0.9.0 is yanked.
+    for version in ["0.9.0", "1.0.0"] {
+        assert_eq!(
+            server
+                .publish(&CrateFixture::new("widget", version))
+                .await
+                .status(),
+            200
+        );
+    }
+    for login in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+        add_user(&server, login).await;
+    }
+    ops::teams::create(&server.app, "core", None).await.unwrap();
+    ops::teams::change_members(&server.app, "core", &["dave".into()], true, None)
+        .await
+        .unwrap();
+    let main = server.app.registry("main").unwrap().clone();
+    let operator = cargohold::auth::Actor::operator(1, "admin", true);
+    ops::owners::change(
+        &server.app,
+        &main,
+        &operator,
+        "widget",
+        &["alice".into(), "carol".into(), "team:core".into()],
+        ops::owners::Change::Add,
+    )
+    .await
+    .unwrap();
+    ops::yank::set_yanked(&server.app, &main, &operator, "widget", "0.9.0", true)
+        .await
+        .unwrap();
+    // Grants close `main`: frank holds no role there.
+    for login in ["alice", "bob", "carol"] {
+        grant(&server, "main", Grantee::User(login.into()), Role::Publish).await;
+    }
+    grant(&server, "main", Grantee::Team("core".into()), Role::Read).await;
+
+    let expired = token(&server, "alice", TokenRequest::default()).await;
+    server
+        .execute(
+            "UPDATE api_tokens SET expires_at = 1000 WHERE id = (SELECT MAX(id) FROM api_tokens)",
+        )
+        .await;
+    let revoked = token(&server, "alice", TokenRequest::default()).await;
+    let revoked_id = server.count("SELECT MAX(id) FROM api_tokens").await;
+    ops::tokens::revoke(&server.app, revoked_id, None)
+        .await
+        .unwrap();
+    let disabled = token(&server, "carol", TokenRequest::default()).await;
+    ops::users::change(&server.app, "carol", UserChange::Disable, None)
+        .await
+        .unwrap();
+
+    let callers = vec![
+        Caller {
+            name: "no token",
+            authorization: None,
+            denied: unauthorized,
+        },
+        Caller {
+            name: "malformed token",
+            authorization: Some("not a token at all".into()),
+            denied: unauthorized,
+        },
+        Caller {
+            name: "unknown token",
+            authorization: Some(format!("cargohold_{}", "x".repeat(40))),
+            denied: unauthorized,
+        },
+        Caller {
+            name: "expired token",
+            authorization: Some(expired),
+            denied: unauthorized,
+        },
+        Caller {
+            name: "revoked token",
+            authorization: Some(revoked),
+            denied: unauthorized,
+        },
+        Caller {
+            name: "disabled user",
+            authorization: Some(disabled),
+            denied: unauthorized,
+        },
+        Caller {
+            name: "read-only token of an owner",
+            authorization: Some(token(&server, "alice", scopes(&[Scope::Read])).await),
+            denied: |need| match need {
+                Need::Read | Need::TokenApi => None,
+                _ => Some(403),
+            },
+        },
+        Caller {
+            name: "owner's token without the read scope",
+            authorization: Some(
+                token(
+                    &server,
+                    "alice",
+                    scopes(&[Scope::Yank, Scope::PublishUpdate]),
+                )
+                .await,
+            ),
+            denied: |need| match need {
+                Need::Publish | Need::Yank | Need::TokenApi => None,
+                _ => Some(403),
+            },
+        },
+        Caller {
+            name: "owner's token for other crates",
+            authorization: Some(
+                token(
+                    &server,
+                    "alice",
+                    TokenRequest {
+                        crate_patterns: vec!["gadget-*".into()],
+                        ..TokenRequest::default()
+                    },
+                )
+                .await,
+            ),
+            denied: |need| match need {
+                Need::Read | Need::TokenApi => None,
+                _ => Some(403),
+            },
+        },
+        Caller {
+            name: "owner's token for another registry",
+            authorization: Some(
+                token(
+                    &server,
+                    "alice",
+                    TokenRequest {
+                        registries: vec!["other".into()],
+                        ..TokenRequest::default()
+                    },
+                )
+                .await,
+            ),
+            denied: |need| match need {
+                Need::TokenApi => None,
+                _ => Some(403),
+            },
+        },
+        Caller {
+            name: "user who is not an owner",
+            authorization: Some(token(&server, "bob", TokenRequest::default()).await),
+            denied: |need| match need {
+                Need::Read | Need::TokenApi => None,
+                _ => Some(403),
+            },
+        },
+        Caller {
+            name: "user without a role in the registry",
+            authorization: Some(token(&server, "frank", TokenRequest::default()).await),
+            denied: |need| match need {
+                Need::TokenApi => None,
+                _ => Some(403),
+            },
+        },
+        Caller {
+            name: "member of an owning team",
+            authorization: Some(token(&server, "dave", TokenRequest::default()).await),
+            denied: |need| match need {
+                Need::ChangeOwners | Need::AdminApi => Some(403),
+                _ => None,
+            },
+        },
+        Caller {
+            name: "owner",
+            authorization: Some(token(&server, "alice", TokenRequest::default()).await),
+            denied: |need| match need {
+                Need::AdminApi => Some(403),
+                _ => None,
+            },
+        },
+        Caller {
+            name: "administrator",
+            authorization: Some(admin.clone()),
+            denied: |_| None,
+        },
+    ];
+
+    let mut minor = 10;
+    for caller in &callers {
+        minor += 1;
+        let publish_version = format!("1.{minor}.0");
+        let upload_version = format!("1.{minor}.1");
+        let endpoints = [
+            Endpoint {
+                need: Need::Read,
+                method: Method::GET,
+                path: "registries/main/index/config.json".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::Read,
+                method: Method::GET,
+                path: "registries/main/index/wi/dg/widget".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::Read,
+                method: Method::GET,
+                path: "registries/main/crates/widget/widget-1.0.0.crate".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::Read,
+                method: Method::GET,
+                path: "registries/main/api/v1/crates?q=widget".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::Read,
+                method: Method::GET,
+                path: "registries/main/api/v1/crates/widget/owners".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::Publish,
+                method: Method::PUT,
+                path: "registries/main/api/v1/crates/new".into(),
+                body: Some(CrateFixture::new("widget", &publish_version).publish_body()),
+                json: None,
+            },
+            Endpoint {
+                need: Need::Publish,
+                method: Method::PUT,
+                path: format!("registries/main/crates/widget/widget-{upload_version}.crate"),
+                body: Some(CrateFixture::new("widget", &upload_version).tarball()),
+                json: None,
+            },
+            Endpoint {
+                need: Need::Yank,
+                method: Method::DELETE,
+                path: "registries/main/api/v1/crates/widget/1.0.0/yank".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::Yank,
+                method: Method::PUT,
+                path: "registries/main/api/v1/crates/widget/0.9.0/unyank".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::ChangeOwners,
+                method: Method::PUT,
+                path: "registries/main/api/v1/crates/widget/owners".into(),
+                body: None,
+                json: Some(serde_json::json!({ "users": ["erin"] })),
+            },
+            Endpoint {
+                need: Need::ChangeOwners,
+                method: Method::DELETE,
+                path: "registries/main/api/v1/crates/widget/owners".into(),
+                body: None,
+                json: Some(serde_json::json!({ "users": ["erin"] })),
+            },
+            Endpoint {
+                need: Need::TokenApi,
+                method: Method::GET,
+                path: "api/v1/me/tokens".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::AdminApi,
+                method: Method::GET,
+                path: "api/v1/admin/users".into(),
+                body: None,
+                json: None,
+            },
+            Endpoint {
+                need: Need::AdminApi,
+                method: Method::PUT,
+                path: "api/v1/admin/registries/main/permissions".into(),
+                body: None,
+                json: Some(serde_json::json!({ "user": "frank", "role": "read" })),
+            },
+        ];
+        for endpoint in endpoints {
+            let before = server.stored_state().await;
+            let mut request = server
+                .client
+                .request(endpoint.method.clone(), server.url(&endpoint.path));
+            if let Some(authorization) = &caller.authorization {
+                request = request.header("authorization", authorization);
+            }
+            if let Some(body) = &endpoint.body {
+                request = request.body(body.clone());
+            }
+            if let Some(json) = &endpoint.json {
+                request = request.json(json);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let text = response.text().await.unwrap();
+            let what = format!(
+                "{} {} {} as {}: got {status} {text}",
+                endpoint.need_name(),
+                endpoint.method,
+                endpoint.path,
+                caller.name
+            );
+            match (caller.denied)(endpoint.need) {
+                Some(expected) => {
+                    assert_eq!(status, expected, "{what}");
+                    let detail = error_detail(&text).unwrap_or_default();
+                    assert!(detail.len() > 20, "a denial explains itself: {what}");
+                    assert_eq!(
+                        server.stored_state().await,
+                        before,
+                        "nothing changed: {what}"
+                    );
+                    if expected == 401 {
+                        assert!(challenge.is_some(), "401 carries a challenge: {what}");
+                    }
+                    if endpoint.need == Need::Read {
+                        assert!(
+                            !text.contains("widget"),
+                            "a denied read names no crate: {what}"
+                        );
+                    }
+                }
+                None => assert!((200..300).contains(&status), "{what}"),
+            }
+        }
+    }
+}
+
+impl Endpoint {
+    fn need_name(&self) -> &'static str {
+        match self.need {
+            Need::Read => "read",
+            Need::Publish => "publish",
+            Need::Yank => "yank",
+            Need::ChangeOwners => "change-owners",
+            Need::TokenApi => "token API",
+            Need::AdminApi => "admin API",
+        }
+    }
+}
+
+#[tokio::test]
+async fn anonymous_config_json_of_a_private_registry_is_a_401_challenge_with_the_login_url() {
+    let server = private_server(0).await;
+    let response = server.get("registries/main/index/config.json").await;
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert_eq!(
+        challenge,
+        format!("Cargo login_url=\"{}registries/main/me\"", server.url)
+    );
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("global-credential-providers"), "{detail}");
+
+    let authed: serde_json::Value = server
+        .client
+        .get(server.url("registries/main/index/config.json"))
+        .header("authorization", &server.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(authed["auth-required"], true);
+    // The public registry says nothing of auth.
+    let public: serde_json::Value = server
+        .get("registries/other/index/config.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(public.get("auth-required").is_none());
+}
+
+#[tokio::test]
+async fn a_private_registry_is_not_named_to_visitors() {
+    let server = private_server(0).await;
+    let home = server.get("").await.text().await.unwrap();
+    assert!(home.contains("registries/other/index/"));
+    assert!(!home.contains("registries/main/index/"));
+    let missing = server.get("registries/nope/index/config.json").await;
+    assert_eq!(missing.status(), 404);
+    let detail = error_detail(&missing.text().await.unwrap()).unwrap();
+    assert!(
+        detail.contains("other") && !detail.contains("main"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_private_registry_without_grants_is_readable_by_every_user_but_not_anonymously() {
+    let server = private_server(0).await;
+    server.publish(&CrateFixture::new("shared", "1.0.0")).await;
+    add_user(&server, "zoe").await;
+    let zoe = token(&server, "zoe", TokenRequest::default()).await;
+    let read = |auth: Option<String>| {
+        let mut request = server
+            .client
+            .get(server.url("registries/main/index/sh/ar/shared"));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    assert_eq!(read(None).await.unwrap().status(), 401);
+    assert_eq!(read(Some(zoe.clone())).await.unwrap().status(), 200);
+    // The first grant closes the registry to everyone not granted.
+    add_user(&server, "yann").await;
+    grant(&server, "main", Grantee::User("yann".into()), Role::Read).await;
+    let denied = read(Some(zoe)).await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let detail = error_detail(&denied.text().await.unwrap()).unwrap();
+    assert!(detail.contains("cargohold permission grant"), "{detail}");
+}
+
+#[tokio::test]
+async fn losing_a_grant_or_the_admin_role_takes_power_from_existing_tokens_at_once() {
+    let server = private_server(0).await;
+    server.publish(&CrateFixture::new("shared", "1.0.0")).await;
+    add_user(&server, "ops").await;
+    ops::users::change(&server.app, "ops", UserChange::MakeAdmin, None)
+        .await
+        .unwrap();
+    let ops_token = token(&server, "ops", scopes(&Scope::ALL)).await;
+    let users = || {
+        server
+            .client
+            .get(server.url("api/v1/admin/users"))
+            .header("authorization", &ops_token)
+            .send()
+    };
+    assert_eq!(users().await.unwrap().status(), 200);
+    ops::users::change(&server.app, "ops", UserChange::RemoveAdmin, None)
+        .await
+        .unwrap();
+    assert_eq!(users().await.unwrap().status(), 403);
+
+    add_user(&server, "reader").await;
+    grant(&server, "main", Grantee::User("reader".into()), Role::Read).await;
+    let reader = token(&server, "reader", TokenRequest::default()).await;
+    let read = || {
+        server
+            .client
+            .get(server.url("registries/main/index/sh/ar/shared"))
+            .header("authorization", &reader)
+            .send()
+    };
+    assert_eq!(read().await.unwrap().status(), 200);
+    let main = server.app.registry("main").unwrap().clone();
+    ops::permissions::set(
+        &server.app,
+        &main,
+        &Grantee::User("reader".into()),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    // `ops`, the other user, keeps `main` closed.
+    grant(&server, "main", Grantee::User("ops".into()), Role::Read).await;
+    assert_eq!(read().await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn the_last_administrator_cannot_be_disabled_or_demoted() {
+    let server = TestServer::start().await;
+    let before = server.stored_state().await;
+    for change in [UserChange::Disable, UserChange::RemoveAdmin] {
+        let err = ops::users::change(&server.app, "admin", change, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), 409);
+        assert!(err.to_string().contains("last administrator"));
+    }
+    assert_eq!(server.stored_state().await, before);
+}

@@ -1,0 +1,200 @@
+//! The audit log: every change leaves exactly one event, with who, which token and from where.
+
+use cargohold::db::audit::AuditFilter;
+use cargohold::ops;
+use cargohold_test_support::{CrateFixture, TestServer};
+use reqwest::Method;
+use serde_json::json;
+
+/// Sends an API request with the admin token and checks it succeeded.
+async fn call(server: &TestServer, method: Method, path: &str, body: Option<serde_json::Value>) {
+    let mut request = server
+        .client
+        .request(method.clone(), server.url(path))
+        .header("authorization", &server.admin_token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{method} {path}: {status} {}",
+        response.text().await.unwrap()
+    );
+}
+
+async fn events(server: &TestServer) -> Vec<cargohold::db::audit::AuditRow> {
+    let filter = AuditFilter {
+        limit: 1000,
+        ..AuditFilter::default()
+    };
+    ops::audit::list(&server.app, filter, None).await.unwrap()
+}
+
+#[tokio::test]
+async fn each_change_leaves_exactly_one_event_with_actor_token_and_address() {
+    let server = TestServer::start().await;
+    let admin_token_id = server.count("SELECT MIN(id) FROM api_tokens").await;
+    let publish = CrateFixture::new("logged", "1.0.0");
+    let steps: Vec<(&str, Method, String, Option<serde_json::Value>)> = vec![
+        (
+            "user_add",
+            Method::POST,
+            "api/v1/admin/users".into(),
+            Some(json!({ "login": "amy" })),
+        ),
+        (
+            "team_create",
+            Method::POST,
+            "api/v1/admin/teams".into(),
+            Some(json!({ "name": "devs" })),
+        ),
+        (
+            "team_member_add",
+            Method::PUT,
+            "api/v1/admin/teams/devs/members".into(),
+            Some(json!({ "users": ["amy"] })),
+        ),
+        (
+            "permission_grant",
+            Method::PUT,
+            "api/v1/admin/registries/main/permissions".into(),
+            Some(json!({ "team": "devs", "role": "publish" })),
+        ),
+        (
+            "permission_revoke",
+            Method::DELETE,
+            "api/v1/admin/registries/main/permissions".into(),
+            Some(json!({ "team": "devs" })),
+        ),
+        (
+            "token_create",
+            Method::PUT,
+            "api/v1/me/tokens".into(),
+            Some(json!({ "name": "ci", "scopes": ["read"] })),
+        ),
+        (
+            "publish",
+            Method::PUT,
+            "registries/main/api/v1/crates/new".into(),
+            None,
+        ),
+        (
+            "yank",
+            Method::DELETE,
+            "registries/main/api/v1/crates/logged/1.0.0/yank".into(),
+            None,
+        ),
+        (
+            "unyank",
+            Method::PUT,
+            "registries/main/api/v1/crates/logged/1.0.0/unyank".into(),
+            None,
+        ),
+        (
+            "owner_add",
+            Method::PUT,
+            "registries/main/api/v1/crates/logged/owners".into(),
+            Some(json!({ "users": ["amy"] })),
+        ),
+        (
+            "owner_remove",
+            Method::DELETE,
+            "registries/main/api/v1/crates/logged/owners".into(),
+            Some(json!({ "users": ["amy"] })),
+        ),
+        (
+            "user_disable",
+            Method::PATCH,
+            "api/v1/admin/users/amy".into(),
+            Some(json!({ "disabled": true })),
+        ),
+    ];
+    for (action, method, path, body) in steps {
+        let before = events(&server).await.len();
+        if action == "publish" {
+            assert_eq!(server.publish(&publish).await.status(), 200);
+        } else {
+            call(&server, method, &path, body).await;
+        }
+        let after = events(&server).await;
+        assert_eq!(after.len(), before + 1, "{action} leaves one event");
+        let event = &after[0];
+        assert_eq!(event.action, action);
+        assert_eq!(event.actor.as_deref(), Some("admin"), "{action}");
+        assert_eq!(event.token_id, Some(admin_token_id), "{action}");
+        assert_eq!(event.client_addr.as_deref(), Some("127.0.0.1"), "{action}");
+    }
+
+    // Revoking the token made above is an event too; doing it again changes nothing.
+    let ci_token_id = server.count("SELECT MAX(id) FROM api_tokens").await;
+    let before = events(&server).await.len();
+    for _ in 0..2 {
+        call(
+            &server,
+            Method::DELETE,
+            &format!("api/v1/me/tokens/{ci_token_id}"),
+            None,
+        )
+        .await;
+    }
+    let after = events(&server).await;
+    assert_eq!(after.len(), before + 1);
+    assert_eq!(after[0].action, "token_revoke");
+
+    // The same events through the JSON API, filtered.
+    let filtered: serde_json::Value = server
+        .client
+        .get(server.url("api/v1/admin/audit?crate=LOGGED&action=yank"))
+        .header("authorization", &server.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let filtered = filtered["events"].as_array().unwrap();
+    assert_eq!(filtered.len(), 1);
+    assert_eq!(filtered[0]["version"], "1.0.0");
+    assert_eq!(filtered[0]["registry"], "main");
+}
+
+#[tokio::test]
+async fn a_refused_change_leaves_no_event() {
+    let server = TestServer::start().await;
+    server.publish(&CrateFixture::new("guarded", "1.0.0")).await;
+    let intruder = server.create_user("intruder").await;
+    let before = events(&server).await.len();
+    let response = server
+        .client
+        .delete(server.url("registries/main/api/v1/crates/guarded/1.0.0/yank"))
+        .header("authorization", &intruder)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(events(&server).await.len(), before);
+}
+
+#[tokio::test]
+async fn the_audit_api_is_for_administrators_only() {
+    let server = TestServer::start().await;
+    let user = server.create_user("nosy").await;
+    let response = server
+        .client
+        .get(server.url("api/v1/admin/audit"))
+        .header("authorization", &user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let bad_limit = server
+        .client
+        .get(server.url("api/v1/admin/audit?limit=0"))
+        .header("authorization", &server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_limit.status(), 400);
+}
