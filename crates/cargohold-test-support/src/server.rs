@@ -175,6 +175,18 @@ impl TestServer {
     }
 
     /// `GET` of a path under the server, without a token.
+    /// A request to `path` carrying `token` in `Authorization`, ready for a body and `send()`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("authorization", token)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

@@ -192,26 +192,32 @@ pub struct MembersRequest {
 
 /// `PUT /api/v1/admin/teams/{team}/members`.
 pub async fn add_members(
-    State(app): State<AppState>,
-    Path(team): Path<String>,
-    ApiToken(actor): ApiToken,
-    ApiJson(request): ApiJson<MembersRequest>,
+    state: State<AppState>,
+    team: Path<String>,
+    token: ApiToken,
+    request: ApiJson<MembersRequest>,
 ) -> AppResult<Json<Changed>> {
-    let changed = teams::change_members(&app, &team, &request.users, true, Some(&actor)).await?;
-    Ok(Json(Changed {
-        ok: true,
-        changed: !changed.is_empty(),
-    }))
+    change_members(state, team, token, request, true).await
 }
 
 /// `DELETE /api/v1/admin/teams/{team}/members`.
 pub async fn remove_members(
+    state: State<AppState>,
+    team: Path<String>,
+    token: ApiToken,
+    request: ApiJson<MembersRequest>,
+) -> AppResult<Json<Changed>> {
+    change_members(state, team, token, request, false).await
+}
+
+async fn change_members(
     State(app): State<AppState>,
     Path(team): Path<String>,
     ApiToken(actor): ApiToken,
     ApiJson(request): ApiJson<MembersRequest>,
+    add: bool,
 ) -> AppResult<Json<Changed>> {
-    let changed = teams::change_members(&app, &team, &request.users, false, Some(&actor)).await?;
+    let changed = teams::change_members(&app, &team, &request.users, add, Some(&actor)).await?;
     Ok(Json(Changed {
         ok: true,
         changed: !changed.is_empty(),

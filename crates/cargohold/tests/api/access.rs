@@ -465,9 +465,11 @@ async fn anonymous_config_json_of_a_private_registry_is_a_401_challenge_with_the
     assert!(detail.contains("global-credential-providers"), "{detail}");
 
     let authed: serde_json::Value = server
-        .client
-        .get(server.url("registries/main/index/config.json"))
-        .header("authorization", &server.admin_token)
+        .authed(
+            Method::GET,
+            "registries/main/index/config.json",
+            &server.admin_token,
+        )
         .send()
         .await
         .unwrap()
@@ -537,9 +539,7 @@ async fn losing_a_grant_or_the_admin_role_takes_power_from_existing_tokens_at_on
     let ops_token = token(&server, "ops", scopes(&Scope::ALL)).await;
     let users = || {
         server
-            .client
-            .get(server.url("api/v1/admin/users"))
-            .header("authorization", &ops_token)
+            .authed(Method::GET, "api/v1/admin/users", &ops_token)
             .send()
     };
     assert_eq!(users().await.unwrap().status(), 200);
@@ -553,9 +553,7 @@ async fn losing_a_grant_or_the_admin_role_takes_power_from_existing_tokens_at_on
     let reader = token(&server, "reader", TokenRequest::default()).await;
     let read = || {
         server
-            .client
-            .get(server.url("registries/main/index/sh/ar/shared"))
-            .header("authorization", &reader)
+            .authed(Method::GET, "registries/main/index/sh/ar/shared", &reader)
             .send()
     };
     assert_eq!(read().await.unwrap().status(), 200);

@@ -145,9 +145,11 @@ async fn each_change_leaves_exactly_one_event_with_actor_token_and_address() {
 
     // The same events through the JSON API, filtered.
     let filtered: serde_json::Value = server
-        .client
-        .get(server.url("api/v1/admin/audit?crate=LOGGED&action=yank"))
-        .header("authorization", &server.admin_token)
+        .authed(
+            Method::GET,
+            "api/v1/admin/audit?crate=LOGGED&action=yank",
+            &server.admin_token,
+        )
         .send()
         .await
         .unwrap()
@@ -167,9 +169,11 @@ async fn a_refused_change_leaves_no_event() {
     let intruder = server.create_user("intruder").await;
     let before = events(&server).await.len();
     let response = server
-        .client
-        .delete(server.url("registries/main/api/v1/crates/guarded/1.0.0/yank"))
-        .header("authorization", &intruder)
+        .authed(
+            Method::DELETE,
+            "registries/main/api/v1/crates/guarded/1.0.0/yank",
+            &intruder,
+        )
         .send()
         .await
         .unwrap();
@@ -182,17 +186,17 @@ async fn the_audit_api_is_for_administrators_only() {
     let server = TestServer::start().await;
     let user = server.create_user("nosy").await;
     let response = server
-        .client
-        .get(server.url("api/v1/admin/audit"))
-        .header("authorization", &user)
+        .authed(Method::GET, "api/v1/admin/audit", &user)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
     let bad_limit = server
-        .client
-        .get(server.url("api/v1/admin/audit?limit=0"))
-        .header("authorization", &server.admin_token)
+        .authed(
+            Method::GET,
+            "api/v1/admin/audit?limit=0",
+            &server.admin_token,
+        )
         .send()
         .await
         .unwrap();

@@ -5,6 +5,7 @@ use cargohold::ops;
 use cargohold::ops::tokens::TokenRequest;
 use cargohold::ops::users::UserChange;
 use cargohold_test_support::{CrateFixture, TestServer, error_detail};
+use reqwest::Method;
 use serde_json::json;
 
 async fn create_via_api(
@@ -13,9 +14,7 @@ async fn create_via_api(
     body: serde_json::Value,
 ) -> (u16, serde_json::Value) {
     let response = server
-        .client
-        .put(server.url("api/v1/me/tokens"))
-        .header("authorization", token)
+        .authed(Method::PUT, "api/v1/me/tokens", token)
         .json(&body)
         .send()
         .await
@@ -37,9 +36,7 @@ async fn a_token_created_through_the_api_is_shown_once_and_listed_without_secret
     assert!(secret.starts_with(TOKEN_PREFIX));
 
     let listed: serde_json::Value = server
-        .client
-        .get(server.url("api/v1/me/tokens"))
-        .header("authorization", secret)
+        .authed(Method::GET, "api/v1/me/tokens", secret)
         .send()
         .await
         .unwrap()
@@ -141,9 +138,11 @@ async fn a_revoked_token_stops_working_and_others_tokens_cannot_be_revoked() {
     let theirs_id = server.count("SELECT MAX(id) FROM api_tokens").await;
     let before = server.stored_state().await;
     let refused = server
-        .client
-        .delete(server.url(&format!("api/v1/me/tokens/{theirs_id}")))
-        .header("authorization", &mine)
+        .authed(
+            Method::DELETE,
+            &format!("api/v1/me/tokens/{theirs_id}"),
+            &mine,
+        )
         .send()
         .await
         .unwrap();
@@ -151,17 +150,17 @@ async fn a_revoked_token_stops_working_and_others_tokens_cannot_be_revoked() {
     assert_eq!(server.stored_state().await, before);
 
     let revoked = server
-        .client
-        .delete(server.url(&format!("api/v1/me/tokens/{theirs_id}")))
-        .header("authorization", &theirs)
+        .authed(
+            Method::DELETE,
+            &format!("api/v1/me/tokens/{theirs_id}"),
+            &theirs,
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
     let after = server
-        .client
-        .get(server.url("api/v1/me"))
-        .header("authorization", &theirs)
+        .authed(Method::GET, "api/v1/me", &theirs)
         .send()
         .await
         .unwrap();
@@ -198,9 +197,11 @@ async fn repeated_bad_tokens_from_one_address_get_429_then_even_good_ones_wait()
     let server = TestServer::start_with(|config| config.limits.auth_failures_per_minute = 3).await;
     let me = || {
         server
-            .client
-            .get(server.url("api/v1/me"))
-            .header("authorization", format!("{TOKEN_PREFIX}{}", "z".repeat(40)))
+            .authed(
+                Method::GET,
+                "api/v1/me",
+                &format!("{TOKEN_PREFIX}{}", "z".repeat(40)),
+            )
             .send()
     };
     for _ in 0..3 {
@@ -215,9 +216,7 @@ async fn repeated_bad_tokens_from_one_address_get_429_then_even_good_ones_wait()
         .unwrap();
     assert!((1..=60).contains(&retry_after));
     let good = server
-        .client
-        .get(server.url("api/v1/me"))
-        .header("authorization", &server.admin_token)
+        .authed(Method::GET, "api/v1/me", &server.admin_token)
         .send()
         .await
         .unwrap();

@@ -239,3 +239,51 @@ async fn a_crate_over_one_mebibyte_publishes_through_expect_100_continue() {
     assert_eq!(status, 200);
     assert!(index.contains("\"vers\":\"1.0.0\""));
 }
+
+#[tokio::test]
+async fn a_team_added_with_cargo_owner_lets_its_members_publish_but_not_change_owners() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let lib = cargo.package("team-owned", "1.0.0", "", "");
+    cargo.publish(&lib).await;
+    let member = server.create_user("tess").await;
+    cargohold::ops::teams::create(&server.app, "platform", None)
+        .await
+        .unwrap();
+    cargohold::ops::teams::change_members(&server.app, "platform", &["tess".into()], true, None)
+        .await
+        .unwrap();
+
+    let add = cargo
+        .cargo(
+            &lib,
+            &[
+                "owner",
+                "--add",
+                "team:platform",
+                "team-owned",
+                "--registry",
+                "test",
+            ],
+        )
+        .await;
+    add.assert_success();
+    let list = cargo
+        .cargo(
+            &lib,
+            &["owner", "--list", "team-owned", "--registry", "test"],
+        )
+        .await;
+    assert!(list.stdout.contains("team:platform"), "{}", list.stdout);
+
+    let as_member = CargoSandbox::with_token(&server, Some(member));
+    let lib = as_member.package("team-owned", "1.1.0", "", "");
+    as_member.publish(&lib).await;
+    as_member
+        .cargo(
+            &lib,
+            &["owner", "--add", "tess", "team-owned", "--registry", "test"],
+        )
+        .await
+        .assert_failure_containing("only user owners change owners");
+}
