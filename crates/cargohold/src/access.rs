@@ -55,15 +55,16 @@ impl fmt::Display for Role {
     }
 }
 
-/// The role `actor`'s user holds in `registry`: administrators of the instance
-/// hold `admin` everywhere; a registry without grants gives every user `publish`;
-/// otherwise the highest role granted to the user or one of its teams.
+/// The role `actor` holds in `registry`: administrators of the instance hold
+/// `admin` everywhere when their token has the `admin` scope (an administrator's
+/// everyday token is an everyday user's); a registry without grants gives every
+/// user `publish`; otherwise the highest role granted to the user or one of its teams.
 pub async fn role_in<'c>(
     conn: impl Into<Conn<'c>>,
     registry: &Registry,
     actor: &Actor,
 ) -> AppResult<Option<Role>> {
-    if actor.is_admin {
+    if actor.acts_as_admin() {
         return Ok(Some(Role::Admin));
     }
     let mut conn = conn.into();

@@ -133,6 +133,12 @@ impl Actor {
         }
     }
 
+    /// Whether this is an administrator using a token with the `admin` scope: an
+    /// administrator's everyday token carries only an everyday user's powers.
+    pub fn acts_as_admin(&self) -> bool {
+        self.is_admin && self.scopes.contains(&Scope::Admin)
+    }
+
     /// Fails with 403 unless the token allows `scope` on `registry` (and `krate`, when given).
     pub fn require(&self, scope: Scope, registry: &str, krate: Option<&str>) -> AppResult<()> {
         if !self.scopes.contains(&scope) {

@@ -85,7 +85,8 @@ pub async fn change(
             ),
             (OwnerRef::Team(team), Change::Add) => {
                 // As on crates.io: only a member can hand a crate to a team.
-                if !actor.is_admin && !db::teams::is_member(&mut tx, team.id, actor.user_id).await?
+                if !actor.acts_as_admin()
+                    && !db::teams::is_member(&mut tx, team.id, actor.user_id).await?
                 {
                     return Err(AppError::Forbidden(format!(
                         "`{}` is not a member of team `{}` and cannot make it an owner",

@@ -585,3 +585,41 @@ async fn the_last_administrator_cannot_be_disabled_or_demoted() {
     }
     assert_eq!(server.stored_state().await, before);
 }
+
+#[tokio::test]
+async fn an_administrators_token_without_the_admin_scope_has_no_admin_powers() {
+    let server = private_server(0).await;
+    server.publish(&CrateFixture::new("kept", "1.0.0")).await;
+    add_user(&server, "reader").await;
+    grant(&server, "main", Grantee::User("reader".into()), Role::Read).await;
+    // The administrator's everyday token: every scope but `admin`.
+    let everyday = token(&server, "admin", TokenRequest::default()).await;
+    let before = server.stored_state().await;
+    let read = server
+        .authed(Method::GET, "registries/main/index/ke/pt/kept", &everyday)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 403);
+    let yank = server
+        .authed(
+            Method::DELETE,
+            "registries/main/api/v1/crates/kept/1.0.0/yank",
+            &everyday,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(yank.status(), 403);
+    assert_eq!(server.stored_state().await, before);
+    let with_admin_scope = server
+        .authed(
+            Method::GET,
+            "registries/main/index/ke/pt/kept",
+            &server.admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_admin_scope.status(), 200);
+}
