@@ -92,6 +92,23 @@ impl Scope {
     pub fn parse(text: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|s| s.as_str() == text.trim())
     }
+
+    /// Parses scope names, or a 400 naming the unknown one and listing the valid ones.
+    pub fn parse_all(names: &[String]) -> AppResult<Vec<Scope>> {
+        names
+            .iter()
+            .map(|name| {
+                Scope::parse(name).ok_or_else(|| {
+                    let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+                    AppError::BadRequest(format!(
+                        "unknown scope `{}`; scopes are {}",
+                        name.escape_debug(),
+                        all.join(", ")
+                    ))
+                })
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Scope {

@@ -71,20 +71,7 @@ pub async fn create_token(
     ApiToken(actor): ApiToken,
     ApiJson(request): ApiJson<NewTokenRequest>,
 ) -> AppResult<(StatusCode, Json<NewTokenResponse>)> {
-    let scopes = request
-        .scopes
-        .iter()
-        .map(|s| {
-            Scope::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                AppError::BadRequest(format!(
-                    "unknown scope `{}`; scopes are {}",
-                    s.escape_debug(),
-                    all.join(", ")
-                ))
-            })
-        })
-        .collect::<AppResult<Vec<_>>>()?;
+    let scopes = Scope::parse_all(&request.scopes)?;
     let request = TokenRequest {
         name: request.name,
         scopes,

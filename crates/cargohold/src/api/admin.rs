@@ -26,6 +26,19 @@ pub struct Changed {
     pub changed: bool,
 }
 
+impl Changed {
+    /// The answer to a request that created something.
+    fn created() -> (StatusCode, Json<Changed>) {
+        (
+            StatusCode::CREATED,
+            Json(Changed {
+                ok: true,
+                changed: true,
+            }),
+        )
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct UserList {
     pub users: Vec<User>,
@@ -83,13 +96,7 @@ pub async fn add_user(
         password: request.password,
     };
     users::add(&app, user, Some(&actor)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Changed {
-            ok: true,
-            changed: true,
-        }),
-    ))
+    Ok(Changed::created())
 }
 
 /// The body of `PATCH /api/v1/admin/users/{login}`; absent fields stay as they are.
@@ -175,13 +182,7 @@ pub async fn create_team(
     ApiJson(request): ApiJson<NewTeamRequest>,
 ) -> AppResult<(StatusCode, Json<Changed>)> {
     teams::create(&app, &request.name, Some(&actor)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Changed {
-            ok: true,
-            changed: true,
-        }),
-    ))
+    Ok(Changed::created())
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +231,7 @@ pub async fn list_permissions(
     Path(registry): Path<String>,
     ApiToken(actor): ApiToken,
 ) -> AppResult<Json<Permissions>> {
+    // Checked before the registry lookup too, so its 404 names registries only to administrators.
     actor.require_instance_admin()?;
     let registry = app.registry(&registry)?;
     Ok(Json(permissions::list(&app, registry, Some(&actor)).await?))

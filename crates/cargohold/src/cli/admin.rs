@@ -250,15 +250,7 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
             registries,
             expires_in,
         } => {
-            let scopes = scopes
-                .iter()
-                .map(|s| {
-                    Scope::parse(s).with_context(|| {
-                        let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                        format!("unknown scope `{s}`; scopes are {}", all.join(", "))
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let scopes = Scope::parse_all(&scopes)?;
             let request = TokenRequest {
                 name: name.unwrap_or_default(),
                 scopes,
@@ -352,8 +344,7 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
             let grantee = grantee.grantee();
             ops::permissions::set(&app, &registry, &grantee, Some(role), None).await?;
             println!(
-                "{} now holds `{role}` in registry `{}`",
-                describe(&grantee),
+                "{grantee} now holds `{role}` in registry `{}`",
                 registry.name
             );
         }
@@ -364,13 +355,11 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
             match previous {
                 Some(role) => println!(
                     "{} no longer holds `{role}` in registry `{}`",
-                    describe(&grantee),
-                    registry.name
+                    grantee, registry.name
                 ),
                 None => println!(
                     "no change: {} held no role in registry `{}`",
-                    describe(&grantee),
-                    registry.name
+                    grantee, registry.name
                 ),
             }
         }
@@ -471,13 +460,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-fn describe(grantee: &Grantee) -> String {
-    match grantee {
-        Grantee::User(login) => format!("user `{login}`"),
-        Grantee::Team(name) => format!("team `{name}`"),
-    }
 }
 
 fn yes_no(value: bool) -> &'static str {

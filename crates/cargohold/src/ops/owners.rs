@@ -164,24 +164,8 @@ pub async fn change(
 
 /// The user, or with `team:` the team, that `login` names; a 404 when there is none.
 async fn find_owner_ref(tx: &mut Tx, login: &str) -> AppResult<OwnerRef> {
-    if let Some(team) = login.strip_prefix(TEAM_PREFIX) {
-        let no_such_team = || {
-            AppError::NotFound(format!(
-                "there is no team `{}`; an administrator creates teams with `cargohold team create`",
-                team.escape_debug()
-            ))
-        };
-        crate::ops::users::validate_login(team).map_err(|_| no_such_team())?;
-        return db::teams::find_by_name(&mut *tx, team)
-            .await?
-            .map(OwnerRef::Team)
-            .ok_or_else(no_such_team);
-    }
-    let no_such_user =
-        || AppError::NotFound(format!("there is no user `{}`", login.escape_debug()));
-    crate::ops::users::validate_login(login).map_err(|_| no_such_user())?;
-    db::users::find_by_login(&mut *tx, login)
-        .await?
-        .map(OwnerRef::User)
-        .ok_or_else(no_such_user)
+    Ok(match login.strip_prefix(TEAM_PREFIX) {
+        Some(team) => OwnerRef::Team(super::teams::find(&mut *tx, team).await?),
+        None => OwnerRef::User(super::users::find(&mut *tx, login).await?),
+    })
 }

@@ -20,11 +20,11 @@ pub enum Grantee {
     Team(String),
 }
 
-impl Grantee {
-    fn describe(&self) -> String {
+impl std::fmt::Display for Grantee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Grantee::User(login) => format!("user `{login}`"),
-            Grantee::Team(name) => format!("team `{name}`"),
+            Grantee::User(login) => write!(f, "user `{login}`"),
+            Grantee::Team(name) => write!(f, "team `{name}`"),
         }
     }
 }
@@ -73,7 +73,7 @@ pub async fn set(
                 registry: Some(&registry.name),
                 detail: Some(
                     serde_json::json!({
-                        "grantee": grantee.describe(),
+                        "grantee": grantee.to_string(),
                         "role": role.map(Role::as_str),
                         "previous": previous,
                     })
