@@ -202,3 +202,92 @@ async fn the_audit_api_is_for_administrators_only() {
         .unwrap();
     assert_eq!(bad_limit.status(), 400);
 }
+
+#[tokio::test]
+async fn bad_administration_requests_are_refused_and_store_nothing() {
+    let server = TestServer::start().await;
+    ops::teams::create(&server.app, "devs", None).await.unwrap();
+    let before = server.stored_state().await;
+    for (method, path, body, status) in [
+        (
+            Method::POST,
+            "api/v1/admin/teams",
+            json!({ "name": "DEVS" }),
+            409,
+        ),
+        (
+            Method::POST,
+            "api/v1/admin/teams",
+            json!({ "name": "bad name" }),
+            400,
+        ),
+        (
+            Method::POST,
+            "api/v1/admin/users",
+            json!({ "login": "admin" }),
+            409,
+        ),
+        (
+            Method::PUT,
+            "api/v1/admin/teams/devs/members",
+            json!({ "users": ["ghost"] }),
+            404,
+        ),
+        (
+            Method::PUT,
+            "api/v1/admin/teams/ghosts/members",
+            json!({ "users": ["admin"] }),
+            404,
+        ),
+        (
+            Method::PUT,
+            "api/v1/admin/registries/main/permissions",
+            json!({ "user": "ghost", "role": "read" }),
+            404,
+        ),
+        (
+            Method::PUT,
+            "api/v1/admin/registries/main/permissions",
+            json!({ "user": "admin", "role": "owner" }),
+            400,
+        ),
+        (
+            Method::PUT,
+            "api/v1/admin/registries/main/permissions",
+            json!({ "user": "admin", "team": "devs", "role": "read" }),
+            400,
+        ),
+        (
+            Method::PUT,
+            "api/v1/admin/registries/nope/permissions",
+            json!({ "user": "admin", "role": "read" }),
+            404,
+        ),
+        (
+            Method::PATCH,
+            "api/v1/admin/users/admin",
+            json!({ "disabled": true }),
+            409,
+        ),
+        (Method::PATCH, "api/v1/admin/users/admin", json!({}), 400),
+    ] {
+        let response = server
+            .authed(method.clone(), path, &server.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let got = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path} {body}: {text}");
+        assert!(
+            cargohold_test_support::error_detail(&text).is_some(),
+            "{text}"
+        );
+        assert_eq!(
+            server.stored_state().await,
+            before,
+            "{method} {path} {body}"
+        );
+    }
+}
