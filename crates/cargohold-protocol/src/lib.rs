@@ -6,7 +6,8 @@
 //! - [`validate`]: the checks cargo applies to an index line, applied before accepting one;
 //! - [`tarball`]: safe inspection of `.crate` archives;
 //! - [`publish`]: the publish body and its metadata;
-//! - [`api`]: JSON bodies of the web API and `config.json`.
+//! - [`api`]: JSON bodies of the web API and `config.json`;
+//! - [`upstream`]: proxying an upstream registry: download URLs, `Cargo.lock` packages, version policy.
 
 pub mod api;
 pub mod index;
@@ -14,6 +15,7 @@ pub mod manifest;
 pub mod name;
 pub mod publish;
 pub mod tarball;
+pub mod upstream;
 pub mod validate;
 
 pub use index::{DependencyKind, FeatureMap, IndexDependency, IndexEntry};

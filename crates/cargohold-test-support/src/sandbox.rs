@@ -67,6 +67,11 @@ impl CargoSandbox {
 
     /// A sandbox whose cargo presents `token` (or none) to the registry.
     pub fn with_token(server: &TestServer, token: Option<String>) -> Self {
+        Self::at_registry(server, "main", token)
+    }
+
+    /// A sandbox whose registry `test` is the server's registry `registry`, used with `token`.
+    pub fn at_registry(server: &TestServer, registry: &str, token: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let home = dir.path().join("cargo-home");
         std::fs::create_dir(&home).expect("CARGO_HOME is created");
@@ -86,7 +91,7 @@ retry = 0
 [term]
 color = "never"
 "#,
-                index = server.index_url()
+                index = server.index_url_of(registry)
             ),
         )
         .expect("the cargo config is written");

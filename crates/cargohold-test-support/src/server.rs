@@ -104,7 +104,12 @@ impl TestServer {
 
     /// The sparse index URL of registry `main`, as cargo's config wants it.
     pub fn index_url(&self) -> String {
-        format!("sparse+{}registries/main/index/", self.url)
+        self.index_url_of("main")
+    }
+
+    /// The sparse index URL of `registry`, as cargo's config wants it.
+    pub fn index_url_of(&self, registry: &str) -> String {
+        format!("sparse+{}registries/{registry}/index/", self.url)
     }
 
     /// A URL under the server, from a path without the leading slash.
@@ -147,6 +152,23 @@ impl TestServer {
     pub async fn publish(&self, fixture: &crate::CrateFixture) -> reqwest::Response {
         self.publish_body(fixture.publish_body(), &self.admin_token)
             .await
+    }
+
+    /// Publishes `fixture` to `registry` as the administrator.
+    pub async fn publish_to(
+        &self,
+        registry: &str,
+        fixture: &crate::CrateFixture,
+    ) -> reqwest::Response {
+        self.authed(
+            reqwest::Method::PUT,
+            &format!("registries/{registry}/api/v1/crates/new"),
+            &self.admin_token,
+        )
+        .body(fixture.publish_body())
+        .send()
+        .await
+        .expect("the server answers")
     }
 
     /// `PUT`s `fixture`'s `.crate` at its download URL in registry `main`, as `token`.
@@ -320,6 +342,15 @@ impl TestServer {
             Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
         }
         .expect("the count query runs")
+    }
+
+    /// Runs a query returning one text column, and collects it.
+    pub async fn column(&self, sql: &'static str) -> Vec<String> {
+        match self.app.db.read() {
+            Pool::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Pool::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .expect("the query runs")
     }
 
     /// Runs one statement that changes the database (for setting up what no API

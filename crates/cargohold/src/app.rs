@@ -16,8 +16,10 @@ use crate::db::versions::DownloadRow;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::index::cache::IndexCache;
+use crate::proxy::Proxy;
 use crate::rate_limit::RateLimit;
 use crate::storage::BlobStore;
+use crate::virtual_registry::Members;
 use bytes::Bytes;
 
 /// Shared state handed to every handler.
@@ -96,14 +98,26 @@ pub struct Registry {
     pub login_url: String,
     /// `sparse+{public}/registries/{name}/index/`, as users put it in `.cargo/config.toml`.
     pub index_url: String,
+    /// Index URLs of virtual registries that publish here: dependencies naming them are on this registry.
+    pub also_known_as: Vec<String>,
     /// The body of `config.json`, rendered once.
     pub config_json: String,
     /// Index files served from memory.
     pub index_cache: IndexCache,
+    /// Set for proxy registries: the upstream and what may come from it.
+    pub proxy: Option<Proxy>,
+    /// Set for virtual registries: the members, in order.
+    pub members: Option<Members>,
 }
 
 impl Registry {
-    fn new(id: i64, config: &RegistryConfig, public_url: &url::Url, cache_size: usize) -> Self {
+    fn new(
+        id: i64,
+        config: &RegistryConfig,
+        public_url: &url::Url,
+        cache_size: usize,
+        also_known_as: Vec<String>,
+    ) -> Self {
         let name = config.name.as_str();
         let base = format!("{public_url}registries/{name}");
         let config_json = ConfigJson {
@@ -119,15 +133,22 @@ impl Registry {
             auth_required: config.auth_required,
             login_url: format!("{base}/me"),
             index_url: format!("sparse+{base}/index/"),
+            also_known_as,
             config_json: serde_json::to_string(&config_json)
                 .expect("config.json always serializes"),
             index_cache: IndexCache::new(cache_size),
+            proxy: None,
+            members: None,
         }
     }
 
     /// How this registry refers to itself and to crates.io in index lines.
     pub fn identity(&self) -> RegistryIdentity {
-        let identity = RegistryIdentity::new([self.index_url.clone()]);
+        let identity = RegistryIdentity::new(
+            std::iter::once(&self.index_url)
+                .chain(&self.also_known_as)
+                .cloned(),
+        );
         if self.replaces_crates_io {
             identity.standing_in_for_crates_io()
         } else {
@@ -143,8 +164,13 @@ impl App {
         let db = Db::connect(&config.database_url()).await?;
         let storage = BlobStore::open(&config.storage_url())?;
         let public_url = config.public_url();
-        let mut registries = HashMap::new();
-        for wanted in config.registries() {
+        let mut registries: HashMap<String, Arc<Registry>> = HashMap::new();
+        let wanted_all = config.registries();
+        // Virtual registries refer to their members, so they come last.
+        let (virtuals, concrete): (Vec<_>, Vec<_>) = wanted_all
+            .iter()
+            .partition(|r| r.kind == RegistryKind::Virtual);
+        for wanted in concrete.into_iter().chain(virtuals) {
             let row = db::registries::ensure(
                 db.write(),
                 &wanted.name,
@@ -160,7 +186,35 @@ impl App {
                     wanted.kind.as_str()
                 );
             }
-            let registry = Registry::new(row.id, &wanted, &public_url, config.index_cache_size);
+            let publishing_virtuals = wanted_all
+                .iter()
+                .filter(|v| v.publish_to.as_ref() == Some(&wanted.name))
+                .map(|v| format!("sparse+{public_url}registries/{}/index/", v.name))
+                .collect();
+            let mut registry = Registry::new(
+                row.id,
+                wanted,
+                &public_url,
+                config.index_cache_size,
+                publishing_virtuals,
+            );
+            match wanted.kind {
+                RegistryKind::Local => {}
+                RegistryKind::Proxy => registry.proxy = Some(Proxy::from_config(wanted)?),
+                RegistryKind::Virtual => {
+                    let member = |name: &String| registries[name].clone();
+                    let (locals, proxies) = wanted
+                        .members
+                        .iter()
+                        .map(member)
+                        .partition(|m| m.kind == RegistryKind::Local);
+                    registry.members = Some(Members {
+                        locals,
+                        proxies,
+                        publish_to: wanted.publish_to.as_ref().map(member),
+                    });
+                }
+            }
             registries.insert(row.name, Arc::new(registry));
         }
         let download_cache = DownloadCache::new(config.download_cache_size);
@@ -195,6 +249,40 @@ impl App {
                 known.join(", ")
             ))
         })
+    }
+
+    /// The registry that receives writes (publish, yank, owners) sent to `name`:
+    /// a local registry itself, a virtual registry's `publish-to` member, never a proxy.
+    pub fn write_registry(&self, name: &str) -> AppResult<&Arc<Registry>> {
+        let registry = self.registry(name)?;
+        if let Some(members) = &registry.members {
+            return members.publish_to.as_ref().ok_or_else(|| {
+                let locals: Vec<&str> = members.locals.iter().map(|r| r.name.as_str()).collect();
+                AppError::BadRequest(format!(
+                    "`{name}` is a virtual registry that does not take publishes; publish to one of its local members ({}) with `--registry`, or ask an administrator to set `publish-to`",
+                    if locals.is_empty() { "it has none".to_owned() } else { locals.join(", ") }
+                ))
+            });
+        }
+        if let Some(proxy) = &registry.proxy {
+            let mut locals: Vec<&str> = self
+                .registries
+                .values()
+                .filter(|r| r.kind == RegistryKind::Local && !r.auth_required)
+                .map(|r| r.name.as_str())
+                .collect();
+            locals.sort_unstable();
+            return Err(AppError::BadRequest(format!(
+                "`{name}` is a read-only cache of {}; publish to a local registry instead{}",
+                proxy.upstream.index_url,
+                if locals.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", locals.join(", "))
+                }
+            )));
+        }
+        Ok(registry)
     }
 
     /// Every registry, by name.

@@ -68,6 +68,9 @@ pub struct Config {
 pub struct Limits {
     /// Largest `.crate` accepted, in bytes.
     pub max_crate_size: u64,
+    /// Largest `.crate` a proxy fetches from its upstream, in bytes (crates.io
+    /// grants some crates more than its usual 10 MiB).
+    pub max_upstream_crate_size: u64,
     /// Largest publish metadata JSON accepted, in bytes.
     pub max_metadata_size: u64,
     /// Largest size a `.crate` may decompress to, in bytes.
@@ -91,6 +94,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_crate_size: 10 * 1024 * 1024,
+            max_upstream_crate_size: 100 * 1024 * 1024,
             max_metadata_size: 1024 * 1024,
             max_unpacked_size: 512 * 1024 * 1024,
             max_tarball_entries: 50_000,
@@ -114,20 +118,218 @@ pub enum LogFormat {
 
 /// One `[[registries]]` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// `[a-z0-9][a-z0-9_-]*`, not ending in `.git`; part of every URL of the registry.
     pub name: String,
-    #[serde(default)]
     pub kind: RegistryKind,
     /// Users point `[source.crates-io] replace-with` at this registry (an offline
     /// or curated crates.io): dependencies on crates.io are then its own crates.
-    #[serde(default)]
     pub replaces_crates_io: bool,
     /// A private registry: every index request, download and API call needs a
     /// token with read access, and nothing is revealed without one.
-    #[serde(default)]
     pub auth_required: bool,
+    /// Proxy: the upstream sparse index (`https://index.crates.io/` when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Url>,
+    /// Proxy: the token sent to the upstream (`Authorization`), for a private upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_token: Option<String>,
+    /// Proxy: the environment variable holding the upstream token (instead of `upstream-token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_token_env: Option<String>,
+    /// Proxy: how long an upstream index file is served without asking the upstream again.
+    pub freshness_seconds: u64,
+    /// Proxy: only these crates (`NAME`, `PREFIX*`, `NAME@REQ`) come in; empty = all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Proxy: these crates or versions never come in, whatever `allow` says.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    /// Proxy: upstream versions younger than this (by their `pubtime`) are not offered yet.
+    pub min_age_days: u64,
+    /// Proxy: eviction keeps the cached `.crate` files under this many bytes (0: no cap).
+    pub cache_max_size: u64,
+    /// Proxy: eviction removes `.crate` files not downloaded for this many days (0: never).
+    pub cache_max_age_days: u64,
+    /// Virtual: the member registries, in order; local members must come before proxies.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// Virtual: the local member that receives publishes made through this registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_to: Option<String>,
+}
+
+/// crates.io's sparse index, the upstream of a proxy unless told otherwise.
+pub const CRATES_IO_SPARSE_INDEX: &str = "https://index.crates.io/";
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            kind: RegistryKind::Local,
+            replaces_crates_io: false,
+            auth_required: false,
+            upstream: None,
+            upstream_token: None,
+            upstream_token_env: None,
+            freshness_seconds: 300,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            min_age_days: 0,
+            cache_max_size: 0,
+            cache_max_age_days: 0,
+            members: Vec::new(),
+            publish_to: None,
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// A local registry called `name` with default settings.
+    pub fn local(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// A proxy called `name` of the sparse index at `upstream`.
+    pub fn proxy(name: &str, upstream: Url) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: RegistryKind::Proxy,
+            upstream: Some(upstream),
+            ..Self::default()
+        }
+    }
+
+    /// A virtual registry called `name` over `members`, publishing to `publish_to`.
+    pub fn virtual_of(name: &str, members: &[&str], publish_to: Option<&str>) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: RegistryKind::Virtual,
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            publish_to: publish_to.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
+    /// The upstream index URL of a proxy, ending in `/`, without cargo's `sparse+`.
+    pub fn upstream_url(&self) -> Url {
+        let mut url = self
+            .upstream
+            .clone()
+            .unwrap_or_else(|| Url::parse(CRATES_IO_SPARSE_INDEX).expect("a valid URL"));
+        if let Some(plain) = url.as_str().strip_prefix("sparse+")
+            && let Ok(parsed) = Url::parse(plain)
+        {
+            url = parsed;
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        url
+    }
+
+    /// The token for the upstream, from the file or from the named variable.
+    pub fn upstream_token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(token) = &self.upstream_token {
+            return Ok(Some(token.clone()));
+        }
+        match &self.upstream_token_env {
+            Some(var) => std::env::var(var).map(Some).with_context(|| {
+                format!(
+                    "registry `{}`: upstream-token-env names `{var}`, which is not set",
+                    self.name
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks the settings that only make sense for some kinds of registry.
+    fn validate(&self, all: &[RegistryConfig]) -> anyhow::Result<()> {
+        let name = &self.name;
+        let is = |kind| self.kind == kind;
+        let proxy_only = self.upstream.is_some()
+            || self.upstream_token.is_some()
+            || self.upstream_token_env.is_some()
+            || !self.allow.is_empty()
+            || !self.deny.is_empty()
+            || self.min_age_days > 0
+            || self.cache_max_size > 0
+            || self.cache_max_age_days > 0;
+        if proxy_only && !is(RegistryKind::Proxy) {
+            bail!(
+                "registry `{name}`: upstream, allow, deny, min-age-days and cache-* apply to `kind = \"proxy\"` registries only"
+            );
+        }
+        if (!self.members.is_empty() || self.publish_to.is_some()) && !is(RegistryKind::Virtual) {
+            bail!(
+                "registry `{name}`: members and publish-to apply to `kind = \"virtual\"` registries only"
+            );
+        }
+        if is(RegistryKind::Proxy) {
+            let url = self.upstream_url();
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!(
+                    "registry `{name}`: upstream `{url}` must be an http:// or https:// sparse index URL"
+                );
+            }
+            for rule in self.allow.iter().chain(&self.deny) {
+                cargohold_protocol::upstream::VersionRule::parse(rule)
+                    .with_context(|| format!("registry `{name}`: the rule `{rule}` is invalid"))?;
+            }
+        }
+        if is(RegistryKind::Virtual) {
+            if self.members.is_empty() {
+                bail!("registry `{name}`: a virtual registry needs `members = [\"…\"]`, in order");
+            }
+            let mut seen_proxy: Option<&str> = None;
+            for member in &self.members {
+                let Some(config) = all.iter().find(|r| &r.name == member) else {
+                    bail!("registry `{name}`: the member `{member}` is not a configured registry");
+                };
+                match config.kind {
+                    RegistryKind::Virtual => {
+                        bail!(
+                            "registry `{name}`: the member `{member}` is virtual; members must be local or proxy registries"
+                        )
+                    }
+                    RegistryKind::Proxy => seen_proxy = Some(member),
+                    RegistryKind::Local => {
+                        if let Some(proxy) = seen_proxy {
+                            bail!(
+                                "registry `{name}`: the local member `{member}` comes after the proxy `{proxy}`; \
+                                 list local members first, so a name published here is never taken from an upstream"
+                            );
+                        }
+                    }
+                }
+                if config.auth_required && !self.auth_required {
+                    bail!(
+                        "registry `{name}`: the member `{member}` is private (auth-required), so `{name}` must be too; add `auth-required = true`"
+                    );
+                }
+                if self.members.iter().filter(|m| *m == member).count() > 1 {
+                    bail!("registry `{name}`: the member `{member}` is listed twice");
+                }
+            }
+            if let Some(target) = &self.publish_to {
+                let local = all
+                    .iter()
+                    .any(|r| &r.name == target && r.kind == RegistryKind::Local);
+                if !local || !self.members.contains(target) {
+                    bail!(
+                        "registry `{name}`: publish-to `{target}` must be one of its local members"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a registry holds.
@@ -137,6 +339,10 @@ pub enum RegistryKind {
     /// Crates published to this registry.
     #[default]
     Local,
+    /// A read-through cache of an upstream sparse registry (crates.io by default).
+    Proxy,
+    /// One URL over ordered local and proxy members.
+    Virtual,
 }
 
 impl RegistryKind {
@@ -144,6 +350,8 @@ impl RegistryKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Local => "local",
+            Self::Proxy => "proxy",
+            Self::Virtual => "virtual",
         }
     }
 }
@@ -231,6 +439,9 @@ impl Config {
         for registry in &self.registries {
             validate_registry_name(&registry.name)?;
         }
+        for registry in &self.registries {
+            registry.validate(&self.registries)?;
+        }
         let mut names: Vec<&str> = self.registries.iter().map(|r| r.name.as_str()).collect();
         names.sort_unstable();
         if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
@@ -279,12 +490,7 @@ impl Config {
     /// The configured registries, or the single default `main`.
     pub fn registries(&self) -> Vec<RegistryConfig> {
         if self.registries.is_empty() {
-            vec![RegistryConfig {
-                name: "main".into(),
-                kind: RegistryKind::Local,
-                replaces_crates_io: false,
-                auth_required: false,
-            }]
+            vec![RegistryConfig::local("main")]
         } else {
             self.registries.clone()
         }
@@ -297,6 +503,11 @@ impl Config {
         shown.database_url = Some(redact_url(&self.database_url()));
         shown.storage_url = Some(redact_url(&self.storage_url()));
         shown.registries = self.registries();
+        for registry in &mut shown.registries {
+            if registry.upstream_token.is_some() {
+                registry.upstream_token = Some("REDACTED".into());
+            }
+        }
         Ok(toml::to_string_pretty(&shown)?)
     }
 }

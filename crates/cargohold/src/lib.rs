@@ -6,6 +6,7 @@
 //! - [`db`] (SQL, by table), [`storage`] (blobs) and [`index`] (derived index files) sit below;
 //! - [`app`] wires them together; [`server`] runs HTTP; [`config`] loads settings;
 //! - [`auth`] checks tokens, [`access`] says who may do what, [`rate_limit`] slows abuse;
+//! - [`proxy`] caches an upstream registry; [`virtual_registry`] serves several under one URL;
 //! - [`error`] turns failures into cargo's error envelope.
 
 pub mod access;
@@ -20,10 +21,12 @@ pub mod db;
 pub mod error;
 pub mod index;
 pub mod ops;
+pub mod proxy;
 pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod storage;
+pub mod virtual_registry;
 pub mod web;
 
 pub use app::{App, AppState};

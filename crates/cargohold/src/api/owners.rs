@@ -17,8 +17,8 @@ pub async fn list_owners(
     Path((registry, name)): Path<(String, String)>,
     meta: RequestMeta,
 ) -> AppResult<Json<OwnersResponse>> {
-    let registry = app.registry(&registry)?;
-    access::require_read(&app, registry, &meta.headers, meta.client).await?;
+    access::require_read(&app, app.registry(&registry)?, &meta.headers, meta.client).await?;
+    let registry = app.write_registry(&registry)?;
     let users = owners::list(&app, registry, &name)
         .await?
         .into_iter()
@@ -58,7 +58,7 @@ async fn change_owners(
     ApiJson(request): ApiJson<OwnersRequest>,
     change: Change,
 ) -> AppResult<Json<OkResponse>> {
-    let registry = app.registry(&registry)?;
+    let registry = app.write_registry(&registry)?;
     let msg = owners::change(&app, registry, &actor, &name, &request.users, change).await?;
     Ok(Json(OkResponse {
         ok: true,

@@ -20,7 +20,7 @@ pub async fn publish(
     ApiToken(actor): ApiToken,
     body: Result<Bytes, BytesRejection>,
 ) -> AppResult<Json<PublishResponse>> {
-    let registry = app.registry(&registry)?;
+    let registry = app.write_registry(&registry)?;
     let limits = PublishLimits {
         max_metadata_size: app.config.limits.max_metadata_size,
         max_crate_size: app.config.limits.max_crate_size,

@@ -31,6 +31,15 @@ pub async fn search_crates(
     let registry = app.registry(&registry)?;
     access::require_read(&app, registry, &meta.headers, meta.client).await?;
     let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    // A virtual registry searches the member it publishes to (or its first member).
+    let registry = match &registry.members {
+        Some(members) => members
+            .publish_to
+            .as_ref()
+            .or_else(|| members.all().next())
+            .unwrap_or(registry),
+        None => registry,
+    };
     let response = ops::search::search(
         &app,
         registry,

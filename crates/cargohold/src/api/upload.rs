@@ -24,7 +24,7 @@ pub async fn upload_crate(
     ApiToken(actor): ApiToken,
     body: Result<Bytes, BytesRejection>,
 ) -> AppResult<(StatusCode, Json<UploadResponse>)> {
-    let registry = app.registry(&registry)?;
+    let registry = app.write_registry(&registry)?;
     let version = version_from_file_name(&name, &file).ok_or_else(|| {
         AppError::BadRequest(format!(
             "upload `{name}` as `{name}-VERSION.crate`, not `{file}`"

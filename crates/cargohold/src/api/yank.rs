@@ -33,7 +33,7 @@ async fn set_yanked(
     ApiToken(actor): ApiToken,
     yanked: bool,
 ) -> AppResult<Json<OkResponse>> {
-    let registry = app.registry(&registry)?;
+    let registry = app.write_registry(&registry)?;
     ops::yank::set_yanked(&app, registry, &actor, &name, &version, yanked).await?;
     Ok(Json(OkResponse {
         ok: true,

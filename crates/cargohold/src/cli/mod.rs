@@ -147,7 +147,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 
 async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
-    let registry = app.registry(&args.registry)?.clone();
+    // A proxy takes imports (to fill its cache offline); a virtual registry passes them to its publish-to member.
+    let registry = match &app.registry(&args.registry)?.proxy {
+        Some(_) => app.registry(&args.registry)?.clone(),
+        None => app.write_registry(&args.registry)?.clone(),
+    };
     let owner = crate::db::users::find_by_login(app.db.read(), &args.owner)
         .await?
         .with_context(|| {
@@ -232,20 +236,34 @@ fn print_import_report(
 }
 
 fn print_first_start(app: &App, first: &FirstStart) {
-    // Prefer a public registry for the first steps; a private one needs a credential provider too.
+    // Prefer a public registry for the first steps (a private one needs a credential
+    // provider too), and one URL for everything when a virtual registry takes publishes.
+    let rank = |r: &crate::app::Registry| match (&r.members, &r.proxy) {
+        (Some(members), _) if members.publish_to.is_some() => 0,
+        (None, None) => 1,
+        _ => 2,
+    };
     let registry = app
         .registries()
-        .min_by_key(|r| (r.auth_required, r.name.clone()))
+        .min_by_key(|r| (r.auth_required, rank(r), r.name.clone()))
         .expect("there is always at least one registry");
     let provider = if registry.auth_required {
         "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n"
     } else {
         ""
     };
+    let replace = if rank(registry) == 0 {
+        format!(
+            "\n[source.crates-io]\nreplace-with = \"{}\"\n",
+            registry.name
+        )
+    } else {
+        String::new()
+    };
     println!(
         "\nFirst start: created the administrator `{login}`. Its API token is shown only now:\n\n    {token}\n\n\
          To publish, add this to .cargo/config.toml:\n\n\
-         {provider}[registries.{name}]\nindex = \"{index}\"\n\n\
+         {provider}[registries.{name}]\nindex = \"{index}\"\n{replace}\n\
          then store the token with:\n\n    cargo login --registry {name}\n",
         login = first.login,
         token = first.token,

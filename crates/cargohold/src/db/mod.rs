@@ -23,6 +23,7 @@ pub mod owners;
 pub mod registries;
 pub mod teams;
 pub mod tokens;
+pub mod upstream_index;
 pub mod users;
 pub mod versions;
 

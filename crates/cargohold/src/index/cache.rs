@@ -22,15 +22,30 @@ pub type IndexCache = MemoryCache<Cached>;
 #[derive(Debug, Clone)]
 pub enum Cached {
     File(Arc<CachedFile>),
-    /// No crate has this name.
-    Missing,
+    /// No crate has this name (a proxy asks its upstream again after `until`).
+    Missing {
+        until: i64,
+    },
+}
+
+impl Cached {
+    /// "No such crate", for as long as nothing changes.
+    pub const MISSING: Self = Self::Missing { until: i64::MAX };
+
+    /// Whether the entry may still be served at `now` (local files: until invalidated).
+    pub fn is_fresh(&self, now: i64) -> bool {
+        match self {
+            Cached::File(file) => now < file.expires_at,
+            Cached::Missing { until } => now < *until,
+        }
+    }
 }
 
 impl Weigh for Cached {
     fn weight(&self) -> usize {
         match self {
             Cached::File(file) => file.body.len(),
-            Cached::Missing => 0,
+            Cached::Missing { .. } => 0,
         }
     }
 }
@@ -42,11 +57,18 @@ pub struct CachedFile {
     pub etag: HeaderValue,
     pub last_modified: HeaderValue,
     pub last_modified_secs: i64,
+    /// When a proxy's copy must be revalidated; never for local files.
+    pub expires_at: i64,
 }
 
 impl CachedFile {
     /// Prepares a stored file for serving.
     pub fn from_row(row: IndexFileRow) -> Self {
+        Self::expiring(row, i64::MAX)
+    }
+
+    /// Prepares a file that is good until `expires_at`.
+    pub fn expiring(row: IndexFileRow, expires_at: i64) -> Self {
         let fallback = || HeaderValue::from_static("\"\"");
         Self {
             etag: HeaderValue::from_str(&row.etag).unwrap_or_else(|_| fallback()),
@@ -54,6 +76,7 @@ impl CachedFile {
                 .unwrap_or_else(|_| fallback()),
             last_modified_secs: row.last_modified,
             body: Bytes::from(row.content),
+            expires_at,
         }
     }
 }
@@ -85,7 +108,7 @@ mod tests {
     fn invalidation_removes_the_entry_and_its_bytes() {
         let cache = IndexCache::new(1 << 20);
         cache.insert("a", file("0123456789"), cache.epoch());
-        cache.insert("b", Cached::Missing, cache.epoch());
+        cache.insert("b", Cached::MISSING, cache.epoch());
         assert!(cache.bytes() > 10);
         cache.invalidate("a");
         cache.invalidate("b");

@@ -10,12 +10,12 @@ use cargohold_protocol::name::name_from_index_path;
 
 use std::sync::Arc;
 
-use crate::app::{AppState, Registry};
+use crate::app::{App, AppState, Registry};
 use crate::clock;
 use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
-use crate::{access, auth};
+use crate::{access, auth, proxy, virtual_registry};
 
 /// Index files may be cached, but every use must be revalidated: a publish or
 /// yank has to be visible at once (cargo polls for a new version), and a
@@ -65,7 +65,7 @@ pub async fn index_file(State(app): State<AppState>, request: Request) -> AppRes
     }
     let cached = match name_from_index_path(path) {
         Some(name) => lookup(&app, registry, name).await?,
-        None => Cached::Missing,
+        None => Cached::MISSING,
     };
     let Cached::File(file) = cached else {
         app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
@@ -97,15 +97,27 @@ pub async fn index_file(State(app): State<AppState>, request: Request) -> AppRes
     Ok(response)
 }
 
-/// The index file of `name` from the cache, or from the database (then cached).
-async fn lookup(app: &AppState, registry: &Registry, name: &str) -> AppResult<Cached> {
+/// The index file `registry` serves for `name` (lowercase), whatever its kind.
+pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
+    if let Some(proxy) = &registry.proxy {
+        return proxy::index_file(app, registry, proxy, name).await;
+    }
+    if let Some(members) = &registry.members {
+        let resolved = virtual_registry::resolve(app, members, name).await?;
+        return Ok(resolved.map_or(Cached::MISSING, |(_, file)| Cached::File(file)));
+    }
+    lookup_local(app, registry, name).await
+}
+
+/// The index file of `name` in a local registry: from the cache, or from the database (then cached).
+pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
     if let Some(cached) = registry.index_cache.get(name) {
         return Ok(cached);
     }
     let epoch = registry.index_cache.epoch();
     let cached = match db::index_files::find(app.db.read(), registry.id, name).await? {
         Some(row) => Cached::File(Arc::new(CachedFile::from_row(row))),
-        None => Cached::Missing,
+        None => Cached::MISSING,
     };
     registry.index_cache.insert(name, cached.clone(), epoch);
     Ok(cached)

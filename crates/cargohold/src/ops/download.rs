@@ -11,6 +11,7 @@ use crate::app::{App, Registry};
 use crate::db;
 use crate::db::versions::DownloadRow;
 use crate::error::{AppError, AppResult};
+use crate::{proxy, virtual_registry};
 
 /// A `.crate` ready to be sent.
 pub struct Download {
@@ -44,9 +45,37 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
             file.escape_debug()
         )));
     }
-    let row = find_version(app, registry, name, version)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("crate `{name}` has no version `{version}`")))?;
+    let resolved;
+    let registry = match &registry.members {
+        Some(members) => {
+            let lower = name.to_ascii_lowercase();
+            resolved = virtual_registry::resolve(app, members, &lower).await?;
+            match &resolved {
+                Some((member, _)) => member.as_ref(),
+                None => return Err(AppError::NotFound(format!("no crate named `{name}`"))),
+            }
+        }
+        None => registry,
+    };
+    let row = match find_version(app, registry, name, version).await? {
+        Some(row) => {
+            if let Some(proxy) = &registry.proxy {
+                proxy::count_crate_hit(proxy, name, version)?;
+            }
+            row
+        }
+        None => {
+            let missing =
+                || AppError::NotFound(format!("crate `{name}` has no version `{version}`"));
+            let Some(proxy) = &registry.proxy else {
+                return Err(missing());
+            };
+            proxy::ensure_crate(app, registry, proxy, name, version).await?;
+            find_version(app, registry, name, version)
+                .await?
+                .ok_or_else(missing)?
+        }
+    };
     let missing = |e: object_store::Error| {
         anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
     };
@@ -60,6 +89,14 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
                     .get_bytes(&row.blob_key)
                     .await
                     .map_err(missing)?;
+                if bytes.len() as i64 != row.size {
+                    return Err(anyhow::anyhow!(
+                        "the .crate of {name}@{version} in the blob store has {} bytes, not {}; `cargohold check` finds such damage",
+                        bytes.len(),
+                        row.size
+                    )
+                    .into());
+                }
                 blobs.insert(&row.blob_key, bytes.clone(), blobs.epoch());
                 DownloadBody::Whole(bytes)
             }

@@ -17,7 +17,7 @@ use crate::access::{self, CrateAction, Role};
 use crate::app::{App, Registry};
 use crate::auth::{Actor, Scope};
 use crate::clock;
-use crate::config::Limits;
+use crate::config::{Limits, RegistryKind};
 use crate::db::{self, Conn, audit::AuditEvent, crates::CrateMetadata, crates::CrateRow};
 use crate::error::{AppError, AppResult};
 use crate::storage;
@@ -161,10 +161,11 @@ pub async fn publish(
     let new_crate = match record(
         app,
         registry,
-        actor,
+        Some(actor),
         &name,
         &num_no_build,
         &checked,
+        &checked.entry.to_line(),
         &blob_key,
         size,
         published_at,
@@ -196,6 +197,60 @@ pub async fn publish(
         missing_dependencies: missing.needed,
         missing_dev_dependencies: missing.dev_only,
     })
+}
+
+/// Stores a `.crate` a proxy fetched from its upstream (already checked against
+/// the upstream's checksum). It is unpacked and checked like any upload; the
+/// version keeps `upstream_line`, the index line cargo already saw.
+pub async fn store_upstream_crate(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+    version: &str,
+    upstream_line: &str,
+    tarball: Bytes,
+) -> AppResult<()> {
+    let now = clock::now();
+    let checked = {
+        let tarball = tarball.clone();
+        let source = Source::Upload {
+            name: name.to_owned(),
+            version: version.to_owned(),
+        };
+        let identity = registry.identity();
+        let limits = Limits {
+            max_crate_size: app.config.limits.max_upstream_crate_size,
+            ..app.config.limits.clone()
+        };
+        tokio::task::spawn_blocking(move || check_crate(&tarball, source, identity, &limits, now))
+            .await
+            .map_err(|e| anyhow::anyhow!("the .crate check stopped unexpectedly: {e}"))??
+    };
+    let name = CrateName::new(&checked.entry.name).map_err(AppError::bad_request)?;
+    let num_no_build = without_build(&parse_version(&checked.entry.vers)?);
+    let blob_key = storage::crate_key(
+        &registry.name,
+        &name.lowercase(),
+        &checked.entry.vers,
+        &checked.checksum,
+    );
+    let size = tarball.len() as i64;
+    app.storage.put(&blob_key, tarball).await?;
+    // A version stored first by a concurrent fill is the same one: both match the upstream's checksum.
+    record(
+        app,
+        registry,
+        None,
+        &name,
+        &num_no_build,
+        &checked,
+        upstream_line,
+        &blob_key,
+        size,
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The name and version a source states before its archive is opened.
@@ -460,10 +515,11 @@ enum Recorded {
 async fn record(
     app: &App,
     registry: &Registry,
-    actor: &Actor,
+    actor: Option<&Actor>,
     name: &CrateName,
     num_no_build: &str,
     checked: &CheckedCrate,
+    index_line: &str,
     blob_key: &str,
     size: i64,
     now: i64,
@@ -476,7 +532,12 @@ async fn record(
             .await?
         {
             Some(id) => {
-                db::owners::add(&mut tx, id, actor.user_id, Some(actor.user_id), now).await?;
+                // Crates of proxies are the upstream's: nobody here owns them.
+                if let Some(actor) = actor
+                    && registry.kind == RegistryKind::Local
+                {
+                    db::owners::add(&mut tx, id, actor.user_id, Some(actor.user_id), now).await?;
+                }
                 (id, true)
             }
             None => {
@@ -485,12 +546,13 @@ async fn record(
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("crate `{name}` vanished during publish"))?;
                 db::crates::lock(&mut tx, krate.id).await?;
-                check_may_publish(&mut tx, actor, registry, name, Some(&krate)).await?;
+                if let Some(actor) = actor {
+                    check_may_publish(&mut tx, actor, registry, name, Some(&krate)).await?;
+                }
                 (krate.id, false)
             }
         };
 
-    let index_line = checked.entry.to_line();
     let json = |list: &[String]| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
     let (keywords, categories, authors) = (
         json(&package.keywords),
@@ -506,7 +568,7 @@ async fn record(
             checksum: &checked.checksum,
             size,
             blob_key,
-            index_line: &index_line,
+            index_line,
             links: package.links.as_deref(),
             rust_version: package.rust_version.as_deref(),
             edition: package.edition.as_deref(),
@@ -521,7 +583,7 @@ async fn record(
             keywords: &keywords,
             categories: &categories,
             authors: &authors,
-            published_by: Some(actor.user_id),
+            published_by: actor.map(|a| a.user_id),
             published_at: now,
         },
     )
@@ -553,23 +615,26 @@ async fn record(
         )
         .await?;
     }
-    db::audit::insert(
-        &mut tx,
-        &AuditEvent {
-            actor_user_id: Some(actor.user_id),
-            actor_token_id: actor.token_id,
-            client_addr: actor.client_addr.as_deref(),
-            action: "publish",
-            registry: Some(&registry.name),
-            crate_name: Some(name.as_str()),
-            version: Some(&checked.entry.vers),
-            detail: Some(
-                serde_json::json!({ "checksum": checked.checksum, "size": size }).to_string(),
-            ),
-        },
-        now,
-    )
-    .await?;
+    // A proxy filling its cache is not a change anyone made; imports and publishes are.
+    if let Some(actor) = actor {
+        db::audit::insert(
+            &mut tx,
+            &AuditEvent {
+                actor_user_id: Some(actor.user_id),
+                actor_token_id: actor.token_id,
+                client_addr: actor.client_addr.as_deref(),
+                action: "publish",
+                registry: Some(&registry.name),
+                crate_name: Some(name.as_str()),
+                version: Some(&checked.entry.vers),
+                detail: Some(
+                    serde_json::json!({ "checksum": checked.checksum, "size": size }).to_string(),
+                ),
+            },
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     registry.index_cache.invalidate(&name.lowercase());
     Ok(Recorded::Done { new_crate })

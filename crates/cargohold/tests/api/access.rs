@@ -4,7 +4,7 @@
 
 use cargohold::access::Role;
 use cargohold::auth::Scope;
-use cargohold::config::{RegistryConfig, RegistryKind};
+use cargohold::config::RegistryConfig;
 use cargohold::ops;
 use cargohold::ops::permissions::Grantee;
 use cargohold::ops::tokens::TokenRequest;
@@ -17,17 +17,10 @@ pub async fn private_server(auth_failures_per_minute: u32) -> TestServer {
     TestServer::start_with(|config| {
         config.registries = vec![
             RegistryConfig {
-                name: "main".into(),
-                kind: RegistryKind::Local,
-                replaces_crates_io: false,
                 auth_required: true,
+                ..RegistryConfig::local("main")
             },
-            RegistryConfig {
-                name: "other".into(),
-                kind: RegistryKind::Local,
-                replaces_crates_io: false,
-                auth_required: false,
-            },
+            RegistryConfig::local("other"),
         ];
         config.limits.auth_failures_per_minute = auth_failures_per_minute;
     })

@@ -9,6 +9,7 @@ mod envelope;
 mod index;
 mod odd_manifests;
 mod owners;
+mod proxy;
 mod publish;
 mod publish_rejections;
 mod search;

@@ -1,7 +1,7 @@
 //! Manifests as real crates carry them, old spellings included, uploaded as `.crate` files
 //! built here (no crates.io data): the index line must say what cargo would read.
 
-use cargohold::config::{RegistryConfig, RegistryKind};
+use cargohold::config::RegistryConfig;
 use cargohold_protocol::{DependencyKind, IndexEntry};
 use cargohold_test_support::{CrateFixture, TestServer};
 
@@ -172,10 +172,8 @@ plain = []
 async fn a_registry_standing_in_for_crates_io_owns_crates_io_dependencies() {
     let server = TestServer::start_with(|config| {
         config.registries = vec![RegistryConfig {
-            name: "main".into(),
-            kind: RegistryKind::Local,
             replaces_crates_io: true,
-            auth_required: false,
+            ..RegistryConfig::local("main")
         }];
     })
     .await;

@@ -9,7 +9,7 @@
 //! against each; the two lockfiles must be identical.
 
 use cargohold::auth::Actor;
-use cargohold::config::{RegistryConfig, RegistryKind};
+use cargohold::config::RegistryConfig;
 use cargohold::ops;
 use cargohold_test_support::fixture::vendor_into;
 use cargohold_test_support::{CargoSandbox, CrateFixture, TestServer};
@@ -70,10 +70,8 @@ fn fixture(name: &str, version: &str, tables: &str) -> CrateFixture {
 async fn a_project_resolves_through_cargohold_exactly_as_from_the_crates_themselves() {
     let server = TestServer::start_with(|config| {
         config.registries = vec![RegistryConfig {
-            name: "main".into(),
-            kind: RegistryKind::Local,
             replaces_crates_io: true,
-            auth_required: false,
+            ..RegistryConfig::local("main")
         }];
     })
     .await;

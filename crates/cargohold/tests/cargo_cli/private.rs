@@ -1,17 +1,15 @@
 //! A private registry used by the real cargo: the 401 handshake, tokens on every
 //! index request and download, and what a user without a token sees.
 
-use cargohold::config::{RegistryConfig, RegistryKind};
+use cargohold::config::RegistryConfig;
 use cargohold::ops::tokens::TokenRequest;
 use cargohold_test_support::{CargoSandbox, TestServer};
 
 async fn private_server() -> TestServer {
     TestServer::start_with(|config| {
         config.registries = vec![RegistryConfig {
-            name: "main".into(),
-            kind: RegistryKind::Local,
-            replaces_crates_io: false,
             auth_required: true,
+            ..RegistryConfig::local("main")
         }];
     })
     .await

@@ -1,0 +1,412 @@
+//! Proxy registries: a read-through cache of an upstream sparse registry (crates.io by default).
+//!
+//! Index files come from the upstream on demand and are kept in the database
+//! (`upstream_index_files`), served without asking again for `freshness-seconds`,
+//! then revalidated with the upstream's ETag. When the upstream fails, the last
+//! copy is served. A `.crate` is fetched once, checked against the upstream's
+//! checksum, then stored through the publish pipeline as a version of the proxy
+//! registry; from then on it is served like any local crate. Concurrent requests
+//! for one file make one upstream request ([`flights`]).
+//!
+//! A name the upstream never answered for is served from what `cargohold import`
+//! put in the registry, so a proxy can be filled and used with no network at all.
+
+pub mod flights;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use cargohold_protocol::name::{index_path, validate_dependency_name};
+use cargohold_protocol::upstream::UpstreamPolicy;
+use serde::Serialize;
+
+use crate::app::{App, Registry};
+use crate::clock;
+use crate::config::RegistryConfig;
+use crate::db;
+use crate::db::index_files::IndexFileRow;
+use crate::db::upstream_index::UpstreamFileRow;
+use crate::error::{AppError, AppResult};
+use crate::index::cache::{Cached, CachedFile};
+use crate::index::render::etag_for;
+use crate::ops;
+use flights::Flights;
+use upstream::{IndexFetch, Upstream, UpstreamError};
+
+/// After an upstream failure, how long the stale copy is served before asking again.
+const RETRY_AFTER_FAILURE_SECS: i64 = 30;
+
+/// What a proxy registry adds to a [`Registry`].
+#[derive(Debug)]
+pub struct Proxy {
+    pub upstream: Upstream,
+    pub policy: UpstreamPolicy,
+    /// Seconds an upstream index file is served without asking the upstream.
+    pub freshness: i64,
+    pub stats: ProxyStats,
+    flights: Flights,
+}
+
+/// What a proxy did since the process started.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    /// Index files answered from the cache.
+    pub index_hits: AtomicU64,
+    /// Index files asked of the upstream (new, or due for revalidation).
+    pub index_fetches: AtomicU64,
+    /// `.crate` files served from the blob store.
+    pub crate_hits: AtomicU64,
+    /// `.crate` files fetched from the upstream.
+    pub crate_fetches: AtomicU64,
+    /// Upstream requests that failed (unreachable, error status, bad checksum).
+    pub upstream_errors: AtomicU64,
+    /// Answers given from a stale copy because the upstream failed.
+    pub stale_served: AtomicU64,
+}
+
+/// A snapshot of [`ProxyStats`], as the API shows it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StatsSnapshot {
+    pub index_hits: u64,
+    pub index_fetches: u64,
+    pub crate_hits: u64,
+    pub crate_fetches: u64,
+    pub upstream_errors: u64,
+    pub stale_served: u64,
+}
+
+impl ProxyStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsSnapshot {
+            index_hits: get(&self.index_hits),
+            index_fetches: get(&self.index_fetches),
+            crate_hits: get(&self.crate_hits),
+            crate_fetches: get(&self.crate_fetches),
+            upstream_errors: get(&self.upstream_errors),
+            stale_served: get(&self.stale_served),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Proxy {
+    /// The proxy a `[[registries]]` table of kind `proxy` describes.
+    pub fn from_config(config: &RegistryConfig) -> anyhow::Result<Self> {
+        let parse = |rules: &[String]| {
+            rules
+                .iter()
+                .map(|rule| cargohold_protocol::upstream::VersionRule::parse(rule))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let policy = UpstreamPolicy {
+            allow: parse(&config.allow)?,
+            deny: parse(&config.deny)?,
+            min_age_secs: (config.min_age_days * 86_400) as i64,
+        };
+        Ok(Self {
+            upstream: Upstream::new(config.upstream_url(), config.upstream_token()?)?,
+            policy,
+            freshness: config.freshness_seconds as i64,
+            stats: ProxyStats::default(),
+            flights: Flights::default(),
+        })
+    }
+}
+
+/// The index file a proxy serves for `name` (lowercase): the upstream's, filtered by
+/// the policy, or what was imported when the upstream never answered for it.
+pub async fn index_file(
+    app: &App,
+    registry: &Registry,
+    proxy: &Proxy,
+    name: &str,
+) -> AppResult<Cached> {
+    let now = clock::now();
+    if let Some(cached) = registry.index_cache.get(name)
+        && cached.is_fresh(now)
+    {
+        bump(&proxy.stats.index_hits);
+        return Ok(cached);
+    }
+    if validate_dependency_name(name, false).is_err() {
+        return Ok(Cached::MISSING);
+    }
+    let _flight = proxy.flights.enter(&format!("index/{name}")).await;
+    if let Some(cached) = registry.index_cache.get(name)
+        && cached.is_fresh(now)
+    {
+        bump(&proxy.stats.index_hits);
+        return Ok(cached);
+    }
+    let epoch = registry.index_cache.epoch();
+    let stored = db::upstream_index::find(app.db.read(), registry.id, name).await?;
+    let (row, expires_at) = match stored {
+        Some(row) if now - row.fetched_at < proxy.freshness => {
+            bump(&proxy.stats.index_hits);
+            let expires_at = row.fetched_at + proxy.freshness;
+            (Some(row), expires_at)
+        }
+        stored => match refresh(app, registry, proxy, name, stored.as_ref(), now).await {
+            Ok(row) => (Some(row), now + proxy.freshness),
+            Err(RefreshError::Database(err)) => return Err(err.into()),
+            Err(RefreshError::Upstream(err)) => {
+                bump(&proxy.stats.upstream_errors);
+                tracing::warn!(registry = %registry.name, krate.name = %name, error = %err, "upstream index request failed");
+                if stored.is_some() {
+                    bump(&proxy.stats.stale_served);
+                }
+                let retry_at = now + RETRY_AFTER_FAILURE_SECS.min(proxy.freshness.max(1));
+                let cached =
+                    served_file(app, registry, proxy, name, stored.as_ref(), retry_at).await?;
+                return match (stored, cached) {
+                    (None, Cached::Missing { .. }) => Err(AppError::BadGateway(format!(
+                        "`{name}` is not in the cache of `{}` and {err}",
+                        registry.name
+                    ))),
+                    (_, cached) => Ok(cached),
+                };
+            }
+        },
+    };
+    let cached = served_file(app, registry, proxy, name, row.as_ref(), expires_at).await?;
+    registry.index_cache.insert(name, cached.clone(), epoch);
+    Ok(cached)
+}
+
+/// Asks the upstream for `name`'s index file and stores the answer.
+async fn refresh(
+    app: &App,
+    registry: &Registry,
+    proxy: &Proxy,
+    name: &str,
+    stored: Option<&UpstreamFileRow>,
+    now: i64,
+) -> Result<UpstreamFileRow, RefreshError> {
+    bump(&proxy.stats.index_fetches);
+    let (etag, last_modified) = match stored {
+        Some(row) if row.found => (
+            row.upstream_etag.as_deref(),
+            row.upstream_last_modified.as_deref(),
+        ),
+        _ => (None, None),
+    };
+    let fetched = proxy
+        .upstream
+        .index_file(&index_path(name), etag, last_modified)
+        .await?;
+    let row = match (fetched, stored) {
+        (IndexFetch::NotModified, Some(stored)) => {
+            db::upstream_index::touch(app.db.write(), registry.id, name, now).await?;
+            UpstreamFileRow {
+                fetched_at: now,
+                ..stored.clone()
+            }
+        }
+        (IndexFetch::NotModified, None) => {
+            return Err(RefreshError::Upstream(UpstreamError::Invalid {
+                url: format!("{}{}", proxy.upstream.index_url, index_path(name)),
+                reason: "304 Not Modified to a request without validators".into(),
+            }));
+        }
+        (
+            IndexFetch::Found {
+                body,
+                etag,
+                last_modified,
+            },
+            stored,
+        ) => {
+            let unchanged = stored.is_some_and(|s| s.found && s.content == body);
+            let row = UpstreamFileRow {
+                found: true,
+                changed_at: match stored {
+                    Some(s) if unchanged => s.changed_at,
+                    _ => now,
+                },
+                content: body,
+                upstream_etag: etag,
+                upstream_last_modified: last_modified,
+                fetched_at: now,
+            };
+            db::upstream_index::upsert(app.db.write(), registry.id, name, &row).await?;
+            row
+        }
+        (IndexFetch::NotFound, stored) => {
+            let row = UpstreamFileRow {
+                found: false,
+                content: String::new(),
+                upstream_etag: None,
+                upstream_last_modified: None,
+                fetched_at: now,
+                changed_at: match stored {
+                    Some(s) if !s.found => s.changed_at,
+                    _ => now,
+                },
+            };
+            db::upstream_index::upsert(app.db.write(), registry.id, name, &row).await?;
+            row
+        }
+    };
+    Ok(row)
+}
+
+/// Why a refresh failed: the upstream (served stale), or our own database (a 500).
+#[derive(Debug, thiserror::Error)]
+enum RefreshError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("the upstream's answer could not be stored: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What is served for a stored upstream copy: its lines the policy admits, or,
+/// when the upstream has no such crate (or never answered), the imported versions.
+async fn served_file(
+    app: &App,
+    registry: &Registry,
+    proxy: &Proxy,
+    name: &str,
+    row: Option<&UpstreamFileRow>,
+    expires_at: i64,
+) -> AppResult<Cached> {
+    if let Some(row) = row.filter(|row| row.found) {
+        let filtered = cargohold_protocol::upstream::filter_index_file(
+            &row.content,
+            &proxy.policy,
+            clock::now(),
+        );
+        if filtered.content.is_empty() {
+            return Ok(Cached::Missing { until: expires_at });
+        }
+        let etag = etag_for(filtered.content.as_bytes());
+        let file = IndexFileRow {
+            content: filtered.content,
+            etag,
+            last_modified: row.changed_at,
+        };
+        return Ok(Cached::File(Arc::new(CachedFile::expiring(
+            file, expires_at,
+        ))));
+    }
+    // Imported versions stand in for an upstream that has never answered.
+    Ok(
+        match db::index_files::find(app.db.read(), registry.id, name).await? {
+            Some(file) => Cached::File(Arc::new(CachedFile::expiring(file, expires_at))),
+            None => Cached::Missing { until: expires_at },
+        },
+    )
+}
+
+/// Counts a download served from the cache, unless the policy now refuses the version.
+pub fn count_crate_hit(proxy: &Proxy, name: &str, version: &str) -> AppResult<()> {
+    let admitted = semver::Version::parse(version)
+        .is_ok_and(|v| proxy.policy.admits(name, &v, None, clock::now()));
+    if !admitted {
+        return Err(refused_by_policy(name, version));
+    }
+    bump(&proxy.stats.crate_hits);
+    Ok(())
+}
+
+fn refused_by_policy(name: &str, version: &str) -> AppError {
+    AppError::NotFound(format!(
+        "`{name}@{version}` is not offered by this proxy: its policy (allow, deny, min-age-days) refuses it"
+    ))
+}
+
+/// Makes sure `name@version` is in the proxy's store, fetching it from the upstream
+/// when it is not. Returns whether it was fetched now.
+pub async fn ensure_crate(
+    app: &App,
+    registry: &Registry,
+    proxy: &Proxy,
+    name: &str,
+    version: &str,
+) -> AppResult<bool> {
+    let lower = name.to_ascii_lowercase();
+    let canonical = cargohold_protocol::name::canonical_name(name);
+    let pool = app.db.read();
+    if db::versions::find_for_download(pool, registry.id, &canonical, version)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let _flight = proxy
+        .flights
+        .enter(&format!("crate/{lower}/{version}"))
+        .await;
+    // Whoever held the flight before may have stored it.
+    if db::versions::find_for_download(pool, registry.id, &canonical, version)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let Cached::File(file) = index_file(app, registry, proxy, &lower).await? else {
+        return Err(AppError::NotFound(format!(
+            "no crate named `{name}` in `{}` or its upstream",
+            registry.name
+        )));
+    };
+    // The served file holds only what the policy admits.
+    let body = std::str::from_utf8(&file.body).unwrap_or_default();
+    let Some(offered) = offered_version(body, version) else {
+        let all = db::upstream_index::find(app.db.read(), registry.id, &lower).await?;
+        let listed = all.is_some_and(|row| offered_version(&row.content, version).is_some());
+        return Err(if listed {
+            refused_by_policy(name, version)
+        } else {
+            AppError::NotFound(format!("crate `{name}` has no version `{version}`"))
+        });
+    };
+    let max_size = app.config.limits.max_upstream_crate_size;
+    let bytes: Bytes = proxy
+        .upstream
+        .crate_file(&offered.name, version, &offered.cksum, max_size)
+        .await
+        .map_err(|err| {
+            bump(&proxy.stats.upstream_errors);
+            tracing::warn!(registry = %registry.name, krate.name = %name, version.num = %version, error = %err, "upstream download failed");
+            AppError::BadGateway(format!(
+                "`{name}@{version}` is not in the cache of `{}` and {err}",
+                registry.name
+            ))
+        })?;
+    bump(&proxy.stats.crate_fetches);
+    ops::publish::store_upstream_crate(app, registry, &offered.name, version, offered.line, bytes)
+        .await?;
+    tracing::info!(registry = %registry.name, krate.name = %offered.name, version.num = %version, "cached `{}@{version}` from the upstream", offered.name);
+    Ok(true)
+}
+
+/// A version as the upstream's index line describes it.
+struct Offered<'a> {
+    line: &'a str,
+    name: String,
+    cksum: String,
+}
+
+/// The line of `version` in an index file, if it has one.
+fn offered_version<'a>(content: &'a str, version: &str) -> Option<Offered<'a>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        name: String,
+        vers: String,
+        cksum: String,
+    }
+    content.lines().find_map(|line| {
+        let parsed: Line = serde_json::from_str(line).ok()?;
+        (parsed.vers == version).then_some(Offered {
+            line,
+            name: parsed.name,
+            cksum: parsed.cksum,
+        })
+    })
+}

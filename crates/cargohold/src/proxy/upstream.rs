@@ -1,0 +1,242 @@
+//! The HTTP client of one upstream sparse registry: index files, `config.json`, `.crate` files.
+//!
+//! Only URLs derived from the configured index URL (and the `dl` template its
+//! `config.json` gives) are ever requested: no request can make cargohold fetch
+//! an arbitrary address.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+/// How long connecting to an upstream may take before it counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an index file or `config.json` may take.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a `.crate` may take.
+const CRATE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One upstream registry.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The sparse index root, ending in `/`.
+    pub index_url: Url,
+    client: reqwest::Client,
+    token: Option<String>,
+    /// The `dl` template from the upstream's `config.json`, once read.
+    dl: Mutex<Option<String>>,
+}
+
+/// The part of an upstream's `config.json` a proxy needs.
+#[derive(Debug, serde::Deserialize)]
+struct UpstreamConfig {
+    dl: String,
+}
+
+/// What the upstream said about one index file.
+#[derive(Debug)]
+pub enum IndexFetch {
+    Found {
+        body: String,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    /// The copy we sent validators for is current.
+    NotModified,
+    /// No such crate (404, 410 or 451, as cargo reads them).
+    NotFound,
+}
+
+/// Why the upstream could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("the upstream {url} could not be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the upstream answered {status} for {url}")]
+    Status { url: String, status: StatusCode },
+    #[error("the upstream refused our credentials ({status}) for {url}; check upstream-token")]
+    Refused { url: String, status: StatusCode },
+    #[error("the upstream sent something unusable from {url}: {reason}")]
+    Invalid { url: String, reason: String },
+}
+
+impl Upstream {
+    /// A client for the sparse index at `index_url`, sending `token` if given.
+    pub fn new(index_url: Url, token: Option<String>) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("cargohold/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            // Redirects could lead anywhere; an index that moved is a configuration change.
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()?;
+        Ok(Self {
+            index_url,
+            client,
+            token,
+            dl: Mutex::new(None),
+        })
+    }
+
+    fn get(&self, url: Url, timeout: Duration) -> reqwest::RequestBuilder {
+        let request = self.client.get(url).timeout(timeout);
+        match &self.token {
+            Some(token) => request.header(AUTHORIZATION, token),
+            None => request,
+        }
+    }
+
+    /// Fetches the index file at `path` (e.g. `se/rd/serde`), revalidating the copy
+    /// described by `etag` / `last_modified` when given.
+    pub async fn index_file(
+        &self,
+        path: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<IndexFetch, UpstreamError> {
+        let url = self.join(path)?;
+        let mut request = self.get(url.clone(), INDEX_TIMEOUT);
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        } else if let Some(last_modified) = last_modified {
+            request = request.header(IF_MODIFIED_SINCE, last_modified);
+        }
+        let response = request.send().await.map_err(|e| unreachable(&url, &e))?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => Ok(IndexFetch::NotModified),
+            StatusCode::NOT_FOUND
+            | StatusCode::GONE
+            | StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS => Ok(IndexFetch::NotFound),
+            status if status.is_success() => {
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let (etag, last_modified) = (header(ETAG), header(LAST_MODIFIED));
+                let body = response.text().await.map_err(|e| unreachable(&url, &e))?;
+                Ok(IndexFetch::Found {
+                    body,
+                    etag,
+                    last_modified,
+                })
+            }
+            status => Err(status_error(&url, status)),
+        }
+    }
+
+    /// The upstream's `dl` template, read from its `config.json` the first time.
+    async fn dl_template(&self) -> Result<String, UpstreamError> {
+        if let Some(dl) = self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(dl);
+        }
+        let url = self.join("config.json")?;
+        let response = self
+            .get(url.clone(), INDEX_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, &e))?;
+        if !response.status().is_success() {
+            return Err(status_error(&url, response.status()));
+        }
+        let config: UpstreamConfig = response.json().await.map_err(|e| UpstreamError::Invalid {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
+        *self.dl.lock().unwrap_or_else(|e| e.into_inner()) = Some(config.dl.clone());
+        Ok(config.dl)
+    }
+
+    /// Downloads `name@version` and checks it against the upstream index's
+    /// `checksum`; nothing over `max_size` bytes is read.
+    pub async fn crate_file(
+        &self,
+        name: &str,
+        version: &str,
+        checksum: &str,
+        max_size: u64,
+    ) -> Result<Bytes, UpstreamError> {
+        let template = self.dl_template().await?;
+        let raw = cargohold_protocol::upstream::download_url(&template, name, version, checksum);
+        let url = self
+            .index_url
+            .join(&raw)
+            .map_err(|e| UpstreamError::Invalid {
+                url: raw.clone(),
+                reason: format!("the dl template gives no valid URL: {e}"),
+            })?;
+        let mut response = self
+            .get(url.clone(), CRATE_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, &e))?;
+        if !response.status().is_success() {
+            return Err(status_error(&url, response.status()));
+        }
+        let too_big = || UpstreamError::Invalid {
+            url: url.to_string(),
+            reason: format!("the .crate is larger than {max_size} bytes"),
+        };
+        if response.content_length().is_some_and(|len| len > max_size) {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&url, &e))? {
+            if (bytes.len() + chunk.len()) as u64 > max_size {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(checksum) {
+            return Err(UpstreamError::Invalid {
+                url: url.to_string(),
+                reason: format!(
+                    "the .crate has checksum {actual}, but the upstream index says {checksum}; it was not stored"
+                ),
+            });
+        }
+        Ok(Bytes::from(bytes))
+    }
+
+    fn join(&self, path: &str) -> Result<Url, UpstreamError> {
+        self.index_url
+            .join(path)
+            .map_err(|e| UpstreamError::Invalid {
+                url: format!("{}{path}", self.index_url),
+                reason: e.to_string(),
+            })
+    }
+}
+
+fn unreachable(url: &Url, err: &reqwest::Error) -> UpstreamError {
+    let mut reason = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        reason = format!("{reason}: {cause}");
+        source = cause.source();
+    }
+    UpstreamError::Unreachable {
+        url: url.to_string(),
+        reason,
+    }
+}
+
+fn status_error(url: &Url, status: StatusCode) -> UpstreamError {
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        UpstreamError::Refused {
+            url: url.to_string(),
+            status,
+        }
+    } else {
+        UpstreamError::Status {
+            url: url.to_string(),
+            status,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Virtual registries: one URL over ordered local and proxy members.
+//!
+//! A crate name resolves to the first member that has it, and everything about
+//! that name (index file, downloads) comes from that member alone: versions are
+//! never mixed. Local members are always asked before proxies (the configuration
+//! insists on that order), and a name a local member holds under another
+//! spelling (`acme_utils` for `acme-utils`) is not looked up upstream either, so
+//! an internal crate can never be shadowed by a public one (dependency confusion).
+
+use std::sync::Arc;
+
+use cargohold_protocol::name::canonical_name;
+
+use crate::app::{App, Registry};
+use crate::db;
+use crate::error::AppResult;
+use crate::index::cache::{Cached, CachedFile};
+use crate::{index, proxy};
+
+/// The members of a virtual registry, in the order they are asked.
+#[derive(Debug)]
+pub struct Members {
+    pub locals: Vec<Arc<Registry>>,
+    pub proxies: Vec<Arc<Registry>>,
+    /// The local member that receives publishes, yanks and owner changes.
+    pub publish_to: Option<Arc<Registry>>,
+}
+
+impl Members {
+    /// Every member, in the order they are asked.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Registry>> {
+        self.locals.iter().chain(&self.proxies)
+    }
+}
+
+/// The member that serves `name` (lowercase) and its index file, or `None` when no member has it.
+pub async fn resolve<'m>(
+    app: &App,
+    members: &'m Members,
+    name: &str,
+) -> AppResult<Option<(&'m Arc<Registry>, Arc<CachedFile>)>> {
+    for local in &members.locals {
+        if let Cached::File(file) = index::sparse::lookup_local(app, local, name).await? {
+            return Ok(Some((local, file)));
+        }
+    }
+    if held_locally_under_another_spelling(app, members, name).await? {
+        return Ok(None);
+    }
+    for member in &members.proxies {
+        let Some(proxy) = &member.proxy else { continue };
+        if let Cached::File(file) = proxy::index_file(app, member, proxy, name).await? {
+            return Ok(Some((member, file)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a local member has a crate whose canonical name is `name`'s (`-` ≡ `_`).
+async fn held_locally_under_another_spelling(
+    app: &App,
+    members: &Members,
+    name: &str,
+) -> AppResult<bool> {
+    if !name.contains(['-', '_']) {
+        // Index paths are lowercase: without `-` or `_` there is no other spelling.
+        return Ok(false);
+    }
+    let canonical = canonical_name(name);
+    for local in &members.locals {
+        if db::crates::find_by_canonical(app.db.read(), local.id, &canonical)
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,416 @@
+//! Proxy and virtual registries over HTTP: the upstream is another cargohold on loopback.
+
+use std::sync::atomic::Ordering;
+
+use cargohold::config::RegistryConfig;
+use cargohold::proxy::StatsSnapshot;
+use cargohold_test_support::{CrateFixture, TestServer, error_detail};
+use url::Url;
+
+/// A server with a local `internal`, a proxy `upstream` of `upstream_index` and a
+/// virtual `all` over both that publishes to `internal`.
+async fn proxy_server(
+    upstream_index: &str,
+    adjust: impl FnOnce(&mut RegistryConfig),
+) -> TestServer {
+    let mut proxy = RegistryConfig::proxy("upstream", Url::parse(upstream_index).unwrap());
+    adjust(&mut proxy);
+    TestServer::start_with(move |config| {
+        config.registries = vec![
+            RegistryConfig::local("internal"),
+            proxy,
+            RegistryConfig::virtual_of("all", &["internal", "upstream"], Some("internal")),
+        ];
+    })
+    .await
+}
+
+/// The upstream's `main` as a proxy's upstream URL.
+fn upstream_index(upstream: &TestServer) -> String {
+    upstream.url("registries/main/index/")
+}
+
+fn stats(server: &TestServer, registry: &str) -> StatsSnapshot {
+    let registry = server.app.registry(registry).unwrap();
+    registry.proxy.as_ref().unwrap().stats.snapshot()
+}
+
+async fn index_of(server: &TestServer, registry: &str, name: &str) -> (u16, String) {
+    let path = cargohold_protocol::name::index_path(name);
+    let response = server
+        .get(&format!("registries/{registry}/index/{path}"))
+        .await;
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn download_from(
+    server: &TestServer,
+    registry: &str,
+    name: &str,
+    version: &str,
+) -> (u16, Vec<u8>) {
+    let response = server
+        .get(&format!(
+            "registries/{registry}/crates/{name}/{name}-{version}.crate"
+        ))
+        .await;
+    let status = response.status().as_u16();
+    (status, response.bytes().await.unwrap().to_vec())
+}
+
+async fn publish_upstream(upstream: &TestServer, fixture: &CrateFixture) {
+    let response = upstream.publish(fixture).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
+    let upstream = TestServer::start().await;
+    let v1 = CrateFixture::new("left-pad", "1.0.0");
+    let v2 = CrateFixture::new("left-pad", "1.1.0");
+    publish_upstream(&upstream, &v1).await;
+    publish_upstream(&upstream, &v2).await;
+    let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
+    let audit_before = server.stored_state().await.audit_events;
+
+    let (status, body) = index_of(&server, "upstream", "left-pad").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        upstream.index_file("left-pad").await.1,
+        "byte for byte"
+    );
+    assert_eq!(
+        server.stored_state().await.versions,
+        0,
+        "nothing cached yet"
+    );
+
+    let (status, bytes) = download_from(&server, "upstream", "left-pad", "1.0.0").await;
+    assert_eq!(status, 200);
+    assert_eq!(bytes, v1.tarball());
+    let state = server.stored_state().await;
+    assert_eq!((state.versions, state.blobs), (1, 1));
+    assert_eq!(state.owners, 0, "nobody here owns an upstream crate");
+    assert_eq!(
+        state.audit_events, audit_before,
+        "a cache fill is nobody's change"
+    );
+
+    let (status, again) = download_from(&server, "upstream", "left-pad", "1.0.0").await;
+    assert_eq!((status, again), (200, v1.tarball()));
+    let seen = stats(&server, "upstream");
+    assert_eq!((seen.crate_fetches, seen.crate_hits), (1, 1));
+    assert_eq!(
+        seen.index_fetches, 1,
+        "fresh copies are not asked for again"
+    );
+
+    // The cached version keeps the upstream's line (its checksum is what cargo checks).
+    let lines = server.column("SELECT index_line FROM versions").await;
+    assert!(body.lines().any(|l| l == lines[0]), "{lines:?}");
+
+    let (status, _) = download_from(&server, "upstream", "left-pad", "3.0.0").await;
+    assert_eq!(status, 404);
+    let (status, _) = index_of(&server, "upstream", "no-such-crate").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_one_crate_make_one_upstream_request() {
+    let upstream = TestServer::start().await;
+    let fixture = CrateFixture::new("popular", "2.0.0");
+    publish_upstream(&upstream, &fixture).await;
+    let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
+
+    let requests = (0..16).map(|_| download_from(&server, "upstream", "popular", "2.0.0"));
+    for (status, bytes) in futures::future::join_all(requests).await {
+        assert_eq!(status, 200);
+        assert_eq!(bytes, fixture.tarball());
+    }
+    let seen = stats(&server, "upstream");
+    assert_eq!(seen.crate_fetches, 1);
+    assert_eq!(seen.index_fetches, 1);
+    assert_eq!(server.stored_state().await.versions, 1);
+}
+
+#[tokio::test]
+async fn stale_index_files_are_revalidated_with_the_upstream_etag() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("moving", "1.0.0")).await;
+    let server = proxy_server(&upstream_index(&upstream), |p| p.freshness_seconds = 0).await;
+
+    assert_eq!(index_of(&server, "upstream", "moving").await.0, 200);
+    assert_eq!(index_of(&server, "upstream", "moving").await.0, 200);
+    let not_modified = upstream
+        .app
+        .stats
+        .index_not_modified
+        .load(Ordering::Relaxed);
+    assert_eq!(not_modified, 1, "the second request was a revalidation");
+
+    publish_upstream(&upstream, &CrateFixture::new("moving", "1.1.0")).await;
+    let (_, body) = index_of(&server, "upstream", "moving").await;
+    assert!(body.contains("\"vers\":\"1.1.0\""), "{body}");
+    assert_eq!(stats(&server, "upstream").index_fetches, 3);
+}
+
+#[tokio::test]
+async fn a_proxy_keeps_serving_its_cache_when_the_upstream_is_gone() {
+    let upstream = TestServer::start().await;
+    let fixture = CrateFixture::new("sturdy", "1.0.0");
+    publish_upstream(&upstream, &fixture).await;
+    publish_upstream(&upstream, &CrateFixture::new("never-fetched", "1.0.0")).await;
+    let index = upstream_index(&upstream);
+    let server = proxy_server(&index, |p| p.freshness_seconds = 0).await;
+    let (_, before) = index_of(&server, "upstream", "sturdy").await;
+    assert_eq!(
+        download_from(&server, "upstream", "sturdy", "1.0.0")
+            .await
+            .0,
+        200
+    );
+
+    upstream.stop().await;
+
+    let (status, after) = index_of(&server, "upstream", "sturdy").await;
+    assert_eq!((status, &after), (200, &before), "the last copy is served");
+    let (status, bytes) = download_from(&server, "upstream", "sturdy", "1.0.0").await;
+    assert_eq!((status, bytes), (200, fixture.tarball()));
+    let seen = stats(&server, "upstream");
+    assert!(
+        seen.upstream_errors >= 1 && seen.stale_served >= 1,
+        "{seen:?}"
+    );
+
+    // What was never fetched cannot be served, and the answer says why.
+    let response = server
+        .get("registries/upstream/index/ne/ve/never-fetched")
+        .await;
+    assert_eq!(response.status(), 502);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(
+        detail.contains("not in the cache") && detail.contains("could not be reached"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn the_policy_hides_denied_and_too_young_versions_and_refuses_their_download() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("gated", "1.0.0")).await;
+    publish_upstream(&upstream, &CrateFixture::new("gated", "1.1.0")).await;
+    publish_upstream(&upstream, &CrateFixture::new("banned", "1.0.0")).await;
+    let server = proxy_server(&upstream_index(&upstream), |p| {
+        p.deny = vec!["gated@>=1.1".into(), "banned".into()];
+    })
+    .await;
+
+    let (status, body) = index_of(&server, "upstream", "gated").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"1.0.0\"") && !body.contains("\"1.1.0\""),
+        "{body}"
+    );
+    assert_eq!(index_of(&server, "upstream", "banned").await.0, 404);
+    let response = server
+        .get("registries/upstream/crates/gated/gated-1.1.0.crate")
+        .await;
+    assert_eq!(response.status(), 404);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("policy"), "{detail}");
+    assert_eq!(
+        download_from(&server, "upstream", "banned", "1.0.0")
+            .await
+            .0,
+        404
+    );
+    let state = server.stored_state().await;
+    assert_eq!(
+        (state.versions, state.blobs),
+        (0, 0),
+        "nothing refused was stored"
+    );
+
+    // A minimum age keeps versions published moments ago out.
+    let young = proxy_server(&upstream_index(&upstream), |p| p.min_age_days = 1).await;
+    assert_eq!(index_of(&young, "upstream", "gated").await.0, 404);
+    assert_eq!(
+        download_from(&young, "upstream", "gated", "1.0.0").await.0,
+        404
+    );
+    assert_eq!(young.stored_state().await.versions, 0);
+}
+
+#[tokio::test]
+async fn a_crate_that_does_not_match_the_upstream_checksum_is_refused_and_not_stored() {
+    let upstream = TestServer::start().await;
+    let fixture = CrateFixture::new("tampered", "1.0.0");
+    publish_upstream(&upstream, &fixture).await;
+    // Alter one byte of the upstream's stored file (before anything cached it).
+    let key = cargohold::storage::crate_key("main", "tampered", "1.0.0", &fixture.checksum());
+    let mut bytes = fixture.tarball();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    upstream.app.storage.put(&key, bytes.into()).await.unwrap();
+    let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
+
+    let response = server
+        .get("registries/upstream/crates/tampered/tampered-1.0.0.crate")
+        .await;
+    assert_eq!(response.status(), 502);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("checksum"), "{detail}");
+    let state = server.stored_state().await;
+    assert_eq!((state.versions, state.blobs), (0, 0));
+    assert_eq!(stats(&server, "upstream").upstream_errors, 1);
+}
+
+#[tokio::test]
+async fn a_virtual_registry_never_serves_an_upstream_version_of_an_internal_name() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("public-thing", "1.0.0")).await;
+    let server = proxy_server(&upstream_index(&upstream), |p| p.freshness_seconds = 0).await;
+    let internal = CrateFixture::new("acme-utils", "1.0.0");
+    assert_eq!(server.publish_to("all", &internal).await.status(), 200);
+    // The public registry then gets the same name with a tempting version, and a look-alike spelling.
+    publish_upstream(&upstream, &CrateFixture::new("acme-utils", "9.9.9")).await;
+    let underscore = CrateFixture::new("acme_utils", "9.9.9");
+    let response = upstream
+        .authed(
+            reqwest::Method::PUT,
+            "registries/main/api/v1/crates/new",
+            &upstream.admin_token,
+        )
+        .body(underscore.publish_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        400,
+        "one canonical name per registry upstream too"
+    );
+
+    let (status, body) = index_of(&server, "all", "acme-utils").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"1.0.0\"") && !body.contains("9.9.9"),
+        "{body}"
+    );
+    assert_eq!(
+        download_from(&server, "all", "acme-utils", "9.9.9").await.0,
+        404
+    );
+    let (status, bytes) = download_from(&server, "all", "acme-utils", "1.0.0").await;
+    assert_eq!((status, bytes), (200, internal.tarball()));
+    // The other spelling is not looked up upstream either.
+    assert_eq!(index_of(&server, "all", "acme_utils").await.0, 404);
+
+    // Public names still come through.
+    let (status, body) = index_of(&server, "all", "public-thing").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        download_from(&server, "all", "public-thing", "1.0.0")
+            .await
+            .0,
+        200
+    );
+    let names: Vec<String> = server
+        .column("SELECT c.name FROM crates c JOIN registries r ON r.id = c.registry_id WHERE r.name = 'upstream'")
+        .await;
+    assert_eq!(names, ["public-thing"]);
+}
+
+#[tokio::test]
+async fn publishing_through_a_virtual_registry_lands_in_its_publish_to_member() {
+    let upstream = TestServer::start().await;
+    let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
+    let response = server
+        .publish_to("all", &CrateFixture::new("internal-lib", "0.1.0"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let registries: Vec<String> = server
+        .column("SELECT r.name FROM crates c JOIN registries r ON r.id = c.registry_id")
+        .await;
+    assert_eq!(registries, ["internal"]);
+    assert_eq!(index_of(&server, "internal", "internal-lib").await.0, 200);
+    // Yanks through the virtual registry reach the same crate.
+    let response = server
+        .authed(
+            reqwest::Method::DELETE,
+            "registries/all/api/v1/crates/internal-lib/0.1.0/yank",
+            &server.admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.stored_state().await.yanked_versions, 1);
+}
+
+#[tokio::test]
+async fn publishing_to_a_proxy_is_refused_with_where_to_publish_and_stores_nothing() {
+    let upstream = TestServer::start().await;
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("internal"),
+            RegistryConfig::proxy("upstream", Url::parse(&upstream_index(&upstream)).unwrap()),
+            RegistryConfig::virtual_of("readonly", &["internal", "upstream"], None),
+        ];
+    })
+    .await;
+    let fixture = CrateFixture::new("misdirected", "1.0.0");
+    for (registry, hint) in [("upstream", "internal"), ("readonly", "internal")] {
+        let response = server.publish_to(registry, &fixture).await;
+        assert_eq!(response.status(), 400, "{registry}");
+        let detail = error_detail(&response.text().await.unwrap()).unwrap();
+        assert!(
+            detail.contains(hint) && detail.contains(registry),
+            "{detail}"
+        );
+    }
+    let response = server
+        .authed(
+            reqwest::Method::PUT,
+            "registries/upstream/crates/misdirected/misdirected-1.0.0.crate",
+            &server.admin_token,
+        )
+        .body(fixture.tarball())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let state = server.stored_state().await;
+    assert_eq!((state.crates, state.versions, state.blobs), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn an_imported_crate_fills_a_proxy_with_no_upstream_at_all() {
+    // Nothing listens on the upstream's port: an air-gapped proxy.
+    let unreachable = "http://127.0.0.1:9/index/";
+    let server = proxy_server(unreachable, |_| {}).await;
+    let fixture = CrateFixture::new("offline-dep", "1.2.3");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("offline-dep-1.2.3.crate");
+    std::fs::write(&file, fixture.tarball()).unwrap();
+    let registry = server.app.registry("upstream").unwrap().clone();
+    let admin = cargohold::auth::Actor::operator(1, "admin", true);
+    let report =
+        cargohold::ops::import::import(&server.app, &registry, &admin, vec![file], |_, _| {}).await;
+    assert_eq!(
+        report.imported,
+        ["offline-dep@1.2.3"],
+        "{:?}",
+        report.rejected
+    );
+
+    for registry in ["upstream", "all"] {
+        let (status, body) = index_of(&server, registry, "offline-dep").await;
+        assert_eq!(status, 200, "{registry}: {body}");
+        assert!(body.contains(&fixture.checksum()), "{body}");
+        let (status, bytes) = download_from(&server, registry, "offline-dep", "1.2.3").await;
+        assert_eq!((status, bytes), (200, fixture.tarball()), "{registry}");
+    }
+}
