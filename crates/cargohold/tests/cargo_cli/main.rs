@@ -4,5 +4,6 @@
 mod agreement;
 mod commands;
 mod private;
+mod proxy;
 mod publish_matrix;
 mod resolution;
