@@ -55,6 +55,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Import .crate files (folders are walked); safe to run again and while `serve` runs
     Import(ImportArgs),
+    /// Fetch every crate a Cargo.lock names into a proxy, ahead of time (for offline builds)
+    Mirror(MirrorArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -72,6 +74,17 @@ pub struct ImportArgs {
     /// .crate files, and folders to search for them
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+/// Options of `mirror`.
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// Proxy or virtual registry to fill
+    #[arg(long, value_name = "R")]
+    pub registry: String,
+    /// The Cargo.lock whose crates.io packages are fetched
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: PathBuf,
 }
 
 /// Options of `serve`.
@@ -114,6 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Permission(command) => admin::permission(App::build(config).await?, command).await,
         Command::Audit(args) => admin::audit(App::build(config).await?, args).await,
         Command::Import(args) => import(config, args).await,
+        Command::Mirror(args) => mirror(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -163,19 +177,7 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let actor = crate::auth::Actor::operator(owner.id, &owner.login, owner.is_admin);
     let files = ops::import::find_crate_files(&args.paths)?;
     let started = std::time::Instant::now();
-    let bar = indicatif::ProgressBar::new(files.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} crates, {rate} {wide_msg}",
-        )
-        .expect("a valid progress template")
-        .with_key(
-            "rate",
-            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0}/s", state.per_sec());
-            },
-        ),
-    );
+    let bar = progress_bar(files.len() as u64);
     let total = files.len();
     let report = ops::import::import(&app, &registry, &actor, files, |_, outcome| {
         bar.inc(1);
@@ -196,6 +198,67 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
             report.rejected.len()
         )
     }
+}
+
+async fn mirror(config: Config, args: MirrorArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.lockfile)
+        .with_context(|| format!("could not read {}", args.lockfile.display()))?;
+    let packages = cargohold_protocol::upstream::registry_packages(&text).with_context(|| {
+        format!(
+            "{} is not a Cargo.lock cargo could read",
+            args.lockfile.display()
+        )
+    })?;
+    let app = App::build(config).await?;
+    let registry = app.registry(&args.registry)?.clone();
+    let started = std::time::Instant::now();
+    let total = packages.len();
+    let bar = progress_bar(total as u64);
+    let report = ops::mirror::mirror(&app, &registry, packages, |package, _| {
+        bar.inc(1);
+        bar.set_message(format!("{}@{}", package.name, package.version));
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "{total} packages for `{}` in {:.1} s: {} fetched, {} already cached, {} served by local members, {} from other sources skipped, {} failed",
+        registry.name,
+        started.elapsed().as_secs_f64(),
+        report.fetched.len(),
+        report.already_cached.len(),
+        report.local.len(),
+        report.skipped.len(),
+        report.failed.len()
+    );
+    for (package, reason) in &report.failed {
+        println!("  failed {package}: {reason}");
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} of {total} packages could not be mirrored; see the reasons above",
+            report.failed.len()
+        )
+    }
+}
+
+/// The progress bar of long commands (import, mirror): position, rate, current item.
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} crates, {rate} {wide_msg}",
+        )
+        .expect("a valid progress template")
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        ),
+    );
+    bar
 }
 
 fn print_import_report(

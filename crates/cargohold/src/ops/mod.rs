@@ -15,6 +15,7 @@ use crate::index;
 pub mod audit;
 pub mod download;
 pub mod import;
+pub mod mirror;
 pub mod owners;
 pub mod permissions;
 pub mod publish;

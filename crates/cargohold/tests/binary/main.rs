@@ -319,6 +319,7 @@ fn every_command_has_help() {
         &["token", "--help"],
         &["token", "create", "--help"],
         &["import", "--help"],
+        &["mirror", "--help"],
         &["config", "--help"],
         &["config", "show", "--help"],
     ] {
@@ -600,5 +601,125 @@ fn a_running_server_sees_versions_imported_by_another_process_for_crates_it_has_
     write_crate(source.path(), &CrateFixture::new("cached-crate", "1.1.0"));
     run_import();
     assert!(sees("1.1.0"), "a new version appears within two seconds");
+    served.terminate();
+}
+
+#[test]
+fn mirror_fetches_a_lockfiles_crates_so_builds_need_no_upstream_afterwards() {
+    // The upstream: another cargohold process holding two crates.
+    let upstream_data = tempfile::tempdir().unwrap();
+    let upstream = Served::start(upstream_data.path());
+    let token = upstream.token().unwrap();
+    let addr = upstream
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let fixtures = [
+        CrateFixture::new("mirrored-a", "1.0.0"),
+        CrateFixture::new("mirrored-b", "0.3.1"),
+    ];
+    for fixture in &fixtures {
+        let body = fixture.publish_body();
+        let status = http_status(
+            &upstream.url,
+            &publish_request(&addr, &token, body.len()),
+            &body,
+        );
+        assert_eq!(status, 200);
+    }
+    let crates_io = "registry+https://github.com/rust-lang/crates.io-index";
+    let lockfile = format!(
+        "version = 4\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\n\
+         [[package]]\nname = \"mirrored-a\"\nversion = \"1.0.0\"\nsource = \"{crates_io}\"\nchecksum = \"{}\"\n\n\
+         [[package]]\nname = \"mirrored-b\"\nversion = \"0.3.1\"\nsource = \"{crates_io}\"\nchecksum = \"{}\"\n\n\
+         [[package]]\nname = \"from-git\"\nversion = \"0.1.0\"\nsource = \"git+https://example.com/x#abc\"\n",
+        fixtures[0].checksum(),
+        fixtures[1].checksum()
+    );
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("Cargo.lock"), lockfile).unwrap();
+    std::fs::write(
+        data.path().join("cargohold.toml"),
+        format!(
+            "[[registries]]\nname = \"crates-io\"\nkind = \"proxy\"\nupstream = \"{}registries/main/index/\"\n",
+            upstream.url
+        ),
+    )
+    .unwrap();
+    let output = cargohold(
+        data.path(),
+        &[
+            "mirror",
+            "--registry",
+            "crates-io",
+            "--lockfile",
+            "Cargo.lock",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("2 packages") && stdout.contains("2 fetched"),
+        "path and git packages are not fetched: {stdout}"
+    );
+    let again = cargohold(
+        data.path(),
+        &[
+            "mirror",
+            "--registry",
+            "crates-io",
+            "--lockfile",
+            "Cargo.lock",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("2 already cached"));
+
+    upstream.terminate();
+
+    // With the upstream gone, the proxy serves both crates.
+    let served = Served::start(data.path());
+    for fixture in &fixtures {
+        let index = http_get(&format!(
+            "{}registries/crates-io/index/{}",
+            served.url,
+            cargohold_protocol::name::index_path(&fixture.name)
+        ));
+        assert!(index.contains(&fixture.checksum()), "{index}");
+        let status = http_status(
+            &served.url,
+            &format!(
+                "HEAD /registries/crates-io/crates/{0}/{0}-{1}.crate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                fixture.name, fixture.version
+            ),
+            b"",
+        );
+        assert_eq!(status, 200);
+    }
+
+    // A package the upstream never had is reported, and the exit status says so.
+    let broken = data.path().join("Broken.lock");
+    std::fs::write(
+        &broken,
+        format!("version = 4\n\n[[package]]\nname = \"ghost\"\nversion = \"1.0.0\"\nsource = \"{crates_io}\"\n"),
+    )
+    .unwrap();
+    let output = cargohold(
+        data.path(),
+        &[
+            "mirror",
+            "--registry",
+            "crates-io",
+            "--lockfile",
+            broken.to_str().unwrap(),
+        ],
+    );
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("failed ghost@1.0.0"), "{stdout}");
     served.terminate();
 }

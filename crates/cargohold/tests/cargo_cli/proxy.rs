@@ -42,7 +42,12 @@ async fn one_url_builds_with_internal_and_public_crates_and_an_upstream_cannot_s
     let cargo = developer(&server);
 
     // An internal crate that itself uses a public one, published with cargo through the one URL.
-    let internal = cargo.package("acme-utils", "1.0.0", "", "[dependencies]\npublic-dep = \"1\"\n");
+    let internal = cargo.package(
+        "acme-utils",
+        "1.0.0",
+        "",
+        "[dependencies]\npublic-dep = \"1\"\n",
+    );
     cargo.write(
         &internal,
         "src/lib.rs",
@@ -87,7 +92,10 @@ async fn builds_keep_working_from_the_cache_after_the_upstream_dies() {
         "[dependencies]\npublic-dep = \"1\"\n",
         "fn main() { fixture::fixture(); println!(\"built\"); }\n",
     );
-    cargo.cargo(&app, &["build", "--quiet"]).await.assert_success();
+    cargo
+        .cargo(&app, &["build", "--quiet"])
+        .await
+        .assert_success();
 
     upstream.stop().await;
 
@@ -116,5 +124,8 @@ async fn builds_keep_working_from_the_cache_after_the_upstream_dies() {
         .unwrap()
         .stats
         .snapshot();
-    assert!(stats.stale_served > 0 && stats.upstream_errors > 0, "{stats:?}");
+    assert!(
+        stats.stale_served > 0 && stats.upstream_errors > 0,
+        "{stats:?}"
+    );
 }
