@@ -568,6 +568,114 @@ mod tests {
         }
     }
 
+    fn check(registries: Vec<RegistryConfig>) -> Result<(), String> {
+        Config {
+            registries,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| format!("{e:#}"))
+    }
+
+    fn proxy(name: &str) -> RegistryConfig {
+        RegistryConfig::proxy(name, Url::parse("https://index.crates.io/").unwrap())
+    }
+
+    #[test]
+    fn a_virtual_registry_lists_local_members_before_proxies() {
+        let ok = check(vec![
+            RegistryConfig::local("internal"),
+            proxy("cache"),
+            RegistryConfig::virtual_of("all", &["internal", "cache"], Some("internal")),
+        ]);
+        assert_eq!(ok, Ok(()));
+        let err = check(vec![
+            RegistryConfig::local("internal"),
+            proxy("cache"),
+            RegistryConfig::virtual_of("all", &["cache", "internal"], None),
+        ])
+        .unwrap_err();
+        assert!(err.contains("comes after the proxy `cache`"), "{err}");
+    }
+
+    #[test]
+    fn virtual_registries_refuse_unknown_nested_and_unpublishable_members() {
+        let base = || vec![RegistryConfig::local("internal"), proxy("cache")];
+        let with = |extra: RegistryConfig| {
+            let mut all = base();
+            all.push(extra);
+            check(all).unwrap_err()
+        };
+        assert!(
+            with(RegistryConfig::virtual_of("all", &["nope"], None))
+                .contains("not a configured registry")
+        );
+        assert!(with(RegistryConfig::virtual_of("all", &[], None)).contains("needs `members"));
+        assert!(
+            with(RegistryConfig::virtual_of(
+                "all",
+                &["internal", "cache"],
+                Some("cache")
+            ))
+            .contains("must be one of its local members")
+        );
+        let mut nested = base();
+        nested.push(RegistryConfig::virtual_of("a", &["internal"], None));
+        nested.push(RegistryConfig::virtual_of("b", &["a"], None));
+        assert!(check(nested).unwrap_err().contains("is virtual"));
+        let mut private = base();
+        private[0].auth_required = true;
+        private.push(RegistryConfig::virtual_of("all", &["internal"], None));
+        assert!(check(private).unwrap_err().contains("must be too"));
+    }
+
+    #[test]
+    fn proxy_settings_belong_to_proxies_and_rules_must_parse() {
+        let mut local = RegistryConfig::local("internal");
+        local.deny = vec!["openssl".into()];
+        assert!(
+            check(vec![local])
+                .unwrap_err()
+                .contains("apply to `kind = \"proxy\"`")
+        );
+        let mut bad_rule = proxy("cache");
+        bad_rule.deny = vec!["openssl@not-a-range".into()];
+        assert!(
+            check(vec![bad_rule])
+                .unwrap_err()
+                .contains("openssl@not-a-range")
+        );
+        let mut ftp = proxy("cache");
+        ftp.upstream = Some(Url::parse("ftp://example.com/index/").unwrap());
+        assert!(check(vec![ftp]).unwrap_err().contains("http"));
+    }
+
+    #[test]
+    fn the_upstream_url_drops_sparse_and_ends_in_a_slash() {
+        let mut cache = proxy("cache");
+        assert_eq!(cache.upstream_url().as_str(), "https://index.crates.io/");
+        cache.upstream = Some(Url::parse("sparse+https://mirror.example/index").unwrap());
+        assert_eq!(
+            cache.upstream_url().as_str(),
+            "https://mirror.example/index/"
+        );
+    }
+
+    #[test]
+    fn upstream_tokens_are_redacted_in_config_show() {
+        let mut cache = proxy("cache");
+        cache.upstream_token = Some("s3cret".into());
+        let config = Config {
+            registries: vec![cache],
+            ..Config::default()
+        };
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(
+            !shown.contains("s3cret") && shown.contains("REDACTED"),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn secrets_in_urls_are_redacted() {
         assert_eq!(

@@ -102,6 +102,10 @@ pub fn routes(app: &AppState) -> Routes {
                 .delete(api::admin::revoke_permission),
         )
         .route("/api/v1/admin/audit", get(api::admin::list_audit))
+        .route(
+            "/api/v1/registries/{registry}/cache",
+            get(api::registries::cache),
+        )
         .route("/api/{*rest}", axum::routing::any(api::not_found))
         .route_layer(middleware::from_fn(api::ensure_json_errors));
 

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod download;
 pub mod owners;
 pub mod publish;
+pub mod registries;
 pub mod search;
 pub mod upload;
 pub mod yank;

@@ -315,6 +315,18 @@ fn print_first_start(app: &App, first: &FirstStart) {
     } else {
         ""
     };
+    if registry.proxy.is_some() {
+        println!(
+            "\nFirst start: created the administrator `{login}`. Its API token is shown only now:\n\n    {token}\n\n\
+             To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n\
+             [source.crates-io]\nreplace-with = \"company\"\n\n[source.company]\nregistry = \"{index}\"\n",
+            login = first.login,
+            token = first.token,
+            name = registry.name,
+            index = registry.index_url,
+        );
+        return;
+    }
     let replace = if rank(registry) == 0 {
         format!(
             "\n[source.crates-io]\nreplace-with = \"{}\"\n",

@@ -217,3 +217,48 @@ pub async fn find_for_download<'c>(
         .fetch_optional(c)
         .await)
 }
+
+/// A version held in a registry, as a cache listing shows it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct HeldVersionRow {
+    pub name: String,
+    pub version: String,
+    pub size: i64,
+    pub checksum: String,
+    /// When it was stored (published, imported or fetched from the upstream).
+    pub stored_at: i64,
+    pub downloads: i64,
+}
+
+/// The versions a registry holds, newest first, a page at a time.
+pub async fn list_held<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<HeldVersionRow>> {
+    const SQL: &str = "SELECT c.name, v.num AS version, v.size, v.checksum,
+                              v.published_at AS stored_at, v.downloads
+                       FROM versions v JOIN crates c ON c.id = v.crate_id
+                       WHERE c.registry_id = $1
+                       ORDER BY v.published_at DESC, v.id DESC LIMIT $2 OFFSET $3";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(c)
+        .await)
+}
+
+/// How many versions a registry holds and their total size in bytes.
+pub async fn held_totals<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+) -> sqlx::Result<(i64, i64)> {
+    const SQL: &str = "SELECT COUNT(*), COALESCE(SUM(v.size), 0)
+                       FROM versions v JOIN crates c ON c.id = v.crate_id WHERE c.registry_id = $1";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .fetch_one(c)
+        .await)
+}

@@ -18,6 +18,7 @@ pub mod import;
 pub mod mirror;
 pub mod owners;
 pub mod permissions;
+pub mod proxy_cache;
 pub mod publish;
 pub mod search;
 pub mod setup;

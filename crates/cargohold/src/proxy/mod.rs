@@ -37,6 +37,8 @@ use upstream::{IndexFetch, Upstream, UpstreamError};
 
 /// After an upstream failure, how long the stale copy is served before asking again.
 const RETRY_AFTER_FAILURE_SECS: i64 = 30;
+/// The longest an upstream's "no such crate" is believed without asking again.
+const NOT_FOUND_FRESHNESS_SECS: i64 = 60;
 
 /// What a proxy registry adds to a [`Registry`].
 #[derive(Debug)]
@@ -147,9 +149,9 @@ pub async fn index_file(
     let epoch = registry.index_cache.epoch();
     let stored = db::upstream_index::find(app.db.read(), registry.id, name).await?;
     let (row, expires_at) = match stored {
-        Some(row) if now - row.fetched_at < proxy.freshness => {
+        Some(row) if now - row.fetched_at < freshness_of(proxy, &row) => {
             bump(&proxy.stats.index_hits);
-            let expires_at = row.fetched_at + proxy.freshness;
+            let expires_at = row.fetched_at + freshness_of(proxy, &row);
             (Some(row), expires_at)
         }
         stored => match refresh(app, registry, proxy, name, stored.as_ref(), now).await {
@@ -174,9 +176,23 @@ pub async fn index_file(
             }
         },
     };
+    // "No such crate" is asked again sooner: a new upstream crate should not wait long.
+    let expires_at = match &row {
+        Some(row) if !row.found => expires_at.min(now + NOT_FOUND_FRESHNESS_SECS),
+        _ => expires_at,
+    };
     let cached = served_file(app, registry, proxy, name, row.as_ref(), expires_at).await?;
     registry.index_cache.insert(name, cached.clone(), epoch);
     Ok(cached)
+}
+
+/// How long a stored upstream answer is served without asking again.
+fn freshness_of(proxy: &Proxy, row: &UpstreamFileRow) -> i64 {
+    if row.found {
+        proxy.freshness
+    } else {
+        proxy.freshness.min(NOT_FOUND_FRESHNESS_SECS)
+    }
 }
 
 /// Asks the upstream for `name`'s index file and stores the answer.

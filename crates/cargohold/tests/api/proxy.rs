@@ -111,6 +111,25 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
     let lines = server.column("SELECT index_line FROM versions").await;
     assert!(body.lines().any(|l| l == lines[0]), "{lines:?}");
 
+    // The cache is listed with its counters.
+    let listing: serde_json::Value = server
+        .get("api/v1/registries/upstream/cache")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing["versions"], 1);
+    assert_eq!(listing["bytes"], v1.tarball().len());
+    assert_eq!(listing["crates"][0]["name"], "left-pad");
+    assert_eq!(listing["crates"][0]["version"], "1.0.0");
+    assert_eq!(listing["index_files_found"], 1);
+    assert_eq!(listing["stats"]["crate_fetches"], 1);
+    assert_eq!(listing["stats"]["crate_hits"], 1);
+    let response = server.get("api/v1/registries/all/cache").await;
+    assert_eq!(response.status(), 400);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("its proxies are: upstream"), "{detail}");
+
     let (status, _) = download_from(&server, "upstream", "left-pad", "3.0.0").await;
     assert_eq!(status, 404);
     let (status, _) = index_of(&server, "upstream", "no-such-crate").await;
@@ -413,4 +432,39 @@ async fn an_imported_crate_fills_a_proxy_with_no_upstream_at_all() {
         let (status, bytes) = download_from(&server, registry, "offline-dep", "1.2.3").await;
         assert_eq!((status, bytes), (200, fixture.tarball()), "{registry}");
     }
+}
+
+#[tokio::test]
+async fn a_private_upstream_is_reached_with_the_proxys_own_token() {
+    let upstream = TestServer::start_with(|config| {
+        config.registries = vec![RegistryConfig {
+            auth_required: true,
+            ..RegistryConfig::local("main")
+        }];
+    })
+    .await;
+    let fixture = CrateFixture::new("guarded", "1.0.0");
+    publish_upstream(&upstream, &fixture).await;
+    let read_token = upstream
+        .create_user_with_token(
+            "mirror-bot",
+            cargohold::ops::tokens::TokenRequest {
+                scopes: vec![cargohold::auth::Scope::Read],
+                ..Default::default()
+            },
+        )
+        .await;
+
+    let with_token = proxy_server(&upstream_index(&upstream), |p| {
+        p.upstream_token = Some(read_token.clone());
+    })
+    .await;
+    let (status, bytes) = download_from(&with_token, "upstream", "guarded", "1.0.0").await;
+    assert_eq!((status, bytes), (200, fixture.tarball()));
+
+    let without = proxy_server(&upstream_index(&upstream), |_| {}).await;
+    let response = without.get("registries/upstream/index/gu/ar/guarded").await;
+    assert_eq!(response.status(), 502);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("upstream-token"), "{detail}");
 }
