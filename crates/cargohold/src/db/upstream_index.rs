@@ -81,7 +81,8 @@ pub async fn touch<'c>(
 
 /// How many upstream files are stored, and how many of them name a crate.
 pub async fn count<'c>(conn: impl Into<Conn<'c>>, registry_id: i64) -> sqlx::Result<(i64, i64)> {
-    const SQL: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN found THEN 1 ELSE 0 END), 0)
+    const SQL: &str =
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN found THEN 1 ELSE 0 END), 0) AS BIGINT)
                        FROM upstream_index_files WHERE registry_id = $1";
     on_conn!(conn, |c| sqlx::query_as(SQL)
         .bind(registry_id)

@@ -255,7 +255,7 @@ pub async fn held_totals<'c>(
     conn: impl Into<Conn<'c>>,
     registry_id: i64,
 ) -> sqlx::Result<(i64, i64)> {
-    const SQL: &str = "SELECT COUNT(*), COALESCE(SUM(v.size), 0)
+    const SQL: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(v.size), 0) AS BIGINT)
                        FROM versions v JOIN crates c ON c.id = v.crate_id WHERE c.registry_id = $1";
     on_conn!(conn, |c| sqlx::query_as(SQL)
         .bind(registry_id)
