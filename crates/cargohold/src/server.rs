@@ -27,6 +27,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let flusher = tokio::spawn(flush_downloads_periodically(app.clone()));
     let follower = tokio::spawn(follow_index_changes(app.clone()));
+    let evictor = tokio::spawn(evict_periodically(app.clone()));
 
     let middleware = ServiceBuilder::new()
         .set_x_request_id(RequestCounter::default())
@@ -69,6 +70,7 @@ pub async fn serve(
 
     flusher.abort();
     follower.abort();
+    evictor.abort();
     if let Err(err) = app.flush_downloads().await {
         tracing::error!(error = ?err, "could not write download counts at shutdown");
     }
@@ -135,6 +137,35 @@ async fn flush_downloads_periodically(app: AppState) {
         interval.tick().await;
         if let Err(err) = app.flush_downloads().await {
             tracing::warn!(error = ?err, "could not write download counts; will retry");
+        }
+    }
+}
+
+/// Evicts from proxy caches what their `cache-max-size` / `cache-max-age-days` say must go, hourly.
+async fn evict_periodically(app: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(3600));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        for registry in app.registries() {
+            let Some(proxy) = &registry.proxy else {
+                continue;
+            };
+            if proxy.eviction.max_size == 0 && proxy.eviction.max_age_secs == 0 {
+                continue;
+            }
+            match crate::ops::evict::evict(&app, registry, proxy.eviction, false).await {
+                Ok(evicted) if !evicted.versions.is_empty() => tracing::info!(
+                    registry = %registry.name,
+                    versions = evicted.versions.len(),
+                    bytes = evicted.bytes,
+                    "evicted cached crates"
+                ),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(registry = %registry.name, error = %err, "cache eviction failed; will retry")
+                }
+            }
         }
     }
 }

@@ -66,6 +66,14 @@ impl BlobStore {
         self.inner.get(&Path::parse(key)?).await?.bytes().await
     }
 
+    /// Deletes the blob under `key`; a missing blob is not an error.
+    pub async fn delete(&self, key: &str) -> object_store::Result<()> {
+        match self.inner.delete(&Path::parse(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Whether a blob exists under `key`.
     pub async fn exists(&self, key: &str) -> object_store::Result<bool> {
         match self.inner.head(&Path::parse(key)?).await {

@@ -57,6 +57,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Fetch every crate a Cargo.lock names into a proxy, ahead of time (for offline builds)
     Mirror(MirrorArgs),
+    /// Evict cached crates from a proxy by age and size (never what a local crate needs)
+    Evict(EvictArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -85,6 +87,23 @@ pub struct MirrorArgs {
     /// The Cargo.lock whose crates.io packages are fetched
     #[arg(long, value_name = "FILE")]
     pub lockfile: PathBuf,
+}
+
+/// Options of `evict`.
+#[derive(Debug, Args)]
+pub struct EvictArgs {
+    /// Proxy registry to trim
+    #[arg(long, value_name = "R")]
+    pub registry: String,
+    /// Keep the cache under this many bytes [default: the registry's cache-max-size]
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+    /// Evict what was not used for this many days [default: the registry's cache-max-age-days]
+    #[arg(long, value_name = "DAYS")]
+    pub max_age_days: Option<u64>,
+    /// Only print what would be evicted
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Options of `serve`.
@@ -128,6 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => admin::audit(App::build(config).await?, args).await,
         Command::Import(args) => import(config, args).await,
         Command::Mirror(args) => mirror(config, args).await,
+        Command::Evict(args) => evict(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -241,6 +261,59 @@ async fn mirror(config: Config, args: MirrorArgs) -> anyhow::Result<()> {
             report.failed.len()
         )
     }
+}
+
+async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let registry = app.registry(&args.registry)?.clone();
+    let configured = registry
+        .proxy
+        .as_ref()
+        .map(|p| p.eviction)
+        .with_context(|| {
+            format!(
+                "`{}` is not a proxy registry; only caches are evicted",
+                registry.name
+            )
+        })?;
+    let limits = ops::evict::Limits {
+        max_size: args.max_size.unwrap_or(configured.max_size),
+        max_age_secs: args
+            .max_age_days
+            .map_or(configured.max_age_secs, |days| (days * 86_400) as i64),
+    };
+    if limits.max_size == 0 && limits.max_age_secs == 0 {
+        anyhow::bail!(
+            "no limit to evict by: set cache-max-size or cache-max-age-days for `{}`, or pass --max-size / --max-age-days",
+            registry.name
+        );
+    }
+    let evicted = ops::evict::evict(&app, &registry, limits, args.dry_run).await?;
+    for version in &evicted.versions {
+        println!(
+            "{} {version}",
+            if args.dry_run {
+                "would evict"
+            } else {
+                "evicted"
+            }
+        );
+    }
+    println!(
+        "{} {} versions ({} bytes) from `{}`; {} kept because local crates need them; {} versions ({} bytes) stay",
+        if args.dry_run {
+            "would evict"
+        } else {
+            "evicted"
+        },
+        evicted.versions.len(),
+        evicted.bytes,
+        registry.name,
+        evicted.protected,
+        evicted.remaining_versions,
+        evicted.remaining_bytes
+    );
+    Ok(())
 }
 
 /// The progress bar of long commands (import, mirror): position, rate, current item.

@@ -224,3 +224,21 @@ fn escape_like(text: &str) -> String {
     }
     escaped
 }
+
+/// Removes a crate that has no versions left, with its index file.
+pub async fn delete_empty<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx::Result<()> {
+    let mut conn = conn.into();
+    for sql in [
+        "DELETE FROM index_files WHERE crate_id = $1",
+        "DELETE FROM crate_owners WHERE crate_id = $1",
+        "DELETE FROM crate_team_owners WHERE crate_id = $1",
+        "DELETE FROM crates WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM versions WHERE crate_id = $1)",
+    ] {
+        on_conn!(&mut conn, |c| sqlx::query(sql)
+            .bind(crate_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}

@@ -262,3 +262,71 @@ pub async fn held_totals<'c>(
         .fetch_one(c)
         .await)
 }
+
+/// A cached version as eviction weighs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EvictionCandidateRow {
+    pub version_id: i64,
+    pub crate_id: i64,
+    pub name: String,
+    pub canonical_name: String,
+    pub num: String,
+    pub size: i64,
+    pub blob_key: String,
+    pub stored_at: i64,
+    /// The last day (days since 1970) it was downloaded, once counts are written.
+    pub last_download_day: Option<i64>,
+}
+
+/// Every version a registry holds, with what eviction needs to know.
+pub async fn eviction_candidates<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+) -> sqlx::Result<Vec<EvictionCandidateRow>> {
+    const SQL: &str =
+        "SELECT v.id AS version_id, v.crate_id, c.name, c.canonical_name, v.num, v.size,
+                              v.blob_key, v.published_at AS stored_at,
+                              (SELECT MAX(d.day) FROM version_downloads d WHERE d.version_id = v.id)
+                                AS last_download_day
+                       FROM versions v JOIN crates c ON c.id = v.crate_id
+                       WHERE c.registry_id = $1";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Dependencies (name, requirement) of every version in registries of `kind`,
+/// or of the registry `registry_id` when given: what must stay cached.
+pub async fn dependency_requirements<'c>(
+    conn: impl Into<Conn<'c>>,
+    kind: &str,
+    registry_id: Option<i64>,
+) -> sqlx::Result<Vec<(i64, String, String)>> {
+    const SQL: &str = "SELECT d.version_id, d.crate_name, d.req
+                       FROM dependencies d JOIN versions v ON v.id = d.version_id
+                       JOIN crates c ON c.id = v.crate_id JOIN registries r ON r.id = c.registry_id
+                       WHERE r.kind = $1 AND ($2 IS NULL OR r.id = $2)";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(kind)
+        .bind(registry_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Removes a version with its dependencies and download counts.
+pub async fn delete<'c>(conn: impl Into<Conn<'c>>, version_id: i64) -> sqlx::Result<()> {
+    let mut conn = conn.into();
+    for sql in [
+        "DELETE FROM version_downloads WHERE version_id = $1",
+        "DELETE FROM dependencies WHERE version_id = $1",
+        "DELETE FROM versions WHERE id = $1",
+    ] {
+        on_conn!(&mut conn, |c| sqlx::query(sql)
+            .bind(version_id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@ use crate::index;
 
 pub mod audit;
 pub mod download;
+pub mod evict;
 pub mod import;
 pub mod mirror;
 pub mod owners;

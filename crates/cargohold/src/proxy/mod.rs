@@ -48,6 +48,8 @@ pub struct Proxy {
     /// Seconds an upstream index file is served without asking the upstream.
     pub freshness: i64,
     pub stats: ProxyStats,
+    /// What the cache may keep (`cache-max-size`, `cache-max-age-days`).
+    pub eviction: crate::ops::evict::Limits,
     flights: Flights,
 }
 
@@ -116,6 +118,10 @@ impl Proxy {
             policy,
             freshness: config.freshness_seconds as i64,
             stats: ProxyStats::default(),
+            eviction: crate::ops::evict::Limits {
+                max_size: config.cache_max_size,
+                max_age_secs: (config.cache_max_age_days * 86_400) as i64,
+            },
             flights: Flights::default(),
         })
     }

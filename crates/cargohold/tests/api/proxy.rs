@@ -468,3 +468,59 @@ async fn a_private_upstream_is_reached_with_the_proxys_own_token() {
     let detail = error_detail(&response.text().await.unwrap()).unwrap();
     assert!(detail.contains("upstream-token"), "{detail}");
 }
+
+#[tokio::test]
+async fn eviction_trims_the_cache_but_keeps_what_local_crates_depend_on() {
+    use cargohold::ops::evict::{Limits, evict};
+    use cargohold_test_support::DepRegistry;
+
+    let upstream = TestServer::start().await;
+    let leaf = CrateFixture::new("leaf", "1.0.0");
+    let needed = CrateFixture::new("needed", "1.2.0").dep("leaf", "^1");
+    let unused = CrateFixture::new("unused", "0.1.0");
+    for fixture in [&leaf, &needed, &unused] {
+        publish_upstream(&upstream, fixture).await;
+    }
+    let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
+    let app_lib =
+        CrateFixture::new("app-lib", "1.0.0").dep_from("needed", "^1", DepRegistry::CratesIo);
+    assert_eq!(server.publish_to("internal", &app_lib).await.status(), 200);
+    for fixture in [&leaf, &needed, &unused] {
+        let (status, _) = download_from(&server, "upstream", &fixture.name, &fixture.version).await;
+        assert_eq!(status, 200, "{}", fixture.name);
+    }
+    let registry = server.app.registry("upstream").unwrap().clone();
+    let everything = Limits {
+        max_size: 1,
+        max_age_secs: 0,
+    };
+
+    let before = server.stored_state().await;
+    let planned = evict(&server.app, &registry, everything, true)
+        .await
+        .unwrap();
+    assert_eq!(planned.versions, ["unused@0.1.0"]);
+    assert_eq!(planned.protected, 2, "needed, and leaf through it");
+    assert_eq!(
+        server.stored_state().await.versions,
+        before.versions,
+        "a dry run changes nothing"
+    );
+
+    let done = evict(&server.app, &registry, everything, false)
+        .await
+        .unwrap();
+    assert_eq!(done.versions, ["unused@0.1.0"]);
+    assert_eq!(done.bytes, unused.tarball().len() as i64);
+    let after = server.stored_state().await;
+    assert_eq!(after.versions, before.versions - 1);
+    assert_eq!(after.blobs, before.blobs - 1);
+    let names = server
+        .column("SELECT c.name FROM crates c JOIN registries r ON r.id = c.registry_id WHERE r.name = 'upstream' ORDER BY c.name")
+        .await;
+    assert_eq!(names, ["leaf", "needed"]);
+
+    // An evicted crate comes back from the upstream on its next download.
+    let (status, bytes) = download_from(&server, "upstream", "unused", "0.1.0").await;
+    assert_eq!((status, bytes), (200, unused.tarball()));
+}

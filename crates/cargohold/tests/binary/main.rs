@@ -320,6 +320,7 @@ fn every_command_has_help() {
         &["token", "create", "--help"],
         &["import", "--help"],
         &["mirror", "--help"],
+        &["evict", "--help"],
         &["config", "--help"],
         &["config", "show", "--help"],
     ] {
