@@ -524,3 +524,29 @@ async fn eviction_trims_the_cache_but_keeps_what_local_crates_depend_on() {
     let (status, bytes) = download_from(&server, "upstream", "unused", "0.1.0").await;
     assert_eq!((status, bytes), (200, unused.tarball()));
 }
+
+/// The one check against the real crates.io; it runs only when crates.io answers, and says so when it does not.
+#[tokio::test]
+async fn live_crates_io_through_the_proxy_when_reachable() {
+    let probe = reqwest::Client::new()
+        .get("https://index.crates.io/config.json")
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    if !probe.is_ok_and(|r| r.status().is_success()) {
+        eprintln!("skipped: index.crates.io is not reachable from this machine");
+        return;
+    }
+    let server = proxy_server("https://index.crates.io/", |_| {}).await;
+    let (status, body) = index_of(&server, "upstream", "itoa").await;
+    assert_eq!(status, 200, "{body}");
+    let entry = body
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|entry| entry["vers"] == "1.0.0")
+        .expect("itoa 1.0.0 is on crates.io");
+    let (status, bytes) = download_from(&server, "upstream", "itoa", "1.0.0").await;
+    assert_eq!(status, 200);
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), entry["cksum"]);
+}
