@@ -219,9 +219,14 @@ impl TestServer {
 
     /// Downloads `name@version` from registry `main`: status and bytes.
     pub async fn download(&self, name: &str, version: &str) -> (u16, Vec<u8>) {
+        self.download_from("main", name, version).await
+    }
+
+    /// Downloads `name@version` from `registry`: status and bytes.
+    pub async fn download_from(&self, registry: &str, name: &str, version: &str) -> (u16, Vec<u8>) {
         let response = self
             .get(&format!(
-                "registries/main/crates/{name}/{name}-{version}.crate"
+                "registries/{registry}/crates/{name}/{name}-{version}.crate"
             ))
             .await;
         let status = response.status().as_u16();
@@ -295,8 +300,15 @@ impl TestServer {
 
     /// The index file of `name` in registry `main`: status and body.
     pub async fn index_file(&self, name: &str) -> (u16, String) {
+        self.index_file_in("main", name).await
+    }
+
+    /// The index file of `name` in `registry`: status and body.
+    pub async fn index_file_in(&self, registry: &str, name: &str) -> (u16, String) {
         let path = cargohold_protocol::name::index_path(name);
-        let response = self.get(&format!("registries/main/index/{path}")).await;
+        let response = self
+            .get(&format!("registries/{registry}/index/{path}"))
+            .await;
         let status = response.status().as_u16();
         (status, response.text().await.unwrap_or_default())
     }

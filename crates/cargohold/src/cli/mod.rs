@@ -383,40 +383,37 @@ fn print_first_start(app: &App, first: &FirstStart) {
         .registries()
         .min_by_key(|r| (r.auth_required, rank(r), r.name.clone()))
         .expect("there is always at least one registry");
+    println!(
+        "\nFirst start: created the administrator `{}`. Its API token is shown only now:\n\n    {}\n",
+        first.login, first.token
+    );
+    let (name, index) = (&registry.name, &registry.index_url);
+    let takes_publishes = registry.proxy.is_none()
+        && registry
+            .members
+            .as_ref()
+            .is_none_or(|members| members.publish_to.is_some());
+    if !takes_publishes {
+        println!(
+            "To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n\
+             [source.crates-io]\nreplace-with = \"company\"\n\n[source.company]\nregistry = \"{index}\"\n"
+        );
+        return;
+    }
     let provider = if registry.auth_required {
         "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n"
     } else {
         ""
     };
-    if registry.proxy.is_some() {
-        println!(
-            "\nFirst start: created the administrator `{login}`. Its API token is shown only now:\n\n    {token}\n\n\
-             To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n\
-             [source.crates-io]\nreplace-with = \"company\"\n\n[source.company]\nregistry = \"{index}\"\n",
-            login = first.login,
-            token = first.token,
-            name = registry.name,
-            index = registry.index_url,
-        );
-        return;
-    }
-    let replace = if rank(registry) == 0 {
-        format!(
-            "\n[source.crates-io]\nreplace-with = \"{}\"\n",
-            registry.name
-        )
+    let replace = if registry.members.is_some() {
+        format!("\n[source.crates-io]\nreplace-with = \"{name}\"\n")
     } else {
         String::new()
     };
     println!(
-        "\nFirst start: created the administrator `{login}`. Its API token is shown only now:\n\n    {token}\n\n\
-         To publish, add this to .cargo/config.toml:\n\n\
+        "To publish, add this to .cargo/config.toml:\n\n\
          {provider}[registries.{name}]\nindex = \"{index}\"\n{replace}\n\
-         then store the token with:\n\n    cargo login --registry {name}\n",
-        login = first.login,
-        token = first.token,
-        name = registry.name,
-        index = registry.index_url,
+         then store the token with:\n\n    cargo login --registry {name}\n"
     );
 }
 

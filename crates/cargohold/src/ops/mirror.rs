@@ -87,11 +87,11 @@ pub async fn mirror(
 
 async fn mirror_one(app: &App, registry: &Registry, package: &LockedPackage) -> AppResult<Outcome> {
     // Lockfiles name crates.io even when it is replaced; other registries are not ours to fill.
-    let source = package.source.trim_start_matches("registry+");
-    if !is_crates_io(source)
-        && !is_crates_io(&package.source)
-        && package.source != registry.index_url
-    {
+    let source = package
+        .source
+        .strip_prefix("registry+")
+        .unwrap_or(&package.source);
+    if !is_crates_io(source) && package.source != registry.index_url {
         return Ok(Outcome::Skipped);
     }
     let lower = package.name.to_ascii_lowercase();

@@ -35,30 +35,6 @@ fn stats(server: &TestServer, registry: &str) -> StatsSnapshot {
     registry.proxy.as_ref().unwrap().stats.snapshot()
 }
 
-async fn index_of(server: &TestServer, registry: &str, name: &str) -> (u16, String) {
-    let path = cargohold_protocol::name::index_path(name);
-    let response = server
-        .get(&format!("registries/{registry}/index/{path}"))
-        .await;
-    let status = response.status().as_u16();
-    (status, response.text().await.unwrap())
-}
-
-async fn download_from(
-    server: &TestServer,
-    registry: &str,
-    name: &str,
-    version: &str,
-) -> (u16, Vec<u8>) {
-    let response = server
-        .get(&format!(
-            "registries/{registry}/crates/{name}/{name}-{version}.crate"
-        ))
-        .await;
-    let status = response.status().as_u16();
-    (status, response.bytes().await.unwrap().to_vec())
-}
-
 async fn publish_upstream(upstream: &TestServer, fixture: &CrateFixture) {
     let response = upstream.publish(fixture).await;
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
@@ -74,7 +50,7 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
     let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
     let audit_before = server.stored_state().await.audit_events;
 
-    let (status, body) = index_of(&server, "upstream", "left-pad").await;
+    let (status, body) = server.index_file_in("upstream", "left-pad").await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -87,7 +63,7 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
         "nothing cached yet"
     );
 
-    let (status, bytes) = download_from(&server, "upstream", "left-pad", "1.0.0").await;
+    let (status, bytes) = server.download_from("upstream", "left-pad", "1.0.0").await;
     assert_eq!(status, 200);
     assert_eq!(bytes, v1.tarball());
     let state = server.stored_state().await;
@@ -98,7 +74,7 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
         "a cache fill is nobody's change"
     );
 
-    let (status, again) = download_from(&server, "upstream", "left-pad", "1.0.0").await;
+    let (status, again) = server.download_from("upstream", "left-pad", "1.0.0").await;
     assert_eq!((status, again), (200, v1.tarball()));
     let seen = stats(&server, "upstream");
     assert_eq!((seen.crate_fetches, seen.crate_hits), (1, 1));
@@ -130,9 +106,9 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
     let detail = error_detail(&response.text().await.unwrap()).unwrap();
     assert!(detail.contains("its proxies are: upstream"), "{detail}");
 
-    let (status, _) = download_from(&server, "upstream", "left-pad", "3.0.0").await;
+    let (status, _) = server.download_from("upstream", "left-pad", "3.0.0").await;
     assert_eq!(status, 404);
-    let (status, _) = index_of(&server, "upstream", "no-such-crate").await;
+    let (status, _) = server.index_file_in("upstream", "no-such-crate").await;
     assert_eq!(status, 404);
 }
 
@@ -143,7 +119,7 @@ async fn concurrent_requests_for_one_crate_make_one_upstream_request() {
     publish_upstream(&upstream, &fixture).await;
     let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
 
-    let requests = (0..16).map(|_| download_from(&server, "upstream", "popular", "2.0.0"));
+    let requests = (0..16).map(|_| server.download_from("upstream", "popular", "2.0.0"));
     for (status, bytes) in futures::future::join_all(requests).await {
         assert_eq!(status, 200);
         assert_eq!(bytes, fixture.tarball());
@@ -160,8 +136,8 @@ async fn stale_index_files_are_revalidated_with_the_upstream_etag() {
     publish_upstream(&upstream, &CrateFixture::new("moving", "1.0.0")).await;
     let server = proxy_server(&upstream_index(&upstream), |p| p.freshness_seconds = 0).await;
 
-    assert_eq!(index_of(&server, "upstream", "moving").await.0, 200);
-    assert_eq!(index_of(&server, "upstream", "moving").await.0, 200);
+    assert_eq!(server.index_file_in("upstream", "moving").await.0, 200);
+    assert_eq!(server.index_file_in("upstream", "moving").await.0, 200);
     let not_modified = upstream
         .app
         .stats
@@ -170,7 +146,7 @@ async fn stale_index_files_are_revalidated_with_the_upstream_etag() {
     assert_eq!(not_modified, 1, "the second request was a revalidation");
 
     publish_upstream(&upstream, &CrateFixture::new("moving", "1.1.0")).await;
-    let (_, body) = index_of(&server, "upstream", "moving").await;
+    let (_, body) = server.index_file_in("upstream", "moving").await;
     assert!(body.contains("\"vers\":\"1.1.0\""), "{body}");
     assert_eq!(stats(&server, "upstream").index_fetches, 3);
 }
@@ -183,19 +159,17 @@ async fn a_proxy_keeps_serving_its_cache_when_the_upstream_is_gone() {
     publish_upstream(&upstream, &CrateFixture::new("never-fetched", "1.0.0")).await;
     let index = upstream_index(&upstream);
     let server = proxy_server(&index, |p| p.freshness_seconds = 0).await;
-    let (_, before) = index_of(&server, "upstream", "sturdy").await;
+    let (_, before) = server.index_file_in("upstream", "sturdy").await;
     assert_eq!(
-        download_from(&server, "upstream", "sturdy", "1.0.0")
-            .await
-            .0,
+        server.download_from("upstream", "sturdy", "1.0.0").await.0,
         200
     );
 
     upstream.stop().await;
 
-    let (status, after) = index_of(&server, "upstream", "sturdy").await;
+    let (status, after) = server.index_file_in("upstream", "sturdy").await;
     assert_eq!((status, &after), (200, &before), "the last copy is served");
-    let (status, bytes) = download_from(&server, "upstream", "sturdy", "1.0.0").await;
+    let (status, bytes) = server.download_from("upstream", "sturdy", "1.0.0").await;
     assert_eq!((status, bytes), (200, fixture.tarball()));
     let seen = stats(&server, "upstream");
     assert!(
@@ -226,13 +200,13 @@ async fn the_policy_hides_denied_and_too_young_versions_and_refuses_their_downlo
     })
     .await;
 
-    let (status, body) = index_of(&server, "upstream", "gated").await;
+    let (status, body) = server.index_file_in("upstream", "gated").await;
     assert_eq!(status, 200);
     assert!(
         body.contains("\"1.0.0\"") && !body.contains("\"1.1.0\""),
         "{body}"
     );
-    assert_eq!(index_of(&server, "upstream", "banned").await.0, 404);
+    assert_eq!(server.index_file_in("upstream", "banned").await.0, 404);
     let response = server
         .get("registries/upstream/crates/gated/gated-1.1.0.crate")
         .await;
@@ -240,9 +214,7 @@ async fn the_policy_hides_denied_and_too_young_versions_and_refuses_their_downlo
     let detail = error_detail(&response.text().await.unwrap()).unwrap();
     assert!(detail.contains("policy"), "{detail}");
     assert_eq!(
-        download_from(&server, "upstream", "banned", "1.0.0")
-            .await
-            .0,
+        server.download_from("upstream", "banned", "1.0.0").await.0,
         404
     );
     let state = server.stored_state().await;
@@ -254,9 +226,9 @@ async fn the_policy_hides_denied_and_too_young_versions_and_refuses_their_downlo
 
     // A minimum age keeps versions published moments ago out.
     let young = proxy_server(&upstream_index(&upstream), |p| p.min_age_days = 1).await;
-    assert_eq!(index_of(&young, "upstream", "gated").await.0, 404);
+    assert_eq!(young.index_file_in("upstream", "gated").await.0, 404);
     assert_eq!(
-        download_from(&young, "upstream", "gated", "1.0.0").await.0,
+        young.download_from("upstream", "gated", "1.0.0").await.0,
         404
     );
     assert_eq!(young.stored_state().await.versions, 0);
@@ -312,28 +284,26 @@ async fn a_virtual_registry_never_serves_an_upstream_version_of_an_internal_name
         "one canonical name per registry upstream too"
     );
 
-    let (status, body) = index_of(&server, "all", "acme-utils").await;
+    let (status, body) = server.index_file_in("all", "acme-utils").await;
     assert_eq!(status, 200);
     assert!(
         body.contains("\"1.0.0\"") && !body.contains("9.9.9"),
         "{body}"
     );
     assert_eq!(
-        download_from(&server, "all", "acme-utils", "9.9.9").await.0,
+        server.download_from("all", "acme-utils", "9.9.9").await.0,
         404
     );
-    let (status, bytes) = download_from(&server, "all", "acme-utils", "1.0.0").await;
+    let (status, bytes) = server.download_from("all", "acme-utils", "1.0.0").await;
     assert_eq!((status, bytes), (200, internal.tarball()));
     // The other spelling is not looked up upstream either.
-    assert_eq!(index_of(&server, "all", "acme_utils").await.0, 404);
+    assert_eq!(server.index_file_in("all", "acme_utils").await.0, 404);
 
     // Public names still come through.
-    let (status, body) = index_of(&server, "all", "public-thing").await;
+    let (status, body) = server.index_file_in("all", "public-thing").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        download_from(&server, "all", "public-thing", "1.0.0")
-            .await
-            .0,
+        server.download_from("all", "public-thing", "1.0.0").await.0,
         200
     );
     let names: Vec<String> = server
@@ -354,7 +324,10 @@ async fn publishing_through_a_virtual_registry_lands_in_its_publish_to_member() 
         .column("SELECT r.name FROM crates c JOIN registries r ON r.id = c.registry_id")
         .await;
     assert_eq!(registries, ["internal"]);
-    assert_eq!(index_of(&server, "internal", "internal-lib").await.0, 200);
+    assert_eq!(
+        server.index_file_in("internal", "internal-lib").await.0,
+        200
+    );
     // Yanks through the virtual registry reach the same crate.
     let response = server
         .authed(
@@ -426,10 +399,10 @@ async fn an_imported_crate_fills_a_proxy_with_no_upstream_at_all() {
     );
 
     for registry in ["upstream", "all"] {
-        let (status, body) = index_of(&server, registry, "offline-dep").await;
+        let (status, body) = server.index_file_in(registry, "offline-dep").await;
         assert_eq!(status, 200, "{registry}: {body}");
         assert!(body.contains(&fixture.checksum()), "{body}");
-        let (status, bytes) = download_from(&server, registry, "offline-dep", "1.2.3").await;
+        let (status, bytes) = server.download_from(registry, "offline-dep", "1.2.3").await;
         assert_eq!((status, bytes), (200, fixture.tarball()), "{registry}");
     }
 }
@@ -459,7 +432,9 @@ async fn a_private_upstream_is_reached_with_the_proxys_own_token() {
         p.upstream_token = Some(read_token.clone());
     })
     .await;
-    let (status, bytes) = download_from(&with_token, "upstream", "guarded", "1.0.0").await;
+    let (status, bytes) = with_token
+        .download_from("upstream", "guarded", "1.0.0")
+        .await;
     assert_eq!((status, bytes), (200, fixture.tarball()));
 
     let without = proxy_server(&upstream_index(&upstream), |_| {}).await;
@@ -486,7 +461,9 @@ async fn eviction_trims_the_cache_but_keeps_what_local_crates_depend_on() {
         CrateFixture::new("app-lib", "1.0.0").dep_from("needed", "^1", DepRegistry::CratesIo);
     assert_eq!(server.publish_to("internal", &app_lib).await.status(), 200);
     for fixture in [&leaf, &needed, &unused] {
-        let (status, _) = download_from(&server, "upstream", &fixture.name, &fixture.version).await;
+        let (status, _) = server
+            .download_from("upstream", &fixture.name, &fixture.version)
+            .await;
         assert_eq!(status, 200, "{}", fixture.name);
     }
     let registry = server.app.registry("upstream").unwrap().clone();
@@ -521,7 +498,7 @@ async fn eviction_trims_the_cache_but_keeps_what_local_crates_depend_on() {
     assert_eq!(names, ["leaf", "needed"]);
 
     // An evicted crate comes back from the upstream on its next download.
-    let (status, bytes) = download_from(&server, "upstream", "unused", "0.1.0").await;
+    let (status, bytes) = server.download_from("upstream", "unused", "0.1.0").await;
     assert_eq!((status, bytes), (200, unused.tarball()));
 }
 
@@ -538,14 +515,14 @@ async fn live_crates_io_through_the_proxy_when_reachable() {
         return;
     }
     let server = proxy_server("https://index.crates.io/", |_| {}).await;
-    let (status, body) = index_of(&server, "upstream", "itoa").await;
+    let (status, body) = server.index_file_in("upstream", "itoa").await;
     assert_eq!(status, 200, "{body}");
     let entry = body
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .find(|entry| entry["vers"] == "1.0.0")
         .expect("itoa 1.0.0 is on crates.io");
-    let (status, bytes) = download_from(&server, "upstream", "itoa", "1.0.0").await;
+    let (status, bytes) = server.download_from("upstream", "itoa", "1.0.0").await;
     assert_eq!(status, 200);
     use sha2::Digest;
     assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), entry["cksum"]);
