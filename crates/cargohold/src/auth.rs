@@ -150,6 +150,15 @@ impl Actor {
         }
     }
 
+    /// A user signed in to the web pages with a password: every power of the user,
+    /// as on the command line, but audited with the browser's address.
+    pub fn signed_in(user_id: i64, login: &str, is_admin: bool, client: Option<IpAddr>) -> Self {
+        Self {
+            client_addr: Some(client.map_or_else(|| "-".to_owned(), |ip| ip.to_string())),
+            ..Self::operator(user_id, login, is_admin)
+        }
+    }
+
     /// Whether this is an administrator using a token with the `admin` scope: an
     /// administrator's everyday token carries only an everyday user's powers.
     pub fn acts_as_admin(&self) -> bool {

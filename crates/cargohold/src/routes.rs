@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, patch, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::app::AppState;
 use crate::{api, index, web};
@@ -109,10 +109,50 @@ pub fn routes(app: &AppState) -> Routes {
         .route("/api/{*rest}", axum::routing::any(api::not_found))
         .route_layer(middleware::from_fn(api::ensure_json_errors));
 
+    // The web pages (see `web`): server-rendered HTML, forms posted with a CSRF token.
+    let pages = Router::new()
+        .route("/", get(web::browse::home))
+        .route(web::STYLESHEET_PATH, get(web::stylesheet))
+        .route("/search", get(web::browse::search))
+        .route("/keywords/{keyword}", get(web::browse::keyword))
+        .route("/registries/{registry}", get(web::browse::registry))
+        .route("/registries/{registry}/setup", get(web::setup::setup_page))
+        .route(
+            "/registries/{registry}/crates/{crate}",
+            get(web::krate::crate_page),
+        )
+        .route("/registries/{registry}/me", get(web::cargo_login_hint))
+        .route(
+            "/login",
+            get(web::account::login_page).post(web::account::login),
+        )
+        .route("/logout", post(web::account::logout))
+        .route("/me", get(web::account::me))
+        .route("/me/tokens", post(web::account::create_token))
+        .route("/me/tokens/{id}/revoke", post(web::account::revoke_token))
+        .route("/me/password", post(web::account::change_password))
+        .route("/admin", get(web::admin::overview))
+        .route("/admin/reindex", post(web::admin::reindex))
+        .route(
+            "/admin/users",
+            get(web::admin::users).post(web::admin::add_user),
+        )
+        .route("/admin/users/{login}", post(web::admin::change_user))
+        .route(
+            "/admin/teams",
+            get(web::admin::teams).post(web::admin::change_team),
+        )
+        .route("/admin/registries", get(web::admin::registries))
+        .route("/admin/registries/{registry}", get(web::admin::registry))
+        .route(
+            "/admin/registries/{registry}/permissions",
+            post(web::admin::set_permission),
+        )
+        .route("/admin/audit", get(web::admin::audit));
+
     let observed = Router::new()
-        .route("/", get(web::home_page))
         .route("/health", get(|| async { "ok\n" }))
-        .route("/registries/{registry}/me", get(web::me_page))
+        .merge(pages)
         .merge(cargo_api)
         .merge(instance_api);
     Routes { hot, observed }

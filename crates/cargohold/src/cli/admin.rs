@@ -33,6 +33,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a user's password for the web pages, read from the first line of standard input
+    Password {
+        /// Login of the user
+        name: String,
+        /// Read the password from standard input (the only way: it never goes on the command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// List users
     List,
     /// Disable a user: every token of it stops working at once
@@ -202,6 +210,12 @@ pub async fn user(app: App, command: UserCommand) -> anyhow::Result<()> {
                 "created user `{name}`{}",
                 if admin { " (administrator)" } else { "" }
             );
+            return Ok(());
+        }
+        UserCommand::Password { name, .. } => {
+            let password = read_password()?;
+            ops::sessions::set_password(&app, &name, password, None).await?;
+            println!("set the web password of `{name}`; it can sign in at /login");
             return Ok(());
         }
         UserCommand::List => {

@@ -387,33 +387,32 @@ fn print_first_start(app: &App, first: &FirstStart) {
         "\nFirst start: created the administrator `{}`. Its API token is shown only now:\n\n    {}\n",
         first.login, first.token
     );
-    let (name, index) = (&registry.name, &registry.index_url);
-    let takes_publishes = registry.proxy.is_none()
-        && registry
-            .members
-            .as_ref()
-            .is_none_or(|members| members.publish_to.is_some());
-    if !takes_publishes {
+    let name = &registry.name;
+    let config = ops::setup::cargo_config(registry);
+    if !config.takes_publishes {
         println!(
-            "To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n\
-             [source.crates-io]\nreplace-with = \"company\"\n\n[source.company]\nregistry = \"{index}\"\n"
+            "To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n{}{}",
+            config.registry,
+            config
+                .replace_crates_io
+                .map(|lines| format!("\n{lines}"))
+                .unwrap_or_default()
         );
         return;
     }
-    let provider = if registry.auth_required {
-        "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n"
-    } else {
-        ""
-    };
-    let replace = if registry.members.is_some() {
-        format!("\n[source.crates-io]\nreplace-with = \"{name}\"\n")
-    } else {
-        String::new()
-    };
     println!(
-        "To publish, add this to .cargo/config.toml:\n\n\
-         {provider}[registries.{name}]\nindex = \"{index}\"\n{replace}\n\
-         then store the token with:\n\n    cargo login --registry {name}\n"
+        "To publish, add this to .cargo/config.toml:\n\n{}{}\n\
+         then store the token with:\n\n    cargo login --registry {name}\n\n\
+         The web pages at {} show the same for every registry (sign in as `{}` after \
+         `cargohold user password {} --password-stdin`).\n",
+        config.registry,
+        config
+            .replace_crates_io
+            .map(|lines| format!("\n{lines}"))
+            .unwrap_or_default(),
+        app.config.public_url(),
+        first.login,
+        first.login,
     );
 }
 

@@ -91,13 +91,7 @@ pub async fn update_metadata<'c>(
     const SQL: &str = "UPDATE crates SET description = $1, homepage = $2, documentation = $3,
                               repository = $4, keywords = $5, search_text = $6
                        WHERE id = $7";
-    let search_text = format!(
-        "{} {} {} {}",
-        name.to_lowercase(),
-        cargohold_protocol::name::canonical_name(name),
-        metadata.description.unwrap_or_default().to_lowercase(),
-        metadata.keywords.to_lowercase()
-    );
+    let search_text = search_text(name, metadata.description, metadata.keywords);
     on_conn!(conn, |c| sqlx::query(SQL)
         .bind(metadata.description)
         .bind(metadata.homepage)
@@ -110,6 +104,58 @@ pub async fn update_metadata<'c>(
         .await
         .map(|r| r.rows_affected()))?;
     Ok(())
+}
+
+/// What search matches against: the name as written and canonical, the
+/// description and the keywords, lowercased here (SQLite's `lower` knows only ASCII).
+fn search_text(name: &str, description: Option<&str>, keywords: &str) -> String {
+    format!(
+        "{} {} {} {}",
+        name.to_lowercase(),
+        cargohold_protocol::name::canonical_name(name),
+        description.unwrap_or_default().to_lowercase(),
+        keywords.to_lowercase()
+    )
+}
+
+/// Every crate of a registry, by canonical name.
+pub async fn list_all<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+) -> sqlx::Result<Vec<CrateRow>> {
+    const SQL: &str = "SELECT id, registry_id, name, canonical_name, description, max_version,
+                              downloads, created_at, updated_at
+                       FROM crates WHERE registry_id = $1 ORDER BY canonical_name";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Rewrites a crate's search text from its stored metadata; `true` if it changed.
+pub async fn rewrite_search_text<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<bool> {
+    const READ: &str = "SELECT name, description, keywords, search_text FROM crates WHERE id = $1";
+    const WRITE: &str = "UPDATE crates SET search_text = $1 WHERE id = $2";
+    let mut conn = conn.into();
+    let (name, description, keywords, current): (String, Option<String>, String, String) =
+        on_conn!(&mut conn, |c| sqlx::query_as(READ)
+            .bind(crate_id)
+            .fetch_one(c)
+            .await)?;
+    let wanted = search_text(&name, description.as_deref(), &keywords);
+    if wanted == current {
+        return Ok(false);
+    }
+    on_conn!(&mut conn, |c| sqlx::query(WRITE)
+        .bind(&wanted)
+        .bind(crate_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(true)
 }
 
 /// Records the highest unyanked version and the time of the change.
@@ -149,62 +195,107 @@ pub async fn exists_exact<'c>(
     Ok(count > 0)
 }
 
-/// One search hit.
+/// One crate in a listing or search.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SearchRow {
+pub struct ListRow {
+    pub registry_id: i64,
     pub name: String,
     pub description: Option<String>,
     pub max_version: Option<String>,
+    pub downloads: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
-/// Crates of a registry matching every term, best matches first, and how many matched in all.
+/// Which crates a listing holds.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter<'a> {
+    /// The registries to look in (at least one).
+    pub registry_ids: &'a [i64],
+    /// Whitespace-separated terms, each of which must match (empty: every crate).
+    pub query: &'a str,
+    /// Only crates with this keyword.
+    pub keyword: Option<&'a str>,
+}
+
+/// The order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// The exact name first, then names starting with the query, then the most downloaded.
+    Relevance,
+    Name,
+    RecentlyUpdated,
+    RecentlyCreated,
+    Downloads,
+}
+
+/// A page of the crates matching `filter`, and how many matched in all.
 ///
 /// A term matches a crate whose name (as written or canonical), description or
-/// keywords contain it, without regard to case. An exact name comes first, then
-/// names starting with the query, then the most downloaded.
-pub async fn search<'c>(
+/// keywords contain it, without regard to case.
+pub async fn list<'c>(
     conn: impl Into<Conn<'c>>,
-    registry_id: i64,
-    query: &str,
+    filter: &ListFilter<'_>,
+    order: ListOrder,
     limit: i64,
     offset: i64,
-) -> sqlx::Result<(Vec<SearchRow>, i64)> {
-    let terms: Vec<&str> = query.split_whitespace().take(8).collect();
-    // $1 is the registry, then one pattern per term; the ranking parameters follow.
-    let mut filter = String::from("registry_id = $1");
-    let mut patterns = Vec::with_capacity(terms.len());
-    for term in &terms {
-        let param = patterns.len() + 2;
-        filter.push_str(&format!(" AND search_text LIKE ${param} ESCAPE '\\'"));
-        patterns.push(format!("%{}%", escape_like(&term.to_lowercase())));
+) -> sqlx::Result<(Vec<ListRow>, i64)> {
+    if filter.registry_ids.is_empty() {
+        return Ok((Vec::new(), 0));
     }
-    let exact = patterns.len() + 2;
-    let prefix = exact + 1;
-    let rows_sql = format!(
-        "SELECT name, description, max_version FROM crates WHERE {filter}
-         ORDER BY CASE WHEN canonical_name = ${exact} THEN 0
-                       WHEN canonical_name LIKE ${prefix} ESCAPE '\\' THEN 1
-                       ELSE 2 END,
-                  downloads DESC, canonical_name
-         LIMIT {limit} OFFSET {offset}"
-    );
-    let count_sql = format!("SELECT COUNT(*) FROM crates WHERE {filter}");
+    // Registry ids are integers from the server's own configuration, never user input.
+    let ids: Vec<String> = filter.registry_ids.iter().map(i64::to_string).collect();
+    let mut sql_filter = format!("registry_id IN ({})", ids.join(","));
+    let terms: Vec<&str> = filter.query.split_whitespace().take(8).collect();
+    let mut patterns = Vec::with_capacity(terms.len() + 1);
+    for term in &terms {
+        patterns.push(format!("%{}%", escape_like(&term.to_lowercase())));
+        sql_filter.push_str(&format!(
+            " AND search_text LIKE ${} ESCAPE '\\'",
+            patterns.len()
+        ));
+    }
+    if let Some(keyword) = filter.keyword {
+        patterns.push(format!("% {} %", escape_like(&keyword.to_lowercase())));
+        sql_filter.push_str(&format!(
+            " AND ' ' || lower(keywords) || ' ' LIKE ${} ESCAPE '\\'",
+            patterns.len()
+        ));
+    }
     let canonical_query = cargohold_protocol::name::canonical_name(&terms.join("_"));
     let prefix_pattern = format!("{}%", escape_like(&canonical_query));
+    let (exact, prefix) = (patterns.len() + 1, patterns.len() + 2);
+    let order_by = match order {
+        ListOrder::Relevance => format!(
+            "CASE WHEN canonical_name = ${exact} THEN 0
+                  WHEN canonical_name LIKE ${prefix} ESCAPE '\\' THEN 1
+                  ELSE 2 END, downloads DESC, canonical_name"
+        ),
+        ListOrder::Name => "canonical_name, registry_id".to_owned(),
+        ListOrder::RecentlyUpdated => "updated_at DESC, canonical_name".to_owned(),
+        ListOrder::RecentlyCreated => "created_at DESC, canonical_name".to_owned(),
+        ListOrder::Downloads => "downloads DESC, canonical_name".to_owned(),
+    };
+    let rows_sql = format!(
+        "SELECT registry_id, name, description, max_version, downloads, created_at, updated_at
+         FROM crates WHERE {sql_filter} ORDER BY {order_by} LIMIT {limit} OFFSET {offset}"
+    );
+    let count_sql = format!("SELECT COUNT(*) FROM crates WHERE {sql_filter}");
+    let ranked = order == ListOrder::Relevance;
 
     let mut conn = conn.into();
-    let rows: Vec<SearchRow> = on_conn!(&mut conn, |c| {
-        let mut q = sqlx::query_as(AssertSqlSafe(rows_sql)).bind(registry_id);
+    let rows: Vec<ListRow> = on_conn!(&mut conn, |c| {
+        let mut q = sqlx::query_as(AssertSqlSafe(rows_sql));
         for pattern in &patterns {
             q = q.bind(pattern);
         }
-        q.bind(&canonical_query)
-            .bind(&prefix_pattern)
-            .fetch_all(c)
-            .await
+        if ranked {
+            q = q.bind(&canonical_query).bind(&prefix_pattern);
+        }
+        q.fetch_all(c).await
     })?;
     let total: i64 = on_conn!(&mut conn, |c| {
-        let mut q = sqlx::query_scalar(AssertSqlSafe(count_sql)).bind(registry_id);
+        let mut q = sqlx::query_scalar(AssertSqlSafe(count_sql));
         for pattern in &patterns {
             q = q.bind(pattern);
         }

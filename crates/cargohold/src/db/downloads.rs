@@ -38,3 +38,19 @@ pub async fn add<'c>(
         .map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Downloads of a crate per day (days since 1970-01-01) from `since_day` on, oldest first.
+pub async fn per_day<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+    since_day: i64,
+) -> sqlx::Result<Vec<(i64, i64)>> {
+    const SQL: &str = "SELECT d.day, CAST(SUM(d.downloads) AS BIGINT)
+                       FROM version_downloads d JOIN versions v ON v.id = d.version_id
+                       WHERE v.crate_id = $1 AND d.day >= $2 GROUP BY d.day ORDER BY d.day";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .bind(since_day)
+        .fetch_all(c)
+        .await)
+}

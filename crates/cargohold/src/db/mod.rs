@@ -21,6 +21,7 @@ pub mod grants;
 pub mod index_files;
 pub mod owners;
 pub mod registries;
+pub mod sessions;
 pub mod teams;
 pub mod tokens;
 pub mod upstream_index;

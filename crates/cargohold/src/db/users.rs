@@ -96,3 +96,39 @@ pub async fn count_active_admins<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<
     const SQL: &str = "SELECT COUNT(*) FROM users WHERE is_admin AND disabled_at IS NULL";
     on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
 }
+
+/// The user with `login` and its password hash, for signing in.
+pub async fn find_with_password<'c>(
+    conn: impl Into<Conn<'c>>,
+    login: &str,
+) -> sqlx::Result<Option<(UserRow, Option<String>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_hash: Option<String>,
+    }
+    const SQL: &str = "SELECT id, login, name, is_admin, disabled_at, created_at, password_hash
+                       FROM users WHERE lower(login) = lower($1)";
+    let row: Option<Row> = on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(login)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.map(|row| (row.user, row.password_hash)))
+}
+
+/// Replaces the user's password hash.
+pub async fn set_password<'c>(
+    conn: impl Into<Conn<'c>>,
+    user_id: i64,
+    password_hash: &str,
+) -> sqlx::Result<()> {
+    const SQL: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}

@@ -330,3 +330,94 @@ pub async fn delete<'c>(conn: impl Into<Conn<'c>>, version_id: i64) -> sqlx::Res
     }
     Ok(())
 }
+
+/// A version as a crate page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionSummaryRow {
+    pub id: i64,
+    pub num: String,
+    pub yanked: bool,
+    pub published_at: i64,
+    pub downloads: i64,
+    pub size: i64,
+    pub license: Option<String>,
+    pub rust_version: Option<String>,
+    pub published_by: Option<String>,
+}
+
+/// Every version of a crate, newest publish first.
+pub async fn list_for_crate<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<VersionSummaryRow>> {
+    const SQL: &str = "SELECT v.id, v.num, v.yanked, v.published_at, v.downloads, v.size,
+                              v.license, v.rust_version, u.login AS published_by
+                       FROM versions v LEFT JOIN users u ON u.id = v.published_by
+                       WHERE v.crate_id = $1 ORDER BY v.published_at DESC, v.id DESC";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// What a crate page shows of one version beyond its summary.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionDetailsRow {
+    pub index_line: String,
+    pub description: Option<String>,
+    pub homepage: Option<String>,
+    pub documentation: Option<String>,
+    pub repository: Option<String>,
+    pub readme: Option<String>,
+    pub edition: Option<String>,
+    /// JSON arrays of strings.
+    pub keywords: String,
+    pub categories: String,
+    pub authors: String,
+}
+
+/// The long fields of the version with id `version_id`.
+pub async fn details<'c>(
+    conn: impl Into<Conn<'c>>,
+    version_id: i64,
+) -> sqlx::Result<Option<VersionDetailsRow>> {
+    const SQL: &str = "SELECT index_line, description, homepage, documentation, repository,
+                              readme, edition, keywords, categories, authors
+                       FROM versions WHERE id = $1";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(version_id)
+        .fetch_optional(c)
+        .await)
+}
+
+/// A crate that depends on another, through its newest available version.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DependentRow {
+    pub name: String,
+    pub version: String,
+    pub req: String,
+    pub kind: String,
+    pub optional: bool,
+}
+
+/// Crates of a registry whose highest available version depends on `name`
+/// (compared canonically) from the same registry, most downloaded first.
+pub async fn dependents<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    name: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<DependentRow>> {
+    const SQL: &str = "SELECT c.name, v.num AS version, d.req, d.kind, d.optional
+                       FROM dependencies d JOIN versions v ON v.id = d.version_id
+                       JOIN crates c ON c.id = v.crate_id
+                       WHERE c.registry_id = $1 AND v.num = c.max_version AND d.registry IS NULL
+                         AND replace(lower(d.crate_name), '-', '_') = $2
+                       ORDER BY c.downloads DESC, c.canonical_name LIMIT $3";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .bind(cargohold_protocol::name::canonical_name(name))
+        .bind(limit)
+        .fetch_all(c)
+        .await)
+}

@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::index;
 
 pub mod audit;
+pub mod browse;
 pub mod download;
 pub mod evict;
 pub mod import;
@@ -21,7 +22,9 @@ pub mod owners;
 pub mod permissions;
 pub mod proxy_cache;
 pub mod publish;
+pub mod reindex;
 pub mod search;
+pub mod sessions;
 pub mod setup;
 pub mod teams;
 pub mod tokens;

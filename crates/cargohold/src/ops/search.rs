@@ -3,7 +3,7 @@
 use cargohold_protocol::api::{SearchCrate, SearchMeta, SearchResponse};
 
 use crate::app::{App, Registry};
-use crate::db;
+use crate::db::{self, crates::ListFilter, crates::ListOrder};
 use crate::error::{AppError, AppResult};
 
 /// Most results one page may hold (cargo clamps `--limit` to 100 too).
@@ -29,10 +29,15 @@ pub async fn search(
     }
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let page = page.clamp(1, 10_000);
-    let (rows, total) = db::crates::search(
-        app.db.read(),
-        registry.id,
+    let filter = ListFilter {
+        registry_ids: &[registry.id],
         query,
+        keyword: None,
+    };
+    let (rows, total) = db::crates::list(
+        app.db.read(),
+        &filter,
+        ListOrder::Relevance,
         per_page,
         (page - 1) * per_page,
     )

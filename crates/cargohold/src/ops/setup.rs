@@ -1,6 +1,6 @@
 //! First start: an empty registry gets an administrator and a token to start publishing with.
 
-use crate::app::App;
+use crate::app::{App, Registry};
 use crate::auth::Scope;
 use crate::db;
 use crate::error::AppResult;
@@ -41,4 +41,44 @@ pub async fn first_start(app: &App) -> AppResult<Option<FirstStart>> {
         login: FIRST_ADMIN.into(),
         token: created.token,
     }))
+}
+
+/// The `.cargo/config.toml` lines that point cargo at a registry, as the
+/// first-start banner and the "set me up" page show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoConfig {
+    /// `[registries.NAME] index = …`, with the credential provider a private registry needs.
+    pub registry: String,
+    /// `[source.crates-io] replace-with = …`: for a virtual registry, or one that
+    /// stands in for crates.io, so crates.io dependencies come through it too.
+    pub replace_crates_io: Option<String>,
+    /// Whether `cargo publish --registry NAME` is accepted.
+    pub takes_publishes: bool,
+}
+
+/// The lines for `registry`.
+pub fn cargo_config(registry: &Registry) -> CargoConfig {
+    let (name, index) = (&registry.name, &registry.index_url);
+    let provider = if registry.auth_required {
+        "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n\n"
+    } else {
+        ""
+    };
+    let takes_publishes = registry.proxy.is_none()
+        && registry
+            .members
+            .as_ref()
+            .is_none_or(|members| members.publish_to.is_some());
+    let replaces = registry.members.is_some()
+        || registry.replaces_crates_io
+        || registry
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.upstream.index_url.host_str() == Some("index.crates.io"));
+    CargoConfig {
+        registry: format!("{provider}[registries.{name}]\nindex = \"{index}\"\n"),
+        replace_crates_io: replaces
+            .then(|| format!("[source.crates-io]\nreplace-with = \"{name}\"\n")),
+        takes_publishes,
+    }
 }

@@ -159,7 +159,7 @@ pub fn validate_login(login: &str) -> AppResult<()> {
     }
 }
 
-async fn hash_password(password: String) -> AppResult<String> {
+pub(crate) async fn hash_password(password: String) -> AppResult<String> {
     if password.len() < 8 {
         return Err(AppError::BadRequest(
             "the password must have at least 8 characters".into(),

@@ -1,59 +1,264 @@
-//! Server-rendered pages. For now: the home page with setup instructions, and `{api}/me`.
+//! Server-rendered pages: browsing and searching crates, crate pages, signing
+//! in, tokens on `/me`, "set me up" snippets and administration.
+//!
+//! Handlers here are as thin as the API's: they read the request, call the use
+//! cases in `ops`, and fill a template from `templates/`. Everything a page
+//! needs ships inside the binary (one stylesheet, no script, no external font
+//! or image), so the pages work air-gapped.
+//!
+//! Sessions: signing in sets `cargohold_session` (HttpOnly, SameSite=Lax,
+//! Secure behind https), a random secret whose hash is stored. Every form
+//! carries a CSRF token that must equal the `cargohold_csrf` cookie
+//! (SameSite=Strict, HttpOnly): another site can neither read the cookie nor
+//! send it along with a forged form.
 
-use axum::extract::{Path, State};
-use axum::response::Html;
+use std::net::IpAddr;
 
-use crate::app::AppState;
-use crate::error::AppResult;
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use subtle::ConstantTimeEq;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;\
-line-height:1.5;color:#1d1d1f}pre{background:#f4f4f5;padding:.75rem;overflow-x:auto;border-radius:6px}\
-code{font-family:ui-monospace,monospace}";
+use crate::app::{App, AppState};
+use crate::auth::{self, Actor};
+use crate::error::AppError;
+use crate::ops;
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body>{body}</body></html>"
-    ))
+pub mod account;
+pub mod admin;
+pub mod browse;
+pub mod krate;
+pub mod markdown;
+pub mod setup;
+mod view;
+
+pub const SESSION_COOKIE: &str = "cargohold_session";
+pub const CSRF_COOKIE: &str = "cargohold_csrf";
+
+/// The one stylesheet, served with the binary's version in its URL so it can be cached for good.
+pub const STYLESHEET_PATH: &str = concat!("/static/style-", env!("CARGO_PKG_VERSION"), ".css");
+const STYLESHEET: &str = include_str!("../../static/style.css");
+
+/// `GET /static/style-VERSION.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
 }
 
-/// `GET /`: what this server is and how to point cargo at each registry.
-pub async fn home_page(State(app): State<AppState>) -> Html<String> {
-    // Private registries are not even named to visitors.
-    let mut registries: Vec<_> = app.registries().filter(|r| !r.auth_required).collect();
-    registries.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut body = String::from(
-        "<h1>cargohold</h1><p>A Cargo registry. Add a registry to <code>.cargo/config.toml</code>, \
-         then use <code>cargo publish</code>, <code>cargo add</code> and friends with \
-         <code>--registry NAME</code>.</p>",
-    );
-    for registry in registries {
-        body.push_str(&format!(
-            "<h2>Registry <code>{name}</code></h2><pre><code>[registries.{name}]\nindex = \"{index}\"</code></pre>\
-             <p>Then <code>cargo login --registry {name}</code> with a token from \
-             <code>cargohold token create USER</code>.</p>",
-            name = registry.name,
-            index = registry.index_url,
-        ));
+/// Who is looking at a page: a signed-in user or an anonymous visitor, with the
+/// CSRF token the page's forms carry.
+pub struct Viewer {
+    pub actor: Option<Actor>,
+    pub session: Option<String>,
+    pub csrf: String,
+    /// Set when the CSRF cookie must be (re)sent with the response.
+    new_csrf: bool,
+    secure: bool,
+    pub client: Option<IpAddr>,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, WebError> {
+        let client = auth::client_addr(app, &parts.headers, &parts.extensions);
+        let session = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned);
+        let actor = match &session {
+            Some(secret) => ops::sessions::resume(app, secret, client).await?,
+            None => None,
+        };
+        let existing = cookie(&parts.headers, CSRF_COOKIE)
+            .filter(|v| v.len() >= 32 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let (csrf, new_csrf) = match existing {
+            Some(value) => (value.to_owned(), false),
+            None => (auth::generate_token(), true),
+        };
+        Ok(Viewer {
+            actor,
+            session,
+            csrf,
+            new_csrf,
+            secure: is_https(app),
+            client,
+        })
     }
-    page("cargohold", &body)
 }
 
-/// `GET /registries/{registry}/me`: where `cargo login` sends people for a token.
-pub async fn me_page(
-    State(app): State<AppState>,
-    Path(registry): Path<String>,
-) -> AppResult<Html<String>> {
-    let registry = app.registry(&registry)?;
-    Ok(page(
-        "Get a token — cargohold",
-        &format!(
-            "<h1>Get a token for <code>{name}</code></h1>\
-             <p>Ask an administrator to create one for you:</p>\
-             <pre><code>cargohold token create YOUR_LOGIN</code></pre>\
-             <p>then store it with</p><pre><code>cargo login --registry {name}</code></pre>",
-            name = registry.name
-        ),
-    ))
+impl Viewer {
+    /// The signed-in user, or a redirect to the sign-in page that comes back to `next`.
+    pub fn require_user(&self, next: &str) -> Result<&Actor, WebError> {
+        self.actor
+            .as_ref()
+            .ok_or_else(|| WebError::SignIn(next.to_owned()))
+    }
+
+    /// Fails with 403 unless `presented` is this browser's CSRF token.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), WebError> {
+        if !self.new_csrf && bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
+            Ok(())
+        } else {
+            Err(WebError::App(AppError::Forbidden(
+                "this form is out of date or was not sent from this site; reload the page and try again"
+                    .into(),
+            )))
+        }
+    }
+
+    /// What every page's header needs.
+    pub fn chrome(&self, title: impl Into<String>) -> view::Chrome {
+        view::Chrome {
+            title: title.into(),
+            login: self.actor.as_ref().map(|a| a.login.clone()),
+            is_admin: self.actor.as_ref().is_some_and(|a| a.is_admin),
+            csrf: self.csrf.clone(),
+            query: String::new(),
+            stylesheet: STYLESHEET_PATH,
+        }
+    }
+
+    /// Renders `page` with status 200, sending the CSRF cookie if the browser lacks it.
+    pub fn render(&self, page: &impl Template) -> Result<Response, WebError> {
+        self.render_with(StatusCode::OK, page)
+    }
+
+    pub fn render_with(
+        &self,
+        status: StatusCode,
+        page: &impl Template,
+    ) -> Result<Response, WebError> {
+        let html = page
+            .render()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("page template failed: {e}")))?;
+        let mut response = (status, Html(html)).into_response();
+        let headers = response.headers_mut();
+        // Pages show what a user may see: never kept by shared caches.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        if self.new_csrf {
+            self.set_cookie(headers, CSRF_COOKIE, &self.csrf, "Strict", None);
+        }
+        Ok(response)
+    }
+
+    /// Adds a `Set-Cookie` for `name`; `max_age` of `Some(0)` deletes it.
+    pub fn set_cookie(
+        &self,
+        headers: &mut HeaderMap,
+        name: &str,
+        value: &str,
+        same_site: &str,
+        max_age: Option<i64>,
+    ) {
+        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
+        if let Some(seconds) = max_age {
+            cookie.push_str(&format!("; Max-Age={seconds}"));
+        }
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.append(SET_COOKIE, value);
+        }
+    }
+}
+
+/// Whether users reach this server over https (then cookies are `Secure`).
+fn is_https(app: &App) -> bool {
+    app.config
+        .public_url
+        .as_ref()
+        .is_some_and(|url| url.scheme() == "https")
+}
+
+/// The value of cookie `name` in the request, if sent.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// How a page request fails: an error page with the status the API would give,
+/// or a trip to the sign-in page.
+#[derive(Debug)]
+pub enum WebError {
+    App(AppError),
+    /// Not signed in: go to `/login?next=…`.
+    SignIn(String),
+}
+
+impl From<AppError> for WebError {
+    fn from(err: AppError) -> Self {
+        WebError::App(err)
+    }
+}
+
+impl From<sqlx::Error> for WebError {
+    fn from(err: sqlx::Error) -> Self {
+        WebError::App(err.into())
+    }
+}
+
+pub type WebResult<T = Response> = Result<T, WebError>;
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let err = match self {
+            WebError::SignIn(next) => {
+                let target = format!("/login?next={}", view::url_encode(&next));
+                return Redirect::to(&target).into_response();
+            }
+            WebError::App(err) => err,
+        };
+        let status = err.status();
+        let message = match &err {
+            AppError::Internal(cause) => {
+                tracing::error!(error = ?cause, "page failed");
+                "Something went wrong on the server; its log has the details.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let page = view::ErrorPage {
+            chrome: view::Chrome::plain(status.canonical_reason().unwrap_or("Error")),
+            status: status.as_u16(),
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, err.to_string()).into_response(),
+        }
+    }
+}
+
+/// `GET /registries/{registry}/me`, where `cargo login` sends people: the token page.
+pub async fn cargo_login_hint() -> Redirect {
+    Redirect::to("/me")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name_among_several() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("x_cargohold_session=no; cargohold_session=abc; other=1"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, CSRF_COOKIE), None);
+    }
 }

@@ -1,0 +1,157 @@
+//! Web sessions: signing in with a password, recognising the browser afterwards,
+//! signing out, and setting passwords.
+
+use std::net::IpAddr;
+
+use argon2::Argon2;
+use argon2::password_hash::PasswordVerifier;
+use argon2::password_hash::phc::PasswordHash;
+
+use crate::app::App;
+use crate::auth::{self, Actor};
+use crate::clock;
+use crate::db::{self, audit::AuditEvent};
+use crate::error::{AppError, AppResult};
+
+/// How long a sign-in lasts.
+pub const SESSION_SECONDS: i64 = 14 * 24 * 3600;
+
+/// A session just opened: the secret for the cookie (only its hash is stored).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub secret: String,
+    pub login: String,
+    pub expires_at: i64,
+}
+
+/// Signs `login` in with `password`. Every failure has the same message, so it
+/// never tells whether an account exists; failures count against the address's
+/// rate limit like invalid tokens do.
+pub async fn sign_in(
+    app: &App,
+    login: &str,
+    password: &str,
+    client: Option<IpAddr>,
+) -> AppResult<NewSession> {
+    let limit = &app.rate_limits.auth_failures;
+    if let Some(ip) = client
+        && let Some(retry_after) = limit.blocked(&ip)
+    {
+        return Err(too_many_failures(retry_after));
+    }
+    let refused = || AppError::Unauthorized("wrong login or password".into());
+    let found = if super::users::validate_login(login).is_ok() {
+        db::users::find_with_password(app.db.read(), login).await?
+    } else {
+        None
+    };
+    let verified = match found {
+        Some((user, Some(hash))) if user.disabled_at.is_none() => {
+            verify_password(password.to_owned(), hash)
+                .await?
+                .then_some(user)
+        }
+        _ => None,
+    };
+    let Some(user) = verified else {
+        if let Some(ip) = client {
+            tracing::info!(client = %ip, login, "refused a web sign-in");
+            if let Some(retry_after) = limit.hit(&ip) {
+                return Err(too_many_failures(retry_after));
+            }
+        }
+        return Err(refused());
+    };
+    let secret = auth::generate_token();
+    let now = clock::now();
+    let expires_at = now + SESSION_SECONDS;
+    let mut tx = app.db.begin().await?;
+    db::sessions::insert(
+        &mut tx,
+        &auth::hash_token(&secret),
+        user.id,
+        now,
+        expires_at,
+    )
+    .await?;
+    db::sessions::delete_expired(&mut tx, now).await?;
+    let actor = Actor::signed_in(user.id, &user.login, user.is_admin, client);
+    db::audit::insert(
+        &mut tx,
+        &super::audit_event(Some(&actor), "session_create"),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(NewSession {
+        secret,
+        login: user.login,
+        expires_at,
+    })
+}
+
+/// Who holds the session `secret`, if it is live.
+pub async fn resume(app: &App, secret: &str, client: Option<IpAddr>) -> AppResult<Option<Actor>> {
+    let row = db::sessions::find(app.db.read(), &auth::hash_token(secret), clock::now()).await?;
+    Ok(row.map(|s| Actor::signed_in(s.user_id, &s.login, s.is_admin, client)))
+}
+
+/// Ends the session `secret`; ending an unknown one is not an error.
+pub async fn sign_out(app: &App, secret: &str) -> AppResult<()> {
+    db::sessions::delete(app.db.write(), &auth::hash_token(secret)).await?;
+    Ok(())
+}
+
+/// Sets the web password of `login`: the user itself, or an administrator.
+pub async fn set_password(
+    app: &App,
+    login: &str,
+    password: String,
+    by: Option<&Actor>,
+) -> AppResult<()> {
+    if let Some(actor) = by
+        && !actor.login.eq_ignore_ascii_case(login)
+    {
+        actor.require_instance_admin()?;
+    }
+    let hash = super::users::hash_password(password).await?;
+    let mut tx = app.db.begin().await?;
+    let user = super::users::find(&mut tx, login).await?;
+    db::users::set_password(&mut tx, user.id, &hash).await?;
+    let now = clock::now();
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            detail: Some(serde_json::json!({ "login": user.login }).to_string()),
+            ..super::audit_event(by, "user_password_set")
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn verify_password(password: String, hash: String) -> AppResult<bool> {
+    // argon2 is deliberately slow: keep it off the async threads.
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!("password check stopped: {e}")))
+}
+
+fn too_many_failures(retry_after: u64) -> AppError {
+    AppError::TooManyRequests {
+        message: format!(
+            "too many failed sign-ins from this address; try again in {retry_after} s"
+        ),
+        retry_after,
+    }
+}

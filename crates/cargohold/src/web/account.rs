@@ -1,0 +1,308 @@
+//! Signing in and out, and `/me`: the user's tokens and password.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+
+use super::view::{self, LoginPage, MePage, TokenItem};
+use super::{CSRF_COOKIE, SESSION_COOKIE, Viewer, WebError, WebResult};
+use crate::app::AppState;
+use crate::auth::{self, Scope};
+use crate::clock;
+use crate::error::AppError;
+use crate::ops::{self, sessions::SESSION_SECONDS, tokens::TokenRequest};
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only paths on this site are followed after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/me".to_owned(),
+    }
+}
+
+/// `GET /login`.
+pub async fn login_page(viewer: Viewer, Query(query): Query<NextQuery>) -> WebResult {
+    let next = safe_next(query.next.as_deref());
+    if viewer.actor.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    viewer.render(&LoginPage {
+        chrome: viewer.chrome("Sign in"),
+        next,
+        login: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    login: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `POST /login`: opens a session and goes on to `next`.
+pub async fn login(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<LoginForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let next = safe_next(form.next.as_deref());
+    match ops::sessions::sign_in(&app, form.login.trim(), &form.password, viewer.client).await {
+        Ok(session) => {
+            let mut response = Redirect::to(&next).into_response();
+            let headers = response.headers_mut();
+            viewer.set_cookie(
+                headers,
+                SESSION_COOKIE,
+                &session.secret,
+                "Lax",
+                Some(SESSION_SECONDS),
+            );
+            // A fresh CSRF token for the signed-in browser.
+            viewer.set_cookie(
+                headers,
+                CSRF_COOKIE,
+                &auth::generate_token(),
+                "Strict",
+                None,
+            );
+            tracing::info!(user.login = %session.login, "signed in on the web");
+            Ok(response)
+        }
+        Err(err @ (AppError::Unauthorized(_) | AppError::TooManyRequests { .. })) => {
+            let status = err.status();
+            viewer.render_with(
+                status,
+                &LoginPage {
+                    chrome: viewer.chrome("Sign in"),
+                    next,
+                    login: form.login,
+                    error: Some(err.to_string()),
+                },
+            )
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    if let Some(secret) = &viewer.session {
+        ops::sessions::sign_out(&app, secret).await?;
+    }
+    let mut response = Redirect::to("/").into_response();
+    viewer.set_cookie(response.headers_mut(), SESSION_COOKIE, "", "Lax", Some(0));
+    Ok(response)
+}
+
+/// What `/me` shows besides the tokens.
+#[derive(Default)]
+struct MeMessages {
+    new_token: Option<(String, String)>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn me_page(
+    app: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    messages: MeMessages,
+) -> WebResult {
+    let actor = viewer.require_user("/me")?;
+    let tokens = ops::tokens::list(app, Some(&actor.login), Some(actor)).await?;
+    let now = clock::now();
+    let registries = ops::browse::readable(app, Some(actor)).await?;
+    let (new_token, new_token_name) = messages.new_token.unzip();
+    let page = MePage {
+        chrome: viewer.chrome(actor.login.clone()),
+        login: actor.login.clone(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| {
+                let expired = t.expires_at.is_some_and(|at| at <= now);
+                let or_any = |list: &str| {
+                    if list.is_empty() {
+                        "any".to_owned()
+                    } else {
+                        list.replace(',', ", ")
+                    }
+                };
+                TokenItem {
+                    id: t.id,
+                    scopes: or_any(&t.scopes),
+                    crates: or_any(&t.crate_patterns),
+                    registries: or_any(&t.registries),
+                    created: view::date(t.created_at),
+                    expires: t.expires_at.map_or_else(|| "never".into(), view::date),
+                    last_used: t.last_used_at.map_or_else(|| "never".into(), view::date),
+                    state: if t.revoked_at.is_some() {
+                        "revoked"
+                    } else if expired {
+                        "expired"
+                    } else {
+                        "active"
+                    },
+                    live: t.revoked_at.is_none() && !expired,
+                    name: t.name,
+                }
+            })
+            .collect(),
+        new_token,
+        new_token_name: new_token_name.unwrap_or_default(),
+        scopes: Scope::ALL
+            .iter()
+            .filter(|s| **s != Scope::Admin || actor.is_admin)
+            .map(|s| (s.as_str(), Scope::DEFAULT.contains(s)))
+            .collect(),
+        registries: registries.iter().map(|r| r.name.clone()).collect(),
+        error: messages.error,
+        notice: messages.notice,
+    };
+    viewer.render_with(status, &page)
+}
+
+/// `GET /me`.
+pub async fn me(State(app): State<AppState>, viewer: Viewer) -> WebResult {
+    me_page(&app, &viewer, StatusCode::OK, MeMessages::default()).await
+}
+
+/// `POST /me/tokens`: creates a token and shows it once.
+pub async fn create_token(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> WebResult {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    };
+    let all = |name: &str| -> Vec<String> {
+        fields
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    viewer.check_csrf(field("csrf"))?;
+    let actor = viewer.require_user("/me")?;
+    let result = async {
+        let expires_in_days =
+            match field("expires_in_days") {
+                "" => None,
+                days => Some(days.parse::<u32>().map_err(|_| {
+                    AppError::BadRequest(format!("“{days}” is not a number of days"))
+                })?),
+            };
+        let request = TokenRequest {
+            name: field("name").to_owned(),
+            scopes: Scope::parse_all(&all("scope"))?,
+            crate_patterns: auth::split_list(field("crates")),
+            registries: all("registry"),
+            expires_in_days,
+        };
+        if request.scopes.is_empty() {
+            return Err(AppError::BadRequest(
+                "choose at least one scope for the token".into(),
+            ));
+        }
+        ops::tokens::create(&app, &actor.login, request, Some(actor)).await
+    }
+    .await;
+    match result {
+        Ok(created) => {
+            let messages = MeMessages {
+                new_token: Some((created.token, field("name").to_owned())),
+                ..MeMessages::default()
+            };
+            me_page(&app, &viewer, StatusCode::CREATED, messages).await
+        }
+        Err(err @ (AppError::BadRequest(_) | AppError::Forbidden(_) | AppError::Conflict(_))) => {
+            let status = err.status();
+            let messages = MeMessages {
+                error: Some(err.to_string()),
+                ..MeMessages::default()
+            };
+            me_page(&app, &viewer, status, messages).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `POST /me/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = viewer.require_user("/me")?;
+    let token = ops::tokens::revoke(&app, id, Some(actor)).await?;
+    let messages = MeMessages {
+        notice: Some(format!("The token “{}” is revoked.", token.name)),
+        ..MeMessages::default()
+    };
+    me_page(&app, &viewer, StatusCode::OK, messages).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    password: String,
+}
+
+/// `POST /me/password`.
+pub async fn change_password(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<PasswordForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = viewer.require_user("/me")?;
+    let messages =
+        match ops::sessions::set_password(&app, &actor.login, form.password, Some(actor)).await {
+            Ok(()) => MeMessages {
+                notice: Some("Your password is changed.".into()),
+                ..MeMessages::default()
+            },
+            Err(err @ AppError::BadRequest(_)) => MeMessages {
+                error: Some(err.to_string()),
+                ..MeMessages::default()
+            },
+            Err(err) => return Err(WebError::from(err)),
+        };
+    let status = if messages.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    me_page(&app, &viewer, status, messages).await
+}

@@ -1,0 +1,578 @@
+//! Administration pages: users, teams, registries and their permissions, the
+//! audit log, and rebuilding derived data. Only administrators see them; every
+//! change goes through the same use cases (and checks) as the API and the CLI.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+
+use super::browse::kind_name;
+use super::view::{self, Chrome};
+use super::{Viewer, WebResult};
+use crate::access::Role;
+use crate::app::{App, AppState};
+use crate::auth::Actor;
+use crate::db::audit::AuditFilter;
+use crate::error::AppError;
+use crate::ops::{self, permissions::Grantee, users::NewUser, users::UserChange};
+
+/// The signed-in administrator, or a sign-in redirect / 403.
+fn admin<'v>(viewer: &'v Viewer, here: &str) -> WebResult<&'v Actor> {
+    let actor = viewer.require_user(here)?;
+    if !actor.is_admin {
+        return Err(AppError::Forbidden(format!(
+            "`{}` is not an administrator; administration pages are for administrators only",
+            actor.login
+        ))
+        .into());
+    }
+    Ok(actor)
+}
+
+/// A message shown above an administration page after a change.
+#[derive(Debug, Clone, Default)]
+pub struct Flash {
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Flash {
+    fn from(result: Result<String, AppError>) -> Result<(StatusCode, Flash), AppError> {
+        match result {
+            Ok(notice) => Ok((
+                StatusCode::OK,
+                Flash {
+                    notice: Some(notice),
+                    error: None,
+                },
+            )),
+            Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
+            Err(err) => Ok((
+                err.status(),
+                Flash {
+                    notice: None,
+                    error: Some(err.to_string()),
+                },
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistryRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub private: bool,
+    pub source: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/overview.html")]
+pub struct OverviewPage {
+    pub chrome: Chrome,
+    pub flash: Flash,
+    pub registries: Vec<RegistryRow>,
+}
+
+/// `GET /admin`.
+pub async fn overview(State(app): State<AppState>, viewer: Viewer) -> WebResult {
+    admin(&viewer, "/admin")?;
+    overview_page(&app, &viewer, StatusCode::OK, Flash::default())
+}
+
+fn overview_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -> WebResult {
+    let mut registries: Vec<_> = app.registries().collect();
+    registries.sort_by(|a, b| a.name.cmp(&b.name));
+    let page = OverviewPage {
+        chrome: viewer.chrome("Administration"),
+        flash,
+        registries: registries
+            .into_iter()
+            .map(|r| RegistryRow {
+                name: r.name.clone(),
+                kind: kind_name(r.kind),
+                private: r.auth_required,
+                source: match (&r.proxy, &r.members) {
+                    (Some(proxy), _) => format!("caches {}", proxy.upstream.index_url),
+                    (_, Some(m)) => format!(
+                        "serves {}{}",
+                        m.locals
+                            .iter()
+                            .chain(&m.proxies)
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        m.publish_to
+                            .as_ref()
+                            .map(|p| format!("; publishes go to {}", p.name))
+                            .unwrap_or_default()
+                    ),
+                    _ => "crates published here".to_owned(),
+                },
+            })
+            .collect(),
+    };
+    viewer.render_with(status, &page)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `POST /admin/reindex`: rebuilds every registry's derived data.
+pub async fn reindex(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<CsrfForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, "/admin")?;
+    let result = ops::reindex::rebuild(&app, None, Some(actor), &|_, _| {})
+        .await
+        .map(|done| {
+            format!(
+                "Rebuilt the derived data of {} crates ({} needed a correction).",
+                done.crates, done.corrected
+            )
+        });
+    let (status, flash) = Flash::from(result)?;
+    overview_page(&app, &viewer, status, flash)
+}
+
+#[derive(Debug, Clone)]
+pub struct UserItem {
+    pub login: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    pub chrome: Chrome,
+    pub flash: Flash,
+    pub users: Vec<UserItem>,
+}
+
+async fn users_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -> WebResult {
+    let actor = admin(viewer, "/admin/users")?;
+    let users = ops::users::list(app, Some(actor)).await?;
+    let page = UsersPage {
+        chrome: viewer.chrome("Users"),
+        flash,
+        users: users
+            .into_iter()
+            .map(|u| UserItem {
+                login: u.login,
+                is_admin: u.is_admin,
+                disabled: u.disabled_at.is_some(),
+                created: view::date(u.created_at),
+            })
+            .collect(),
+    };
+    viewer.render_with(status, &page)
+}
+
+/// `GET /admin/users`.
+pub async fn users(State(app): State<AppState>, viewer: Viewer) -> WebResult {
+    users_page(&app, &viewer, StatusCode::OK, Flash::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUserForm {
+    csrf: String,
+    login: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    admin: Option<String>,
+}
+
+/// `POST /admin/users`: creates a user.
+pub async fn add_user(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<NewUserForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, "/admin/users")?;
+    let login = form.login.trim().to_owned();
+    let user = NewUser {
+        login: login.clone(),
+        is_admin: form.admin.is_some(),
+        password: Some(form.password).filter(|p| !p.is_empty()),
+    };
+    let result = ops::users::add(&app, user, Some(actor))
+        .await
+        .map(|_| format!("Created the user {login}."));
+    let (status, flash) = Flash::from(result)?;
+    users_page(&app, &viewer, status, flash).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserChangeForm {
+    csrf: String,
+    change: String,
+}
+
+/// `POST /admin/users/{login}`: disables, enables, promotes or demotes a user.
+pub async fn change_user(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(login): Path<String>,
+    Form(form): Form<UserChangeForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, "/admin/users")?;
+    let change = match form.change.as_str() {
+        "disable" => UserChange::Disable,
+        "enable" => UserChange::Enable,
+        "make-admin" => UserChange::MakeAdmin,
+        "remove-admin" => UserChange::RemoveAdmin,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "unknown change `{}`; use disable, enable, make-admin or remove-admin",
+                other.escape_debug()
+            ))
+            .into());
+        }
+    };
+    let result = ops::users::change(&app, &login, change, Some(actor))
+        .await
+        .map(|changed| {
+            if changed {
+                format!("{login}: done ({}).", form.change)
+            } else {
+                format!("{login} already was that way.")
+            }
+        });
+    let (status, flash) = Flash::from(result)?;
+    users_page(&app, &viewer, status, flash).await
+}
+
+#[derive(Template)]
+#[template(path = "admin/teams.html")]
+pub struct TeamsPage {
+    pub chrome: Chrome,
+    pub flash: Flash,
+    pub teams: Vec<(String, String)>,
+}
+
+async fn teams_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -> WebResult {
+    let actor = admin(viewer, "/admin/teams")?;
+    let teams = ops::teams::list(app, Some(actor)).await?;
+    let page = TeamsPage {
+        chrome: viewer.chrome("Teams"),
+        flash,
+        teams: teams
+            .into_iter()
+            .map(|t| {
+                let members = if t.members.is_empty() {
+                    "no members yet".to_owned()
+                } else {
+                    t.members.join(", ")
+                };
+                (t.name, members)
+            })
+            .collect(),
+    };
+    viewer.render_with(status, &page)
+}
+
+/// `GET /admin/teams`.
+pub async fn teams(State(app): State<AppState>, viewer: Viewer) -> WebResult {
+    teams_page(&app, &viewer, StatusCode::OK, Flash::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamForm {
+    csrf: String,
+    team: String,
+    /// `create`, `add` or `remove`.
+    action: String,
+    #[serde(default)]
+    logins: String,
+}
+
+/// `POST /admin/teams`: creates a team, or adds or removes members.
+pub async fn change_team(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<TeamForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, "/admin/teams")?;
+    let team = form.team.trim();
+    let logins = crate::auth::split_list(&form.logins);
+    let result = match form.action.as_str() {
+        "create" => ops::teams::create(&app, team, Some(actor))
+            .await
+            .map(|_| format!("Created the team {team}.")),
+        "add" | "remove" => {
+            let add = form.action == "add";
+            ops::teams::change_members(&app, team, &logins, add, Some(actor))
+                .await
+                .map(|changed| {
+                    format!(
+                        "{team}: {} {}.",
+                        if add { "added" } else { "removed" },
+                        if changed.is_empty() {
+                            "nobody new".to_owned()
+                        } else {
+                            changed.join(", ")
+                        }
+                    )
+                })
+        }
+        other => Err(AppError::BadRequest(format!(
+            "unknown action `{}`; use create, add or remove",
+            other.escape_debug()
+        ))),
+    };
+    let (status, flash) = Flash::from(result)?;
+    teams_page(&app, &viewer, status, flash).await
+}
+
+#[derive(Template)]
+#[template(path = "admin/registry.html")]
+pub struct RegistryPage {
+    pub chrome: Chrome,
+    pub flash: Flash,
+    pub registry: RegistryRow,
+    pub settings: Vec<(&'static str, String)>,
+    pub open_to_all: bool,
+    pub grants: Vec<(String, String, String)>,
+    pub roles: Vec<&'static str>,
+}
+
+async fn registry_page(
+    app: &App,
+    viewer: &Viewer,
+    name: &str,
+    status: StatusCode,
+    flash: Flash,
+) -> WebResult {
+    let actor = admin(
+        viewer,
+        &format!("/admin/registries/{}", view::url_encode(name)),
+    )?;
+    let registry = app.registry(name)?;
+    let permissions = ops::permissions::list(app, registry, Some(actor)).await?;
+    let config = app
+        .config
+        .registries
+        .iter()
+        .find(|r| r.name == registry.name);
+    let mut settings = vec![
+        ("Index URL", registry.index_url.clone()),
+        (
+            "Private (auth-required)",
+            registry.auth_required.to_string(),
+        ),
+    ];
+    if let Some(config) = config {
+        if let Some(proxy) = &registry.proxy {
+            settings.push(("Upstream", proxy.upstream.index_url.to_string()));
+            settings.push(("Freshness", format!("{} s", config.freshness_seconds)));
+            settings.push(("Allow", or_none(&config.allow)));
+            settings.push(("Deny", or_none(&config.deny)));
+            settings.push(("Minimum age", format!("{} days", config.min_age_days)));
+        }
+        if !config.members.is_empty() {
+            settings.push(("Members", config.members.join(", ")));
+            settings.push((
+                "Publish to",
+                config.publish_to.clone().unwrap_or_else(|| "none".into()),
+            ));
+        }
+    }
+    let page = RegistryPage {
+        chrome: viewer.chrome(format!("Registry {}", registry.name)),
+        flash,
+        registry: RegistryRow {
+            name: registry.name.clone(),
+            kind: kind_name(registry.kind),
+            private: registry.auth_required,
+            source: String::new(),
+        },
+        settings,
+        open_to_all: permissions.open_to_all_users,
+        grants: permissions
+            .grants
+            .into_iter()
+            .map(|g| (g.kind, g.holder, g.role))
+            .collect(),
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+    };
+    viewer.render_with(status, &page)
+}
+
+fn or_none(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// `GET /admin/registries/{registry}`.
+pub async fn registry(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> WebResult {
+    registry_page(&app, &viewer, &name, StatusCode::OK, Flash::default()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GrantForm {
+    csrf: String,
+    /// `user` or `team`.
+    kind: String,
+    holder: String,
+    /// A role, or `none` to revoke.
+    role: String,
+}
+
+/// `POST /admin/registries/{registry}/permissions`: grants or revokes a role.
+pub async fn set_permission(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Form(form): Form<GrantForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, "/admin")?;
+    let registry = app.registry(&name)?;
+    let holder = form.holder.trim().to_owned();
+    let result = async {
+        let grantee = match form.kind.as_str() {
+            "user" => Grantee::User(holder.clone()),
+            "team" => Grantee::Team(holder.clone()),
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "grant to a `user` or a `team`, not `{}`",
+                    other.escape_debug()
+                )));
+            }
+        };
+        let role = match form.role.as_str() {
+            "none" => None,
+            role => Some(Role::parse(role)?),
+        };
+        ops::permissions::set(&app, registry, &grantee, role, Some(actor)).await?;
+        Ok(match role {
+            Some(role) => format!("{grantee} now holds `{role}` in {}.", registry.name),
+            None => format!("{grantee} holds no role in {} any more.", registry.name),
+        })
+    }
+    .await;
+    let (status, flash) = Flash::from(result)?;
+    registry_page(&app, &viewer, &name, status, flash).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    registry: String,
+    #[serde(default, rename = "crate")]
+    krate: String,
+    before: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditItem {
+    pub at: String,
+    pub actor: String,
+    pub client: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+pub struct AuditPage {
+    pub chrome: Chrome,
+    pub action: String,
+    pub actor: String,
+    pub registry: String,
+    pub krate: String,
+    pub events: Vec<AuditItem>,
+    pub older: Option<String>,
+}
+
+/// Events per audit page.
+const AUDIT_PAGE: i64 = 50;
+
+/// `GET /admin/audit?action=&actor=&registry=&crate=&before=`.
+pub async fn audit(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<AuditQuery>,
+) -> WebResult {
+    let actor = admin(&viewer, "/admin/audit")?;
+    let some = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+    let filter = AuditFilter {
+        registry: some(&query.registry),
+        crate_name: some(&query.krate),
+        actor: some(&query.actor),
+        action: some(&query.action),
+        since: None,
+        before_id: query.before,
+        limit: AUDIT_PAGE,
+    };
+    let rows = ops::audit::list(&app, filter, Some(actor)).await?;
+    let older = (rows.len() as i64 == AUDIT_PAGE).then(|| {
+        format!(
+            "/admin/audit?action={}&actor={}&registry={}&crate={}&before={}",
+            view::url_encode(&query.action),
+            view::url_encode(&query.actor),
+            view::url_encode(&query.registry),
+            view::url_encode(&query.krate),
+            rows.last().map_or(0, |r| r.id)
+        )
+    });
+    let page = AuditPage {
+        chrome: viewer.chrome("Audit log"),
+        events: rows
+            .into_iter()
+            .map(|r| AuditItem {
+                at: cargohold_protocol::index::format_pubtime(r.at).replace('T', " "),
+                actor: r.actor.unwrap_or_else(|| "—".into()),
+                client: r.client_addr.unwrap_or_default(),
+                action: r.action,
+                target: [r.registry, r.crate_name, r.version]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                detail: if r.detail == "{}" {
+                    String::new()
+                } else {
+                    r.detail
+                },
+            })
+            .collect(),
+        action: query.action,
+        actor: query.actor,
+        registry: query.registry,
+        krate: query.krate,
+        older,
+    };
+    viewer.render(&page)
+}
+
+/// `GET /admin/registries`: the overview lists them.
+pub async fn registries() -> impl IntoResponse {
+    Redirect::to("/admin")
+}

@@ -1,0 +1,215 @@
+//! Browsing: the start page, search results, a registry's crates, keyword pages.
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+
+use super::view::{self, CrateItem, HomePage, ListPage, Pager, RegistryCard};
+use super::{Viewer, WebResult};
+use crate::app::AppState;
+use crate::config::RegistryKind;
+use crate::db::crates::ListOrder;
+use crate::ops::browse::{self, ListRequest, PER_PAGE};
+
+/// How many crates each list on the start page shows.
+const HOME_LIST: i64 = 8;
+
+/// `GET /`.
+pub async fn home(State(app): State<AppState>, viewer: Viewer) -> WebResult {
+    let who = viewer.actor.as_ref();
+    let registries = browse::readable(&app, who).await?;
+    let request = ListRequest::default();
+    let newest = browse::list(&app, who, &request, ListOrder::RecentlyCreated, HOME_LIST).await?;
+    let updated = browse::list(&app, who, &request, ListOrder::RecentlyUpdated, HOME_LIST).await?;
+    let hidden_hint = who.is_none() && app.registries().any(|r| r.auth_required);
+    let page = HomePage {
+        chrome: viewer.chrome("Crates"),
+        registries: registries
+            .iter()
+            .map(|r| RegistryCard {
+                name: r.name.clone(),
+                kind: kind_name(r.kind),
+                private: r.auth_required,
+                about: match (&r.proxy, &r.members) {
+                    (Some(proxy), _) => format!("A cache of {}", proxy.upstream.index_url),
+                    (_, Some(members)) => format!(
+                        "One URL over {}",
+                        members
+                            .locals
+                            .iter()
+                            .chain(&members.proxies)
+                            .map(|m| m.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    _ => "Crates published here".to_owned(),
+                },
+            })
+            .collect(),
+        new_crates: newest.crates.into_iter().map(CrateItem::from).collect(),
+        updated_crates: updated.crates.into_iter().map(CrateItem::from).collect(),
+        hidden_hint,
+    };
+    viewer.render(&page)
+}
+
+/// The query string of listings.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    registry: Option<String>,
+    #[serde(default = "first_page")]
+    page: i64,
+}
+
+fn first_page() -> i64 {
+    1
+}
+
+/// `GET /search?q=…[&registry=R][&page=N]`.
+pub async fn search(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<ListQuery>,
+) -> WebResult {
+    let registry = query.registry.as_deref().filter(|r| !r.is_empty());
+    let request = ListRequest {
+        registry,
+        query: query.q.trim(),
+        keyword: None,
+        page: query.page,
+    };
+    let listing = browse::list(
+        &app,
+        viewer.actor.as_ref(),
+        &request,
+        ListOrder::Relevance,
+        PER_PAGE,
+    )
+    .await?;
+    let mut base = format!("/search?q={}&", view::url_encode(&query.q));
+    if let Some(registry) = registry {
+        base.push_str(&format!("registry={}&", view::url_encode(registry)));
+    }
+    let mut chrome = viewer.chrome(format!("Search: {}", query.q));
+    chrome.query = query.q.clone();
+    let page = ListPage {
+        chrome,
+        heading: if query.q.trim().is_empty() {
+            "All crates".to_owned()
+        } else {
+            format!("Results for “{}”", query.q.trim())
+        },
+        summary: format!("{} found", view::count(listing.total, "crate")),
+        pager: Pager::new(&base, listing.page, listing.pages),
+        crates: listing.crates.into_iter().map(CrateItem::from).collect(),
+        empty: "No crate matches. Try fewer or shorter words.".to_owned(),
+        registry: None,
+    };
+    viewer.render(&page)
+}
+
+/// `GET /registries/{registry}`: the crates of one registry, by name.
+pub async fn registry(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> WebResult {
+    let registry = browse::readable_registry(&app, &name, viewer.actor.as_ref()).await?;
+    let request = ListRequest {
+        registry: Some(&registry.name),
+        query: "",
+        keyword: None,
+        page: query.page,
+    };
+    let listing = browse::list(
+        &app,
+        viewer.actor.as_ref(),
+        &request,
+        ListOrder::Name,
+        PER_PAGE,
+    )
+    .await?;
+    let page = ListPage {
+        chrome: viewer.chrome(format!("Registry {}", registry.name)),
+        heading: format!("Registry {}", registry.name),
+        summary: format!(
+            "A {} registry{} with {}",
+            kind_name(registry.kind),
+            if registry.auth_required {
+                ", private,"
+            } else {
+                ""
+            },
+            view::count(listing.total, "crate")
+        ),
+        pager: Pager::new(
+            &format!("/registries/{}?", view::url_encode(&registry.name)),
+            listing.page,
+            listing.pages,
+        ),
+        crates: listing.crates.into_iter().map(CrateItem::from).collect(),
+        empty: match registry.kind {
+            RegistryKind::Virtual => {
+                "A virtual registry holds no crates itself: browse its members."
+            }
+            RegistryKind::Proxy => {
+                "Nothing cached yet: crates appear here once someone fetches them."
+            }
+            RegistryKind::Local => {
+                "No crate published yet: `cargo publish --registry` puts the first one here."
+            }
+        }
+        .to_owned(),
+        registry: Some(registry.name.clone()),
+    };
+    viewer.render(&page)
+}
+
+/// `GET /keywords/{keyword}`.
+pub async fn keyword(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(keyword): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> WebResult {
+    let request = ListRequest {
+        registry: None,
+        query: "",
+        keyword: Some(&keyword),
+        page: query.page,
+    };
+    let listing = browse::list(
+        &app,
+        viewer.actor.as_ref(),
+        &request,
+        ListOrder::Downloads,
+        PER_PAGE,
+    )
+    .await?;
+    let page = ListPage {
+        chrome: viewer.chrome(format!("#{keyword}")),
+        heading: format!("Crates with the keyword #{keyword}"),
+        summary: view::count(listing.total, "crate"),
+        pager: Pager::new(
+            &format!("/keywords/{}?", view::url_encode(&keyword)),
+            listing.page,
+            listing.pages,
+        ),
+        crates: listing.crates.into_iter().map(CrateItem::from).collect(),
+        empty: "No crate you may see has this keyword.".to_owned(),
+        registry: None,
+    };
+    viewer.render(&page)
+}
+
+/// How a registry's kind reads on a page.
+pub fn kind_name(kind: RegistryKind) -> &'static str {
+    match kind {
+        RegistryKind::Local => "local",
+        RegistryKind::Proxy => "proxy",
+        RegistryKind::Virtual => "virtual",
+    }
+}

@@ -1,0 +1,167 @@
+//! The crate page: README, versions, dependencies, features, owners, downloads.
+
+use axum::extract::{Path, Query, State};
+use cargohold_protocol::DependencyKind;
+use serde::Deserialize;
+
+use super::browse::kind_name;
+use super::markdown::render_readme;
+use super::view::{
+    self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, OwnerItem,
+    VersionItem,
+};
+use super::{Viewer, WebResult};
+use crate::app::AppState;
+use crate::ops::browse;
+
+#[derive(Debug, Deserialize)]
+pub struct VersionQuery {
+    version: Option<String>,
+}
+
+/// `GET /registries/{registry}/crates/{crate}[?version=V]`.
+pub async fn crate_page(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name)): Path<(String, String)>,
+    Query(query): Query<VersionQuery>,
+) -> WebResult {
+    let version = query.version.as_deref().filter(|v| !v.is_empty());
+    let c = browse::crate_view(&app, viewer.actor.as_ref(), &registry, &name, version).await?;
+    let registry = c.registry.name.clone();
+    let url = |name: &str, version: Option<&str>| view::crate_url(&registry, name, version);
+    let shown = &c.version;
+    let is_latest = c.max_version.as_deref() == Some(shown.num.as_str());
+    let dependency_groups = c
+        .dependencies
+        .iter()
+        .map(|(kind, deps)| DependencyGroup {
+            heading: match kind {
+                DependencyKind::Normal => "Normal",
+                DependencyKind::Build => "Build",
+                DependencyKind::Dev => "Development",
+            },
+            items: deps
+                .iter()
+                .map(|d| {
+                    let mut notes = Vec::new();
+                    if let Some(rename) = &d.rename {
+                        notes.push(format!("as {rename}"));
+                    }
+                    if d.optional {
+                        notes.push("optional".to_owned());
+                    }
+                    if let Some(target) = &d.target {
+                        notes.push(format!("on {target}"));
+                    }
+                    if let Some(other) = &d.other_registry {
+                        notes.push(format!("from {other}"));
+                    }
+                    DependencyItem {
+                        url: d.other_registry.is_none().then(|| url(&d.name, None)),
+                        name: d.name.clone(),
+                        req: d.req.clone(),
+                        notes: notes.join(", "),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let chart_total: i64 = c.downloads_per_day.iter().sum();
+    let toml_name =
+        if c.name.contains(['-', '_']) || c.name.chars().all(|ch| ch.is_ascii_alphanumeric()) {
+            c.name.clone()
+        } else {
+            format!("\"{}\"", c.name)
+        };
+    let page = CratePage {
+        chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
+        registry_kind: kind_name(c.registry.kind),
+        cargo_add: format!("cargo add {}@{} --registry {registry}", c.name, shown.num),
+        toml_line: format!(
+            "{toml_name} = {{ version = \"{}\", registry = \"{registry}\" }}",
+            shown.num
+        ),
+        name: c.name.clone(),
+        version: shown.num.clone(),
+        yanked: shown.yanked,
+        is_latest,
+        latest_url: c
+            .max_version
+            .as_deref()
+            .map(|v| url(&c.name, Some(v)))
+            .unwrap_or_default(),
+        latest: c.max_version.clone(),
+        description: c.description.clone().unwrap_or_default(),
+        published: view::date(shown.published_at),
+        license: shown.license.clone().unwrap_or_default(),
+        rust_version: shown.rust_version.clone().unwrap_or_default(),
+        edition: c.edition.clone().unwrap_or_default(),
+        size: view::human_size(shown.size),
+        downloads: view::thousands(c.downloads),
+        version_downloads: view::thousands(shown.downloads),
+        homepage: c.homepage.clone().filter(|u| is_web_link(u)),
+        documentation: c.documentation.clone().filter(|u| is_web_link(u)),
+        repository: c.repository.clone().filter(|u| is_web_link(u)),
+        keywords: c
+            .keywords
+            .iter()
+            .map(|k| (k.clone(), format!("/keywords/{}", view::url_encode(k))))
+            .collect(),
+        readme_html: c.readme.as_deref().map(render_readme),
+        versions: c
+            .versions
+            .iter()
+            .map(|v| VersionItem {
+                url: url(&c.name, Some(&v.num)),
+                num: v.num.clone(),
+                yanked: v.yanked,
+                current: v.id == shown.id,
+                published: view::date(v.published_at),
+                by: v.published_by.clone().unwrap_or_else(|| "—".into()),
+                downloads: view::thousands(v.downloads),
+                size: view::human_size(v.size),
+            })
+            .collect(),
+        dependency_groups,
+        features: c
+            .features
+            .iter()
+            .map(|(name, enables)| FeatureItem {
+                name: name.clone(),
+                enables: enables.join(", "),
+            })
+            .collect(),
+        owners: c
+            .owners
+            .iter()
+            .map(|o| OwnerItem {
+                name: o.login.clone(),
+                team: false,
+            })
+            .chain(c.team_owners.iter().map(|t| OwnerItem {
+                name: t.name.clone(),
+                team: true,
+            }))
+            .collect(),
+        dependents: c
+            .dependents
+            .iter()
+            .map(|d| DependentItem {
+                url: url(&d.name, None),
+                name: d.name.clone(),
+                version: d.version.clone(),
+                req: d.req.clone(),
+            })
+            .collect(),
+        chart_svg: view::bar_chart(&c.downloads_per_day),
+        chart_total: view::thousands(chart_total),
+        registry,
+    };
+    viewer.render(&page)
+}
+
+/// Only http(s) links from a manifest become links on the page.
+fn is_web_link(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}

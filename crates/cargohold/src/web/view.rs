@@ -1,0 +1,395 @@
+//! The pages' templates (in `templates/`) and the small formatting helpers that
+//! turn stored values into what a reader sees. Templates only print what is
+//! prepared here; askama escapes every value unless marked `safe`.
+
+use askama::Template;
+
+use crate::ops::browse::ListedCrate;
+
+/// The header every page shares.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub title: String,
+    pub login: Option<String>,
+    pub is_admin: bool,
+    pub csrf: String,
+    /// The search box's text.
+    pub query: String,
+    pub stylesheet: &'static str,
+}
+
+impl Chrome {
+    /// A header for a page shown to nobody in particular (error pages).
+    pub fn plain(title: &str) -> Self {
+        Chrome {
+            title: title.to_owned(),
+            login: None,
+            is_admin: false,
+            csrf: String::new(),
+            query: String::new(),
+            stylesheet: super::STYLESHEET_PATH,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub status: u16,
+    pub message: String,
+}
+
+/// A crate in a list.
+#[derive(Debug, Clone)]
+pub struct CrateItem {
+    pub url: String,
+    pub registry: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub downloads: String,
+    pub updated: String,
+}
+
+impl From<ListedCrate> for CrateItem {
+    fn from(c: ListedCrate) -> Self {
+        CrateItem {
+            url: crate_url(&c.registry, &c.name, None),
+            version: c.max_version.unwrap_or_else(|| "all yanked".into()),
+            description: c.description.unwrap_or_default(),
+            downloads: thousands(c.downloads),
+            updated: date(c.updated_at),
+            registry: c.registry,
+            name: c.name,
+        }
+    }
+}
+
+/// Links to the previous and next page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct Pager {
+    pub page: i64,
+    pub pages: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// `base` is the listing's URL with its query string up to `page=`.
+    pub fn new(base: &str, page: i64, pages: i64) -> Self {
+        let link = |p: i64| format!("{base}page={p}");
+        Pager {
+            page,
+            pages,
+            prev: (page > 1).then(|| link(page - 1)),
+            next: (page < pages).then(|| link(page + 1)),
+        }
+    }
+}
+
+/// A registry as the home page introduces it.
+#[derive(Debug, Clone)]
+pub struct RegistryCard {
+    pub name: String,
+    pub kind: &'static str,
+    pub private: bool,
+    pub about: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub chrome: Chrome,
+    pub registries: Vec<RegistryCard>,
+    pub new_crates: Vec<CrateItem>,
+    pub updated_crates: Vec<CrateItem>,
+    pub hidden_hint: bool,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+pub struct ListPage {
+    pub chrome: Chrome,
+    pub heading: String,
+    pub summary: String,
+    pub crates: Vec<CrateItem>,
+    pub pager: Pager,
+    pub empty: String,
+    /// For a registry's own listing: its name, to link its set-up page.
+    pub registry: Option<String>,
+}
+
+/// A version in a crate page's list.
+#[derive(Debug, Clone)]
+pub struct VersionItem {
+    pub num: String,
+    pub url: String,
+    pub yanked: bool,
+    pub current: bool,
+    pub published: String,
+    pub by: String,
+    pub downloads: String,
+    pub size: String,
+}
+
+/// A dependency in a crate page.
+#[derive(Debug, Clone)]
+pub struct DependencyItem {
+    pub name: String,
+    /// Set when the dependency is in this registry.
+    pub url: Option<String>,
+    pub req: String,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DependencyGroup {
+    pub heading: &'static str,
+    pub items: Vec<DependencyItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeatureItem {
+    pub name: String,
+    pub enables: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OwnerItem {
+    pub name: String,
+    pub team: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DependentItem {
+    pub name: String,
+    pub url: String,
+    pub version: String,
+    pub req: String,
+}
+
+#[derive(Template)]
+#[template(path = "crate.html")]
+pub struct CratePage {
+    pub chrome: Chrome,
+    pub registry: String,
+    pub registry_kind: &'static str,
+    pub name: String,
+    pub version: String,
+    pub yanked: bool,
+    pub is_latest: bool,
+    pub latest: Option<String>,
+    pub latest_url: String,
+    pub description: String,
+    pub published: String,
+    pub license: String,
+    pub rust_version: String,
+    pub edition: String,
+    pub size: String,
+    pub downloads: String,
+    pub version_downloads: String,
+    pub homepage: Option<String>,
+    pub documentation: Option<String>,
+    pub repository: Option<String>,
+    pub keywords: Vec<(String, String)>,
+    pub cargo_add: String,
+    pub toml_line: String,
+    pub readme_html: Option<String>,
+    pub versions: Vec<VersionItem>,
+    pub dependency_groups: Vec<DependencyGroup>,
+    pub features: Vec<FeatureItem>,
+    pub owners: Vec<OwnerItem>,
+    pub dependents: Vec<DependentItem>,
+    pub chart_svg: String,
+    pub chart_total: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub chrome: Chrome,
+    pub next: String,
+    pub login: String,
+    pub error: Option<String>,
+}
+
+/// A token on `/me`.
+#[derive(Debug, Clone)]
+pub struct TokenItem {
+    pub id: i64,
+    pub name: String,
+    pub scopes: String,
+    pub crates: String,
+    pub registries: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+    pub state: &'static str,
+    pub live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+pub struct MePage {
+    pub chrome: Chrome,
+    pub login: String,
+    pub tokens: Vec<TokenItem>,
+    /// The secret of a token just created: shown this once.
+    pub new_token: Option<String>,
+    pub new_token_name: String,
+    pub scopes: Vec<(&'static str, bool)>,
+    pub registries: Vec<String>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    pub chrome: Chrome,
+    pub registry: String,
+    pub kind: &'static str,
+    pub private: bool,
+    pub members: Vec<String>,
+    pub publish_to: Option<String>,
+    pub config_snippet: String,
+    pub replace_snippet: Option<String>,
+    pub credential_snippet: Option<String>,
+    pub login_command: String,
+    pub publish_command: Option<String>,
+    pub add_command: String,
+    pub upstream: Option<String>,
+}
+
+/// `text` escaped for a URL query value or path segment.
+pub fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The page of crate `name` in `registry`, at `version` when given.
+pub fn crate_url(registry: &str, name: &str, version: Option<&str>) -> String {
+    let mut url = format!(
+        "/registries/{}/crates/{}",
+        url_encode(registry),
+        url_encode(name)
+    );
+    if let Some(version) = version {
+        url.push_str("?version=");
+        url.push_str(&url_encode(version));
+    }
+    url
+}
+
+/// Unix seconds as `2026-11-22`.
+pub fn date(unix_seconds: i64) -> String {
+    let pubtime = cargohold_protocol::index::format_pubtime(unix_seconds);
+    pubtime.get(..10).unwrap_or(&pubtime).to_owned()
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `n` things, in words: `1 crate`, `2,000 crates`.
+pub fn count(n: i64, thing: &str) -> String {
+    format!("{} {thing}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
+/// A size in bytes as people read it (`12.3 KiB`).
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes.max(0) as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A bar chart of daily counts as inline SVG (numbers only, so safe to embed).
+pub fn bar_chart(counts: &[i64]) -> String {
+    const WIDTH: usize = 360;
+    const HEIGHT: i64 = 60;
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let bar = WIDTH as f64 / counts.len().max(1) as f64;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" \
+         aria-label=\"Downloads per day over the last {} days\">",
+        counts.len()
+    );
+    for (i, &count) in counts.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let h = ((count as f64 / max as f64) * (HEIGHT - 2) as f64).max(1.0);
+        svg.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"><title>{count}</title></rect>",
+            i as f64 * bar,
+            HEIGHT as f64 - h,
+            (bar - 1.0).max(1.0),
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_sizes_and_dates_read_naturally() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(12 * 1024 + 300), "12.3 KiB");
+        assert_eq!(date(0), "1970-01-01");
+    }
+
+    #[test]
+    fn crate_urls_escape_what_they_carry() {
+        assert_eq!(
+            crate_url("main", "serde", None),
+            "/registries/main/crates/serde"
+        );
+        assert_eq!(
+            crate_url("main", "serde", Some("1.0.0+build")),
+            "/registries/main/crates/serde?version=1.0.0%2Bbuild"
+        );
+    }
+
+    #[test]
+    fn a_chart_has_one_bar_per_day_with_downloads() {
+        let svg = bar_chart(&[0, 3, 0, 6]);
+        assert_eq!(svg.matches("<rect").count(), 2);
+        assert!(svg.contains("<title>6</title>"));
+    }
+
+    #[test]
+    fn pagers_link_only_to_pages_that_exist() {
+        let pager = Pager::new("/search?q=x&", 1, 3);
+        assert_eq!(pager.prev, None);
+        assert_eq!(pager.next.as_deref(), Some("/search?q=x&page=2"));
+        let last = Pager::new("/search?q=x&", 3, 3);
+        assert_eq!(last.next, None);
+    }
+}

@@ -1,0 +1,279 @@
+//! The web pages in a real headless Chromium, with the real cargo beside it:
+//! what a person sees and clicks. Screenshots of each page land in
+//! `target/screenshots/` for a person to review.
+
+use cargohold::config::RegistryConfig;
+use cargohold::ops::{self, users::NewUser};
+use cargohold_test_support::{Browser, CargoSandbox, TestServer};
+
+/// Creates `login` with a web password.
+async fn user_with_password(server: &TestServer, login: &str, password: &str, admin: bool) {
+    let user = NewUser {
+        login: login.into(),
+        is_admin: admin,
+        password: Some(password.into()),
+    };
+    ops::users::add(&server.app, user, None)
+        .await
+        .expect("the user is created");
+}
+
+async fn sign_in(browser: &Browser, server: &TestServer, login: &str, password: &str) {
+    browser.goto(&server.url("login")).await.unwrap();
+    browser.fill("#login", login).await.unwrap();
+    browser.fill("#password", password).await.unwrap();
+    browser.click("#sign-in").await.unwrap();
+    // Signed in: the header names the user.
+    assert_eq!(browser.text_of("#nav-me").await.unwrap(), login);
+}
+
+async fn sign_out(browser: &Browser) {
+    browser.click("#nav-logout").await.unwrap();
+    browser.wait_for("#nav-login").await.unwrap();
+}
+
+/// A README that would run script in the reader's browser if it were not sanitized.
+const HOSTILE_README: &str = "# Web demo\n\nA crate **for** the browser test.\n\n\
+<script>window.__pwned = 'script';</script>\n\n\
+<img src=\"/nothing.png\" onerror=\"window.__pwned = 'onerror'\">\n\n\
+[a trap](javascript:window.__pwned='link') and <a href=\"javascript:window.__pwned='raw'\">another</a>\n";
+
+#[tokio::test]
+async fn a_user_signs_in_makes_a_token_publishes_with_cargo_reads_the_page_and_revoking_locks_cargo_out()
+ {
+    let server = TestServer::start().await;
+    user_with_password(&server, "alice", "correct horse battery", false).await;
+    let browser = Browser::start().await.unwrap();
+
+    // A wrong password is refused and says so.
+    browser.goto(&server.url("login")).await.unwrap();
+    browser.fill("#login", "alice").await.unwrap();
+    browser.fill("#password", "wrong password").await.unwrap();
+    browser.click("#sign-in").await.unwrap();
+    assert_eq!(
+        browser.text_of("#login-error").await.unwrap(),
+        "wrong login or password"
+    );
+    browser.screenshot("web-login-refused").await.unwrap();
+
+    sign_in(&browser, &server, "alice", "correct horse battery").await;
+    browser.goto(&server.url("me")).await.unwrap();
+    browser.fill("#token-name", "laptop").await.unwrap();
+    browser.click("#registry-main").await.unwrap();
+    browser.click("#create-token").await.unwrap();
+    let token = browser
+        .wait_for("#new-token")
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the new token is shown");
+    assert!(token.starts_with("cargohold_"), "{token}");
+    browser.screenshot("web-me-new-token").await.unwrap();
+
+    // The token works with the real cargo.
+    let cargo = CargoSandbox::with_token(&server, Some(token.clone()));
+    let package = cargo.package(
+        "web-demo",
+        "0.1.0",
+        "readme = \"README.md\"\nkeywords = [\"browser\"]\nrepository = \"https://example.com/web-demo\"",
+        "[features]\ndefault = [\"fast\"]\nfast = []\n",
+    );
+    cargo.write(&package, "README.md", HOSTILE_README);
+    cargo.publish(&package).await;
+
+    // Found through the search box, and its page shows the README, inert.
+    browser.goto(&server.url("")).await.unwrap();
+    browser.fill("#q", "web-demo").await.unwrap();
+    browser.click(".search button").await.unwrap();
+    assert_eq!(browser.text_of("#summary").await.unwrap(), "1 crate found");
+    browser.screenshot("web-search").await.unwrap();
+    browser
+        .click("a.crate-name[href$=\"/crates/web-demo\"]")
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("#crate-name").await.unwrap(), "web-demo");
+    assert_eq!(browser.text_of("#crate-version").await.unwrap(), "0.1.0");
+    assert_eq!(
+        browser.text_of("#readme-body h1").await.unwrap(),
+        "Web demo"
+    );
+    assert_eq!(browser.text_of("#owners").await.unwrap(), "alice");
+    let page = browser.page_text().await.unwrap();
+    assert!(page.contains("A crate for the browser test."), "{page}");
+    let add = browser
+        .wait_for("#cargo-add")
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        add.as_deref(),
+        Some("cargo add web-demo@0.1.0 --registry main")
+    );
+    // Let the broken image fail to load, then try the links: nothing ran.
+    let clicked = browser
+        .client()
+        .execute(
+            "const links = document.querySelectorAll('#readme-body p a'); \
+             links.forEach(a => a.click()); return links.length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        clicked,
+        serde_json::json!(2),
+        "both links stay, as inert text"
+    );
+    let dangerous = browser
+        .client()
+        .execute(
+            "return [typeof window.__pwned, \
+             document.querySelectorAll('#readme-body script, #readme-body [onerror], #readme-body a[href^=\"javascript:\"]').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dangerous, serde_json::json!(["undefined", 0]));
+    browser.screenshot("web-crate-page").await.unwrap();
+
+    // Revoked on the page: cargo is refused at once.
+    browser.goto(&server.url("me")).await.unwrap();
+    browser
+        .click("tr[data-token-name=\"laptop\"] button.danger")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "The token “laptop” is revoked."
+    );
+    assert_eq!(
+        browser
+            .text_of("tr[data-token-name=\"laptop\"] .state")
+            .await
+            .unwrap(),
+        "revoked"
+    );
+    browser.screenshot("web-me-revoked").await.unwrap();
+    let package = cargo.package("web-demo", "0.2.0", "", "");
+    cargo
+        .cargo(
+            &package,
+            &[
+                "publish",
+                "--registry",
+                "test",
+                "--no-verify",
+                "--allow-dirty",
+            ],
+        )
+        .await
+        .assert_failure_containing("not valid");
+    assert_eq!(server.count("SELECT COUNT(*) FROM versions").await, 1);
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_private_registry_shows_nothing_to_visitors_until_an_administrator_grants_read() {
+    let server = TestServer::start_with(|config| {
+        let mut secret = RegistryConfig::local("secret");
+        secret.auth_required = true;
+        config.registries.push(secret);
+    })
+    .await;
+    user_with_password(&server, "root", "administrator pass", true).await;
+    user_with_password(&server, "bob", "bob's password", false).await;
+    let publish = server
+        .publish_to(
+            "secret",
+            &cargohold_test_support::CrateFixture::new("hidden-gem", "1.0.0"),
+        )
+        .await;
+    assert_eq!(publish.status(), 200);
+    // Someone holds `read`, so the registry is closed to everyone else.
+    server.create_user("carol").await;
+    let secret = server.app.registry("secret").unwrap().clone();
+    ops::permissions::set(
+        &server.app,
+        &secret,
+        &ops::permissions::Grantee::User("carol".into()),
+        Some(cargohold::access::Role::Read),
+        None,
+    )
+    .await
+    .unwrap();
+
+    let browser = Browser::start().await.unwrap();
+    let hidden = |text: &str| !text.contains("hidden-gem") && !text.contains("secret");
+    // Anonymous: not on the start page, not in search, no crate page.
+    browser.goto(&server.url("")).await.unwrap();
+    let home = browser.page_text().await.unwrap();
+    assert!(hidden(&home), "{home}");
+    browser
+        .screenshot("web-private-home-anonymous")
+        .await
+        .unwrap();
+    browser.goto(&server.url("search?q=hidden")).await.unwrap();
+    assert_eq!(browser.text_of("#summary").await.unwrap(), "0 crates found");
+    browser
+        .goto(&server.url("registries/secret/crates/hidden-gem"))
+        .await
+        .unwrap();
+    let message = browser.text_of("#error-message").await.unwrap();
+    assert!(
+        message.contains("no registry `secret` that you may read"),
+        "{message}"
+    );
+    assert!(!message.contains("hidden-gem"), "{message}");
+    browser
+        .screenshot("web-private-crate-anonymous")
+        .await
+        .unwrap();
+
+    // Bob, signed in but without a grant, sees no more.
+    sign_in(&browser, &server, "bob", "bob's password").await;
+    browser.goto(&server.url("search?q=hidden")).await.unwrap();
+    assert_eq!(browser.text_of("#summary").await.unwrap(), "0 crates found");
+    sign_out(&browser).await;
+
+    // An administrator grants bob `read` on the registry's page.
+    sign_in(&browser, &server, "root", "administrator pass").await;
+    browser
+        .goto(&server.url("admin/registries/secret"))
+        .await
+        .unwrap();
+    browser.fill("#grant-holder", "bob").await.unwrap();
+    browser.click("#grant").await.unwrap();
+    let notice = browser.text_of("#notice").await.unwrap();
+    assert_eq!(notice, "user `bob` now holds `read` in secret.");
+    browser
+        .screenshot("web-admin-registry-grant")
+        .await
+        .unwrap();
+    browser
+        .goto(&server.url("admin/audit?action=permission_grant"))
+        .await
+        .unwrap();
+    let audit = browser.text_of("#audit").await.unwrap();
+    assert!(
+        audit.contains("root") && audit.contains("user `bob`"),
+        "{audit}"
+    );
+    browser.screenshot("web-admin-audit").await.unwrap();
+    sign_out(&browser).await;
+
+    // Now bob finds it.
+    sign_in(&browser, &server, "bob", "bob's password").await;
+    browser.goto(&server.url("search?q=hidden")).await.unwrap();
+    assert_eq!(browser.text_of("#summary").await.unwrap(), "1 crate found");
+    browser.click("a.crate-name").await.unwrap();
+    assert_eq!(browser.text_of("#crate-name").await.unwrap(), "hidden-gem");
+    browser
+        .screenshot("web-private-crate-granted")
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+}
