@@ -348,6 +348,16 @@ pub struct RegistryPage {
     pub open_to_all: bool,
     pub grants: Vec<(String, String, String)>,
     pub roles: Vec<&'static str>,
+    /// For a proxy: what its cache holds and its counters.
+    pub cache: Option<CacheView>,
+}
+
+/// A proxy's cache as its registry page shows it.
+#[derive(Debug, Clone)]
+pub struct CacheView {
+    pub summary: Vec<(&'static str, String)>,
+    /// Newest first: name, version, size, stored, downloads.
+    pub versions: Vec<[String; 5]>,
 }
 
 async fn registry_page(
@@ -391,7 +401,59 @@ async fn registry_page(
             ));
         }
     }
+    let cache = match &registry.proxy {
+        Some(_) => {
+            let listing = ops::proxy_cache::list(app, registry, 1, 50).await?;
+            let stats = &listing.stats;
+            Some(CacheView {
+                summary: vec![
+                    (
+                        "Cached versions",
+                        format!(
+                            "{} ({})",
+                            view::thousands(listing.versions),
+                            view::human_size(listing.bytes)
+                        ),
+                    ),
+                    (
+                        "Upstream index files",
+                        format!(
+                            "{} ({} name a crate)",
+                            listing.index_files, listing.index_files_found
+                        ),
+                    ),
+                    (
+                        "Index hits / fetched upstream",
+                        format!("{} / {}", stats.index_hits, stats.index_fetches),
+                    ),
+                    (
+                        "Download hits / fetched upstream",
+                        format!("{} / {}", stats.crate_hits, stats.crate_fetches),
+                    ),
+                    (
+                        "Upstream errors / stale answers",
+                        format!("{} / {}", stats.upstream_errors, stats.stale_served),
+                    ),
+                ],
+                versions: listing
+                    .crates
+                    .into_iter()
+                    .map(|v| {
+                        [
+                            v.name,
+                            v.version,
+                            view::human_size(v.size),
+                            view::date(v.stored_at),
+                            view::thousands(v.downloads),
+                        ]
+                    })
+                    .collect(),
+            })
+        }
+        None => None,
+    };
     let page = RegistryPage {
+        cache,
         chrome: viewer.chrome(format!("Registry {}", registry.name)),
         flash,
         registry: RegistryRow {

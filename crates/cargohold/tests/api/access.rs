@@ -484,8 +484,8 @@ async fn anonymous_config_json_of_a_private_registry_is_a_401_challenge_with_the
 async fn a_private_registry_is_not_named_to_visitors() {
     let server = private_server(0).await;
     let home = server.get("").await.text().await.unwrap();
-    assert!(home.contains("registries/other/index/"));
-    assert!(!home.contains("registries/main/index/"));
+    assert!(home.contains("/registries/other/setup"), "{home}");
+    assert!(!home.contains("/registries/main"), "{home}");
     let missing = server.get("registries/nope/index/config.json").await;
     assert_eq!(missing.status(), 404);
     let detail = error_detail(&missing.text().await.unwrap()).unwrap();

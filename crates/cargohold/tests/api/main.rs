@@ -15,4 +15,5 @@ mod publish_rejections;
 mod search;
 mod tokens;
 mod upload;
+mod web;
 mod yank;

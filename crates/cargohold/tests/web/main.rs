@@ -140,6 +140,27 @@ async fn a_user_signs_in_makes_a_token_publishes_with_cargo_reads_the_page_and_r
     assert_eq!(dangerous, serde_json::json!(["undefined", 0]));
     browser.screenshot("web-crate-page").await.unwrap();
 
+    // On a phone-sized window the page reflows: nothing sticks out sideways.
+    browser.client().set_window_size(390, 844).await.unwrap();
+    let fits = browser
+        .client()
+        .execute(
+            "const root = document.documentElement; \
+             return root.scrollWidth <= root.clientWidth || [...document.querySelectorAll('body *')] \
+               .filter(e => e.getBoundingClientRect().right > root.clientWidth + 0.5) \
+               .map(e => e.tagName + '.' + e.className).slice(0, 8)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "these make a phone scroll sideways"
+    );
+    browser.screenshot("web-crate-page-phone").await.unwrap();
+    browser.client().set_window_size(1280, 900).await.unwrap();
+
     // Revoked on the page: cargo is refused at once.
     browser.goto(&server.url("me")).await.unwrap();
     browser

@@ -1,0 +1,624 @@
+//! The web pages over plain HTTP: sessions, CSRF, who may see what, and every
+//! form's rejection path (a clear 4xx, nothing stored). The same flows in a real
+//! browser are in tests/web.
+
+use cargohold::ops::{self, users::NewUser};
+use cargohold_test_support::{CrateFixture, TestServer};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+
+/// A browser without a browser: a client that keeps the two cookies by hand.
+struct WebClient<'s> {
+    server: &'s TestServer,
+    client: reqwest::Client,
+    session: Option<String>,
+    csrf: String,
+}
+
+impl<'s> WebClient<'s> {
+    /// A visitor who opened the sign-in page (and so holds a CSRF cookie).
+    async fn visit(server: &'s TestServer) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client.get(server.url("login")).send().await.unwrap();
+        let csrf = cookie_value(&response, "cargohold_csrf").expect("a CSRF cookie is set");
+        Self {
+            server,
+            client,
+            session: None,
+            csrf,
+        }
+    }
+
+    /// A visitor signed in as `login`.
+    async fn signed_in(server: &'s TestServer, login: &str, password: &str) -> Self {
+        let mut web = Self::visit(server).await;
+        let response = web
+            .post(
+                "login",
+                &[("login", login), ("password", password), ("next", "/me")],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "signing in redirects"
+        );
+        web.session = cookie_value(&response, "cargohold_session");
+        web.csrf = cookie_value(&response, "cargohold_csrf").expect("a fresh CSRF token");
+        assert!(web.session.is_some(), "a session cookie is set");
+        web
+    }
+
+    fn cookies(&self) -> String {
+        let mut cookies = format!("cargohold_csrf={}", self.csrf);
+        if let Some(session) = &self.session {
+            cookies.push_str(&format!("; cargohold_session={session}"));
+        }
+        cookies
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.server.url(path))
+            .header(COOKIE, self.cookies())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form with this visitor's CSRF token added.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form).await
+    }
+
+    /// Posts exactly `form`, without adding the CSRF token.
+    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.server.url(path))
+            .header(COOKIE, self.cookies())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie(response, name).and_then(|header| {
+        let value = header.split(';').next()?.split_once('=')?.1;
+        (!value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+async fn add_user(server: &TestServer, login: &str, password: &str, admin: bool) {
+    let user = NewUser {
+        login: login.into(),
+        is_admin: admin,
+        password: Some(password.into()),
+    };
+    ops::users::add(&server.app, user, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn forms_without_this_browsers_csrf_token_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    let web = WebClient::signed_in(&server, "root", "root password").await;
+    let before = server.stored_state().await;
+    for (path, fields) in [
+        ("me/tokens", vec![("name", "x"), ("scope", "read")]),
+        (
+            "admin/users",
+            vec![("login", "mallory"), ("password", "12345678")],
+        ),
+        ("admin/teams", vec![("team", "t"), ("action", "create")]),
+        (
+            "admin/registries/main/permissions",
+            vec![("kind", "user"), ("holder", "root"), ("role", "read")],
+        ),
+        ("logout", vec![]),
+    ] {
+        for csrf in ["", "forged-token-of-another-site-0123456789"] {
+            let mut form = vec![("csrf", csrf)];
+            form.extend(fields.iter().copied());
+            let response = web.post_raw(path, &form).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{path} with csrf `{csrf}`"
+            );
+            let page = response.text().await.unwrap();
+            assert!(page.contains("reload the page and try again"), "{page}");
+        }
+    }
+    assert_eq!(server.stored_state().await, before);
+    // The session survived the forged sign-out.
+    assert_eq!(web.get("me").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_a_disabled_account_opens_no_session() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    add_user(&server, "gone", "gone password", false).await;
+    ops::users::change(&server.app, "gone", ops::users::UserChange::Disable, None)
+        .await
+        .unwrap();
+    let web = WebClient::visit(&server).await;
+    for (login, password) in [
+        ("alice", "not her password"),
+        ("nobody", "whatever password"),
+        ("gone", "gone password"),
+        ("bad login!", "x"),
+    ] {
+        let response = web
+            .post("login", &[("login", login), ("password", password)])
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{login}");
+        assert!(set_cookie(&response, "cargohold_session").is_none());
+        let page = response.text().await.unwrap();
+        assert!(page.contains("wrong login or password"), "{page}");
+    }
+    assert_eq!(server.count("SELECT COUNT(*) FROM web_sessions").await, 0);
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_same_site_and_secure_behind_https() {
+    let server = TestServer::start_with(|config| {
+        config.public_url = Some("https://crates.example.com/".parse().unwrap());
+    })
+    .await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::visit(&server).await;
+    let response = web
+        .post(
+            "login",
+            &[("login", "alice"), ("password", "alice password")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&response, "cargohold_session").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    let csrf = set_cookie(&response, "cargohold_csrf").unwrap();
+    assert!(
+        csrf.contains("SameSite=Strict") && csrf.contains("HttpOnly"),
+        "{csrf}"
+    );
+    // Only the hash of the session secret is stored.
+    let secret = cookie_value(&response, "cargohold_session").unwrap();
+    let stored = server.column("SELECT id_hash FROM web_sessions").await;
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], secret);
+}
+
+#[tokio::test]
+async fn signing_in_goes_back_only_to_pages_of_this_site_and_signing_out_ends_the_session() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::visit(&server).await;
+    for (next, expected) in [
+        ("/registries/main", "/registries/main"),
+        ("//evil.example/steal", "/me"),
+        ("https://evil.example/", "/me"),
+        ("/\\evil.example", "/me"),
+    ] {
+        let response = web
+            .post(
+                "login",
+                &[
+                    ("login", "alice"),
+                    ("password", "alice password"),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(response.headers()[LOCATION], expected, "next = {next}");
+    }
+    let mut web = WebClient::signed_in(&server, "alice", "alice password").await;
+    assert_eq!(web.get("me").await.status(), StatusCode::OK);
+    let sessions = server.count("SELECT COUNT(*) FROM web_sessions").await;
+    let response = web.post("logout", &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM web_sessions").await,
+        sessions - 1
+    );
+    // The old cookie no longer opens /me, even if a browser kept it.
+    let response = web.get("me").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/login?next=%2Fme");
+    web.session = None;
+    assert_eq!(web.get("me").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn administration_is_refused_to_users_and_sends_visitors_to_sign_in() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let visitor = WebClient::visit(&server).await;
+    let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+    let before = server.stored_state().await;
+    for path in [
+        "admin",
+        "admin/users",
+        "admin/teams",
+        "admin/registries/main",
+        "admin/audit",
+    ] {
+        let response = visitor.get(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            response.headers()[LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?next=")
+        );
+        let response = alice.get(path).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("not an administrator")
+        );
+    }
+    for (path, fields) in [
+        ("admin/users", vec![("login", "mallory"), ("admin", "on")]),
+        ("admin/users/alice", vec![("change", "make-admin")]),
+        ("admin/teams", vec![("team", "t"), ("action", "create")]),
+        (
+            "admin/registries/main/permissions",
+            vec![("kind", "user"), ("holder", "alice"), ("role", "admin")],
+        ),
+        ("admin/reindex", vec![]),
+    ] {
+        let response = alice.post(path, &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(server.stored_state().await, before);
+}
+
+#[tokio::test]
+async fn bad_token_requests_on_me_get_a_clear_message_and_store_no_token() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let before = server.stored_state().await;
+    for (fields, message) in [
+        (vec![("name", "t"), ("scope", "fly")], "unknown scope `fly`"),
+        (vec![("name", "t")], "choose at least one scope"),
+        (
+            vec![
+                ("name", "t"),
+                ("scope", "read"),
+                ("expires_in_days", "soon"),
+            ],
+            "is not a number of days",
+        ),
+        (
+            vec![("name", "t"), ("scope", "read"), ("crates", "a b")],
+            "crate pattern",
+        ),
+        (
+            vec![("name", "t"), ("scope", "read"), ("registry", "nowhere")],
+            "nowhere",
+        ),
+        // An everyday user cannot mint an administrator's token.
+        (
+            vec![("name", "t"), ("scope", "admin")],
+            "not an administrator",
+        ),
+    ] {
+        let response = web.post("me/tokens", &fields).await;
+        let status = response.status();
+        let page = response.text().await.unwrap();
+        assert!(status.is_client_error(), "{fields:?} gave {status}");
+        assert!(
+            page.contains(message),
+            "{fields:?}: expected “{message}” in {page}"
+        );
+        assert!(!page.contains("id=\"new-token\""));
+    }
+    // A password that is too short is refused too.
+    let response = web.post("me/password", &[("password", "short")]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("at least 8 characters")
+    );
+    assert_eq!(server.stored_state().await, before);
+}
+
+#[tokio::test]
+async fn a_token_made_on_me_is_shown_once_and_works_with_the_api() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let response = web
+        .post(
+            "me/tokens",
+            &[
+                ("name", "ci"),
+                ("scope", "read"),
+                ("scope", "publish-new"),
+                ("registry", "main"),
+                ("crates", "acme-*"),
+                ("expires_in_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let page = response.text().await.unwrap();
+    let token = page
+        .split("id=\"new-token\" class=\"copy\" readonly value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page shows the token")
+        .to_owned();
+    let me: serde_json::Value = server
+        .authed(reqwest::Method::GET, "api/v1/me", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["login"], "alice");
+    let listed = server
+        .column("SELECT scopes FROM api_tokens WHERE name = 'ci'")
+        .await;
+    assert_eq!(listed, vec!["read,publish-new".to_owned()]);
+    // Shown once: the page listing the tokens never shows a secret again.
+    let again = web.get("me").await.text().await.unwrap();
+    assert!(!again.contains(&token));
+    assert!(again.contains("acme-*"));
+}
+
+#[tokio::test]
+async fn the_rebuild_button_restores_a_lost_index_file_byte_for_byte() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("restored", "1.0.0"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("restored", "1.1.0"))
+            .await
+            .status(),
+        200
+    );
+    let (_, original) = server.index_file("restored").await;
+    server.execute("DELETE FROM index_files").await;
+    server
+        .execute("UPDATE crates SET max_version = NULL, search_text = ''")
+        .await;
+    let web = WebClient::signed_in(&server, "root", "root password").await;
+    let response = web.post("admin/reindex", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("Rebuilt the derived data of 1 crates (1 needed a correction)"),
+        "{page}"
+    );
+    assert_eq!(
+        server.column("SELECT max_version FROM crates").await,
+        vec!["1.1.0".to_owned()]
+    );
+    assert_eq!(
+        server.column("SELECT content FROM index_files").await,
+        vec![original.clone()]
+    );
+    let (status, served) = server.index_file("restored").await;
+    assert_eq!(status, 200);
+    assert_eq!(served, original);
+    let search = web.get("search?q=restored").await.text().await.unwrap();
+    assert!(search.contains("1 crate found"), "{search}");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'reindex'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn pages_of_a_private_registry_are_not_found_for_visitors_and_name_nothing() {
+    let server = TestServer::start_with(|config| {
+        let mut secret = cargohold::config::RegistryConfig::local("secret");
+        secret.auth_required = true;
+        config.registries.push(secret);
+    })
+    .await;
+    let mut fixture = CrateFixture::new("hidden-gem", "1.0.0");
+    fixture.description = "a secret description".into();
+    assert_eq!(server.publish_to("secret", &fixture).await.status(), 200);
+    let visitor = WebClient::visit(&server).await;
+    for path in [
+        "registries/secret",
+        "registries/secret/setup",
+        "registries/secret/crates/hidden-gem",
+        "registries/secret/crates/no-such-crate",
+    ] {
+        let response = visitor.get(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(
+            !page.contains("hidden-gem") && !page.contains("secret description"),
+            "{page}"
+        );
+    }
+    for path in [
+        "",
+        "search?q=hidden",
+        "search?q=&registry=secret",
+        "keywords/secret",
+    ] {
+        let page = visitor.get(path).await.text().await.unwrap();
+        assert!(
+            !page.contains("hidden-gem") && !page.contains("secret description"),
+            "{path}: {page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn crate_pages_show_versions_dependencies_features_and_dependents() {
+    let server = TestServer::start().await;
+    let base = CrateFixture::new("base-lib", "1.0.0").feature("extra", &[]);
+    assert_eq!(server.publish(&base).await.status(), 200);
+    let app = CrateFixture::new("top-app", "0.3.0").dep("base-lib", "^1");
+    assert_eq!(server.publish(&app).await.status(), 200);
+    let yanked = CrateFixture::new("base-lib", "1.1.0");
+    assert_eq!(server.publish(&yanked).await.status(), 200);
+    let response = server
+        .authed(
+            reqwest::Method::DELETE,
+            "registries/main/api/v1/crates/base-lib/1.1.0/yank",
+            &server.admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let web = WebClient::visit(&server).await;
+    let page = web
+        .get("registries/main/crates/base-lib")
+        .await
+        .text()
+        .await
+        .unwrap();
+    // The newest available version is shown; the yanked one is listed as yanked.
+    assert!(page.contains("id=\"crate-version\">1.0.0<"), "{page}");
+    assert!(
+        page.contains("?version=1.1.0\">1.1.0</a> <span class=\"tag yanked\">yanked</span>"),
+        "{page}"
+    );
+    assert!(page.contains("<code>extra</code>"), "{page}");
+    assert!(
+        page.contains("href=\"/registries/main/crates/top-app\">top-app</a> 0.3.0"),
+        "{page}"
+    );
+    let page = web
+        .get("registries/main/crates/top-app")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<a href=\"/registries/main/crates/base-lib\">base-lib</a>"),
+        "{page}"
+    );
+    assert!(page.contains("<code>^1</code>"), "{page}");
+    // A yanked version's own page says so.
+    let page = web
+        .get("registries/main/crates/base-lib?version=1.1.0")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"yanked\""), "{page}");
+    // Unknown versions and crates are plain 404 pages.
+    assert_eq!(
+        web.get("registries/main/crates/base-lib?version=9.9.9")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(web.get("registries/main/crates/nope").await.status(), 404);
+}
+
+#[tokio::test]
+async fn set_me_up_gives_the_lines_cargo_needs_for_each_kind_of_registry() {
+    let server = TestServer::start_with(|config| {
+        use cargohold::config::RegistryConfig;
+        let mut internal = RegistryConfig::local("internal");
+        internal.auth_required = true;
+        config.registries = vec![RegistryConfig::local("main"), internal];
+        // An upstream nobody answers at: the page must not need it.
+        config.registries.push(RegistryConfig::proxy(
+            "crates-io",
+            "http://127.0.0.1:9/index/".parse().unwrap(),
+        ));
+        let mut company =
+            RegistryConfig::virtual_of("company", &["internal", "crates-io"], Some("internal"));
+        company.auth_required = true;
+        config.registries.push(company);
+    })
+    .await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let page = web
+        .get("registries/company/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let index = server.index_url_of("company");
+    for expected in [
+        "global-credential-providers = [&#34;cargo:token&#34;]".to_owned(),
+        format!("[registries.company]\nindex = &#34;{index}&#34;"),
+        "[source.crates-io]\nreplace-with = &#34;company&#34;".to_owned(),
+        "cargo login --registry company".to_owned(),
+        "cargo publish --registry company".to_owned(),
+        "CARGO_REGISTRIES_COMPANY_TOKEN".to_owned(),
+    ] {
+        assert!(page.contains(&expected), "expected {expected:?} in {page}");
+    }
+    // A public local registry needs neither the provider nor source replacement.
+    let page = web.get("registries/main/setup").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "[registries.main]\nindex = &#34;{}&#34;",
+            server.index_url()
+        )),
+        "{page}"
+    );
+    assert!(
+        !page.contains("replace-with") && !page.contains("global-credential-providers"),
+        "{page}"
+    );
+    // A proxy takes no publishes, and its page says where it gets crates.
+    let page = web
+        .get("registries/crates-io/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("http://127.0.0.1:9/index/"), "{page}");
+    assert!(
+        !page.contains("cargo publish --registry crates-io"),
+        "{page}"
+    );
+}
