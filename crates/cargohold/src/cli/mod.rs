@@ -59,6 +59,8 @@ pub enum Command {
     Mirror(MirrorArgs),
     /// Evict cached crates from a proxy by age and size (never what a local crate needs)
     Evict(EvictArgs),
+    /// Rebuild derived data (index files, highest versions, search text) from the database
+    Reindex(ReindexArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -106,6 +108,14 @@ pub struct EvictArgs {
     pub dry_run: bool,
 }
 
+/// Options of `reindex`.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Only this registry [default: every registry that holds crates]
+    #[arg(long, value_name = "R")]
+    pub registry: Option<String>,
+}
+
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -148,6 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(config, args).await,
         Command::Mirror(args) => mirror(config, args).await,
         Command::Evict(args) => evict(config, args).await,
+        Command::Reindex(args) => reindex(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -317,6 +328,28 @@ async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
 }
 
 /// The progress bar of long commands (import, mirror): position, rate, current item.
+async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let registry = match &args.registry {
+        Some(name) => Some(app.registry(name)?.clone()),
+        None => None,
+    };
+    let bar = progress_bar(0);
+    let done = ops::reindex::rebuild(&app, registry.as_deref(), None, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "rebuilt the derived data of {} crate{}; {} needed a correction",
+        done.crates,
+        if done.crates == 1 { "" } else { "s" },
+        done.corrected
+    );
+    Ok(())
+}
+
 fn progress_bar(len: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(

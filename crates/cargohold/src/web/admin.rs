@@ -135,8 +135,9 @@ pub async fn reindex(
         .await
         .map(|done| {
             format!(
-                "Rebuilt the derived data of {} crates ({} needed a correction).",
-                done.crates, done.corrected
+                "Rebuilt the derived data of {} ({} needed a correction).",
+                view::count(done.crates as i64, "crate"),
+                done.corrected
             )
         });
     let (status, flash) = Flash::from(result)?;

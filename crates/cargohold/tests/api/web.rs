@@ -428,7 +428,7 @@ async fn the_rebuild_button_restores_a_lost_index_file_byte_for_byte() {
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(
-        page.contains("Rebuilt the derived data of 1 crates (1 needed a correction)"),
+        page.contains("Rebuilt the derived data of 1 crate (1 needed a correction)"),
         "{page}"
     );
     assert_eq!(

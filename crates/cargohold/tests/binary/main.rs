@@ -321,6 +321,8 @@ fn every_command_has_help() {
         &["import", "--help"],
         &["mirror", "--help"],
         &["evict", "--help"],
+        &["reindex", "--help"],
+        &["user", "password", "--help"],
         &["config", "--help"],
         &["config", "show", "--help"],
     ] {
@@ -723,4 +725,58 @@ fn mirror_fetches_a_lockfiles_crates_so_builds_need_no_upstream_afterwards() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("failed ghost@1.0.0"), "{stdout}");
     served.terminate();
+}
+
+#[tokio::test]
+async fn reindex_rebuilds_lost_index_files_and_highest_versions_from_the_database() {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    write_crate(source.path(), &CrateFixture::new("alpha", "1.0.0"));
+    write_crate(source.path(), &CrateFixture::new("alpha", "1.2.0"));
+    let import = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
+    assert!(import.status.success(), "{import:?}");
+    let url = format!("sqlite://{}", data.path().join("cargohold.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let original: String = sqlx::query_scalar("SELECT content FROM index_files")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM index_files")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE crates SET max_version = '1.0.0'")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let output = cargohold(data.path(), &["reindex"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        stdout.trim(),
+        "rebuilt the derived data of 1 crate; 1 needed a correction"
+    );
+    let rebuilt: String = sqlx::query_scalar("SELECT content FROM index_files")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(rebuilt, original);
+    let max: String = sqlx::query_scalar("SELECT max_version FROM crates")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(max, "1.2.0");
+
+    // A second run finds nothing to correct, and an unknown registry is a clear error.
+    let again = cargohold(data.path(), &["reindex", "--registry", "main"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 needed a correction"));
+    let unknown = cargohold(data.path(), &["reindex", "--registry", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no registry named `nope`"));
 }
