@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
+use futures::TryStreamExt;
 use futures::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -13,6 +14,25 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+}
+
+/// A stored blob as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub key: String,
+    pub size: u64,
+    /// When it was last written, in Unix seconds.
+    pub modified: i64,
+}
+
+impl From<object_store::ObjectMeta> for BlobInfo {
+    fn from(meta: object_store::ObjectMeta) -> Self {
+        Self {
+            key: meta.location.to_string(),
+            size: meta.size,
+            modified: meta.last_modified.timestamp(),
+        }
+    }
 }
 
 /// The key of a `.crate` file.
@@ -81,5 +101,24 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(err) => Err(err),
         }
+    }
+
+    /// The blob under `key` without its bytes, or `None` when there is none.
+    pub async fn head(&self, key: &str) -> object_store::Result<Option<BlobInfo>> {
+        match self.inner.head(&Path::parse(key)?).await {
+            Ok(meta) => Ok(Some(meta.into())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Every blob whose key starts with the folder `prefix`. Files still being
+    /// written (the local store's staging files) are not listed.
+    pub async fn list(&self, prefix: &str) -> object_store::Result<Vec<BlobInfo>> {
+        self.inner
+            .list(Some(&Path::parse(prefix)?))
+            .map_ok(BlobInfo::from)
+            .try_collect()
+            .await
     }
 }

@@ -61,6 +61,10 @@ pub enum Command {
     Evict(EvictArgs),
     /// Rebuild derived data (index files, highest versions, search text) from the database
     Reindex(ReindexArgs),
+    /// Verify blobs, index files and highest versions against the database (exit status 1 on any difference)
+    Check(CheckArgs),
+    /// Remove blobs no version refers to, once older than a grace period
+    Gc(GcArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -116,6 +120,25 @@ pub struct ReindexArgs {
     pub registry: Option<String>,
 }
 
+/// Options of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Rebuild what the database can rebuild (index files, highest versions); missing or damaged blobs stay reported
+    #[arg(long)]
+    pub repair: bool,
+}
+
+/// Options of `gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Only list what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced blobs written less than this many hours ago (a publish in progress writes its blob first)
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    pub grace_hours: u64,
+}
+
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -159,6 +182,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mirror(args) => mirror(config, args).await,
         Command::Evict(args) => evict(config, args).await,
         Command::Reindex(args) => reindex(config, args).await,
+        Command::Check(args) => check(config, args).await,
+        Command::Gc(args) => gc(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -327,7 +352,6 @@ async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The progress bar of long commands (import, mirror): position, rate, current item.
 async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let registry = match &args.registry {
@@ -350,6 +374,84 @@ async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let bar = progress_bar(0);
+    let report = ops::check::check(&app, args.repair, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    for problem in &report.problems {
+        match problem.remedy() {
+            _ if report.repaired && problem.repairable() => println!("repaired: {problem}"),
+            Some(remedy) if args.repair => {
+                println!("{problem} (cannot be repaired: {remedy})")
+            }
+            _ => println!("{problem}"),
+        }
+    }
+    let remaining = report.remaining().count();
+    println!(
+        "checked {} crate{} and {} version{}: {} problem{}{}",
+        report.crates,
+        if report.crates == 1 { "" } else { "s" },
+        report.versions,
+        if report.versions == 1 { "" } else { "s" },
+        report.problems.len(),
+        if report.problems.len() == 1 { "" } else { "s" },
+        if report.repaired {
+            format!(", {} repaired", report.problems.len() - remaining)
+        } else {
+            String::new()
+        }
+    );
+    if remaining > 0 {
+        let hint = if !args.repair && report.problems.iter().any(|p| p.repairable()) {
+            "; `cargohold check --repair` rebuilds index files and highest versions"
+        } else {
+            ""
+        };
+        anyhow::bail!(
+            "{remaining} problem{} remain{}{hint}",
+            if remaining == 1 { "" } else { "s" },
+            if remaining == 1 { "s" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+async fn gc(config: Config, args: GcArgs) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let grace_secs = i64::try_from(args.grace_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
+    let collected = ops::gc::collect(&app, grace_secs, args.dry_run).await?;
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    for blob in &collected.removed {
+        println!("{verb} {} ({} bytes)", blob.key, blob.size);
+    }
+    println!(
+        "{verb} {} unreferenced blob{} ({} bytes); kept {} younger than {} hour{} and {} in use",
+        collected.removed.len(),
+        if collected.removed.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        collected.removed_bytes,
+        collected.young,
+        args.grace_hours,
+        if args.grace_hours == 1 { "" } else { "s" },
+        collected.referenced
+    );
+    Ok(())
+}
+
+/// The progress bar of long commands (import, mirror, reindex, check): position, rate, current item.
 fn progress_bar(len: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(

@@ -55,6 +55,35 @@ pub async fn upsert<'c>(
     Ok(())
 }
 
+/// The index files of a registry: lowercase name and the crate each belongs to.
+pub async fn list_names<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+) -> sqlx::Result<Vec<(String, i64)>> {
+    const SQL: &str = "SELECT name_lower, crate_id FROM index_files
+                       WHERE registry_id = $1 ORDER BY name_lower";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Deletes the index file of `name_lower`.
+pub async fn delete<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    name_lower: &str,
+) -> sqlx::Result<()> {
+    const SQL: &str = "DELETE FROM index_files WHERE registry_id = $1 AND name_lower = $2";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(registry_id)
+        .bind(name_lower)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 /// Takes the next change number. The `index_state` row stays locked until the
 /// transaction ends, so numbers are handed out in commit order.
 pub async fn next_generation<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {

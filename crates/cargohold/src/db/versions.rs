@@ -218,6 +218,44 @@ pub async fn find_for_download<'c>(
         .await)
 }
 
+/// Where a version's `.crate` is and what it must hold.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BlobRow {
+    pub num: String,
+    pub checksum: String,
+    pub size: i64,
+    pub blob_key: String,
+}
+
+/// The blobs of a crate's versions, in publish order.
+pub async fn list_blobs<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<BlobRow>> {
+    const SQL: &str = "SELECT num, checksum, size, blob_key FROM versions
+                       WHERE crate_id = $1 ORDER BY published_at, id";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// The blob key of every version in every registry (configured or not).
+pub async fn all_blob_keys<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<Vec<String>> {
+    const SQL: &str = "SELECT blob_key FROM versions";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_all(c).await)
+}
+
+/// Whether some version names the blob `blob_key`.
+pub async fn blob_key_in_use<'c>(conn: impl Into<Conn<'c>>, blob_key: &str) -> sqlx::Result<bool> {
+    const SQL: &str = "SELECT COUNT(*) FROM versions WHERE blob_key = $1";
+    let count: i64 = on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(blob_key)
+        .fetch_one(c)
+        .await)?;
+    Ok(count > 0)
+}
+
 /// A version held in a registry, as a cache listing shows it.
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct HeldVersionRow {

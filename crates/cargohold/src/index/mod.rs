@@ -22,7 +22,9 @@ pub async fn refresh_crate<'c>(
     let lines = db::versions::index_lines(&mut conn, crate_id).await?;
     let mut file = render::index_file(&lines, now);
     if let Some(previous) = db::index_files::find(&mut conn, registry_id, name_lower).await? {
-        if previous.etag == file.etag {
+        // The content too, not only the ETag: `check --repair` must mend a file whose
+        // bytes were damaged while its ETag was not.
+        if previous.etag == file.etag && previous.content == file.content {
             return Ok(());
         }
         // Last-Modified must move forward with every change, even two in one second,

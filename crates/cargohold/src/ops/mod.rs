@@ -14,8 +14,10 @@ use crate::index;
 
 pub mod audit;
 pub mod browse;
+pub mod check;
 pub mod download;
 pub mod evict;
+pub mod gc;
 pub mod import;
 pub mod mirror;
 pub mod owners;

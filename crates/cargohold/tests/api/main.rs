@@ -4,8 +4,10 @@
 mod access;
 mod audit;
 mod auth;
+mod check;
 mod concurrency;
 mod envelope;
+mod gc;
 mod index;
 mod odd_manifests;
 mod owners;

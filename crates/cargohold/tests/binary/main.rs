@@ -322,6 +322,8 @@ fn every_command_has_help() {
         &["mirror", "--help"],
         &["evict", "--help"],
         &["reindex", "--help"],
+        &["check", "--help"],
+        &["gc", "--help"],
         &["user", "password", "--help"],
         &["config", "--help"],
         &["config", "show", "--help"],
@@ -779,4 +781,160 @@ async fn reindex_rebuilds_lost_index_files_and_highest_versions_from_the_databas
     let unknown = cargohold(data.path(), &["reindex", "--registry", "nope"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no registry named `nope`"));
+}
+
+/// A data directory holding `alpha` 1.0.0 and 1.2.0, imported by the binary, and its database.
+async fn imported_alpha() -> (tempfile::TempDir, sqlx::SqlitePool) {
+    let data = tempfile::tempdir().unwrap();
+    let source = tempfile::tempdir().unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    write_crate(source.path(), &CrateFixture::new("alpha", "1.0.0"));
+    write_crate(source.path(), &CrateFixture::new("alpha", "1.2.0"));
+    let import = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
+    assert!(import.status.success(), "{import:?}");
+    let url = format!("sqlite://{}", data.path().join("cargohold.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    (data, db)
+}
+
+#[tokio::test]
+async fn check_prints_each_difference_fails_and_repairs_what_the_database_can_rebuild() {
+    let (data, db) = imported_alpha().await;
+    let healthy = cargohold(data.path(), &["check"]);
+    assert!(healthy.status.success(), "{healthy:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&healthy.stdout).trim(),
+        "checked 1 crate and 2 versions: 0 problems"
+    );
+
+    let key: String = sqlx::query_scalar("SELECT blob_key FROM versions WHERE num = '1.0.0'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    std::fs::remove_file(data.path().join("blobs").join(&key)).unwrap();
+    sqlx::query("UPDATE index_files SET content = REPLACE(content, '\"1.2.0\"', '\"1.2.1\"')")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE crates SET max_version = '1.0.0'")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    // Import stores four files at once, so either version may have come first.
+    let order: Vec<String> =
+        sqlx::query_scalar("SELECT num FROM versions ORDER BY published_at, id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let line = order.iter().position(|num| num == "1.2.0").unwrap() + 1;
+
+    let broken = cargohold(data.path(), &["check"]);
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success(), "{broken:?}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("main/alpha 1.0.0: blob {key} is missing").as_str(),
+            format!("main/alpha: index file differs from the database: line {line} (version 1.2.0) is not the database's").as_str(),
+            "main/alpha: max_version is 1.0.0, the versions say 1.2.0",
+            "checked 1 crate and 2 versions: 3 problems",
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains("error: 3 problems remain; `cargohold check --repair` rebuilds"),
+        "{stderr}"
+    );
+
+    let repair = cargohold(data.path(), &["check", "--repair"]);
+    let stdout = String::from_utf8_lossy(&repair.stdout);
+    assert!(
+        !repair.status.success(),
+        "the missing blob remains: {repair:?}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "main/alpha 1.0.0: blob {key} is missing (cannot be repaired: restore the file from a backup"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repaired: main/alpha: index file differs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("repaired: main/alpha: max_version is 1.0.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 problems, 2 repaired"), "{stdout}");
+
+    let again = cargohold(data.path(), &["check"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(!again.status.success());
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("main/alpha 1.0.0: blob {key} is missing").as_str(),
+            "checked 1 crate and 2 versions: 1 problem",
+        ]
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("error: 1 problem remains\n"));
+}
+
+#[tokio::test]
+async fn gc_lists_with_dry_run_then_removes_only_old_unreferenced_blobs() {
+    let (data, db) = imported_alpha().await;
+    let blobs = data.path().join("blobs");
+    let keys: Vec<String> = sqlx::query_scalar("SELECT blob_key FROM versions")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let write = |key: &str, age_days: u64| {
+        let path = blobs.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(age_days * 86_400))
+            .unwrap();
+        path
+    };
+    let old = write("crates/main/alpha/0.1.0/aaaa.crate", 3);
+    let fresh = write("crates/main/alpha/0.2.0/bbbb.crate", 0);
+
+    let dry = cargohold(data.path(), &["gc", "--dry-run"]);
+    assert!(dry.status.success(), "{dry:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        [
+            "would remove crates/main/alpha/0.1.0/aaaa.crate (10 bytes)",
+            "would remove 1 unreferenced blob (10 bytes); kept 1 younger than 24 hours and 2 in use",
+        ]
+    );
+    assert!(old.exists());
+
+    let gc = cargohold(data.path(), &["gc"]);
+    assert!(gc.status.success(), "{gc:?}");
+    assert!(String::from_utf8_lossy(&gc.stdout).ends_with(
+        "removed 1 unreferenced blob (10 bytes); kept 1 younger than 24 hours and 2 in use\n"
+    ));
+    assert!(!old.exists() && fresh.exists());
+    for key in &keys {
+        assert!(blobs.join(key).exists(), "{key}");
+    }
+    // With no grace period the fresh orphan goes too; versions still keep theirs.
+    let now = cargohold(data.path(), &["gc", "--grace-hours", "0"]);
+    assert!(
+        String::from_utf8_lossy(&now.stdout).contains("removed 1 unreferenced blob (10 bytes)"),
+        "{now:?}"
+    );
+    assert!(!fresh.exists());
+    let check = cargohold(data.path(), &["check"]);
+    assert!(check.status.success(), "{check:?}");
 }
