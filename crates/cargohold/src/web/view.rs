@@ -58,7 +58,7 @@ impl From<ListedCrate> for CrateItem {
             url: crate_url(&c.registry, &c.name, None),
             version: c.max_version.unwrap_or_else(|| "all yanked".into()),
             description: c.description.unwrap_or_default(),
-            downloads: thousands(c.downloads),
+            downloads: count(c.downloads, "download"),
             updated: date(c.updated_at),
             registry: c.registry,
             name: c.name,
