@@ -17,18 +17,28 @@ mod downloads;
 mod import;
 mod index;
 mod load;
+mod proxy;
 mod publish;
 mod report;
 mod resolve;
 mod servers;
+mod snapshot;
 
 /// Every benchmark, in the order they run.
-const ALL: [&str; 5] = ["index", "downloads", "publish", "resolve", "import"];
+const ALL: [&str; 6] = [
+    "index",
+    "downloads",
+    "publish",
+    "resolve",
+    "import",
+    "proxy",
+];
 
 /// Benchmarks of cargohold; see docs/benchmarks.md.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Run only these benchmarks: index (with memory and start-up), downloads, publish, resolve, import
+    /// Run only these benchmarks: index (with memory and start-up), downloads, publish, resolve, import, proxy.
+    /// The other sections of an existing report are kept.
     #[arg(long = "only", value_name = "NAME")]
     only: Vec<String>,
     /// Crates in the large registry (each has 1 to 20 versions, 10.5 on average)
@@ -49,6 +59,9 @@ struct Args {
     /// Generated crates for the import benchmark
     #[arg(long, default_value_t = 1000)]
     import_crates: usize,
+    /// Rounds of `cargo fetch` per way of fetching in the proxy benchmark (the median is reported)
+    #[arg(long, default_value_t = 5)]
+    fetches: usize,
     /// Where the report goes
     #[arg(long, default_value = "docs/benchmarks.md")]
     out: PathBuf,
@@ -62,6 +75,7 @@ pub struct Bench {
     pub publishes: usize,
     pub resolutions: usize,
     pub import_crates: usize,
+    pub fetches: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         publishes: args.publishes,
         resolutions: args.resolutions,
         import_crates: args.import_crates,
+        fetches: args.fetches.max(1),
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let cache = target_dir(&root).join("bench-data");
@@ -118,12 +133,23 @@ fn main() -> anyhow::Result<()> {
         eprintln!("import");
         sections.push(import::run(&bench)?);
     }
+    if wanted("proxy") {
+        eprintln!("proxy registry");
+        sections.push(proxy::run(&bench, &root, &cache)?);
+    }
 
     let invocation = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let invocation = format!("cargo run --release -p cargohold-bench -- {invocation}");
-    let report = report::render(&root, &sections, invocation.trim());
+    let mut report = report::render(&root, &sections, invocation.trim());
+    let out = root.join(&args.out);
+    if !args.only.is_empty()
+        && let Ok(previous) = std::fs::read_to_string(&out)
+    {
+        // Only some benchmarks ran: their sections replace (or join) those of the last report.
+        report = report::merge(&previous, &report, &sections, invocation.trim());
+    }
     print!("{report}");
-    std::fs::write(root.join(&args.out), &report)
+    std::fs::write(&out, &report)
         .with_context(|| format!("could not write {}", args.out.display()))?;
     eprintln!("written to {}", args.out.display());
     Ok(())

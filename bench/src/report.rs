@@ -17,13 +17,15 @@ pub struct Section {
 pub fn render(root: &Path, sections: &[Section], invocation: &str) -> String {
     let mut out = String::from("# cargohold benchmarks\n\n");
     out.push_str(
-        "Written by `cargo run --release -p cargohold-bench` (one command, no network; it installs nginx and \
-         wrk from Debian's packages when they are missing). Absolute figures depend on the machine and on \
+        "Written by `cargo run --release -p cargohold-bench` (one command; it installs nginx and wrk from Debian's \
+         packages when they are missing, and uses the network only to build, once, a snapshot of the crates.io files \
+         this workspace's Cargo.lock needs, for the proxy benchmark; `--only NAME` runs some benchmarks and keeps the \
+         other sections). Absolute figures depend on the machine and on \
          what else runs on it, so every comparison is made side by side in one run and given as a ratio. What was found \
          while profiling, and why the hot paths look as they do, is in docs/performance.md.\n\n",
     );
     let _ = writeln!(out, "This run: `{invocation}`\n");
-    let _ = writeln!(out, "## Machine and versions\n");
+    let _ = writeln!(out, "## {MACHINE}\n");
     for (what, value) in machine(root) {
         let _ = writeln!(out, "- {what}: {value}");
     }
@@ -101,4 +103,113 @@ pub fn ratio(ours: f64, theirs: f64) -> String {
     } else {
         "–".into()
     }
+}
+
+/// The report `fresh`, of the benchmarks of `sections` only, folded into the `previous` one:
+/// each of its sections replaces the one of the same title, or comes after the others; every
+/// other section, the machine and the command of the previous run stay as they were, and a
+/// list under that command says which sections were run since, how, at which commit and, when
+/// it changed, on what.
+pub fn merge(previous: &str, fresh: &str, sections: &[Section], invocation: &str) -> String {
+    const SINCE: &str = "Sections run separately since:";
+    let (fresh_preamble, fresh_blocks) = split(fresh);
+    let (old_preamble, old_blocks) = split(previous);
+    let rerun: Vec<&str> = sections.iter().map(|s| s.title).collect();
+    let machine = |blocks: &[(String, String)]| -> Vec<String> {
+        blocks
+            .iter()
+            .find(|(title, _)| title == MACHINE)
+            .map(|(_, block)| {
+                block
+                    .lines()
+                    .filter(|l| l.starts_with("- "))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (old_machine, fresh_machine) = (machine(&old_blocks), machine(&fresh_blocks));
+    let describe = fresh_machine
+        .iter()
+        .find_map(|l| l.strip_prefix("- cargohold: "))
+        .unwrap_or("unknown");
+    let changed: Vec<&str> = fresh_machine
+        .iter()
+        .filter(|l| !l.starts_with("- cargohold: ") && !old_machine.contains(l))
+        .map(|l| &l[2..])
+        .collect();
+    let on = if changed.is_empty() {
+        "same machine and versions".to_owned()
+    } else {
+        changed.join("; ")
+    };
+
+    // The preamble: the current introduction, the previous run's command, what ran since.
+    let intro: String = fresh_preamble
+        .lines()
+        .take_while(|l| !l.starts_with("This run:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut old_lines = old_preamble
+        .lines()
+        .skip_while(|l| !l.starts_with("This run:"));
+    let run_line = old_lines
+        .next()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("This run: `{invocation}`"));
+    let mut since: Vec<String> = old_lines
+        .skip_while(|l| !l.starts_with(SINCE))
+        .filter(|l| l.starts_with("- "))
+        .filter(|l| !rerun.iter().any(|t| l.starts_with(&format!("- {t}: "))))
+        .map(str::to_owned)
+        .collect();
+    since.extend(
+        rerun
+            .iter()
+            .map(|title| format!("- {title}: `{invocation}` at cargohold {describe} ({on})")),
+    );
+    let mut out = format!(
+        "{}\n\n{run_line}\n\n{SINCE}\n\n{}",
+        intro.trim_end(),
+        since.join("\n")
+    );
+
+    let mut blocks: Vec<&str> = old_blocks
+        .iter()
+        .map(|(title, block)| {
+            fresh_blocks
+                .iter()
+                .find(|(t, _)| t == title && t != MACHINE && rerun.contains(&t.as_str()))
+                .map_or(block.as_str(), |(_, fresh)| fresh.as_str())
+        })
+        .collect();
+    blocks.extend(
+        fresh_blocks
+            .iter()
+            .filter(|(title, _)| title != MACHINE && !old_blocks.iter().any(|(t, _)| t == title))
+            .map(|(_, block)| block.as_str()),
+    );
+    for block in blocks {
+        let _ = write!(out, "\n\n{}", block.trim_end());
+    }
+    out.push('\n');
+    out
+}
+
+const MACHINE: &str = "Machine and versions";
+
+/// A report's text before its first `## ` heading, and each `## ` block with its title.
+fn split(report: &str) -> (String, Vec<(String, String)>) {
+    let mut preamble = String::new();
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in report.split_inclusive('\n') {
+        if let Some(title) = line.strip_prefix("## ") {
+            blocks.push((title.trim().to_owned(), String::new()));
+        }
+        match blocks.last_mut() {
+            Some((_, block)) => block.push_str(line),
+            None => preamble.push_str(line),
+        }
+    }
+    (preamble, blocks)
 }

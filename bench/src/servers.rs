@@ -19,8 +19,21 @@ pub struct Cargohold {
 impl Cargohold {
     /// Starts `binary` on `data_dir`, on a port of the system's choosing.
     pub fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with_config(binary, data_dir, None)
+    }
+
+    /// Starts `binary` on `data_dir` with the configuration file `config` (`--config`).
+    pub fn start_with_config(
+        binary: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -133,7 +146,11 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, not SIGKILL: the master then stops its workers, which would otherwise
+        // outlive it, still listening.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
