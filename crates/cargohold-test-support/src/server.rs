@@ -356,6 +356,23 @@ impl TestServer {
         .expect("the count query runs")
     }
 
+    /// Waits until a `SELECT COUNT(*) …` reaches `expected`: for work the server
+    /// finishes after answering (a proxy stores what it fetched in the background).
+    pub async fn wait_for_count(&self, sql: &'static str, expected: i64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let count = self.count(sql).await;
+            if count == expected {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{sql}` stayed at {count}, not {expected}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Runs a query returning one text column, and collects it.
     pub async fn column(&self, sql: &'static str) -> Vec<String> {
         match self.app.db.read() {

@@ -30,7 +30,12 @@ pub enum DownloadBody {
 const WHOLE_UP_TO: i64 = 1024 * 1024;
 
 /// Opens `name`'s `.crate` named `file` (`{name}-{version}.crate`, as cargo asks for it).
-pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> AppResult<Download> {
+pub async fn open(
+    app: &Arc<App>,
+    registry: &Arc<Registry>,
+    name: &str,
+    file: &str,
+) -> AppResult<Download> {
     let version = version_from_file_name(name, file).ok_or_else(|| {
         AppError::NotFound(format!(
             "`{file}` is not a download of `{name}`; expected `{name}-VERSION.crate`"
@@ -51,7 +56,7 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
             let lower = name.to_ascii_lowercase();
             resolved = virtual_registry::resolve(app, members, &lower).await?;
             match &resolved {
-                Some((member, _)) => member.as_ref(),
+                Some((member, _)) => *member,
                 None => return Err(AppError::NotFound(format!("no crate named `{name}`"))),
             }
         }
@@ -67,10 +72,19 @@ pub async fn open(app: &App, registry: &Registry, name: &str, file: &str) -> App
         None => {
             let missing =
                 || AppError::NotFound(format!("crate `{name}` has no version `{version}`"));
-            let Some(proxy) = &registry.proxy else {
+            if registry.proxy.is_none() {
                 return Err(missing());
-            };
-            proxy::ensure_crate(app, registry, proxy, name, version).await?;
+            }
+            // Fetched now: answered from the checked bytes while they are stored.
+            if let Some((bytes, checksum)) =
+                proxy::fetch_for_download(app, registry, name, version).await?
+            {
+                return Ok(Download {
+                    size: bytes.len() as i64,
+                    body: DownloadBody::Whole(bytes),
+                    checksum,
+                });
+            }
             find_version(app, registry, name, version)
                 .await?
                 .ok_or_else(missing)?

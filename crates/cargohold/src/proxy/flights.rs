@@ -14,22 +14,23 @@ pub struct Flights {
 }
 
 /// Held while fetching one key; others asking for the key wait until it drops.
-pub struct Flight<'a> {
-    flights: &'a Flights,
+/// It owns its way back to the gates, so a background task can hold it.
+pub struct Flight {
+    flights: Arc<Flights>,
     key: String,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl Flights {
     /// Waits until no one else works on `key`, then holds it.
-    pub async fn enter(&self, key: &str) -> Flight<'_> {
+    pub async fn enter(self: &Arc<Self>, key: &str) -> Flight {
         let gate = {
             let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
             gates.entry(key.to_owned()).or_default().clone()
         };
         let guard = gate.lock_owned().await;
         Flight {
-            flights: self,
+            flights: Arc::clone(self),
             key: key.to_owned(),
             guard: Some(guard),
         }
@@ -41,7 +42,7 @@ impl Flights {
     }
 }
 
-impl Drop for Flight<'_> {
+impl Drop for Flight {
     fn drop(&mut self) {
         drop(self.guard.take());
         let mut gates = self.flights.gates.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,7 +86,7 @@ mod tests {
 
     #[tokio::test]
     async fn different_keys_do_not_wait_for_each_other() {
-        let flights = Flights::default();
+        let flights = Arc::new(Flights::default());
         let _a = flights.enter("a").await;
         let _b = flights.enter("b").await;
         assert_eq!(flights.in_flight(), 2);

@@ -32,7 +32,7 @@ use crate::error::{AppError, AppResult};
 use crate::index::cache::{Cached, CachedFile};
 use crate::index::render::etag_for;
 use crate::ops;
-use flights::Flights;
+use flights::{Flight, Flights};
 use upstream::{IndexFetch, Upstream, UpstreamError};
 
 /// After an upstream failure, how long the stale copy is served before asking again.
@@ -50,7 +50,7 @@ pub struct Proxy {
     pub stats: ProxyStats,
     /// What the cache may keep (`cache-max-size`, `cache-max-age-days`).
     pub eviction: crate::ops::evict::Limits,
-    flights: Flights,
+    flights: Arc<Flights>,
 }
 
 /// What a proxy did since the process started.
@@ -122,7 +122,7 @@ impl Proxy {
                 max_size: config.cache_max_size,
                 max_age_secs: (config.cache_max_age_days * 86_400) as i64,
             },
-            flights: Flights::default(),
+            flights: Arc::default(),
         })
     }
 }
@@ -342,8 +342,20 @@ fn refused_by_policy(name: &str, version: &str) -> AppError {
     ))
 }
 
-/// Makes sure `name@version` is in the proxy's store, fetching it from the upstream
-/// when it is not. Returns whether it was fetched now.
+/// A version fetched from the upstream and checked against the upstream's
+/// checksum, not yet stored; the flight for it is still held.
+pub struct Fetched {
+    pub bytes: Bytes,
+    pub checksum: String,
+    name: String,
+    version: String,
+    line: String,
+    flight: Flight,
+}
+
+/// Makes sure `name@version` is in the proxy's cache, fetching and storing it
+/// if needed; `true` if it was fetched now. For `cargohold mirror`, which must
+/// leave the cache filled when it returns.
 pub async fn ensure_crate(
     app: &App,
     registry: &Registry,
@@ -351,6 +363,68 @@ pub async fn ensure_crate(
     name: &str,
     version: &str,
 ) -> AppResult<bool> {
+    match fetch_crate(app, registry, proxy, name, version).await? {
+        Some(fetched) => {
+            store(app, registry, fetched).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// For a download of a version the proxy lacks: fetches it, and returns the
+/// checked bytes at once while a background task stores them (the publish
+/// pipeline's checks, blob, row). Requests for the same version meanwhile wait
+/// for the store instead of asking the upstream again. `None`: it is stored already.
+pub async fn fetch_for_download(
+    app: &Arc<App>,
+    registry: &Arc<Registry>,
+    name: &str,
+    version: &str,
+) -> AppResult<Option<(Bytes, String)>> {
+    let Some(proxy) = &registry.proxy else {
+        return Ok(None);
+    };
+    let Some(fetched) = fetch_crate(app, registry, proxy, name, version).await? else {
+        return Ok(None);
+    };
+    let answer = (fetched.bytes.clone(), fetched.checksum.clone());
+    let (app, registry) = (Arc::clone(app), Arc::clone(registry));
+    tokio::spawn(async move {
+        let (name, version) = (fetched.name.clone(), fetched.version.clone());
+        match store(&app, &registry, fetched).await {
+            Ok(()) => {
+                // The download that fetched it counts like any other.
+                let canonical = cargohold_protocol::name::canonical_name(&name);
+                if let Ok(Some(row)) = db::versions::find_for_download(
+                    app.db.read(),
+                    registry.id,
+                    &canonical,
+                    &version,
+                )
+                .await
+                {
+                    app.downloads.record(row.version_id, row.crate_id);
+                }
+            }
+            // Nothing is lost: the next request fetches it again.
+            Err(err) => {
+                tracing::warn!(registry = %registry.name, krate.name = %name, version.num = %version, error = %err, "could not store a version fetched from the upstream")
+            }
+        }
+    });
+    Ok(Some(answer))
+}
+
+/// Fetches `name@version` from the upstream unless it is cached (`None`),
+/// holding the version's flight so only one request asks the upstream.
+async fn fetch_crate(
+    app: &App,
+    registry: &Registry,
+    proxy: &Proxy,
+    name: &str,
+    version: &str,
+) -> AppResult<Option<Fetched>> {
     let lower = name.to_ascii_lowercase();
     let canonical = cargohold_protocol::name::canonical_name(name);
     let pool = app.db.read();
@@ -358,9 +432,9 @@ pub async fn ensure_crate(
         .await?
         .is_some()
     {
-        return Ok(false);
+        return Ok(None);
     }
-    let _flight = proxy
+    let flight = proxy
         .flights
         .enter(&format!("crate/{lower}/{version}"))
         .await;
@@ -369,7 +443,7 @@ pub async fn ensure_crate(
         .await?
         .is_some()
     {
-        return Ok(false);
+        return Ok(None);
     }
     let Cached::File(file) = index_file(app, registry, proxy, &lower).await? else {
         return Err(AppError::NotFound(format!(
@@ -402,10 +476,30 @@ pub async fn ensure_crate(
             ))
         })?;
     bump(&proxy.stats.crate_fetches);
-    ops::publish::store_upstream_crate(app, registry, &offered.name, version, offered.line, bytes)
-        .await?;
-    tracing::info!(registry = %registry.name, krate.name = %offered.name, version.num = %version, "cached `{}@{version}` from the upstream", offered.name);
-    Ok(true)
+    Ok(Some(Fetched {
+        bytes,
+        checksum: offered.cksum,
+        name: offered.name,
+        version: version.to_owned(),
+        line: offered.line.to_owned(),
+        flight,
+    }))
+}
+
+/// Stores a fetched version through the publish pipeline, then lets waiters in.
+async fn store(app: &App, registry: &Registry, fetched: Fetched) -> AppResult<()> {
+    let Fetched {
+        bytes,
+        name,
+        version,
+        line,
+        flight,
+        ..
+    } = fetched;
+    ops::publish::store_upstream_crate(app, registry, &name, &version, &line, bytes).await?;
+    tracing::info!(registry = %registry.name, krate.name = %name, version.num = %version, "cached `{name}@{version}` from the upstream");
+    drop(flight);
+    Ok(())
 }
 
 /// A version as the upstream's index line describes it.

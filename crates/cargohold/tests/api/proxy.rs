@@ -66,6 +66,10 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
     let (status, bytes) = server.download_from("upstream", "left-pad", "1.0.0").await;
     assert_eq!(status, 200);
     assert_eq!(bytes, v1.tarball());
+    // Answered from the fetched bytes; stored just after.
+    server
+        .wait_for_count("SELECT COUNT(*) FROM versions", 1)
+        .await;
     let state = server.stored_state().await;
     assert_eq!((state.versions, state.blobs), (1, 1));
     assert_eq!(state.owners, 0, "nobody here owns an upstream crate");
@@ -306,6 +310,9 @@ async fn a_virtual_registry_never_serves_an_upstream_version_of_an_internal_name
         server.download_from("all", "public-thing", "1.0.0").await.0,
         200
     );
+    server
+        .wait_for_count("SELECT COUNT(*) FROM crates c JOIN registries r ON r.id = c.registry_id WHERE r.name = 'upstream'", 1)
+        .await;
     let names: Vec<String> = server
         .column("SELECT c.name FROM crates c JOIN registries r ON r.id = c.registry_id WHERE r.name = 'upstream'")
         .await;
@@ -466,6 +473,9 @@ async fn eviction_trims_the_cache_but_keeps_what_local_crates_depend_on() {
             .await;
         assert_eq!(status, 200, "{}", fixture.name);
     }
+    server
+        .wait_for_count("SELECT COUNT(*) FROM versions", 4)
+        .await;
     let registry = server.app.registry("upstream").unwrap().clone();
     let everything = Limits {
         max_size: 1,
