@@ -67,8 +67,8 @@ pub fn run(bench: &Bench, root: &Path, cache: &Path) -> anyhow::Result<Section> 
                 .await
         })?;
         Ok((
-            json_number(&body, "index_fetches")?,
-            json_number(&body, "crate_fetches")?,
+            stats_counter(&body, "index_fetches")?,
+            stats_counter(&body, "crate_fetches")?,
         ))
     };
     // CARGO_HOME lives in memory when it can: cargo unpacks every crate it downloads (about
@@ -304,14 +304,10 @@ fn workspace_copy(root: &Path, dest: &Path) -> anyhow::Result<usize> {
     Ok(manifests)
 }
 
-/// The number after `"key":` in a JSON text (the proxy's counters are flat numbers).
-fn json_number(json: &str, key: &str) -> anyhow::Result<u64> {
-    let pattern = format!("\"{key}\":");
-    let start = json.find(&pattern).context(format!("`{key}` in {json}"))? + pattern.len();
-    let digits: String = json[start..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Ok(digits.parse()?)
+/// The counter `key` of a cache listing's `stats`.
+fn stats_counter(listing: &str, key: &str) -> anyhow::Result<u64> {
+    let listing: serde_json::Value = serde_json::from_str(listing)?;
+    listing["stats"][key]
+        .as_u64()
+        .with_context(|| format!("no counter `{key}` in {listing}"))
 }

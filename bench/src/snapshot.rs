@@ -9,9 +9,7 @@
 //! lockfile's and the index's checksum before it is kept.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -81,7 +79,7 @@ pub fn build(cache: &Path, lockfile: &str) -> anyhow::Result<Snapshot> {
             let text = std::fs::read_to_string(index_file(&root, name)).unwrap_or_default();
             locked
                 .iter()
-                .any(|p| index_checksum(&text, &p.version) != p.checksum.as_deref())
+                .any(|p| index_checksum(&text, &p.version).as_deref() != p.checksum.as_deref())
         })
         .map(|(name, _)| name.clone())
         .collect();
@@ -148,7 +146,7 @@ pub fn build(cache: &Path, lockfile: &str) -> anyhow::Result<Snapshot> {
     for (name, locked) in &by_name {
         let text = std::fs::read_to_string(index_file(&root, name))?;
         for p in locked {
-            if index_checksum(&text, &p.version) != p.checksum.as_deref() {
+            if index_checksum(&text, &p.version).as_deref() != p.checksum.as_deref() {
                 bail!(
                     "index.crates.io lists no {}@{} with Cargo.lock's checksum",
                     p.name,
@@ -195,21 +193,16 @@ pub fn build(cache: &Path, lockfile: &str) -> anyhow::Result<Snapshot> {
 }
 
 /// The checksum the index file `text` gives `version`, if it lists it.
-///
-/// One JSON object per line, `"vers"` before `"cksum"` and before any feature named like
-/// them; dependency objects have neither key.
-fn index_checksum<'a>(text: &'a str, version: &str) -> Option<&'a str> {
+fn index_checksum(text: &str, version: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        vers: String,
+        cksum: String,
+    }
     text.lines()
-        .find(|line| string_field(line, "vers") == Some(version))
-        .and_then(|line| string_field(line, "cksum"))
-}
-
-/// The string value of the first `"key"` of a JSON line (values without escapes only).
-fn string_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let at = line.find(&format!("\"{key}\""))? + key.len() + 2;
-    let rest = line[at..].trim_start().strip_prefix(':')?.trim_start();
-    let rest = rest.strip_prefix('"')?;
-    rest.get(..rest.find('"')?)
+        .filter_map(|line| serde_json::from_str::<Line>(line).ok())
+        .find(|line| line.vers == version)
+        .map(|line| line.cksum)
 }
 
 /// Fetches each `(url, file)`, `PARALLEL` at a time, with a progress line.
@@ -221,7 +214,11 @@ async fn download_all(
     if urls.is_empty() {
         return Ok(());
     }
-    let progress = Progress::new(what, urls.len());
+    let progress = indicatif::ProgressBar::new(urls.len() as u64).with_message(what.to_owned());
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("  [{bar:30}] {pos}/{len} {msg}")
+            .expect("a valid progress template"),
+    );
     let permits = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
     for (url, file) in urls {
@@ -242,54 +239,11 @@ async fn download_all(
         });
     }
     while let Some(done) = tasks.join_next().await {
-        progress.add(done??);
+        done??;
+        progress.inc(1);
     }
     progress.finish();
     Ok(())
-}
-
-/// A one-line progress bar on standard error.
-struct Progress {
-    what: String,
-    total: usize,
-    state: std::sync::Mutex<(usize, u64)>,
-}
-
-impl Progress {
-    fn new(what: &str, total: usize) -> Self {
-        let progress = Self {
-            what: what.to_owned(),
-            total,
-            state: Default::default(),
-        };
-        progress.draw(0, 0);
-        progress
-    }
-
-    fn add(&self, bytes: u64) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.0 += 1;
-        state.1 += bytes;
-        self.draw(state.0, state.1);
-    }
-
-    fn draw(&self, done: usize, bytes: u64) {
-        const WIDTH: usize = 30;
-        let filled = WIDTH * done / self.total.max(1);
-        eprint!(
-            "\r  [{}{}] {done}/{} {} ({:.1} MiB)",
-            "#".repeat(filled),
-            " ".repeat(WIDTH - filled),
-            self.total,
-            self.what,
-            bytes as f64 / 1024.0 / 1024.0
-        );
-        let _ = std::io::stderr().flush();
-    }
-
-    fn finish(&self) {
-        eprintln!();
-    }
 }
 
 /// Where cargo keeps the `.crate` files it downloaded from crates.io on this machine.
@@ -322,32 +276,15 @@ fn find_in(caches: &[PathBuf], package: &LockedPackage) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// The SHA-256 of each file, in order, in hex (coreutils' `sha256sum`).
+/// The SHA-256 of each file, in order, in hex.
 fn sha256_all(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
-    let mut sums = Vec::with_capacity(files.len());
-    for chunk in files.chunks(500) {
-        let output = Command::new("sha256sum")
-            .arg("--")
-            .args(chunk)
-            .output()
-            .context("sha256sum runs")?;
-        if !output.status.success() {
-            bail!("sha256sum: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let text = String::from_utf8(output.stdout)?;
-        sums.extend(text.lines().map(|line| {
-            line.split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        }));
-    }
-    if sums.len() != files.len() {
-        bail!(
-            "sha256sum gave {} sums for {} files",
-            sums.len(),
-            files.len()
-        );
-    }
-    Ok(sums)
+    use sha2::{Digest, Sha256};
+    files
+        .iter()
+        .map(|file| {
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            Ok(hex::encode(Sha256::digest(&bytes)))
+        })
+        .collect()
 }
