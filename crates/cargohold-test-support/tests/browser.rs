@@ -80,7 +80,13 @@ async fn browser_reads_a_page_fills_its_form_submits_it_and_saves_a_screenshot()
     assert!(path.ends_with("screenshots/test-support-browser-self-test.png"));
 
     browser.click("#go").await?;
-    let url = browser.current_url().await?;
+    // The click only starts the navigation: wait for the browser to get there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut url = browser.current_url().await?;
+    while url.path() != "/submitted" && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        url = browser.current_url().await?;
+    }
     assert_eq!(url.path(), "/submitted");
     assert_eq!(url.query(), Some("name=serde-lite"));
 
