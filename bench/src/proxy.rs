@@ -232,14 +232,7 @@ pub fn run(bench: &Bench, root: &Path, cache: &Path) -> anyhow::Result<Section> 
 /// `cargo fetch --locked` in `project` with an empty CARGO_HOME whose crates.io is `index_url`:
 /// the seconds it took and the `.crate` files it downloaded.
 fn cargo_fetch(project: &Path, home: &Path, index_url: &str) -> anyhow::Result<(f64, usize)> {
-    let _ = std::fs::remove_dir_all(home);
-    std::fs::create_dir_all(home)?;
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[source.crates-io]\nreplace-with = \"bench\"\n\n[source.bench]\nregistry = \"sparse+{index_url}\"\n\n[net]\nretry = 0\n"
-        ),
-    )?;
+    crate::resolve::fresh_cargo_home(home, &format!("sparse+{index_url}"))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     let output = Command::new(cargo)

@@ -36,15 +36,22 @@ fn direct_dependencies(count: usize) -> (Vec<usize>, usize) {
     (direct, closure.len())
 }
 
-fn generate_lockfile(project: &Path, home: &Path, index_url: &str) -> anyhow::Result<f64> {
+/// Makes `home` an empty CARGO_HOME whose crates.io is the registry at `registry`
+/// (`sparse+…`), without retries.
+pub fn fresh_cargo_home(home: &Path, registry: &str) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(home);
     std::fs::create_dir_all(home)?;
     std::fs::write(
         home.join("config.toml"),
         format!(
-            "[source.crates-io]\nreplace-with = \"bench\"\n\n[source.bench]\nregistry = \"{index_url}\"\n\n[net]\nretry = 0\n"
+            "[source.crates-io]\nreplace-with = \"bench\"\n\n[source.bench]\nregistry = \"{registry}\"\n\n[net]\nretry = 0\n"
         ),
     )?;
+    Ok(())
+}
+
+fn generate_lockfile(project: &Path, home: &Path, index_url: &str) -> anyhow::Result<f64> {
+    fresh_cargo_home(home, index_url)?;
     let _ = std::fs::remove_file(project.join("Cargo.lock"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();

@@ -68,19 +68,14 @@ pub async fn crate_page(
         })
         .collect();
     let chart_total: i64 = c.downloads_per_day.iter().sum();
-    let toml_name =
-        if c.name.contains(['-', '_']) || c.name.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            c.name.clone()
-        } else {
-            format!("\"{}\"", c.name)
-        };
     let page = CratePage {
         chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
         registry_kind: kind_name(c.registry.kind),
         cargo_add: format!("cargo add {}@{} --registry {registry}", c.name, shown.num),
         toml_line: format!(
-            "{toml_name} = {{ version = \"{}\", registry = \"{registry}\" }}",
-            shown.num
+            // Crate names are ASCII letters, digits, `-` and `_`: always a bare TOML key.
+            "{} = {{ version = \"{}\", registry = \"{registry}\" }}",
+            c.name, shown.num
         ),
         name: c.name.clone(),
         version: shown.num.clone(),
