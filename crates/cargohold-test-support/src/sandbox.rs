@@ -14,6 +14,8 @@ pub struct CargoSandbox {
     token: Option<String>,
     /// Further registries: (name, token), tokens passed as `CARGO_REGISTRIES_<NAME>_TOKEN`.
     others: Vec<(String, String)>,
+    /// Set once git reads need a home of their own (its `.gitconfig` holds the credential helper).
+    home: Option<PathBuf>,
 }
 
 /// What a cargo run printed, and how it ended.
@@ -99,7 +101,32 @@ color = "never"
             dir,
             token,
             others: Vec::new(),
+            home: None,
         }
+    }
+
+    /// Points registry `test` at the git index of the server's `registry` instead
+    /// of its sparse index. With `git_token`, git (libgit2 inside cargo, or the
+    /// `git` program) answers the server's basic challenge with that token, through a
+    /// credential helper in a `.gitconfig` of the sandbox's own `HOME`.
+    pub fn use_git_index(&mut self, server: &TestServer, registry: &str, git_token: Option<&str>) {
+        let config = self.cargo_home().join("config.toml");
+        let text = std::fs::read_to_string(&config).expect("the cargo config exists");
+        let text = text.replace(
+            &format!("index = \"{}\"", server.index_url_of(registry)),
+            &format!("index = \"{}\"", server.git_url_of(registry)),
+        );
+        std::fs::write(config, text).expect("the cargo config is written");
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("HOME is created");
+        let helper = match git_token {
+            Some(token) => format!(
+                "[credential]\n\thelper = \"!f() {{ echo username=cargo; echo password={token}; }}; f\"\n"
+            ),
+            None => String::new(),
+        };
+        std::fs::write(home.join(".gitconfig"), helper).expect("the git config is written");
+        self.home = Some(home);
     }
 
     /// Adds registry `name` pointing at another server's `main`, with that server's admin token.
@@ -248,6 +275,18 @@ color = "never"
             .kill_on_drop(true);
         if let Some(token) = &self.token {
             command.env("CARGO_REGISTRIES_TEST_TOKEN", token);
+        }
+        if let Some(home) = &self.home {
+            // rustup finds its toolchains through RUSTUP_HOME, which defaults to ~/.rustup.
+            if std::env::var_os("RUSTUP_HOME").is_none()
+                && let Some(real_home) = std::env::var_os("HOME")
+            {
+                command.env("RUSTUP_HOME", PathBuf::from(real_home).join(".rustup"));
+            }
+            command
+                .env("HOME", home)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_TERMINAL_PROMPT", "0");
         }
         for (name, token) in &self.others {
             let var = format!(

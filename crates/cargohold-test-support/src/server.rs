@@ -112,6 +112,51 @@ impl TestServer {
         format!("sparse+{}registries/{registry}/index/", self.url)
     }
 
+    /// The git index URL of `registry` (`git-index = true`), as cargo's config wants it.
+    pub fn git_url_of(&self, registry: &str) -> String {
+        format!("{}registries/{registry}/git", self.url)
+    }
+
+    /// The bare repository of `registry`'s git index.
+    pub fn git_dir(&self, registry: &str) -> PathBuf {
+        self.data_dir().join("git").join(format!("{registry}.git"))
+    }
+
+    /// The subjects of the git index's commits, newest first (none before the first).
+    pub async fn git_subjects(&self, registry: &str) -> Vec<String> {
+        let output = tokio::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(self.git_dir(registry))
+            .args(["log", "--format=%s"])
+            .output()
+            .await
+            .expect("git runs");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits (up to ten seconds) until the git index's newest commit is `subject`.
+    pub async fn wait_for_git_commit(&self, registry: &str, subject: &str) {
+        for _ in 0..200 {
+            if self
+                .git_subjects(registry)
+                .await
+                .first()
+                .map(String::as_str)
+                == Some(subject)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the git index of `{registry}` never got the commit {subject:?}; it has {:?}",
+            self.git_subjects(registry).await
+        );
+    }
+
     /// A URL under the server, from a path without the leading slash.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.url, path.trim_start_matches('/'))
@@ -196,7 +241,6 @@ impl TestServer {
             .expect("the server answers")
     }
 
-    /// `GET` of a path under the server, without a token.
     /// A request to `path` carrying `token` in `Authorization`, ready for a body and `send()`.
     pub fn authed(
         &self,
@@ -209,6 +253,7 @@ impl TestServer {
             .header("authorization", token)
     }
 
+    /// `GET` of a path under the server, without a token.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

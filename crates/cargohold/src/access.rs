@@ -159,10 +159,21 @@ pub async fn require_read(
     headers: &HeaderMap,
     client: Option<IpAddr>,
 ) -> AppResult<Option<Actor>> {
+    require_read_with(app, registry, auth::presented_token(headers), client).await
+}
+
+/// [`require_read`] for a token found elsewhere than cargo's `Authorization` header
+/// (git sends it as the password of HTTP basic authentication).
+pub async fn require_read_with(
+    app: &App,
+    registry: &Registry,
+    token: Option<&str>,
+    client: Option<IpAddr>,
+) -> AppResult<Option<Actor>> {
     if !registry.auth_required {
         return Ok(None);
     }
-    let Some(token) = auth::presented_token(headers) else {
+    let Some(token) = token else {
         return Err(AppError::AuthRequired {
             message: format!(
                 "registry `{}` is private: configure a credential provider \

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +17,7 @@ use crate::db::versions::DownloadRow;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::index::cache::IndexCache;
+use crate::index::git::GitIndex;
 use crate::proxy::Proxy;
 use crate::rate_limit::RateLimit;
 use crate::storage::BlobStore;
@@ -108,6 +110,8 @@ pub struct Registry {
     pub proxy: Option<Proxy>,
     /// Set for virtual registries: the members, in order.
     pub members: Option<Members>,
+    /// Set when the registry also keeps a git index (`git-index = true`).
+    pub git: Option<GitIndex>,
 }
 
 impl Registry {
@@ -115,6 +119,7 @@ impl Registry {
         id: i64,
         config: &RegistryConfig,
         public_url: &url::Url,
+        git_root: &Path,
         cache_size: usize,
         also_known_as: Vec<String>,
     ) -> Self {
@@ -125,6 +130,8 @@ impl Registry {
             api: base.clone(),
             auth_required: config.auth_required,
         };
+        let config_json =
+            serde_json::to_string(&config_json).expect("config.json always serializes");
         Self {
             id,
             name: name.to_owned(),
@@ -134,11 +141,28 @@ impl Registry {
             login_url: format!("{base}/me"),
             index_url: format!("sparse+{base}/index/"),
             also_known_as,
-            config_json: serde_json::to_string(&config_json)
-                .expect("config.json always serializes"),
+            git: config
+                .git_index
+                .then(|| GitIndex::new(git_root, name, &config_json)),
+            config_json,
             index_cache: IndexCache::new(cache_size),
             proxy: None,
             members: None,
+        }
+    }
+
+    /// The git index URL users put in `.cargo/config.toml`, when this registry keeps one.
+    pub fn git_url(&self) -> Option<String> {
+        self.git.as_ref()?;
+        Some(format!("{}/git", self.login_url.strip_suffix("/me")?))
+    }
+
+    /// Called once a change to the index file of `name_lower` has committed: the
+    /// cached file goes, and the git index writer of this process wakes up.
+    pub fn index_changed(&self, name_lower: &str) {
+        self.index_cache.invalidate(name_lower);
+        if let Some(git) = &self.git {
+            git.wake();
         }
     }
 
@@ -195,9 +219,13 @@ impl App {
                 row.id,
                 wanted,
                 &public_url,
+                &config.git_dir(),
                 config.index_cache_size,
                 publishing_virtuals,
             );
+            if let Some(git) = &registry.git {
+                crate::index::git::http::check_git_installed(&git.dir)?;
+            }
             match wanted.kind {
                 RegistryKind::Local => {}
                 RegistryKind::Proxy => registry.proxy = Some(Proxy::from_config(wanted)?),
@@ -302,7 +330,7 @@ impl App {
             db::index_files::changed_since(self.db.read(), seen).await?
         {
             if let Some(registry) = self.registries.values().find(|r| r.id == registry_id) {
-                registry.index_cache.invalidate(&name);
+                registry.index_changed(&name);
             }
             latest = latest.max(generation);
         }

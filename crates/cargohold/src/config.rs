@@ -158,6 +158,9 @@ pub struct RegistryConfig {
     /// Virtual: the local member that receives publishes made through this registry.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_to: Option<String>,
+    /// Local: also keep a git index (a bare repository, one commit per change) at
+    /// `/registries/{name}/git`, for clients that cannot use the sparse index.
+    pub git_index: bool,
 }
 
 /// crates.io's sparse index, the upstream of a proxy unless told otherwise.
@@ -181,6 +184,7 @@ impl Default for RegistryConfig {
             cache_max_age_days: 0,
             members: Vec::new(),
             publish_to: None,
+            git_index: false,
         }
     }
 }
@@ -269,6 +273,12 @@ impl RegistryConfig {
         if (!self.members.is_empty() || self.publish_to.is_some()) && !is(RegistryKind::Virtual) {
             bail!(
                 "registry `{name}`: members and publish-to apply to `kind = \"virtual\"` registries only"
+            );
+        }
+        if self.git_index && !is(RegistryKind::Local) {
+            bail!(
+                "registry `{name}`: git-index applies to `kind = \"local\"` registries only; \
+                 proxies and virtual registries are served through the sparse index"
             );
         }
         if is(RegistryKind::Proxy) {
@@ -487,6 +497,11 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("blobs").display().to_string())
     }
 
+    /// Where the git indexes of registries with `git-index = true` live.
+    pub fn git_dir(&self) -> PathBuf {
+        self.data_dir.join("git")
+    }
+
     /// The configured registries, or the single default `main`.
     pub fn registries(&self) -> Vec<RegistryConfig> {
         if self.registries.is_empty() {
@@ -648,6 +663,20 @@ mod tests {
         let mut ftp = proxy("cache");
         ftp.upstream = Some(Url::parse("ftp://example.com/index/").unwrap());
         assert!(check(vec![ftp]).unwrap_err().contains("http"));
+    }
+
+    #[test]
+    fn only_local_registries_keep_a_git_index() {
+        let mut local = RegistryConfig::local("internal");
+        local.git_index = true;
+        assert_eq!(check(vec![local]), Ok(()));
+        let mut cache = proxy("cache");
+        cache.git_index = true;
+        assert!(
+            check(vec![cache])
+                .unwrap_err()
+                .contains("git-index applies to `kind = \"local\"`")
+        );
     }
 
     #[test]

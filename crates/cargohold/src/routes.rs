@@ -150,8 +150,15 @@ pub fn routes(app: &AppState) -> Routes {
         )
         .route("/admin/audit", get(web::admin::audit));
 
+    // The git index (`git-index = true`), through `git http-backend`.
+    let git_index = Router::new().route(
+        "/registries/{registry}/git/{*path}",
+        get(index::git::http::serve).post(index::git::http::serve),
+    );
+
     let observed = Router::new()
         .route("/health", get(|| async { "ok\n" }))
+        .merge(git_index)
         .merge(pages)
         .merge(cargo_api)
         .merge(instance_api);

@@ -15,7 +15,7 @@ use tower_http::request_id::{MakeRequestId, RequestId};
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
-use crate::app::AppState;
+use crate::app::{AppState, Registry};
 use crate::routes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
@@ -28,6 +28,11 @@ pub async fn serve(
     let flusher = tokio::spawn(flush_downloads_periodically(app.clone()));
     let follower = tokio::spawn(follow_index_changes(app.clone()));
     let evictor = tokio::spawn(evict_periodically(app.clone()));
+    let git_writers: Vec<_> = app
+        .registries()
+        .filter(|r| r.git.is_some())
+        .map(|r| tokio::spawn(write_git_index(app.clone(), r.clone())))
+        .collect();
 
     let middleware = ServiceBuilder::new()
         .set_x_request_id(RequestCounter::default())
@@ -71,6 +76,9 @@ pub async fn serve(
     flusher.abort();
     follower.abort();
     evictor.abort();
+    for writer in git_writers {
+        writer.abort();
+    }
     if let Err(err) = app.flush_downloads().await {
         tracing::error!(error = ?err, "could not write download counts at shutdown");
     }
@@ -124,6 +132,38 @@ async fn follow_index_changes(app: AppState) {
             Ok(latest) => seen = latest,
             Err(err) => {
                 tracing::warn!(error = ?err, "could not look for index changes; will retry")
+            }
+        }
+    }
+}
+
+/// The single writer of a registry's git index in this process: catches up at
+/// start (changes committed while no writer ran), then whenever a change is made
+/// here or `follow_index_changes` sees one from another process; after a failure,
+/// again after a growing pause.
+async fn write_git_index(app: AppState, registry: Arc<Registry>) {
+    let Some(git) = &registry.git else { return };
+    let mut failures: u32 = 0;
+    loop {
+        match crate::index::git::sync(&app, &registry).await {
+            Ok(synced) => {
+                failures = 0;
+                if synced.commits > 0 {
+                    tracing::debug!(registry = %registry.name, commits = synced.commits, "git index written");
+                }
+            }
+            Err(err) => {
+                failures += 1;
+                tracing::warn!(registry = %registry.name, error = ?err, "could not write the git index; will retry");
+            }
+        }
+        if failures == 0 {
+            git.woken().await;
+        } else {
+            let pause = Duration::from_secs(1 << failures.min(6));
+            tokio::select! {
+                () = git.woken() => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }

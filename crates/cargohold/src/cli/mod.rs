@@ -118,12 +118,18 @@ pub struct ReindexArgs {
     /// Only this registry [default: every registry that holds crates]
     #[arg(long, value_name = "R")]
     pub registry: Option<String>,
+    /// Start each git index over with one commit holding the whole index (a forced update for clients)
+    #[arg(long)]
+    pub squash_git: bool,
 }
 
 /// Options of `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Rebuild what the database can rebuild (index files, highest versions); missing or damaged blobs stay reported
+    /// Only this registry [default: every registry that holds crates]
+    #[arg(long, value_name = "R")]
+    pub registry: Option<String>,
+    /// Rebuild what the database can rebuild (index files, highest versions, git indexes); missing or damaged blobs stay reported
     #[arg(long)]
     pub repair: bool,
 }
@@ -359,7 +365,10 @@ async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
         None => None,
     };
     let bar = progress_bar(0);
-    let done = ops::reindex::rebuild(&app, registry.as_deref(), None, &|done, total| {
+    let options = ops::reindex::Options {
+        squash_git: args.squash_git,
+    };
+    let done = ops::reindex::rebuild(&app, registry.as_deref(), None, options, &|done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
@@ -371,13 +380,32 @@ async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
         if done.crates == 1 { "" } else { "s" },
         done.corrected
     );
+    let git_indexes = app
+        .registries()
+        .filter(|r| r.git.is_some() && registry.as_ref().is_none_or(|only| only.id == r.id))
+        .count();
+    if git_indexes > 0 {
+        println!(
+            "git indexes: {git_indexes} rebuilt, {} with a new commit{}",
+            done.git_rewritten,
+            if args.squash_git {
+                " (history squashed)"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
 }
 
 async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
+    let registry = match &args.registry {
+        Some(name) => Some(app.registry(name)?.clone()),
+        None => None,
+    };
     let bar = progress_bar(0);
-    let report = ops::check::check(&app, args.repair, &|done, total| {
+    let report = ops::check::check(&app, registry.as_deref(), args.repair, &|done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
@@ -409,7 +437,7 @@ async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     );
     if remaining > 0 {
         let hint = if !args.repair && report.problems.iter().any(|p| p.repairable()) {
-            "; `cargohold check --repair` rebuilds index files and highest versions"
+            "; `cargohold check --repair` rebuilds index files, highest versions and git indexes"
         } else {
             ""
         };

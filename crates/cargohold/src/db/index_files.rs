@@ -110,3 +110,60 @@ pub async fn changed_since<'c>(
         .fetch_all(c)
         .await)
 }
+
+/// A registry's index file as the git index writer reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChangedFile {
+    pub name_lower: String,
+    pub content: String,
+    pub last_modified: i64,
+    pub generation: i64,
+}
+
+/// Up to `limit` files of `registry_id` changed after change `generation`, oldest change first.
+pub async fn changed_in<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    generation: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<ChangedFile>> {
+    const SQL: &str = "SELECT name_lower, content, last_modified, generation FROM index_files
+                       WHERE registry_id = $1 AND generation > $2
+                       ORDER BY generation LIMIT $3";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .bind(generation)
+        .bind(limit)
+        .fetch_all(c)
+        .await)
+}
+
+/// Up to `limit` files of `registry_id` whose names sort after `after`, in name order.
+pub async fn page<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<ChangedFile>> {
+    const SQL: &str = "SELECT name_lower, content, last_modified, generation FROM index_files
+                       WHERE registry_id = $1 AND name_lower > $2
+                       ORDER BY name_lower LIMIT $3";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(registry_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(c)
+        .await)
+}
+
+/// The number of the latest change to an index file of `registry_id` (0: none yet).
+pub async fn latest_generation<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COALESCE(MAX(generation), 0) FROM index_files WHERE registry_id = $1";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(registry_id)
+        .fetch_one(c)
+        .await)
+}

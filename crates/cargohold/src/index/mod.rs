@@ -3,6 +3,7 @@
 use crate::db::{self, Conn};
 
 pub mod cache;
+pub mod git;
 pub mod render;
 pub mod sparse;
 

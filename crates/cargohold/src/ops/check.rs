@@ -1,7 +1,8 @@
 //! `cargohold check`: proves that what the database says holds everywhere else —
 //! every version's blob exists with its size and SHA-256, every index file is what
-//! the version rows render to, every highest version is right — and with `repair`
-//! rebuilds what the database can rebuild (index files, highest versions).
+//! the version rows render to, every highest version is right, every git index's
+//! HEAD holds exactly the index files — and with `repair` rebuilds what the
+//! database can rebuild (index files, highest versions, git indexes).
 //!
 //! Safe while servers run: a crate that looks wrong is looked at again inside a
 //! transaction holding its lock before it is reported or repaired, so a publish
@@ -19,14 +20,17 @@ use crate::clock;
 use crate::config::RegistryKind;
 use crate::db::{self, Conn, audit::AuditEvent, crates::CrateRow, versions::BlobRow};
 use crate::error::AppResult;
+use crate::index::git::{self, GitFault};
 use crate::index::render;
 use crate::storage::BlobStore;
 
 /// Blobs read at once: enough to keep a remote store busy, few enough for a disk.
 const BLOB_READS: usize = 8;
 
-/// One difference between the database and the rest. New kinds of derived data
-/// (the git index's HEAD) add variants here.
+/// How long a git index that looks behind is given to catch up before it is reported.
+const GIT_WRITER_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One difference between the database and the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Problem {
@@ -46,6 +50,8 @@ pub enum Problem {
         registry: String,
         name_lower: String,
     },
+    /// The git index's HEAD is not what the database says.
+    GitIndex { registry: String, fault: GitFault },
     /// `crates.max_version` is not the highest available version.
     MaxVersionWrong {
         registry: String,
@@ -133,6 +139,26 @@ impl fmt::Display for Problem {
                 f,
                 "{registry}/{name_lower}: index file belongs to no crate with versions"
             ),
+            Self::GitIndex { registry, fault } => {
+                write!(f, "{registry} git index: ")?;
+                match fault {
+                    GitFault::Unreadable(reason) => write!(f, "cannot be read: {reason}"),
+                    GitFault::Behind { head, database } => write!(
+                        f,
+                        "HEAD is behind the database (it holds changes up to #{head}, the database has made #{database})"
+                    ),
+                    GitFault::NotWrittenHere { commit } => {
+                        write!(f, "HEAD ({commit}) is a commit cargohold did not write")
+                    }
+                    GitFault::Missing { path } => write!(f, "{path} is missing from HEAD"),
+                    GitFault::Differs { path } => {
+                        write!(f, "{path} in HEAD differs from the database")
+                    }
+                    GitFault::Extra { path } => {
+                        write!(f, "{path} in HEAD belongs to no crate of the database")
+                    }
+                }
+            }
             Self::MaxVersionWrong {
                 registry,
                 krate,
@@ -168,16 +194,19 @@ impl Report {
     }
 }
 
-/// Checks every registry holding crates; with `repair`, fixes index files and
-/// highest versions. `progress` hears of each crate done, with the total.
+/// Checks `only` (every registry holding crates when `None`); with `repair`,
+/// fixes index files, highest versions and git indexes. `progress` hears of each
+/// crate done, with the total.
 pub async fn check(
     app: &App,
+    only: Option<&Registry>,
     repair: bool,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> AppResult<Report> {
     let mut registries: Vec<&Arc<Registry>> = app
         .registries()
         .filter(|r| r.kind != RegistryKind::Virtual)
+        .filter(|r| only.is_none_or(|only| only.id == r.id))
         .collect();
     registries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut crates = Vec::new();
@@ -211,7 +240,7 @@ pub async fn check(
                 }
                 tx.commit().await?;
                 if repair {
-                    registry.index_cache.invalidate(&krate.name.to_lowercase());
+                    registry.index_changed(&krate.name.to_lowercase());
                 }
                 report.problems.extend(problems);
             }
@@ -223,12 +252,15 @@ pub async fn check(
                 // Other servers holding the file in memory serve it until they restart
                 // (a deleted row announces no change); no crate has that name anyway.
                 db::index_files::delete(app.db.write(), registry.id, &name_lower).await?;
-                registry.index_cache.invalidate(&name_lower);
+                registry.index_changed(&name_lower);
             }
             report.problems.push(Problem::IndexFileOrphan {
                 registry: registry.name.clone(),
                 name_lower,
             });
+        }
+        if registry.git.is_some() {
+            check_git_index(app, registry, repair, &mut report.problems).await?;
         }
     }
     let repaired = report.problems.iter().filter(|p| p.repairable()).count();
@@ -252,6 +284,30 @@ pub async fn check(
         "checked"
     );
     Ok(report)
+}
+
+/// Compares the git index's HEAD with the database (after the index files were
+/// repaired, if asked) and, with `repair`, rebuilds it in one commit.
+async fn check_git_index(
+    app: &App,
+    registry: &Registry,
+    repair: bool,
+    problems: &mut Vec<Problem>,
+) -> AppResult<()> {
+    let mut faults = git::verify(app, registry).await?;
+    if !faults.is_empty() {
+        // A running server's writer may be committing the latest changes right now.
+        tokio::time::sleep(GIT_WRITER_GRACE).await;
+        faults = git::verify(app, registry).await?;
+    }
+    if repair && !faults.is_empty() {
+        git::rebuild(app, registry, false).await?;
+    }
+    problems.extend(faults.into_iter().map(|fault| Problem::GitIndex {
+        registry: registry.name.clone(),
+        fault,
+    }));
+    Ok(())
 }
 
 /// Reads every blob of a crate and adds a problem for each one that is not what its row says.

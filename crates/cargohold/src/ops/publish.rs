@@ -636,7 +636,7 @@ async fn record(
         .await?;
     }
     tx.commit().await?;
-    registry.index_cache.invalidate(&name.lowercase());
+    registry.index_changed(&name.lowercase());
     Ok(Recorded::Done { new_crate })
 }
 

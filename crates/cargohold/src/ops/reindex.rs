@@ -1,7 +1,8 @@
 //! Rebuilding derived data from the database: every crate's index file, its
-//! highest available version and its search text. Each crate is one short
-//! transaction, so the server keeps serving while it runs; running it twice
-//! changes nothing the second time (an unchanged index file keeps its ETag).
+//! highest available version and its search text, then the git index of each
+//! registry that keeps one. Each crate is one short transaction, so the server
+//! keeps serving while it runs; running it twice changes nothing the second time
+//! (an unchanged index file keeps its ETag, an unchanged git tree makes no commit).
 
 use std::sync::Arc;
 
@@ -18,6 +19,16 @@ pub struct Rebuilt {
     pub crates: u64,
     /// Crates whose highest version or search text had to be corrected.
     pub corrected: u64,
+    /// Git indexes that got a new commit (their tree differed, or `squash_git`).
+    pub git_rewritten: u64,
+}
+
+/// How to rebuild.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Replace each git index's history with a single commit (clients fetch it as
+    /// a forced update), as crates.io does from time to time.
+    pub squash_git: bool,
 }
 
 /// Rebuilds the derived data of `registry` (every registry holding crates when
@@ -26,6 +37,7 @@ pub async fn rebuild(
     app: &App,
     registry: Option<&Registry>,
     by: Option<&Actor>,
+    options: Options,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> AppResult<Rebuilt> {
     super::require_instance_admin(by)?;
@@ -67,14 +79,25 @@ pub async fn rebuild(
         done.corrected += u64::from(corrected);
         progress(done.crates, total);
     }
+    for r in registries.iter().filter(|r| r.git.is_some()) {
+        let rewritten = crate::index::git::rebuild(app, r, options.squash_git)
+            .await
+            .map_err(|err| err.context(format!("rebuilding the git index of `{}`", r.name)))?;
+        done.git_rewritten += u64::from(rewritten);
+    }
     let mut tx = app.db.begin().await?;
     db::audit::insert(
         &mut tx,
         &AuditEvent {
             registry: registry.map(|r| r.name.as_str()),
             detail: Some(
-                serde_json::json!({ "crates": done.crates, "corrected": done.corrected })
-                    .to_string(),
+                serde_json::json!({
+                    "crates": done.crates,
+                    "corrected": done.corrected,
+                    "git_rewritten": done.git_rewritten,
+                    "squash_git": options.squash_git,
+                })
+                .to_string(),
             ),
             ..super::audit_event(by, "reindex")
         },
@@ -85,6 +108,7 @@ pub async fn rebuild(
     tracing::info!(
         crates = done.crates,
         corrected = done.corrected,
+        git_rewritten = done.git_rewritten,
         "rebuilt derived data"
     );
     Ok(done)

@@ -54,6 +54,9 @@ pub struct CargoConfig {
     pub replace_crates_io: Option<String>,
     /// Whether `cargo publish --registry NAME` is accepted.
     pub takes_publishes: bool,
+    /// The same registry through its git index, for clients that cannot use the
+    /// sparse one; with the git credential helper a private registry needs.
+    pub git_index: Option<String>,
 }
 
 /// The lines for `registry`.
@@ -80,5 +83,21 @@ pub fn cargo_config(registry: &Registry) -> CargoConfig {
         replace_crates_io: replaces
             .then(|| format!("[source.crates-io]\nreplace-with = \"{name}\"\n")),
         takes_publishes,
+        git_index: registry.git_url().map(|url| {
+            let mut snippet = format!(
+                "# Instead of the lines above, for cargo before 1.68 or networks that only let git through:\n\
+                 {provider}[registries.{name}]\nindex = \"{url}\"\n"
+            );
+            if registry.auth_required {
+                let base = url.split("/registries/").next().unwrap_or(&url);
+                snippet.push_str(&format!(
+                    "\n# git asks for credentials: any user name, and a token as the password.\n\
+                     # One way, reading the token from CARGOHOLD_TOKEN:\n\
+                     # git config --global credential.{base}.helper \\\n\
+                     #   '!f() {{ echo username=cargo; echo \"password=$CARGOHOLD_TOKEN\"; }}; f'\n"
+                ));
+            }
+            snippet
+        }),
     }
 }

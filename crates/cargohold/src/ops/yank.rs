@@ -78,9 +78,7 @@ pub async fn set_yanked(
     )
     .await?;
     tx.commit().await?;
-    registry
-        .index_cache
-        .invalidate(&krate.name.to_ascii_lowercase());
+    registry.index_changed(&krate.name.to_ascii_lowercase());
     tracing::info!(
         krate.name = %krate.name,
         version.num = %row.num,

@@ -131,7 +131,7 @@ pub async fn reindex(
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = admin(&viewer, "/admin")?;
-    let result = ops::reindex::rebuild(&app, None, Some(actor), &|_, _| {})
+    let result = ops::reindex::rebuild(&app, None, Some(actor), Default::default(), &|_, _| {})
         .await
         .map(|done| {
             format!(

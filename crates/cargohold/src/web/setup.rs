@@ -34,6 +34,7 @@ pub async fn setup_page(
         publish_to: members.and_then(|m| m.publish_to.as_ref().map(|r| r.name.clone())),
         config_snippet: config.registry,
         replace_snippet: config.replace_crates_io,
+        git_snippet: config.git_index,
         credential_snippet: registry.auth_required.then(|| {
             "# Also needed on every machine that only reads (CI):\n\
              export CARGO_REGISTRIES_"

@@ -255,6 +255,7 @@ pub struct SetupPage {
     pub publish_to: Option<String>,
     pub config_snippet: String,
     pub replace_snippet: Option<String>,
+    pub git_snippet: Option<String>,
     pub credential_snippet: Option<String>,
     pub login_command: String,
     pub publish_command: Option<String>,

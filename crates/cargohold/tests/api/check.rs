@@ -11,7 +11,9 @@ async fn publish(server: &TestServer, name: &str, version: &str) {
 
 /// Runs a check and returns every problem as the command prints it.
 async fn problems(server: &TestServer, repair: bool) -> Vec<String> {
-    let report = check::check(&server.app, repair, &|_, _| {}).await.unwrap();
+    let report = check::check(&server.app, None, repair, &|_, _| {})
+        .await
+        .unwrap();
     report.problems.iter().map(Problem::to_string).collect()
 }
 
@@ -25,7 +27,9 @@ async fn a_healthy_registry_checks_clean() {
     publish(&server, "alpha", "1.0.0").await;
     publish(&server, "alpha", "1.1.0").await;
     publish(&server, "Beta-Two", "0.1.0").await;
-    let report = check::check(&server.app, false, &|_, _| {}).await.unwrap();
+    let report = check::check(&server.app, None, false, &|_, _| {})
+        .await
+        .unwrap();
     assert_eq!(report.problems, vec![]);
     assert_eq!((report.crates, report.versions), (2, 3));
 }
@@ -90,7 +94,9 @@ async fn each_injected_fault_is_found_and_named_and_repair_mends_the_derived_one
     assert_eq!(server.index_file("beta").await, beta_before);
 
     // Repair mends the index file and the highest version; the blobs stay reported.
-    let repaired = check::check(&server.app, true, &|_, _| {}).await.unwrap();
+    let repaired = check::check(&server.app, None, true, &|_, _| {})
+        .await
+        .unwrap();
     assert_eq!(repaired.problems.len(), 4);
     let remaining: Vec<String> = repaired.remaining().map(Problem::to_string).collect();
     assert_eq!(remaining, found[..2]);

@@ -8,6 +8,7 @@ mod check;
 mod concurrency;
 mod envelope;
 mod gc;
+mod git_index;
 mod index;
 mod odd_manifests;
 mod owners;

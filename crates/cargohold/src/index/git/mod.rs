@@ -1,0 +1,440 @@
+//! The git index of a registry (`git-index = true`): a bare repository kept in
+//! step with the database, served over git's smart HTTP at `/registries/{name}/git`.
+//!
+//! The queue is the database itself: every change to an index file takes the next
+//! number (`index_files.generation`) in its own transaction. Each commit records,
+//! in a trailer, the number of the last change it holds, so the writer — on any
+//! process — reads HEAD, asks for the files changed since, and commits them one
+//! by one. A crash before the branch moves loses nothing (the changes are still
+//! newer than HEAD's number); one after it repeats nothing (HEAD has the new number).
+//! The branch only moves from the commit a writer started on, and a lock file
+//! keeps two writers from doing the same work.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+use cargohold_protocol::name::index_path;
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::app::{App, Registry};
+use crate::clock;
+use crate::db::{self, index_files::ChangedFile};
+
+pub mod http;
+pub mod repo;
+
+use repo::{FileChange, Head, Repo};
+
+/// Files read from the database at once.
+const BATCH: i64 = 500;
+
+/// Commits between two `git gc --auto` runs (git packs loose objects when there are many).
+const GC_EVERY: usize = 1000;
+
+/// The file at the root of the tree that tells cargo where downloads and the API are.
+const CONFIG_JSON: &str = "config.json";
+
+/// A registry's git index: where it lives and how its writer is woken.
+#[derive(Debug)]
+pub struct GitIndex {
+    /// The bare repository, `{data-dir}/git/{registry}.git`.
+    pub dir: PathBuf,
+    /// What `config.json` at the root must hold.
+    config_json: String,
+    wake: Notify,
+    commits_since_gc: AtomicUsize,
+}
+
+impl GitIndex {
+    pub fn new(root: &Path, registry: &str, config_json: &str) -> Self {
+        Self {
+            dir: root.join(format!("{registry}.git")),
+            config_json: format!("{config_json}\n"),
+            wake: Notify::new(),
+            commits_since_gc: AtomicUsize::new(0),
+        }
+    }
+
+    /// Tells this process's writer that the database has changes for it.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when [`GitIndex::wake`] was called (at once if it was meanwhile).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Waits for the writer lock, which is released when the guard drops.
+    async fn lock(&self) -> anyhow::Result<File> {
+        let path = self.dir.with_extension("git.lock");
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            file.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+            Ok(file)
+        })
+        .await?
+    }
+
+    /// Runs `f` on the repository on a blocking thread.
+    async fn with_repo<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Repo) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || f(&Repo::open_or_create(&dir)?)).await?
+    }
+}
+
+/// What one writer round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub commits: usize,
+}
+
+/// Brings the git index of `registry` up to the database: one commit per changed
+/// crate file, in the order the changes were made. A repository without a
+/// cargohold commit is built whole in one commit.
+pub async fn sync(app: &App, registry: &Registry) -> anyhow::Result<Synced> {
+    let git = git_of(registry)?;
+    let _lock = git.lock().await?;
+    let head = git.with_repo(|repo| repo.head()).await?;
+    let mut head = match head {
+        Some(
+            head @ Head {
+                generation: Some(_),
+                ..
+            },
+        ) => head,
+        other => {
+            let subject = format!("Create the index of registry `{}`", registry.name);
+            let built = build_whole(app, registry, other, &subject, false).await?;
+            return Ok(Synced {
+                commits: usize::from(built.is_some()),
+            });
+        }
+    };
+    let mut synced = Synced::default();
+    loop {
+        let after = head.generation.unwrap_or_default();
+        let changed = db::index_files::changed_in(app.db.read(), registry.id, after, BATCH).await?;
+        let Some(last) = changed.last().map(|c| c.generation) else {
+            break;
+        };
+        let changes: Vec<FileChange> = changed.into_iter().map(file_change).collect();
+        let (new_head, commits) = git
+            .with_repo(move |repo| repo.apply(head, &changes, describe))
+            .await?;
+        synced.commits += commits;
+        // Files whose content HEAD already had make no commit, but are done.
+        head = Head {
+            generation: Some(last),
+            ..new_head
+        };
+    }
+    synced.commits += ensure_config_json(git, head).await?;
+    after_commits(git, synced.commits).await;
+    Ok(synced)
+}
+
+/// Rebuilds the git index of `registry` from the database in one commit (none if
+/// HEAD already holds exactly that); with `squash`, as a new history of one commit.
+/// Returns whether a commit was made.
+pub async fn rebuild(app: &App, registry: &Registry, squash: bool) -> anyhow::Result<bool> {
+    let git = git_of(registry)?;
+    let _lock = git.lock().await?;
+    let head = git.with_repo(|repo| repo.head()).await?;
+    let subject = if squash {
+        format!(
+            "Squash the history of registry `{}`: the index as the database has it",
+            registry.name
+        )
+    } else {
+        format!(
+            "Rebuild the index of registry `{}` from the database",
+            registry.name
+        )
+    };
+    let built = build_whole(app, registry, head, &subject, squash).await?;
+    after_commits(git, usize::from(built.is_some())).await;
+    Ok(built.is_some())
+}
+
+/// A difference between a registry's git index and its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitFault {
+    /// No repository, no commit, or one that cannot be read.
+    Unreadable(String),
+    /// HEAD holds changes up to `head`; the database has made changes up to `database`.
+    Behind { head: i64, database: i64 },
+    /// HEAD is a commit cargohold did not write (it names no change).
+    NotWrittenHere { commit: String },
+    /// A crate's file is not in HEAD.
+    Missing { path: String },
+    /// A file in HEAD is not what the database says.
+    Differs { path: String },
+    /// A file in HEAD that no crate of the database has.
+    Extra { path: String },
+}
+
+/// Compares HEAD of the git index of `registry` with the database, writing nothing.
+pub async fn verify(app: &App, registry: &Registry) -> anyhow::Result<Vec<GitFault>> {
+    let git = git_of(registry)?;
+    let dir = git.dir.clone();
+    let found = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let Some(repo) = Repo::open_existing(&dir)? else {
+            return Ok(Err(format!("there is no repository at {}", dir.display())));
+        };
+        let head = match repo.head() {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(Err("the repository has no commit".to_owned())),
+            Err(err) => return Ok(Err(format!("{err:#}"))),
+        };
+        match repo.files(head.tree) {
+            Ok(files) => Ok(Ok((head, files))),
+            Err(err) => Ok(Err(format!("HEAD's tree cannot be read: {err:#}"))),
+        }
+    })
+    .await??;
+    let (head, mut in_head) = match found {
+        Ok(found) => found,
+        Err(reason) => return Ok(vec![GitFault::Unreadable(reason)]),
+    };
+    let mut faults = Vec::new();
+    let database = db::index_files::latest_generation(app.db.read(), registry.id).await?;
+    let mut wanted = vec![(CONFIG_JSON.to_owned(), git.config_json.clone())];
+    let mut after = String::new();
+    loop {
+        let page = db::index_files::page(app.db.read(), registry.id, &after, BATCH).await?;
+        let Some(last) = page.last() else { break };
+        after = last.name_lower.clone();
+        wanted.extend(
+            page.into_iter()
+                .filter(|f| !f.content.is_empty())
+                .map(|f| (index_path(&f.name_lower), f.content)),
+        );
+    }
+    for (path, content) in wanted {
+        match in_head.remove(&path) {
+            None => faults.push(GitFault::Missing { path }),
+            Some(id) if id != repo::blob_id(content.as_bytes())? => {
+                faults.push(GitFault::Differs { path });
+            }
+            Some(_) => {}
+        }
+    }
+    faults.extend(in_head.into_keys().map(|path| GitFault::Extra { path }));
+    // Only as the reason for a difference: a change undone before the writer ran
+    // leaves HEAD's number behind with nothing to commit.
+    let reason = match head.generation {
+        _ if faults.is_empty() => None,
+        None => Some(GitFault::NotWrittenHere {
+            commit: head.commit.to_string(),
+        }),
+        Some(generation) if generation < database => Some(GitFault::Behind {
+            head: generation,
+            database,
+        }),
+        Some(_) => None,
+    };
+    if let Some(reason) = reason {
+        faults.insert(0, reason);
+    }
+    Ok(faults)
+}
+
+fn git_of(registry: &Registry) -> anyhow::Result<&GitIndex> {
+    registry
+        .git
+        .as_ref()
+        .with_context(|| format!("registry `{}` keeps no git index", registry.name))
+}
+
+/// Writes every file of the database into one tree and commits it on `head`
+/// (a new root when there is none, or when squashing). The lock must be held.
+async fn build_whole(
+    app: &App,
+    registry: &Registry,
+    head: Option<Head>,
+    subject: &str,
+    squash: bool,
+) -> anyhow::Result<Option<Head>> {
+    let git = git_of(registry)?;
+    // Read before the files: a change made while they are read has a later number,
+    // so the writer applies it again (a no-op when the file read was already new).
+    let generation = db::index_files::latest_generation(app.db.read(), registry.id).await?;
+    let config = git.config_json.clone();
+    let mut files = git
+        .with_repo(move |repo| {
+            Ok(vec![(
+                CONFIG_JSON.to_owned(),
+                repo.write_blob(config.as_bytes())?,
+            )])
+        })
+        .await?;
+    let mut after = String::new();
+    loop {
+        let page = db::index_files::page(app.db.read(), registry.id, &after, BATCH).await?;
+        let Some(last) = page.last() else { break };
+        after = last.name_lower.clone();
+        let written = git
+            .with_repo(move |repo| {
+                page.into_iter()
+                    .filter(|f| !f.content.is_empty())
+                    .map(|f| {
+                        Ok((
+                            index_path(&f.name_lower),
+                            repo.write_blob(f.content.as_bytes())?,
+                        ))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .await?;
+        files.extend(written);
+    }
+    let subject = subject.to_owned();
+    let now = clock::now();
+    let head = git
+        .with_repo(move |repo| {
+            if squash {
+                repo.squash(&files, &subject, generation, now).map(Some)
+            } else {
+                repo.commit_whole(&files, head, &subject, generation, now)
+            }
+        })
+        .await?;
+    if let Some(head) = head {
+        tracing::info!(registry = %registry.name, commit = %head.commit, squash, "wrote the whole git index");
+    }
+    Ok(head)
+}
+
+/// Commits `config.json` if HEAD's is not what this server would say (the public URL changed).
+async fn ensure_config_json(git: &GitIndex, head: Head) -> anyhow::Result<usize> {
+    let config = git.config_json.clone();
+    git.with_repo(move |repo| {
+        let wanted = repo::blob_id(config.as_bytes())?;
+        if repo.files(head.tree)?.get(CONFIG_JSON) == Some(&wanted) {
+            return Ok(0);
+        }
+        let change = FileChange {
+            path: CONFIG_JSON.to_owned(),
+            content: config,
+            generation: head.generation.unwrap_or_default(),
+            time: clock::now(),
+        };
+        Ok(repo
+            .apply(head, &[change], |_, _| "Update config.json".to_owned())?
+            .1)
+    })
+    .await
+}
+
+/// Lets git pack loose objects now and then (it decides whether there are enough).
+async fn after_commits(git: &GitIndex, commits: usize) {
+    let total = git.commits_since_gc.fetch_add(commits, Ordering::Relaxed) + commits;
+    if total < GC_EVERY {
+        return;
+    }
+    git.commits_since_gc.store(0, Ordering::Relaxed);
+    let dir = git.dir.clone();
+    let result = tokio::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(&dir)
+        .args(["gc", "--auto", "--quiet"])
+        .output()
+        .await;
+    match result {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => tracing::warn!(
+            dir = %dir.display(),
+            stderr = %String::from_utf8_lossy(&output.stderr),
+            "git gc failed"
+        ),
+        Err(err) => tracing::warn!(error = %err, "could not run git gc"),
+    }
+}
+
+fn file_change(file: ChangedFile) -> FileChange {
+    FileChange {
+        path: index_path(&file.name_lower),
+        content: file.content,
+        generation: file.generation,
+        time: file.last_modified,
+    }
+}
+
+/// The commit subject of a change to a crate's file, from its old and new content:
+/// `Publish foo 1.2.0`, `Yank foo 1.0.0`, `Unyank …`, `Remove …`.
+fn describe(old: Option<&str>, new: &str) -> String {
+    #[derive(Deserialize)]
+    struct Line {
+        name: String,
+        vers: String,
+        #[serde(default)]
+        yanked: bool,
+    }
+    let parse = |content: &str| -> Vec<Line> {
+        content
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    };
+    let (old, new) = (parse(old.unwrap_or_default()), parse(new));
+    let Some(name) = new.first().or(old.first()).map(|l| l.name.clone()) else {
+        return "Update an index file".to_owned();
+    };
+    let mut what = Vec::new();
+    for line in &new {
+        match old.iter().find(|o| o.vers == line.vers) {
+            None => what.push(format!("Publish {name} {}", line.vers)),
+            Some(before) if !before.yanked && line.yanked => {
+                what.push(format!("Yank {name} {}", line.vers));
+            }
+            Some(before) if before.yanked && !line.yanked => {
+                what.push(format!("Unyank {name} {}", line.vers));
+            }
+            Some(_) => {}
+        }
+    }
+    for line in old.iter().filter(|o| !new.iter().any(|n| n.vers == o.vers)) {
+        what.push(format!("Remove {name} {}", line.vers));
+    }
+    if what.is_empty() {
+        return format!("Update {name}");
+    }
+    what.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_subject_says_what_changed() {
+        let line = |vers: &str, yanked: bool| {
+            format!("{{\"name\":\"Foo\",\"vers\":\"{vers}\",\"yanked\":{yanked}}}\n")
+        };
+        let one = line("1.0.0", false);
+        let two = format!("{one}{}", line("1.1.0", false));
+        assert_eq!(describe(None, &one), "Publish Foo 1.0.0");
+        assert_eq!(describe(Some(&one), &two), "Publish Foo 1.1.0");
+        let yanked = format!("{one}{}", line("1.1.0", true));
+        assert_eq!(describe(Some(&two), &yanked), "Yank Foo 1.1.0");
+        assert_eq!(describe(Some(&yanked), &two), "Unyank Foo 1.1.0");
+        assert_eq!(describe(Some(&two), &one), "Remove Foo 1.1.0");
+        assert_eq!(describe(Some(&one), &one), "Update Foo");
+    }
+}
