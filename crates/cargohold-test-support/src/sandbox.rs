@@ -16,6 +16,8 @@ pub struct CargoSandbox {
     others: Vec<(String, String)>,
     /// Set once git reads need a home of their own (its `.gitconfig` holds the credential helper).
     home: Option<PathBuf>,
+    /// Environment variables every cargo run gets (`CARGO_NET_GIT_FETCH_WITH_CLI`, say).
+    envs: Vec<(String, String)>,
 }
 
 /// What a cargo run printed, and how it ended.
@@ -102,7 +104,13 @@ color = "never"
             token,
             others: Vec::new(),
             home: None,
+            envs: Vec::new(),
         }
+    }
+
+    /// Sets `key` to `value` for every later cargo run.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.envs.push((key.to_owned(), value.to_owned()));
     }
 
     /// Points registry `test` at the git index of the server's `registry` instead
@@ -276,6 +284,7 @@ color = "never"
         if let Some(token) = &self.token {
             command.env("CARGO_REGISTRIES_TEST_TOKEN", token);
         }
+        command.envs(self.envs.iter().map(|(k, v)| (k, v)));
         if let Some(home) = &self.home {
             // rustup finds its toolchains through RUSTUP_HOME, which defaults to ~/.rustup.
             if std::env::var_os("RUSTUP_HOME").is_none()

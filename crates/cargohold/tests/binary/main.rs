@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use cargohold_test_support::CrateFixture;
 
+mod git_index;
+
 const BIN: &str = env!("CARGO_BIN_EXE_cargohold");
 
 /// A `cargohold serve` process and what it printed before it was ready.
@@ -19,13 +21,18 @@ struct Served {
 
 impl Served {
     fn start(data_dir: &Path) -> Self {
+        Self::start_at(data_dir, "127.0.0.1:0")
+    }
+
+    /// Starts on `listen`: the same address across restarts keeps the public URL.
+    fn start_at(data_dir: &Path, listen: &str) -> Self {
         let child = Command::new(BIN)
             .args([
                 "--data-dir",
                 data_dir.to_str().unwrap(),
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
             ])
             .current_dir(data_dir)
             .stdout(Stdio::piped())

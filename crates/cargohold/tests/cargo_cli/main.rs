@@ -3,6 +3,7 @@
 
 mod agreement;
 mod commands;
+mod git_index;
 mod private;
 mod proxy;
 mod publish_matrix;
