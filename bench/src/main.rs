@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
         if wanted("publish") {
             eprintln!("publish latency");
             let small = dataset::registry(&cache, &binary, 100)?;
-            sections.push(publish::run(&bench, large, &small)?);
+            sections.extend(publish::run(&bench, large, &small)?);
         }
         if wanted("resolve") {
             eprintln!("resolution");

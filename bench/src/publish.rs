@@ -1,17 +1,39 @@
-//! Publish latency: sequential `cargo publish`-shaped requests into a large and a small registry.
+//! Publish latency: sequential `cargo publish`-shaped requests into a large and a
+//! small registry, without and with the git index (then also until the commit
+//! that holds the new crate is on the branch).
 
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::Bench;
 use crate::dataset::{self, Registry};
 use crate::report::Section;
 use crate::servers::Cargohold;
 
-/// Publishes `count` new crates one after another and returns each latency in milliseconds.
-fn latencies(bench: &Bench, registry: &Registry, count: usize) -> anyhow::Result<Vec<f64>> {
+/// Latencies of one run, in milliseconds.
+struct Times {
+    /// Until the publish was answered.
+    answered: Vec<f64>,
+    /// Until the git index's branch held the new crate (with the git index only).
+    in_git: Vec<f64>,
+}
+
+/// Publishes `count` new crates one after another; with `git`, also waits for
+/// each one's commit on the git index's branch before the next.
+fn latencies(bench: &Bench, registry: &Registry, count: usize, git: bool) -> anyhow::Result<Times> {
     let scratch = tempfile::tempdir()?;
     let data = registry.copy_to(scratch.path())?;
-    let server = Cargohold::start(&bench.binary, &data)?;
+    let config = scratch.path().join("cargohold.toml");
+    std::fs::write(
+        &config,
+        format!("[[registries]]\nname = \"main\"\ngit-index = {git}\n"),
+    )?;
+    let server = Cargohold::start_with_config(&bench.binary, &data, Some(&config))?;
+    let branch = data.join("git/main.git/refs/heads/main");
+    if git {
+        // The first commit holds the whole registry; publishes are timed after it.
+        wait_for_change(&branch, None, Duration::from_secs(600))?;
+    }
     // Bodies are built first: only the server's work is timed.
     let bodies: Vec<Vec<u8>> = (0..count)
         .map(|i| {
@@ -22,8 +44,12 @@ fn latencies(bench: &Bench, registry: &Registry, count: usize) -> anyhow::Result
     let runtime = tokio::runtime::Runtime::new()?;
     let client = reqwest::Client::new();
     let url = format!("{}registries/main/api/v1/crates/new", server.url);
-    let mut times = Vec::with_capacity(count);
+    let mut times = Times {
+        answered: Vec::with_capacity(count),
+        in_git: Vec::with_capacity(count),
+    };
     for body in bodies {
+        let before = git.then(|| std::fs::read(&branch)).transpose()?;
         let started = Instant::now();
         let response = runtime.block_on(
             client
@@ -34,42 +60,108 @@ fn latencies(bench: &Bench, registry: &Registry, count: usize) -> anyhow::Result
         )?;
         let status = response.status();
         let text = runtime.block_on(response.text())?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        times
+            .answered
+            .push(started.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(status.is_success(), "publish failed: {status} {text}");
+        if let Some(before) = before {
+            wait_for_change(&branch, Some(&before), Duration::from_secs(10))?;
+            times.in_git.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
     }
     Ok(times)
+}
+
+/// Waits until the file at `path` exists and differs from `before`.
+fn wait_for_change(path: &Path, before: Option<&[u8]>, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(now) = std::fs::read(path)
+            && Some(now.as_slice()) != before
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "the git index did not move within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-pub fn run(bench: &Bench, large: &Registry, small: &Registry) -> anyhow::Result<Section> {
-    let mut rows = Vec::new();
+pub fn run(bench: &Bench, large: &Registry, small: &Registry) -> anyhow::Result<Vec<Section>> {
+    let label = |registry: &Registry| {
+        format!(
+            "{} crates, {} versions",
+            registry.crates.len(),
+            registry.version_count()
+        )
+    };
+    let mut plain = Vec::new();
+    let mut with_git = Vec::new();
     for registry in [large, small] {
-        let mut times = latencies(bench, registry, bench.publishes)?;
+        let mut times = latencies(bench, registry, bench.publishes, false)?.answered;
         times.sort_by(f64::total_cmp);
-        rows.push(vec![
-            format!(
-                "{} crates, {} versions",
-                registry.crates.len(),
-                registry.version_count()
-            ),
+        plain.push(vec![
+            label(registry),
             bench.publishes.to_string(),
             format!("{:.2}", percentile(&times, 0.5)),
             format!("{:.2}", percentile(&times, 0.99)),
             format!("{:.2}", times.iter().sum::<f64>() / times.len() as f64),
         ]);
+        let Times {
+            mut answered,
+            mut in_git,
+        } = latencies(bench, registry, bench.publishes, true)?;
+        answered.sort_by(f64::total_cmp);
+        in_git.sort_by(f64::total_cmp);
+        with_git.push(vec![
+            label(registry),
+            bench.publishes.to_string(),
+            format!("{:.2}", percentile(&answered, 0.5)),
+            format!("{:.2}", percentile(&answered, 0.99)),
+            format!("{:.2}", percentile(&in_git, 0.5)),
+            format!("{:.2}", percentile(&in_git, 0.99)),
+        ]);
     }
-    Ok(Section {
-        title: "Publish",
-        command: "PUT /api/v1/crates/new, one after another on one keep-alive connection, new crates with two dependencies".into(),
-        header: vec!["registry", "publishes", "p50 ms", "p99 ms", "mean ms"],
-        rows,
-        notes: vec![
-            "SQLite with synchronous = FULL and fsynced blobs: every acknowledged publish is on disk. \
-             Target: p50 ≤ 5 ms, p99 ≤ 20 ms, and no growth with the registry's size."
-                .into(),
-        ],
-    })
+    let ratio = |rows: &[Vec<String>], column: usize| {
+        let value = |row: &Vec<String>| row[column].parse::<f64>().unwrap_or(f64::NAN);
+        crate::report::ratio(value(&rows[0]), value(&rows[1]))
+    };
+    let git_note = format!(
+        "Large ÷ small registry, p50 until in git: {} (1.00× = no growth with the number of crates). \
+         The writer commits each change on its own, touching only the trees on the crate's path.",
+        ratio(&with_git, 4)
+    );
+    Ok(vec![
+        Section {
+            title: "Publish",
+            command: "PUT /api/v1/crates/new, one after another on one keep-alive connection, new crates with two dependencies".into(),
+            header: vec!["registry", "publishes", "p50 ms", "p99 ms", "mean ms"],
+            rows: plain,
+            notes: vec![
+                "SQLite with synchronous = FULL and fsynced blobs: every acknowledged publish is on disk. \
+                 Target: p50 ≤ 5 ms, p99 ≤ 20 ms, and no growth with the registry's size."
+                    .into(),
+            ],
+        },
+        Section {
+            title: "Publish with the git index",
+            command: "the same publishes into a registry with `git-index = true`; \"until in git\" waits for the branch to hold the new crate's commit before the next publish".into(),
+            header: vec![
+                "registry",
+                "publishes",
+                "p50 ms answered",
+                "p99 ms answered",
+                "p50 ms until in git",
+                "p99 ms until in git",
+            ],
+            rows: with_git,
+            notes: vec![git_note],
+        },
+    ])
 }

@@ -386,6 +386,22 @@ async fn registry_page(
             registry.auth_required.to_string(),
         ),
     ];
+    if let Some(url) = registry.git_url() {
+        let status = crate::index::git::status(app, registry)
+            .await
+            .map_err(AppError::from)?;
+        let head = match &status.head {
+            Some((commit, subject, time)) => format!(
+                "HEAD {} “{subject}” ({}), holding changes up to #{} of #{}",
+                &commit[..12.min(commit.len())],
+                view::date(*time),
+                status.head_generation,
+                status.database_generation
+            ),
+            None => "no commit yet: the server writes it at start".to_owned(),
+        };
+        settings.push(("Git index", format!("{url} — {head}")));
+    }
     if let Some(config) = config {
         if let Some(proxy) = &registry.proxy {
             settings.push(("Upstream", proxy.upstream.index_url.to_string()));

@@ -57,6 +57,15 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A clone of `main`'s git index in a new directory (kept until the first value drops).
+async fn clone_of(server: &TestServer) -> (tempfile::TempDir, std::path::PathBuf) {
+    let work = tempfile::tempdir().unwrap();
+    let url = server.git_url_of("main");
+    stdout(&git(work.path(), &["clone", "-q", &url, "index"]).await);
+    let clone = work.path().join("index");
+    (work, clone)
+}
+
 /// `http://user:token@host/…`: git sends these as HTTP basic credentials.
 fn with_credentials(url: &str, token: &str) -> String {
     url.replacen("http://", &format!("http://cargo:{token}@"), 1)
@@ -95,15 +104,7 @@ async fn a_clone_holds_config_json_and_every_sparse_file_with_one_commit_per_cha
         ]
     );
 
-    let work = tempfile::tempdir().unwrap();
-    stdout(
-        &git(
-            work.path(),
-            &["clone", "-q", &server.git_url_of("main"), "index"],
-        )
-        .await,
-    );
-    let clone = work.path().join("index");
+    let (_work, clone) = clone_of(&server).await;
     let read = |path: &str| std::fs::read_to_string(clone.join(path)).unwrap();
     let config = server.get("registries/main/index/config.json").await;
     assert_eq!(read("config.json").trim_end(), config.text().await.unwrap());
@@ -133,15 +134,7 @@ async fn the_git_index_is_read_only_and_only_where_configured() {
     server
         .wait_for_git_commit("main", "Publish alpha 1.0.0")
         .await;
-    let work = tempfile::tempdir().unwrap();
-    stdout(
-        &git(
-            work.path(),
-            &["clone", "-q", &server.git_url_of("main"), "index"],
-        )
-        .await,
-    );
-    let clone = work.path().join("index");
+    let (work, clone) = clone_of(&server).await;
     std::fs::create_dir_all(clone.join("2")).unwrap();
     std::fs::write(clone.join("2/zz"), "{\"name\":\"zz\"}\n").unwrap();
     stdout(&git(&clone, &["add", "."]).await);
@@ -194,6 +187,28 @@ async fn the_git_index_is_read_only_and_only_where_configured() {
     }
     let ls = git(work.path(), &["ls-remote", &server.git_url_of("plain")]).await;
     assert!(!ls.status.success());
+
+    // The setup page gives the git index's lines where there is one, and only there.
+    let setup = server
+        .get("registries/main/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        setup.contains(&format!(
+            "index = &#34;{}&#34;",
+            server.git_url_of("main")
+        )),
+        "{setup}"
+    );
+    let plain_setup = server
+        .get("registries/plain/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!plain_setup.contains("/git"), "{plain_setup}");
 }
 
 #[tokio::test]
@@ -323,15 +338,7 @@ async fn check_finds_a_git_head_behind_the_database_and_repair_catches_it_up() {
     );
 
     // A file altered behind cargohold's back is named too.
-    let work = tempfile::tempdir().unwrap();
-    stdout(
-        &git(
-            work.path(),
-            &["clone", "-q", &server.git_url_of("main"), "index"],
-        )
-        .await,
-    );
-    let clone = work.path().join("index");
+    let (_work, clone) = clone_of(&server).await;
     std::fs::write(clone.join("al/ph/alpha"), "{}\n").unwrap();
     stdout(
         &git(

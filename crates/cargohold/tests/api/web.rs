@@ -622,3 +622,26 @@ async fn set_me_up_gives_the_lines_cargo_needs_for_each_kind_of_registry() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn the_admin_registry_page_shows_where_the_git_index_stands() {
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![cargohold::config::RegistryConfig {
+            git_index: true,
+            ..cargohold::config::RegistryConfig::local("main")
+        }];
+    })
+    .await;
+    add_user(&server, "root", "root password", true).await;
+    let response = server.publish(&CrateFixture::new("tracked", "1.0.0")).await;
+    assert_eq!(response.status(), 200);
+    server
+        .wait_for_git_commit("main", "Publish tracked 1.0.0")
+        .await;
+    let web = WebClient::signed_in(&server, "root", "root password").await;
+    let page = web.get("admin/registries/main").await.text().await.unwrap();
+    let url = server.git_url_of("main");
+    assert!(page.contains(&url), "{page}");
+    assert!(page.contains("“Publish tracked 1.0.0”"), "{page}");
+    assert!(page.contains("holding changes up to #1 of #1"), "{page}");
+}

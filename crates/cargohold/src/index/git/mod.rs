@@ -255,6 +255,40 @@ pub async fn verify(app: &App, registry: &Registry) -> anyhow::Result<Vec<GitFau
     Ok(faults)
 }
 
+/// Where a git index stands, for the administration page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitStatus {
+    /// HEAD's commit id, subject and date; `None` before the first commit.
+    pub head: Option<(String, String, i64)>,
+    /// The last change HEAD holds, and the database's last change to this registry's files.
+    pub head_generation: i64,
+    pub database_generation: i64,
+}
+
+/// Reads where the git index of `registry` stands, writing nothing.
+pub async fn status(app: &App, registry: &Registry) -> anyhow::Result<GitStatus> {
+    let dir = git_of(registry)?.dir.clone();
+    let head = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let Some(repo) = Repo::open_existing(&dir)? else {
+            return Ok(None);
+        };
+        let Some(head) = repo.head()? else {
+            return Ok(None);
+        };
+        let (subject, time) = repo.summary(head.commit)?;
+        Ok(Some((head, subject, time)))
+    })
+    .await??;
+    Ok(GitStatus {
+        head_generation: head
+            .as_ref()
+            .and_then(|(h, _, _)| h.generation)
+            .unwrap_or_default(),
+        head: head.map(|(h, subject, time)| (h.commit.to_string(), subject, time)),
+        database_generation: db::index_files::latest_generation(app.db.read(), registry.id).await?,
+    })
+}
+
 fn git_of(registry: &Registry) -> anyhow::Result<&GitIndex> {
     registry
         .git

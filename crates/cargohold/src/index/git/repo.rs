@@ -95,6 +95,18 @@ impl Repo {
         }))
     }
 
+    /// The subject and date (Unix seconds) of `commit`.
+    pub fn summary(&self, commit: Oid) -> anyhow::Result<(String, i64)> {
+        let commit = self.0.find_commit(commit)?;
+        let subject = commit
+            .summary()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_owned();
+        Ok((subject, commit.time().seconds()))
+    }
+
     /// Writes `content` as a blob (nothing new when it exists already).
     pub fn write_blob(&self, content: &[u8]) -> anyhow::Result<Oid> {
         Ok(self.0.blob(content)?)
