@@ -196,10 +196,7 @@ async fn the_git_index_is_read_only_and_only_where_configured() {
         .await
         .unwrap();
     assert!(
-        setup.contains(&format!(
-            "index = &#34;{}&#34;",
-            server.git_url_of("main")
-        )),
+        setup.contains(&format!("index = &#34;{}&#34;", server.git_url_of("main"))),
         "{setup}"
     );
     let plain_setup = server

@@ -119,7 +119,14 @@ pub async fn sync(app: &App, registry: &Registry) -> anyhow::Result<Synced> {
             },
         ) => head,
         other => {
-            let subject = format!("Create the index of registry `{}`", registry.name);
+            // No commit yet, or one cargohold did not write: start from the database.
+            let subject = match other {
+                None => format!("Create the index of registry `{}`", registry.name),
+                Some(_) => format!(
+                    "Rebuild the index of registry `{}` from the database",
+                    registry.name
+                ),
+            };
             let built = build_whole(app, registry, other, &subject, false).await?;
             return Ok(Synced {
                 commits: usize::from(built.is_some()),
@@ -360,7 +367,7 @@ async fn ensure_config_json(git: &GitIndex, head: Head) -> anyhow::Result<usize>
     let config = git.config_json.clone();
     git.with_repo(move |repo| {
         let wanted = repo::blob_id(config.as_bytes())?;
-        if repo.files(head.tree)?.get(CONFIG_JSON) == Some(&wanted) {
+        if repo.file(head.tree, CONFIG_JSON)? == Some(wanted) {
             return Ok(0);
         }
         let change = FileChange {

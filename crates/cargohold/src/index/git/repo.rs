@@ -220,6 +220,16 @@ impl Repo {
         })
     }
 
+    /// The blob at `path` in `tree`, if there is one (a lookup, not a walk).
+    pub fn file(&self, tree: Oid, path: &str) -> anyhow::Result<Option<Oid>> {
+        let tree = self.0.find_tree(tree)?;
+        Ok(tree
+            .get_path(Path::new(path))
+            .ok()
+            .filter(|e| e.kind() == Some(ObjectType::Blob))
+            .map(|e| e.id()))
+    }
+
     /// Every file of `tree` (path → blob id).
     pub fn files(&self, tree: Oid) -> anyhow::Result<BTreeMap<String, Oid>> {
         let tree = self.0.find_tree(tree)?;
