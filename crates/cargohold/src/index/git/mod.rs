@@ -477,5 +477,11 @@ mod tests {
         assert_eq!(describe(Some(&yanked), &two), "Unyank Foo 1.1.0");
         assert_eq!(describe(Some(&two), &one), "Remove Foo 1.1.0");
         assert_eq!(describe(Some(&one), &one), "Update Foo");
+        // Two publishes the writer saw at once share a commit that names both.
+        let three = format!("{two}{}", line("1.2.0", false));
+        assert_eq!(
+            describe(Some(&one), &three),
+            "Publish Foo 1.1.0, Publish Foo 1.2.0"
+        );
     }
 }
