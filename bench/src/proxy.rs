@@ -5,8 +5,6 @@
 //! holds everything; once with index files fresh, once revalidating each with the upstream).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 
@@ -233,20 +231,8 @@ pub fn run(bench: &Bench, root: &Path, cache: &Path) -> anyhow::Result<Section> 
 /// the seconds it took and the `.crate` files it downloaded.
 fn cargo_fetch(project: &Path, home: &Path, index_url: &str) -> anyhow::Result<(f64, usize)> {
     crate::resolve::fresh_cargo_home(home, &format!("sparse+{index_url}"))?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let started = Instant::now();
-    let output = Command::new(cargo)
-        .args(["fetch", "--locked"])
-        .current_dir(project)
-        .env("CARGO_HOME", home)
-        .output()?;
-    let seconds = started.elapsed().as_secs_f64();
-    if !output.status.success() {
-        bail!(
-            "cargo fetch from {index_url} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let seconds = crate::resolve::timed_cargo(project, home, &["fetch", "--locked"])
+        .with_context(|| format!("fetching from {index_url}"))?;
     let crates = std::fs::read_dir(home.join("registry/cache"))?
         .flatten()
         .filter_map(|dir| std::fs::read_dir(dir.path()).ok())

@@ -53,17 +53,24 @@ pub fn fresh_cargo_home(home: &Path, registry: &str) -> anyhow::Result<()> {
 fn generate_lockfile(project: &Path, home: &Path, index_url: &str) -> anyhow::Result<f64> {
     fresh_cargo_home(home, index_url)?;
     let _ = std::fs::remove_file(project.join("Cargo.lock"));
+    timed_cargo(project, home, &["generate-lockfile"])
+}
+
+/// Runs the cargo under benchmark with `args` in `project` and CARGO_HOME `home`;
+/// the seconds it took, or an error with what cargo printed.
+pub fn timed_cargo(project: &Path, home: &Path, args: &[&str]) -> anyhow::Result<f64> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let started = Instant::now();
     let output = Command::new(cargo)
-        .arg("generate-lockfile")
+        .args(args)
         .current_dir(project)
         .env("CARGO_HOME", home)
         .output()?;
     let seconds = started.elapsed().as_secs_f64();
     if !output.status.success() {
         bail!(
-            "cargo generate-lockfile failed: {}",
+            "cargo {} failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&output.stderr)
         );
     }

@@ -143,18 +143,12 @@ impl Registry {
             also_known_as,
             git: config
                 .git_index
-                .then(|| GitIndex::new(git_root, name, &config_json)),
+                .then(|| GitIndex::new(git_root, name, format!("{base}/git"), &config_json)),
             config_json,
             index_cache: IndexCache::new(cache_size),
             proxy: None,
             members: None,
         }
-    }
-
-    /// The git index URL users put in `.cargo/config.toml`, when this registry keeps one.
-    pub fn git_url(&self) -> Option<String> {
-        self.git.as_ref()?;
-        Some(format!("{}/git", self.login_url.strip_suffix("/me")?))
     }
 
     /// Called once a change to the index file of `name_lower` has committed: the

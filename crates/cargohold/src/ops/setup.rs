@@ -83,13 +83,14 @@ pub fn cargo_config(registry: &Registry) -> CargoConfig {
         replace_crates_io: replaces
             .then(|| format!("[source.crates-io]\nreplace-with = \"{name}\"\n")),
         takes_publishes,
-        git_index: registry.git_url().map(|url| {
+        git_index: registry.git.as_ref().map(|git| {
+            let url = &git.url;
             let mut snippet = format!(
                 "# Instead of the lines above, for cargo before 1.68 or networks that only let git through:\n\
                  {provider}[registries.{name}]\nindex = \"{url}\"\n"
             );
             if registry.auth_required {
-                let base = url.split("/registries/").next().unwrap_or(&url);
+                let base = url.split("/registries/").next().unwrap_or(url);
                 snippet.push_str(&format!(
                     "\n# git asks for credentials: any user name, and a token as the password.\n\
                      # One way, reading the token from CARGOHOLD_TOKEN:\n\

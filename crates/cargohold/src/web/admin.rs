@@ -386,7 +386,7 @@ async fn registry_page(
             registry.auth_required.to_string(),
         ),
     ];
-    if let Some(url) = registry.git_url() {
+    if let Some(url) = registry.git.as_ref().map(|git| &git.url) {
         let status = crate::index::git::status(app, registry)
             .await
             .map_err(AppError::from)?;

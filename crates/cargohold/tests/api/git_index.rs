@@ -158,6 +158,17 @@ async fn the_git_index_is_read_only_and_only_where_configured() {
         String::from_utf8_lossy(&push.stderr)
     );
     assert_eq!(server.git_subjects("main").await[0], "Publish alpha 1.0.0");
+    // A request body over the limit is refused before git runs.
+    let huge = server
+        .client
+        .post(server.url("registries/main/git/git-upload-pack"))
+        .header("content-type", "application/x-git-upload-pack-request")
+        .body(vec![b'0'; 17 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    assert_eq!(server.git_subjects("main").await[0], "Publish alpha 1.0.0");
     let receive = server
         .get("registries/main/git/info/refs?service=git-receive-pack")
         .await;

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use anyhow::Context;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -65,11 +65,6 @@ async fn answer(
         .any(|part| part.is_empty() || part == "." || part == "..")
     {
         return Err(AppError::NotFound(format!("no such file: {path}")));
-    }
-    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::POST) {
-        return Err(AppError::bad_request(
-            "the git index answers GET and POST only",
-        ));
     }
     let headers = request.headers();
     let client = auth::client_addr(app, headers, request.extensions());

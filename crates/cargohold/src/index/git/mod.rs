@@ -42,6 +42,8 @@ const CONFIG_JSON: &str = "config.json";
 pub struct GitIndex {
     /// The bare repository, `{data-dir}/git/{registry}.git`.
     pub dir: PathBuf,
+    /// The URL users give cargo: `{public}/registries/{registry}/git`.
+    pub url: String,
     /// What `config.json` at the root must hold.
     config_json: String,
     wake: Notify,
@@ -49,9 +51,10 @@ pub struct GitIndex {
 }
 
 impl GitIndex {
-    pub fn new(root: &Path, registry: &str, config_json: &str) -> Self {
+    pub fn new(root: &Path, registry: &str, url: String, config_json: &str) -> Self {
         Self {
             dir: root.join(format!("{registry}.git")),
+            url,
             config_json: format!("{config_json}\n"),
             wake: Notify::new(),
             commits_since_gc: AtomicUsize::new(0),
@@ -221,24 +224,20 @@ pub async fn verify(app: &App, registry: &Registry) -> anyhow::Result<Vec<GitFau
     };
     let mut faults = Vec::new();
     let database = db::index_files::latest_generation(app.db.read(), registry.id).await?;
-    let mut wanted = vec![(CONFIG_JSON.to_owned(), git.config_json.clone())];
+    let mut wanted = vec![(
+        CONFIG_JSON.to_owned(),
+        repo::blob_id(git.config_json.as_bytes())?,
+    )];
     let mut after = String::new();
-    loop {
-        let page = db::index_files::page(app.db.read(), registry.id, &after, BATCH).await?;
-        let Some(last) = page.last() else { break };
-        after = last.name_lower.clone();
-        wanted.extend(
-            page.into_iter()
-                .filter(|f| !f.content.is_empty())
-                .map(|f| (index_path(&f.name_lower), f.content)),
-        );
+    while let Some(page) = next_page(app, registry, &mut after).await? {
+        for (path, content) in page {
+            wanted.push((path, repo::blob_id(content.as_bytes())?));
+        }
     }
-    for (path, content) in wanted {
+    for (path, id) in wanted {
         match in_head.remove(&path) {
             None => faults.push(GitFault::Missing { path }),
-            Some(id) if id != repo::blob_id(content.as_bytes())? => {
-                faults.push(GitFault::Differs { path });
-            }
+            Some(found) if found != id => faults.push(GitFault::Differs { path }),
             Some(_) => {}
         }
     }
@@ -296,6 +295,27 @@ pub async fn status(app: &App, registry: &Registry) -> anyhow::Result<GitStatus>
     })
 }
 
+/// The next page of `registry`'s files in name order, after `after` (moved on):
+/// each file's path in the tree and content, files without versions left out.
+/// `None` after the last page.
+async fn next_page(
+    app: &App,
+    registry: &Registry,
+    after: &mut String,
+) -> sqlx::Result<Option<Vec<(String, String)>>> {
+    let page = db::index_files::page(app.db.read(), registry.id, after, BATCH).await?;
+    let Some(last) = page.last() else {
+        return Ok(None);
+    };
+    *after = last.name_lower.clone();
+    Ok(Some(
+        page.into_iter()
+            .filter(|f| !f.content.is_empty())
+            .map(|f| (index_path(&f.name_lower), f.content))
+            .collect(),
+    ))
+}
+
 fn git_of(registry: &Registry) -> anyhow::Result<&GitIndex> {
     registry
         .git
@@ -326,20 +346,11 @@ async fn build_whole(
         })
         .await?;
     let mut after = String::new();
-    loop {
-        let page = db::index_files::page(app.db.read(), registry.id, &after, BATCH).await?;
-        let Some(last) = page.last() else { break };
-        after = last.name_lower.clone();
+    while let Some(page) = next_page(app, registry, &mut after).await? {
         let written = git
             .with_repo(move |repo| {
                 page.into_iter()
-                    .filter(|f| !f.content.is_empty())
-                    .map(|f| {
-                        Ok((
-                            index_path(&f.name_lower),
-                            repo.write_blob(f.content.as_bytes())?,
-                        ))
-                    })
+                    .map(|(path, content)| Ok((path, repo.write_blob(content.as_bytes())?)))
                     .collect::<anyhow::Result<Vec<_>>>()
             })
             .await?;
