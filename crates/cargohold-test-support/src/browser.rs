@@ -395,7 +395,8 @@ async fn wait_until_ready(driver: &mut Driver, url: &str) -> anyhow::Result<()> 
     }
 }
 
-fn free_loopback_port() -> anyhow::Result<u16> {
+/// A loopback port nothing listens on right now.
+pub(crate) fn free_loopback_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
     Ok(listener.local_addr()?.port())
 }

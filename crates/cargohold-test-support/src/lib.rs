@@ -1,12 +1,15 @@
 //! Test plumbing for cargohold: a real server on an ephemeral port ([`TestServer`]), the real
-//! `cargo` in an isolated home ([`CargoSandbox`]), and `.crate` files built in memory ([`CrateFixture`]).
+//! `cargo` in an isolated home ([`CargoSandbox`]), `.crate` files built in memory
+//! ([`CrateFixture`]), a headless browser ([`Browser`]) and an S3-protocol server ([`S3Server`]).
 
 pub mod browser;
 pub mod fixture;
+pub mod s3;
 pub mod sandbox;
 pub mod server;
 
 pub use browser::Browser;
 pub use fixture::{CrateFixture, DepRegistry, EntryKind, TarEntry};
+pub use s3::S3Server;
 pub use sandbox::{CargoOutput, CargoSandbox};
-pub use server::{StoredState, TestServer, error_detail};
+pub use server::{ScratchDatabase, StoredState, TestServer, error_detail};

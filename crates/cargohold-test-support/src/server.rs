@@ -66,14 +66,10 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let addr = listener.local_addr().expect("a bound address");
         let mut config = Config::for_tests(data_dir.path(), addr);
-        let database = match std::env::var("CARGOHOLD_TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => {
-                let database = ScratchDatabase::create(&admin_url).await;
-                config.database_url = Some(database.url.clone());
-                Some(database)
-            }
-            _ => None,
-        };
+        let database = ScratchDatabase::from_env().await;
+        if let Some(database) = &database {
+            config.database_url = Some(database.url.clone());
+        }
         customize(&mut config);
         let app = Arc::new(App::build(config).await.expect("the app starts"));
         let first = ops::setup::first_start(&app)
@@ -369,7 +365,13 @@ impl TestServer {
             publish_events: self
                 .count("SELECT COUNT(*) FROM audit_events WHERE action = 'publish'")
                 .await,
-            blobs: count_files(&self.data_dir.path().join("blobs")),
+            blobs: self
+                .app
+                .storage
+                .list("")
+                .await
+                .expect("the blob store can be listed")
+                .len(),
             yanked_versions: self
                 .count("SELECT COUNT(*) FROM versions WHERE yanked")
                 .await,
@@ -460,13 +462,23 @@ impl Drop for TestServer {
 }
 
 /// A PostgreSQL database made for one test (`CARGOHOLD_TEST_DATABASE_URL` names the server).
-struct ScratchDatabase {
+pub struct ScratchDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    /// Where the test's servers connect.
+    pub url: String,
 }
 
 impl ScratchDatabase {
+    /// A new empty database on the server `CARGOHOLD_TEST_DATABASE_URL` names, or
+    /// `None` when tests run on SQLite.
+    pub async fn from_env() -> Option<Self> {
+        match std::env::var("CARGOHOLD_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => Some(Self::create(&admin_url).await),
+            _ => None,
+        }
+    }
+
     async fn create(admin_url: &str) -> Self {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!(
@@ -497,7 +509,7 @@ impl ScratchDatabase {
     }
 
     /// Drops the database from another thread once the server's connections are closed.
-    fn drop_later(self) {
+    pub fn drop_later(self) {
         let handle = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -517,19 +529,6 @@ impl ScratchDatabase {
         });
         let _ = handle.join();
     }
-}
-
-fn count_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| {
-            let path: PathBuf = entry.path();
-            if path.is_dir() { count_files(&path) } else { 1 }
-        })
-        .sum()
 }
 
 /// The first `detail` of a `{"errors":[{"detail":…}]}` body.

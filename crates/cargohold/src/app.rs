@@ -84,6 +84,13 @@ pub struct Stats {
     pub index_not_modified: AtomicU64,
     /// Index paths with no crate (404).
     pub index_not_found: AtomicU64,
+    /// Local index files found in memory, and those read from the database.
+    pub index_cache_hits: AtomicU64,
+    pub index_cache_misses: AtomicU64,
+    /// `.crate` files served (each is also counted per version in the database).
+    pub downloads: AtomicU64,
+    /// Versions published (and uploaded) through this process.
+    pub publishes: AtomicU64,
 }
 
 /// One hosted registry and the URLs clients know it by.
@@ -180,7 +187,7 @@ impl App {
     /// records the configured registries.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url()).await?;
-        let storage = BlobStore::open(&config.storage_url())?;
+        let storage = BlobStore::open(&config)?;
         let public_url = config.public_url();
         let mut registries: HashMap<String, Arc<Registry>> = HashMap::new();
         let wanted_all = config.registries();

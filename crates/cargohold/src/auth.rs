@@ -361,6 +361,19 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
 /// The address a request came from: the peer, or with `trust-forwarded-for`
 /// the first `X-Forwarded-For` entry a reverse proxy set.
 pub fn client_addr(app: &App, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+    client_ip(app, headers, peer_ip(extensions))
+}
+
+/// The peer address the server recorded for a request (absent in tests that call the router directly).
+pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// [`client_addr`] for a request whose peer address is known directly (the hot routes,
+/// which are served without the router's extensions).
+pub fn client_ip(app: &App, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
     if app.config.trust_forwarded_for
         && let Some(forwarded) = headers
             .get("x-forwarded-for")
@@ -370,9 +383,7 @@ pub fn client_addr(app: &App, headers: &HeaderMap, extensions: &Extensions) -> O
     {
         return Some(forwarded);
     }
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip())
+    peer
 }
 
 /// Checks a presented token and returns who holds it.

@@ -20,6 +20,7 @@ const ENV_KEYS: &[&str] = &[
     "data-dir",
     "database-url",
     "storage-url",
+    "s3",
     "limits",
     "log-format",
     "download-flush-seconds",
@@ -41,8 +42,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://…`; `sqlite://{data-dir}/cargohold.db` when unset.
     pub database_url: Option<String>,
-    /// A directory for `.crate` files; `{data-dir}/blobs` when unset.
+    /// Where `.crate` files live: a directory, or `s3://bucket/prefix` for an
+    /// S3-compatible object store (see `[s3]`); `{data-dir}/blobs` when unset.
     pub storage_url: Option<String>,
+    /// How to reach the object store of an `s3://` storage URL.
+    pub s3: S3Config,
     /// `text` (default) or `json` log lines on standard error.
     pub log_format: LogFormat,
     /// How often counted downloads are written to the database.
@@ -105,6 +109,24 @@ impl Default for Limits {
             publishes_per_minute: 120,
         }
     }
+}
+
+/// The object store behind `storage-url = "s3://bucket/prefix"`. Anything left
+/// unset is taken from the usual `AWS_*` environment variables (`AWS_ENDPOINT_URL`,
+/// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct S3Config {
+    /// The store's URL for anything but AWS itself (MinIO, Garage, Ceph, …), e.g.
+    /// `http://127.0.0.1:9000`; requests then name the bucket in the path.
+    pub endpoint: Option<String>,
+    /// The bucket's region; `us-east-1` when unset.
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Answer downloads with a redirect to a presigned URL of the object, valid
+    /// this many seconds, instead of sending the bytes through cargohold (0: off).
+    pub redirect_downloads_seconds: u64,
 }
 
 /// How log lines are written.
@@ -374,6 +396,7 @@ impl Default for Config {
             data_dir: PathBuf::from("cargohold-data"),
             database_url: None,
             storage_url: None,
+            s3: S3Config::default(),
             log_format: LogFormat::Text,
             download_flush_seconds: 10,
             index_cache_size: 64 * 1024 * 1024,
@@ -457,6 +480,15 @@ impl Config {
         if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
             bail!("the registry `{}` is configured twice", pair[0]);
         }
+        let storage = self.storage_url();
+        if storage.contains("://")
+            && !storage.starts_with("file://")
+            && !storage.starts_with("s3://")
+        {
+            bail!(
+                "storage-url `{storage}` is not supported: give a directory, a file:// URL or an s3://bucket/prefix URL"
+            );
+        }
         if let Some(url) = &self.public_url
             && !matches!(url.scheme(), "http" | "https")
         {
@@ -490,7 +522,8 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("cargohold.db").display()))
     }
 
-    /// The blob storage location, defaulting to a directory in the data directory.
+    /// The blob storage location: a directory (by default one in the data
+    /// directory) or an `s3://` URL.
     pub fn storage_url(&self) -> String {
         self.storage_url
             .clone()
@@ -517,6 +550,9 @@ impl Config {
         shown.public_url = Some(self.public_url());
         shown.database_url = Some(redact_url(&self.database_url()));
         shown.storage_url = Some(redact_url(&self.storage_url()));
+        if shown.s3.secret_access_key.is_some() {
+            shown.s3.secret_access_key = Some("REDACTED".into());
+        }
         shown.registries = self.registries();
         for registry in &mut shown.registries {
             if registry.upstream_token.is_some() {

@@ -31,6 +31,13 @@ pub enum AppError {
     /// and there is nothing cached to answer with.
     #[error("{0}")]
     BadGateway(String),
+    /// Something cargohold stands on (the blob store) failed; nothing was changed
+    /// and the client may try again. The cause is logged, the message shown.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        cause: anyhow::Error,
+    },
     /// Anything not anticipated: logged with its cause chain, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -51,6 +58,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,7 +77,11 @@ impl From<sqlx::Error> for AppError {
 
 impl From<object_store::Error> for AppError {
     fn from(err: object_store::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("blob store operation failed"))
+        Self::Unavailable {
+            message: "the blob store did not answer; nothing was changed, try again later"
+                .to_owned(),
+            cause: anyhow::Error::new(err).context("blob store operation failed"),
+        }
     }
 }
 
@@ -81,6 +93,10 @@ impl IntoResponse for AppError {
                 // The one place 500s are logged.
                 tracing::error!(error = ?err, "request failed");
                 "internal server error; the registry's log has the details".to_owned()
+            }
+            Self::Unavailable { message, cause } => {
+                tracing::error!(error = ?cause, "request failed: {message}");
+                message.clone()
             }
             other => other.to_string(),
         };
@@ -98,6 +114,9 @@ impl IntoResponse for AppError {
             }
             Self::TooManyRequests { retry_after, .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Unavailable { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(5));
             }
             _ => {}
         }

@@ -20,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod index;
+pub mod metrics;
 pub mod ops;
 pub mod proxy;
 pub mod rate_limit;

@@ -1,8 +1,12 @@
 //! The one table of every URL the server answers, and the handler for each.
 
+use std::net::IpAddr;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, Method};
 use axum::middleware;
+use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
 
 use crate::app::AppState;
@@ -11,6 +15,11 @@ use crate::{api, index, web};
 /// Every route, split in two: the hot paths cargo hits by the hundred (index
 /// files, downloads), which `server.rs` serves bare, and everything else, which
 /// it wraps in request logging and request ids. Both need [`AppState`].
+///
+/// A plain `GET` of a hot path does not even reach the router: the server
+/// recognises it with [`hot_route`] and answers it with [`serve_hot`], which
+/// call the same handlers. The router still lists those routes, for `HEAD`,
+/// percent-escaped paths and callers that use the router alone.
 pub struct Routes {
     pub hot: Router<AppState>,
     pub observed: Router<AppState>,
@@ -157,10 +166,137 @@ pub fn routes(app: &AppState) -> Routes {
     );
 
     let observed = Router::new()
-        .route("/health", get(|| async { "ok\n" }))
+        .route("/health", get(api::status::health))
+        .route("/ready", get(api::status::ready))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(git_index)
         .merge(pages)
         .merge(cargo_api)
         .merge(instance_api);
     Routes { hot, observed }
+}
+
+/// A request on one of the hot paths, as [`hot_route`] recognises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HotRoute<'a> {
+    /// `/registries/{registry}/index/config.json`
+    ConfigJson { registry: &'a str },
+    /// `/registries/{registry}/index/{*path}`
+    IndexFile { registry: &'a str, path: &'a str },
+    /// `/registries/{registry}/crates/{crate}/{file}`
+    Download {
+        registry: &'a str,
+        name: &'a str,
+        file: &'a str,
+    },
+}
+
+/// The hot route a request for `path` names, if it is a `GET` of one. Paths with
+/// percent-escapes are left to the router, which decodes them.
+pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
+    if method != Method::GET || path.contains('%') {
+        return None;
+    }
+    let (registry, rest) = path.strip_prefix("/registries/")?.split_once('/')?;
+    if registry.is_empty() {
+        return None;
+    }
+    if let Some(path) = rest.strip_prefix("index/") {
+        return match path {
+            "" => None,
+            "config.json" => Some(HotRoute::ConfigJson { registry }),
+            path => Some(HotRoute::IndexFile { registry, path }),
+        };
+    }
+    let (name, file) = rest.strip_prefix("crates/")?.split_once('/')?;
+    if name.is_empty() || file.is_empty() || file.contains('/') {
+        return None;
+    }
+    Some(HotRoute::Download {
+        registry,
+        name,
+        file,
+    })
+}
+
+/// Answers a hot route with the handler the router would have called.
+pub async fn serve_hot(
+    app: &AppState,
+    route: HotRoute<'_>,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response {
+    match route {
+        HotRoute::ConfigJson { registry } => {
+            index::sparse::answer_config_json(app, registry, headers, peer).await
+        }
+        HotRoute::IndexFile { registry, path } => {
+            index::sparse::answer_index_file(app, registry, path, headers, peer).await
+        }
+        HotRoute::Download {
+            registry,
+            name,
+            file,
+        } => api::download::answer_download(app, registry, name, file, headers, peer).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_files_config_and_downloads_are_hot() {
+        let get = &Method::GET;
+        assert_eq!(
+            hot_route(get, "/registries/main/index/config.json"),
+            Some(HotRoute::ConfigJson { registry: "main" })
+        );
+        assert_eq!(
+            hot_route(get, "/registries/main/index/se/rd/serde"),
+            Some(HotRoute::IndexFile {
+                registry: "main",
+                path: "se/rd/serde"
+            })
+        );
+        assert_eq!(
+            hot_route(get, "/registries/main/crates/serde/serde-1.0.0.crate"),
+            Some(HotRoute::Download {
+                registry: "main",
+                name: "serde",
+                file: "serde-1.0.0.crate"
+            })
+        );
+    }
+
+    #[test]
+    fn everything_else_goes_to_the_router() {
+        let get = &Method::GET;
+        for path in [
+            "/",
+            "/registries/main",
+            "/registries//index/se/rd/serde",
+            "/registries/main/index/",
+            "/registries/main/crates/serde",
+            "/registries/main/crates//serde-1.0.0.crate",
+            "/registries/main/crates/serde/",
+            "/registries/main/crates/serde/1.0.0/download",
+            "/registries/main/crates/se%72de/serde-1.0.0.crate",
+            "/registries/main/api/v1/crates",
+            "/registries/main/git/info/refs",
+        ] {
+            assert_eq!(hot_route(get, path), None, "{path}");
+        }
+        assert_eq!(
+            hot_route(&Method::HEAD, "/registries/main/index/se/rd/serde"),
+            None
+        );
+        assert_eq!(
+            hot_route(
+                &Method::PUT,
+                "/registries/main/crates/serde/serde-1.0.0.crate"
+            ),
+            None
+        );
+    }
 }

@@ -2,11 +2,13 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
+use std::net::IpAddr;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::error::AppResult;
+use crate::error::AppError;
 use crate::ops;
 use crate::ops::download::DownloadBody;
 use crate::{access, auth};
@@ -19,17 +21,36 @@ pub async fn download_crate(
     State(app): State<AppState>,
     Path((registry, name, file)): Path<(String, String, String)>,
     request: Request,
-) -> AppResult<Response> {
-    let registry = app.registry(&registry)?;
-    if registry.auth_required {
-        let headers = request.headers();
-        let client = auth::client_addr(&app, headers, request.extensions());
-        access::require_read(&app, registry, headers, client).await?;
-    }
-    let download = ops::download::open(&app, registry, &name, &file).await?;
+) -> Response {
+    let peer = auth::peer_ip(request.extensions());
+    answer_download(&app, &registry, &name, &file, request.headers(), peer).await
+}
+
+/// [`download_crate`] for a request whose parts are at hand (`routes::serve_hot`).
+pub async fn answer_download(
+    app: &AppState,
+    registry: &str,
+    name: &str,
+    file: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response {
+    let answer = async {
+        let registry = app.registry(registry)?;
+        if registry.auth_required {
+            let client = auth::client_ip(app, headers, peer);
+            access::require_read(app, registry, headers, client).await?;
+        }
+        ops::download::open(app, registry, name, file).await
+    };
+    let download = match answer.await {
+        Ok(download) => download,
+        Err(err) => return err.into_response(),
+    };
     let mut response = Response::new(match download.body {
         DownloadBody::Whole(bytes) => Body::from(bytes),
         DownloadBody::Stream(stream) => Body::from_stream(stream),
+        DownloadBody::Redirect(url) => return redirect(&url),
     });
     let headers = response.headers_mut();
     headers.insert(
@@ -44,5 +65,22 @@ pub async fn download_crate(
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", download.checksum)) {
         headers.insert(header::ETAG, etag);
     }
-    Ok(response)
+    response
+}
+
+/// A redirect to a presigned object-store URL. It expires, so nobody may cache it.
+fn redirect(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(location) => {
+            let mut response = StatusCode::FOUND.into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::LOCATION, location);
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => AppError::Internal(anyhow::anyhow!(
+            "the object store signed an unusable URL: {url}"
+        ))
+        .into_response(),
+    }
 }

@@ -19,6 +19,7 @@ pub mod owners;
 pub mod publish;
 pub mod registries;
 pub mod search;
+pub mod status;
 pub mod upload;
 pub mod yank;
 

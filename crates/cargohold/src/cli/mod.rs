@@ -209,13 +209,18 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // With port 0 the system picks the port; URLs must carry the real one.
     config.listen = listener.local_addr()?;
     let app = Arc::new(App::build(config).await?);
+    app.storage
+        .probe()
+        .await
+        .context("cargohold cannot start without its blob store: check storage-url and [s3]")?;
     if let Some(first) = ops::setup::first_start(&app).await? {
         print_first_start(&app, &first);
     }
     let public = app.config.public_url();
     println!(
-        "cargohold is listening on {public} (database: {})",
-        crate::config::redact_url(&app.config.database_url())
+        "cargohold is listening on {public} (database: {}, storage: {})",
+        crate::config::redact_url(&app.config.database_url()),
+        app.storage.description()
     );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
     crate::server::serve(listener, app, crate::server::shutdown_signal()).await

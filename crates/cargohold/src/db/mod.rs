@@ -199,6 +199,14 @@ impl Db {
         })
     }
 
+    /// Whether the database answers a query (`/ready`).
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        on_pool!(&self.read, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .map(|_| ()))
+    }
+
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
         on_pool!(&self.read, |p| p.close().await);

@@ -1,5 +1,6 @@
 //! `GET /registries/{registry}/index/config.json` and `GET /registries/{registry}/index/{path}`.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use axum::body::Body;
@@ -27,29 +28,13 @@ pub async fn config_json(
     State(app): State<AppState>,
     Path(registry): Path<String>,
     request: Request,
-) -> AppResult<Response> {
-    let registry = app.registry(&registry)?;
-    if registry.auth_required {
-        let headers = request.headers();
-        let client = auth::client_addr(&app, headers, request.extensions());
-        access::require_read(&app, registry, headers, client).await?;
-    }
-    let response = (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, INDEX_CACHE_CONTROL),
-        ],
-        registry.config_json.clone(),
-    )
-        .into_response();
-    Ok(response)
+) -> Response {
+    let peer = auth::peer_ip(request.extensions());
+    answer_config_json(&app, &registry, request.headers(), peer).await
 }
 
 /// One crate's index file, with ETag / Last-Modified revalidation.
-///
-/// The hottest handler of all: it reads the path and headers from the request
-/// as they are (no extractor copies) and answers from memory when it can.
-pub async fn index_file(State(app): State<AppState>, request: Request) -> AppResult<Response> {
+pub async fn index_file(State(app): State<AppState>, request: Request) -> Response {
     // The router only sends `/registries/{registry}/index/{path}` here.
     let (registry, path) = request
         .uri()
@@ -57,22 +42,67 @@ pub async fn index_file(State(app): State<AppState>, request: Request) -> AppRes
         .strip_prefix("/registries/")
         .and_then(|rest| rest.split_once("/index/"))
         .unwrap_or_default();
-    let headers = request.headers();
-    let registry = app.registry(registry)?;
-    if registry.auth_required {
-        let client = auth::client_addr(&app, headers, request.extensions());
-        access::require_read(&app, registry, headers, client).await?;
-    }
-    let cached = match name_from_index_path(path) {
-        Some(name) => lookup(&app, registry, name).await?,
-        None => Cached::MISSING,
+    let peer = auth::peer_ip(request.extensions());
+    answer_index_file(&app, registry, path, request.headers(), peer).await
+}
+
+/// [`config_json`] for a request whose parts are at hand (`routes::serve_hot`).
+pub async fn answer_config_json(
+    app: &App,
+    registry: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response {
+    let answer = async {
+        let registry = app.registry(registry)?;
+        if registry.auth_required {
+            let client = auth::client_ip(app, headers, peer);
+            access::require_read(app, registry, headers, client).await?;
+        }
+        let response = (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, INDEX_CACHE_CONTROL),
+            ],
+            registry.config_json.clone(),
+        )
+            .into_response();
+        AppResult::Ok(response)
     };
-    let Cached::File(file) = cached else {
-        app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
-        // Cargo reads a 404 as "no such crate"; the body is only for humans.
-        let response =
-            (StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response();
-        return Ok(response);
+    answer.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// [`index_file`] for a request whose parts are at hand (`routes::serve_hot`).
+///
+/// The hottest code of all: it reads the path and headers as they are (no
+/// copies) and answers from memory when it can.
+pub async fn answer_index_file(
+    app: &App,
+    registry: &str,
+    path: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Response {
+    let answer = async {
+        let registry = app.registry(registry)?;
+        if registry.auth_required {
+            let client = auth::client_ip(app, headers, peer);
+            access::require_read(app, registry, headers, client).await?;
+        }
+        let cached = match name_from_index_path(path) {
+            Some(name) => lookup(app, registry, name).await?,
+            None => Cached::MISSING,
+        };
+        AppResult::Ok(cached)
+    };
+    let file = match answer.await {
+        Ok(Cached::File(file)) => file,
+        Ok(_) => {
+            app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
+            // Cargo reads a 404 as "no such crate"; the body is only for humans.
+            return (StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response();
+        }
+        Err(err) => return err.into_response(),
     };
 
     let mut response = if is_not_modified(headers, &file.etag, file.last_modified_secs) {
@@ -94,7 +124,7 @@ pub async fn index_file(State(app): State<AppState>, request: Request) -> AppRes
     );
     headers.insert(header::ETAG, file.etag.clone());
     headers.insert(header::LAST_MODIFIED, file.last_modified.clone());
-    Ok(response)
+    response
 }
 
 /// The index file `registry` serves for `name` (lowercase), whatever its kind.
@@ -112,8 +142,10 @@ pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cac
 /// The index file of `name` in a local registry: from the cache, or from the database (then cached).
 pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
     if let Some(cached) = registry.index_cache.get(name) {
+        app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
         return Ok(cached);
     }
+    app.stats.index_cache_misses.fetch_add(1, Ordering::Relaxed);
     let epoch = registry.index_cache.epoch();
     let cached = match db::index_files::find(app.db.read(), registry.id, name).await? {
         Some(row) => Cached::File(Arc::new(CachedFile::from_row(row))),

@@ -20,10 +20,12 @@ pub struct Download {
     pub checksum: String,
 }
 
-/// The bytes of a `.crate`: whole when small (one write with the headers), streamed when large.
+/// The bytes of a `.crate`: whole when small (one write with the headers), streamed when large,
+/// or a presigned URL of the object store to redirect to (`redirect-downloads-seconds`).
 pub enum DownloadBody {
     Whole(Bytes),
     Stream(BoxStream<'static, object_store::Result<Bytes>>),
+    Redirect(String),
 }
 
 /// Crates up to this size are read whole; most are far smaller.
@@ -93,7 +95,13 @@ pub async fn open(
     let missing = |e: object_store::Error| {
         anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
     };
-    let body = if row.size <= WHOLE_UP_TO {
+    let redirect =
+        app.storage.download_url(&row.blob_key).await.map_err(|e| {
+            anyhow::anyhow!("could not sign a download URL for {name}@{version}: {e}")
+        })?;
+    let body = if let Some(url) = redirect {
+        DownloadBody::Redirect(url)
+    } else if row.size <= WHOLE_UP_TO {
         let blobs = &app.download_cache.blobs;
         match blobs.get(&row.blob_key) {
             Some(bytes) => DownloadBody::Whole(bytes),
@@ -119,6 +127,9 @@ pub async fn open(
         DownloadBody::Stream(app.storage.get(&row.blob_key).await.map_err(missing)?)
     };
     app.downloads.record(row.version_id, row.crate_id);
+    app.stats
+        .downloads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Download {
         body,
         size: row.size,

@@ -190,6 +190,9 @@ pub async fn publish(
         "published `{name}@{}`",
         checked.entry.vers
     );
+    app.stats
+        .publishes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(Published {
         entry: checked.entry,
         new_crate,

@@ -3,7 +3,7 @@
 use crate::app::{App, Registry};
 use crate::auth::Scope;
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::ops::tokens::{self, TokenRequest};
 use crate::ops::users::{self, NewUser};
 
@@ -29,7 +29,12 @@ pub async fn first_start(app: &App) -> AppResult<Option<FirstStart>> {
         is_admin: true,
         password: None,
     };
-    users::add_in(&mut tx, user, None).await?;
+    match users::add_in(&mut tx, user, None).await {
+        Ok(_) => {}
+        // Another node starting on the same empty database set it up first.
+        Err(AppError::Conflict(_)) => return Ok(None),
+        Err(err) => return Err(err),
+    }
     let request = TokenRequest {
         name: "first start".into(),
         scopes: Scope::ALL.to_vec(),

@@ -228,6 +228,10 @@ impl IntoResponse for WebError {
                 tracing::error!(error = ?cause, "page failed");
                 "Something went wrong on the server; its log has the details.".to_owned()
             }
+            AppError::Unavailable { message, cause } => {
+                tracing::error!(error = ?cause, "page failed: {message}");
+                message.clone()
+            }
             other => other.to_string(),
         };
         let page = view::ErrorPage {

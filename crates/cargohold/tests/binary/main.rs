@@ -9,6 +9,7 @@ use std::time::Duration;
 use cargohold_test_support::CrateFixture;
 
 mod git_index;
+mod nodes;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargohold");
 

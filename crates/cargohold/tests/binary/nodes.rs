@@ -1,0 +1,165 @@
+//! Several `cargohold serve` processes on one database and one S3 bucket, as behind a load
+//! balancer: what one node is told, every node serves; a contested publish has one winner.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cargohold_test_support::{CrateFixture, S3Server, ScratchDatabase};
+
+use super::{BIN, Served};
+
+/// A node's configuration: the shared database and bucket, its own data directory.
+fn write_node_config(dir: &Path, database_url: &str, s3: &S3Server) {
+    let config = format!(
+        "database-url = \"{database_url}\"\nstorage-url = \"s3://shared/blobs\"\nindex-poll-millis = 50\n\n\
+         [s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess-key-id = \"node\"\nsecret-access-key = \"node-secret\"\n",
+        s3.endpoint
+    );
+    std::fs::write(dir.join("cargohold.toml"), config).unwrap();
+}
+
+/// Asks `url` until `done` holds for its answer (status, body), for at most 5 seconds.
+async fn eventually(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = reqwest::get(url).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        if done(status, &body) || Instant::now() > deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn publish(node: &str, token: &str, fixture: &CrateFixture) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(format!("{node}registries/main/api/v1/crates/new"))
+        .header("authorization", token)
+        .body(fixture.publish_body())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_on_one_database_and_bucket_serve_each_others_changes() {
+    let s3 = S3Server::start().await;
+    s3.create_bucket("shared").await;
+    let shared = tempfile::tempdir().unwrap();
+    let database = ScratchDatabase::from_env().await;
+    let database_url = match &database {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite://{}", shared.path().join("cargohold.db").display()),
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_node_config(dir_a.path(), &database_url, &s3);
+    write_node_config(dir_b.path(), &database_url, &s3);
+    let a = Served::start(dir_a.path());
+    let b = Served::start(dir_b.path());
+    let token = a.token().expect("the first node sets the database up");
+    assert_eq!(b.token(), None, "the second node finds it set up");
+    assert!(
+        b.banner.contains("storage: s3://shared/blobs"),
+        "{}",
+        b.banner
+    );
+
+    // Published through A: B's index, download and search have it.
+    let fixture = CrateFixture::new("everywhere", "1.0.0");
+    let response = publish(&a.url, &token, &fixture).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let index = format!("{}registries/main/index/ev/er/everywhere", b.url);
+    let (status, body) = eventually(&index, |status, _| status == 200).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"vers\":\"1.0.0\""), "{body}");
+    let download = format!(
+        "{}registries/main/crates/everywhere/everywhere-1.0.0.crate",
+        b.url
+    );
+    let bytes = reqwest::get(&download)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), fixture.tarball().as_slice());
+    let search = reqwest::get(format!(
+        "{}registries/main/api/v1/crates?q=everywhere",
+        b.url
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(search.contains("\"name\":\"everywhere\""), "{search}");
+
+    // Yanked through B: A's index says so.
+    let yank = reqwest::Client::new()
+        .delete(format!(
+            "{}registries/main/api/v1/crates/everywhere/1.0.0/yank",
+            b.url
+        ))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(yank.status(), 200);
+    let index_a = format!("{}registries/main/index/ev/er/everywhere", a.url);
+    let (_, body) = eventually(&index_a, |_, body| body.contains("\"yanked\":true")).await;
+    assert!(body.contains("\"yanked\":true"), "{body}");
+
+    // Twenty publishes of one version, spread over both nodes: exactly one wins.
+    let contested = CrateFixture::new("contested", "1.0.0");
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let node = if i % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
+            let (token, contested) = (token.clone(), contested.clone());
+            tokio::spawn(async move { publish(&node, &token, &contested).await.status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 400 || s == 409),
+        "losers get a 4xx, never a 5xx: {statuses:?}"
+    );
+    let versions = reqwest::get(format!("{}registries/main/index/co/nt/contested", a.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(versions.lines().count(), 1, "{versions}");
+
+    // Both nodes' writes agree with the bucket and the index.
+    drop((a, b));
+    let check = std::process::Command::new(BIN)
+        .args(["--data-dir", dir_a.path().to_str().unwrap(), "check"])
+        .current_dir(dir_a.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(s3.keys("shared").await.len(), 2);
+    if let Some(database) = database {
+        database.drop_later();
+    }
+}
