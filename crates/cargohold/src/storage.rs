@@ -74,18 +74,24 @@ impl BlobStore {
                 "storage-url `{storage_url}` is not supported: give a directory, a file:// URL or an s3://bucket/prefix URL"
             );
         }
-        let dir = storage_url.trim_start_matches("file://");
+        Self::local(std::path::Path::new(
+            storage_url.trim_start_matches("file://"),
+        ))
+    }
+
+    /// The directory `dir`, created if missing.
+    pub fn local(dir: &std::path::Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create the blob directory {dir}"))?;
+            .with_context(|| format!("could not create the blob directory {}", dir.display()))?;
         // fsync each file and its directory: a publish is acknowledged only once its
         // .crate would survive a power cut.
         let store = LocalFileSystem::new_with_prefix(dir)
-            .with_context(|| format!("could not open the blob directory {dir}"))?
+            .with_context(|| format!("could not open the blob directory {}", dir.display()))?
             .with_fsync(true);
         Ok(Self {
             inner: Arc::new(store),
             s3: None,
-            description: dir.to_owned(),
+            description: dir.display().to_string(),
         })
     }
 

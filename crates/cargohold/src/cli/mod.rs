@@ -65,9 +65,29 @@ pub enum Command {
     Check(CheckArgs),
     /// Remove blobs no version refers to, once older than a grace period
     Gc(GcArgs),
+    /// Write a consistent backup of the embedded database and its blobs to a new directory (safe while `serve` runs)
+    Backup(BackupArgs),
+    /// Put a backup made by `backup` into an empty data directory
+    Restore(RestoreArgs),
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// Options of `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// New (or empty) directory for the backup; it becomes a data directory of its own
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Options of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `cargohold backup`
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Options of `import`.
@@ -190,6 +210,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reindex(args) => reindex(config, args).await,
         Command::Check(args) => check(config, args).await,
         Command::Gc(args) => gc(config, args).await,
+        Command::Backup(args) => backup(config, args).await,
+        Command::Restore(args) => restore(config, args).await,
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config.to_redacted_toml()?);
             Ok(())
@@ -484,7 +506,46 @@ async fn gc(config: Config, args: GcArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The progress bar of long commands (import, mirror, reindex, check): position, rate, current item.
+async fn backup(config: Config, args: BackupArgs) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let started = std::time::Instant::now();
+    let bar = progress_bar(0);
+    let copied = ops::backup::backup(&app, &args.dir, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "backed up the database and {} blob{} ({} bytes) to {} in {:.1} s",
+        copied.blobs,
+        if copied.blobs == 1 { "" } else { "s" },
+        copied.bytes,
+        args.dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn restore(config: Config, args: RestoreArgs) -> anyhow::Result<()> {
+    let bar = progress_bar(0);
+    let copied = ops::backup::restore(&config, &args.dir, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "restored the database and {} blob{} ({} bytes) from {}; `cargohold check` verifies them",
+        copied.blobs,
+        if copied.blobs == 1 { "" } else { "s" },
+        copied.bytes,
+        args.dir.display()
+    );
+    Ok(())
+}
+
+/// The progress bar of long commands (import, mirror, reindex, check, backup, restore): position, rate, current item.
 fn progress_bar(len: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(

@@ -199,6 +199,39 @@ impl Db {
         })
     }
 
+    /// Writes a consistent copy of an SQLite database to the new file `path`, as of
+    /// one moment, while others go on reading and writing (`VACUUM INTO`).
+    pub async fn snapshot_sqlite(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let Pool::Sqlite(pool) = &self.read else {
+            anyhow::bail!(
+                "`cargohold backup` copies the embedded SQLite database; back up PostgreSQL with pg_dump (docs/deployment.md)"
+            );
+        };
+        let target = path
+            .to_str()
+            .with_context(|| format!("{} is not a UTF-8 path", path.display()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(pool)
+            .await
+            .with_context(|| format!("could not write the database snapshot {target}"))?;
+        Ok(())
+    }
+
+    /// Opens the SQLite file `path` read-only, without migrating it (a backup to read).
+    pub async fn open_sqlite_read_only(path: &std::path::Path) -> anyhow::Result<Pool> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("could not open {}", path.display()))?;
+        Ok(Pool::Sqlite(pool))
+    }
+
     /// Whether the database answers a query (`/ready`).
     pub async fn ping(&self) -> sqlx::Result<()> {
         on_pool!(&self.read, |p| sqlx::query("SELECT 1")

@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::index;
 
 pub mod audit;
+pub mod backup;
 pub mod browse;
 pub mod check;
 pub mod download;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cargohold_test_support::CrateFixture;
 
+mod backup;
 mod git_index;
 mod nodes;
 
