@@ -7,14 +7,15 @@ use anyhow::Context;
 
 use crate::dataset::Registry;
 use crate::report::{Section, ratio};
-use crate::servers::{Cargohold, Nginx};
+use crate::servers::{Cargohold, Floor, Nginx};
 use crate::{Bench, load};
 
-/// Index files as both servers name them: path, cargohold's ETag, nginx's ETag.
+/// Index files as the servers name them: path, cargohold's ETag, nginx's ETag, the floor's ETag.
 struct IndexFile {
     path: String,
     ours: String,
     nginx: String,
+    floor: String,
 }
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
@@ -44,16 +45,20 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             path: format!("/{path}"),
             ours: etag,
             nginx: String::new(),
+            floor: String::new(),
         });
     }
     let nginx = Nginx::start(&www)?;
+    let floor = Floor::start(&www)?;
     for file in &mut files {
-        let response = runtime.block_on(
-            client
-                .head(format!("{}{}", nginx.url, &file.path[1..]))
-                .send(),
-        )?;
-        file.nginx = response.headers()["etag"].to_str()?.to_owned();
+        let etag_of = |base: &str| -> anyhow::Result<String> {
+            let response =
+                runtime.block_on(client.head(format!("{base}{}", &file.path[1..])).send())?;
+            Ok(response.headers()["etag"].to_str()?.to_owned())
+        };
+        let (nginx_etag, floor_etag) = (etag_of(&nginx.url)?, etag_of(&floor.url)?);
+        file.nginx = nginx_etag;
+        file.floor = floor_etag;
     }
 
     let full: Vec<(String, Option<String>)> =
@@ -66,23 +71,34 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         .iter()
         .map(|f| (f.path.clone(), Some(f.nginx.clone())))
         .collect();
+    let floor_304: Vec<_> = files
+        .iter()
+        .map(|f| (f.path.clone(), Some(f.floor.clone())))
+        .collect();
     let run = |url: &str, targets: &[(String, Option<String>)]| {
         load::run(url, targets, bench.seconds, 64, scratch.path())
     };
-    let (nginx_full, ours_full) = load::alternate(
+    let full_runs = load::rotate(
         bench.rounds,
-        || run(&nginx.url, &full),
-        || run(&server.url, &full),
+        &mut [
+            &mut || run(&nginx.url, &full),
+            &mut || run(&server.url, &full),
+            &mut || run(&floor.url, &full),
+        ],
     )?;
-    let (nginx_revalidate, ours_revalidate) = load::alternate(
+    let revalidate_runs = load::rotate(
         bench.rounds,
-        || run(&nginx.url, &nginx_304),
-        || run(&server.url, &ours_304),
+        &mut [
+            &mut || run(&nginx.url, &nginx_304),
+            &mut || run(&server.url, &ours_304),
+            &mut || run(&floor.url, &floor_304),
+        ],
     )?;
     let peak_kib = server.peak_rss_kib();
     drop(server);
 
-    let row = |what: &str, nginx: load::Load, ours: load::Load| {
+    let row = |what: &str, runs: &[load::Load]| {
+        let (nginx, ours, floor) = (runs[0], runs[1], runs[2]);
         vec![
             what.to_owned(),
             format!("{:.0}", nginx.requests_per_second),
@@ -91,6 +107,8 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             format!("{:.2} / {:.2}", nginx.p50_ms, nginx.p99_ms),
             format!("{:.2} / {:.2}", ours.p50_ms, ours.p99_ms),
             format!("{} / {}", nginx.errors, ours.errors),
+            format!("{:.0}", floor.requests_per_second),
+            ratio(ours.requests_per_second, floor.requests_per_second),
         ]
     };
     let versions = registry.version_count();
@@ -111,14 +129,20 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             "nginx p50 / p99 ms",
             "cargohold p50 / p99 ms",
             "errors (nginx / cargohold)",
+            "hyper floor req/s",
+            "cargohold / floor",
         ],
         rows: vec![
-            row("200, full file", nginx_full, ours_full),
-            row("304, If-None-Match", nginx_revalidate, ours_revalidate),
+            row("200, full file", &full_runs),
+            row("304, If-None-Match", &revalidate_runs),
         ],
         notes: vec![
             "nginx serves the same bytes from disk with sendfile, an open-file cache and ETags; \
              wrk, nginx and cargohold share the machine's cores. Target: cargohold ≥ 1.0× nginx with a p99 no worse."
+                .into(),
+            "The hyper floor is bench/src/floor.rs: cargohold's HTTP stack (hyper, tokio, mimalloc) answering \
+             the same files from a map in memory, with no routing, lookups or caches: the most cargohold \
+             could do without leaving hyper. The three servers take turns, round by round."
                 .into(),
         ],
     };

@@ -135,6 +135,20 @@ pub fn alternate(
     Ok((median(a), median(b)))
 }
 
+/// Measures each of `servers` in turn, `rounds` times over, and returns each one's median run.
+pub fn rotate(
+    rounds: usize,
+    servers: &mut [&mut dyn FnMut() -> anyhow::Result<Load>],
+) -> anyhow::Result<Vec<Load>> {
+    let mut runs: Vec<Vec<Load>> = servers.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds.max(1) {
+        for (server, runs) in servers.iter_mut().zip(&mut runs) {
+            runs.push(server()?);
+        }
+    }
+    Ok(runs.into_iter().map(median).collect())
+}
+
 fn median(mut runs: Vec<Load>) -> Load {
     runs.sort_by(|x, y| x.requests_per_second.total_cmp(&y.requests_per_second));
     runs[runs.len() / 2]

@@ -14,6 +14,7 @@ use clap::Parser;
 
 mod dataset;
 mod downloads;
+mod floor;
 mod import;
 mod index;
 mod load;
@@ -41,6 +42,9 @@ struct Args {
     /// The other sections of an existing report are kept.
     #[arg(long = "only", value_name = "NAME")]
     only: Vec<String>,
+    /// Run the floor server on the files under DIR instead (the index benchmark starts it)
+    #[arg(long, value_name = "DIR", hide = true)]
+    floor_server: Option<PathBuf>,
     /// Crates in the large registry (each has 1 to 20 versions, 10.5 on average)
     #[arg(long, default_value_t = 10_000)]
     crates: usize,
@@ -78,8 +82,15 @@ pub struct Bench {
     pub fetches: usize,
 }
 
+// The same allocator as cargohold, for the floor server's sake.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(www) = &args.floor_server {
+        return floor::serve(www);
+    }
     if let Some(unknown) = args.only.iter().find(|name| !ALL.contains(&name.as_str())) {
         bail!(
             "no benchmark named `{unknown}`; there are: {}",

@@ -97,6 +97,49 @@ fn status_field(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The floor server (`floor.rs`), run as `cargohold-bench --floor-server DIR`.
+pub struct Floor {
+    child: Child,
+    pub url: String,
+}
+
+impl Floor {
+    /// Serves the files under `www` from memory.
+    pub fn start(www: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("--floor-server")
+            .arg(www)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("the floor server starts")?;
+        let stdout = child.stdout.take().context("a stdout pipe")?;
+        let line = BufReader::new(stdout).lines().next();
+        let port = match line {
+            Some(Ok(line)) => line
+                .strip_prefix("floor listening on ")
+                .and_then(|port| port.trim().parse::<u16>().ok()),
+            _ => None,
+        };
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the floor server did not start listening");
+        };
+        Ok(Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        })
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// nginx serving a directory: the practical limit for static files.
 pub struct Nginx {
     child: Child,

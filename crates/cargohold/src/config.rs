@@ -742,6 +742,39 @@ mod tests {
     }
 
     #[test]
+    fn the_s3_secret_key_is_redacted_in_config_show() {
+        let config = Config {
+            storage_url: Some("s3://bucket/prefix".into()),
+            s3: S3Config {
+                access_key_id: Some("AKIDEXAMPLE".into()),
+                secret_access_key: Some("wJalrXUtnFEMI".into()),
+                ..S3Config::default()
+            },
+            ..Config::default()
+        };
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert!(
+            shown.contains("secret-access-key = \"REDACTED\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("storage-url = \"s3://bucket/prefix\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn storage_urls_other_than_directories_and_s3_are_refused() {
+        let config = Config {
+            storage_url: Some("gs://bucket".into()),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("s3://bucket/prefix"), "{err}");
+    }
+
+    #[test]
     fn secrets_in_urls_are_redacted() {
         assert_eq!(
             redact_url("postgres://app:hunter2@db/registry"),

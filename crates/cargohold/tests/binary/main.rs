@@ -333,6 +333,8 @@ fn every_command_has_help() {
         &["reindex", "--help"],
         &["check", "--help"],
         &["gc", "--help"],
+        &["backup", "--help"],
+        &["restore", "--help"],
         &["user", "password", "--help"],
         &["config", "--help"],
         &["config", "show", "--help"],

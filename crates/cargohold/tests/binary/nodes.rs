@@ -163,3 +163,115 @@ async fn two_nodes_on_one_database_and_bucket_serve_each_others_changes() {
         database.drop_later();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() {
+    let s3 = S3Server::start().await;
+    s3.create_bucket("shared").await;
+    let shared = tempfile::tempdir().unwrap();
+    let database = ScratchDatabase::from_env().await;
+    let database_url = match &database {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite://{}", shared.path().join("cargohold.db").display()),
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_node_config(dir_a.path(), &database_url, &s3);
+    write_node_config(dir_b.path(), &database_url, &s3);
+    let mut a = Served::start(dir_a.path());
+    let b = Served::start(dir_b.path());
+    let token = a.token().unwrap();
+
+    // Forty publishes in flight on A, each with a few hundred KiB to store, when A is killed.
+    let payload: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let fixtures: Vec<CrateFixture> = (0..40)
+        .map(|i| {
+            let mut fixture = CrateFixture::new(&format!("inflight-{i}"), "1.0.0");
+            fixture
+                .extra_entries
+                .push(cargohold_test_support::TarEntry::file(
+                    format!("inflight-{i}-1.0.0/data.bin"),
+                    payload.clone(),
+                ));
+            fixture
+        })
+        .collect();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let attempts: Vec<_> = fixtures
+        .iter()
+        .map(|fixture| {
+            let (url, token, fixture) = (a.url.clone(), token.clone(), fixture.clone());
+            let answered = answered.clone();
+            tokio::spawn(async move {
+                // A publish cut off by the kill fails on the client side; that is allowed.
+                let response = reqwest::Client::new()
+                    .put(format!("{url}registries/main/api/v1/crates/new"))
+                    .header("authorization", token)
+                    .body(fixture.publish_body())
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status() == 200 => {
+                        answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Some(fixture.name)
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    // Kill A once a few publishes are through and the rest are still being stored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 5 {
+        assert!(Instant::now() < deadline, "no publish went through A");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for attempt in attempts {
+        if let Some(name) = attempt.await.unwrap() {
+            acknowledged.push(name);
+        }
+    }
+
+    assert!(acknowledged.len() >= 5, "{acknowledged:?}");
+    assert!(
+        acknowledged.len() < fixtures.len(),
+        "the kill came after every publish finished; it should cut some off"
+    );
+    // Every acknowledged publish is served by the surviving node.
+    for name in &acknowledged {
+        let path = cargohold_protocol::name::index_path(name);
+        let (status, _) = eventually(&format!("{}registries/main/index/{path}", b.url), |s, _| {
+            s == 200
+        })
+        .await;
+        assert_eq!(
+            status, 200,
+            "{name} was acknowledged but B does not serve it"
+        );
+    }
+    // And the database, the bucket and the index agree: no version is half there.
+    drop(b);
+    let check = std::process::Command::new(BIN)
+        .args(["--data-dir", dir_b.path().to_str().unwrap(), "check"])
+        .current_dir(dir_b.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    eprintln!(
+        "{} of {} publishes acknowledged before the kill; {printed}",
+        acknowledged.len(),
+        fixtures.len()
+    );
+    if let Some(database) = database {
+        database.drop_later();
+    }
+}
