@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 
@@ -160,6 +161,22 @@ pub async fn require_read(
     client: Option<IpAddr>,
 ) -> AppResult<Option<Actor>> {
     require_read_with(app, registry, auth::presented_token(headers), client).await
+}
+
+/// The registry named `name`, once a request with `headers` from `peer` may read it:
+/// public registries at once, private ones after [`require_read`]. The hot paths' gate.
+pub async fn readable_registry<'a>(
+    app: &'a App,
+    name: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> AppResult<&'a Arc<Registry>> {
+    let registry = app.registry(name)?;
+    if registry.auth_required {
+        let client = auth::client_ip(app, headers, peer);
+        require_read(app, registry, headers, client).await?;
+    }
+    Ok(registry)
 }
 
 /// [`require_read`] for a token found elsewhere than cargo's `Authorization` header

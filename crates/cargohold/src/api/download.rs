@@ -36,11 +36,7 @@ pub async fn answer_download(
     peer: Option<IpAddr>,
 ) -> Response {
     let answer = async {
-        let registry = app.registry(registry)?;
-        if registry.auth_required {
-            let client = auth::client_ip(app, headers, peer);
-            access::require_read(app, registry, headers, client).await?;
-        }
+        let registry = access::readable_registry(app, registry, headers, peer).await?;
         ops::download::open(app, registry, name, file).await
     };
     let download = match answer.await {

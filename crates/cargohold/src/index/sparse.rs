@@ -54,11 +54,7 @@ pub async fn answer_config_json(
     peer: Option<IpAddr>,
 ) -> Response {
     let answer = async {
-        let registry = app.registry(registry)?;
-        if registry.auth_required {
-            let client = auth::client_ip(app, headers, peer);
-            access::require_read(app, registry, headers, client).await?;
-        }
+        let registry = access::readable_registry(app, registry, headers, peer).await?;
         let response = (
             [
                 (header::CONTENT_TYPE, "application/json"),
@@ -84,11 +80,7 @@ pub async fn answer_index_file(
     peer: Option<IpAddr>,
 ) -> Response {
     let answer = async {
-        let registry = app.registry(registry)?;
-        if registry.auth_required {
-            let client = auth::client_ip(app, headers, peer);
-            access::require_read(app, registry, headers, client).await?;
-        }
+        let registry = access::readable_registry(app, registry, headers, peer).await?;
         let cached = match name_from_index_path(path) {
             Some(name) => lookup(app, registry, name).await?,
             None => Cached::MISSING,

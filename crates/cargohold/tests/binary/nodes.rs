@@ -18,6 +18,46 @@ fn write_node_config(dir: &Path, database_url: &str, s3: &S3Server) {
     std::fs::write(dir.join("cargohold.toml"), config).unwrap();
 }
 
+/// What two nodes share (a bucket, and a database: a scratch PostgreSQL one when the
+/// tests run on PostgreSQL, else one SQLite file), and their own data directories.
+struct Cluster {
+    s3: S3Server,
+    database: Option<ScratchDatabase>,
+    node_dirs: [tempfile::TempDir; 2],
+    _shared: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let s3 = S3Server::start().await;
+        s3.create_bucket("shared").await;
+        let shared = tempfile::tempdir().unwrap();
+        let database = ScratchDatabase::from_env().await;
+        let database_url = match &database {
+            Some(database) => database.url.clone(),
+            None => format!("sqlite://{}", shared.path().join("cargohold.db").display()),
+        };
+        let node_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        for dir in &node_dirs {
+            write_node_config(dir.path(), &database_url, &s3);
+        }
+        Self {
+            s3,
+            database,
+            node_dirs,
+            _shared: shared,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(database) = self.database.take() {
+            database.drop_later();
+        }
+    }
+}
+
 /// Asks `url` until `done` holds for its answer (status, body), for at most 5 seconds.
 async fn eventually(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -44,17 +84,8 @@ async fn publish(node: &str, token: &str, fixture: &CrateFixture) -> reqwest::Re
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_and_bucket_serve_each_others_changes() {
-    let s3 = S3Server::start().await;
-    s3.create_bucket("shared").await;
-    let shared = tempfile::tempdir().unwrap();
-    let database = ScratchDatabase::from_env().await;
-    let database_url = match &database {
-        Some(database) => database.url.clone(),
-        None => format!("sqlite://{}", shared.path().join("cargohold.db").display()),
-    };
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    write_node_config(dir_a.path(), &database_url, &s3);
-    write_node_config(dir_b.path(), &database_url, &s3);
+    let cluster = Cluster::new().await;
+    let (s3, dir_a, dir_b) = (&cluster.s3, &cluster.node_dirs[0], &cluster.node_dirs[1]);
     let a = Served::start(dir_a.path());
     let b = Served::start(dir_b.path());
     let token = a.token().expect("the first node sets the database up");
@@ -159,24 +190,12 @@ async fn two_nodes_on_one_database_and_bucket_serve_each_others_changes() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert_eq!(s3.keys("shared").await.len(), 2);
-    if let Some(database) = database {
-        database.drop_later();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() {
-    let s3 = S3Server::start().await;
-    s3.create_bucket("shared").await;
-    let shared = tempfile::tempdir().unwrap();
-    let database = ScratchDatabase::from_env().await;
-    let database_url = match &database {
-        Some(database) => database.url.clone(),
-        None => format!("sqlite://{}", shared.path().join("cargohold.db").display()),
-    };
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    write_node_config(dir_a.path(), &database_url, &s3);
-    write_node_config(dir_b.path(), &database_url, &s3);
+    let cluster = Cluster::new().await;
+    let (dir_a, dir_b) = (&cluster.node_dirs[0], &cluster.node_dirs[1]);
     let mut a = Served::start(dir_a.path());
     let b = Served::start(dir_b.path());
     let token = a.token().unwrap();
@@ -271,7 +290,4 @@ async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() 
         acknowledged.len(),
         fixtures.len()
     );
-    if let Some(database) = database {
-        database.drop_later();
-    }
 }
