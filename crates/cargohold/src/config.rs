@@ -21,6 +21,7 @@ const ENV_KEYS: &[&str] = &[
     "database-url",
     "storage-url",
     "s3",
+    "git-dir",
     "limits",
     "log-format",
     "download-flush-seconds",
@@ -47,6 +48,10 @@ pub struct Config {
     pub storage_url: Option<String>,
     /// How to reach the object store of an `s3://` storage URL.
     pub s3: S3Config,
+    /// Where the git indexes of registries with `git-index = true` live;
+    /// `{data-dir}/git` when unset. Nodes that share it (a shared file system)
+    /// take turns writing, so each change is committed once.
+    pub git_dir: Option<PathBuf>,
     /// `text` (default) or `json` log lines on standard error.
     pub log_format: LogFormat,
     /// How often counted downloads are written to the database.
@@ -397,6 +402,7 @@ impl Default for Config {
             database_url: None,
             storage_url: None,
             s3: S3Config::default(),
+            git_dir: None,
             log_format: LogFormat::Text,
             download_flush_seconds: 10,
             index_cache_size: 64 * 1024 * 1024,
@@ -532,7 +538,9 @@ impl Config {
 
     /// Where the git indexes of registries with `git-index = true` live.
     pub fn git_dir(&self) -> PathBuf {
-        self.data_dir.join("git")
+        self.git_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("git"))
     }
 
     /// The configured registries, or the single default `main`.

@@ -8,23 +8,33 @@ use cargohold_test_support::{CrateFixture, S3Server, ScratchDatabase};
 
 use super::{BIN, Served};
 
-/// A node's configuration: the shared database and bucket, its own data directory.
-fn write_node_config(dir: &Path, database_url: &str, s3: &S3Server) {
+/// A node's configuration: the shared database, bucket and git directory, its own data directory.
+fn write_node_config(
+    dir: &Path,
+    public_url: &str,
+    database_url: &str,
+    s3: &S3Server,
+    git_dir: &Path,
+) {
     let config = format!(
-        "database-url = \"{database_url}\"\nstorage-url = \"s3://shared/blobs\"\nindex-poll-millis = 50\n\n\
-         [s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess-key-id = \"node\"\nsecret-access-key = \"node-secret\"\n",
+        "public-url = \"{public_url}\"\ndatabase-url = \"{database_url}\"\nstorage-url = \"s3://shared/blobs\"\nindex-poll-millis = 50\n\
+         git-dir = \"{}\"\n\n\
+         [s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess-key-id = \"node\"\nsecret-access-key = \"node-secret\"\n\n\
+         [[registries]]\nname = \"main\"\ngit-index = true\n",
+        git_dir.display(),
         s3.endpoint
     );
     std::fs::write(dir.join("cargohold.toml"), config).unwrap();
 }
 
-/// What two nodes share (a bucket, and a database: a scratch PostgreSQL one when the
-/// tests run on PostgreSQL, else one SQLite file), and their own data directories.
+/// What two nodes share (a bucket, a git directory, and a database: a scratch PostgreSQL
+/// one when the tests run on PostgreSQL, else one SQLite file), and their own data directories.
 struct Cluster {
     s3: S3Server,
     database: Option<ScratchDatabase>,
     node_dirs: [tempfile::TempDir; 2],
-    _shared: tempfile::TempDir,
+    ports: [u16; 2],
+    shared: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -38,16 +48,34 @@ impl Cluster {
             None => format!("sqlite://{}", shared.path().join("cargohold.db").display()),
         };
         let node_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let ports = [free_port(), free_port()];
+        // Behind a load balancer every node has the same public URL; here it is node 0's.
+        let public_url = format!("http://127.0.0.1:{}/", ports[0]);
         for dir in &node_dirs {
-            write_node_config(dir.path(), &database_url, &s3);
+            let git_dir = shared.path().join("git");
+            write_node_config(dir.path(), &public_url, &database_url, &s3, &git_dir);
         }
         Self {
             s3,
             database,
             node_dirs,
-            _shared: shared,
+            ports,
+            shared,
         }
     }
+
+    /// Starts node `i`; its `url` is its own address, not the shared public URL.
+    fn start(&self, i: usize) -> Served {
+        let listen = format!("127.0.0.1:{}", self.ports[i]);
+        let mut node = Served::start_at(self.node_dirs[i].path(), &listen);
+        node.url = format!("http://{listen}/");
+        node
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 impl Drop for Cluster {
@@ -85,9 +113,8 @@ async fn publish(node: &str, token: &str, fixture: &CrateFixture) -> reqwest::Re
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nodes_on_one_database_and_bucket_serve_each_others_changes() {
     let cluster = Cluster::new().await;
-    let (s3, dir_a, dir_b) = (&cluster.s3, &cluster.node_dirs[0], &cluster.node_dirs[1]);
-    let a = Served::start(dir_a.path());
-    let b = Served::start(dir_b.path());
+    let (s3, dir_a) = (&cluster.s3, &cluster.node_dirs[0]);
+    let (a, b) = (cluster.start(0), cluster.start(1));
     let token = a.token().expect("the first node sets the database up");
     assert_eq!(b.token(), None, "the second node finds it set up");
     assert!(
@@ -195,9 +222,8 @@ async fn two_nodes_on_one_database_and_bucket_serve_each_others_changes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() {
     let cluster = Cluster::new().await;
-    let (dir_a, dir_b) = (&cluster.node_dirs[0], &cluster.node_dirs[1]);
-    let mut a = Served::start(dir_a.path());
-    let b = Served::start(dir_b.path());
+    let dir_b = &cluster.node_dirs[1];
+    let (mut a, b) = (cluster.start(0), cluster.start(1));
     let token = a.token().unwrap();
 
     // Forty publishes in flight on A, each with a few hundred KiB to store, when A is killed.
@@ -289,5 +315,60 @@ async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() 
         "{} of {} publishes acknowledged before the kill; {printed}",
         acknowledged.len(),
         fixtures.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_sharing_a_git_dir_commit_each_change_once() {
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.start(0), cluster.start(1));
+    let token = a.token().unwrap();
+    let mut expected = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let fixture = CrateFixture::new(&format!("gitted-{i}"), "1.0.0");
+        let response = publish(&node.url, &token, &fixture).await;
+        assert_eq!(response.status(), 200);
+        expected.push(format!("Publish gitted-{i} 1.0.0"));
+    }
+    // Both writers are woken by every change; the shared lock lets one commit it.
+    let repo = cluster.shared.path().join("git/main.git");
+    let subjects = || {
+        let output = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(["log", "--format=%s", "main"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !expected.iter().all(|s| subjects().contains(s)) {
+        assert!(Instant::now() < deadline, "{:?}", subjects());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = subjects();
+    for subject in &expected {
+        let times = log.iter().filter(|s| *s == subject).count();
+        assert_eq!(times, 1, "{subject} committed {times} times: {log:?}");
+    }
+    drop((a, b));
+    let check = std::process::Command::new(BIN)
+        .args([
+            "--data-dir",
+            cluster.node_dirs[1].path().to_str().unwrap(),
+            "check",
+        ])
+        .current_dir(cluster.node_dirs[1].path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
     );
 }
