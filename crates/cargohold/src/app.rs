@@ -39,6 +39,9 @@ pub struct App {
     /// Version lookups and small `.crate` files for downloads; both never change once published.
     pub download_cache: DownloadCache,
     pub rate_limits: RateLimits,
+    /// This process among the nodes sharing the database (host, process id, a random
+    /// part), as it signs its leases on background work (`db/leases.rs`).
+    pub node_id: String,
 }
 
 /// The limits on how fast one client or user may act.
@@ -260,6 +263,7 @@ impl App {
             stats: Stats::default(),
             download_cache,
             rate_limits,
+            node_id: node_id(),
         })
     }
 
@@ -392,4 +396,16 @@ impl DownloadCounter {
             *pending.entry(key).or_default() += count;
         }
     }
+}
+
+/// A name for this process that no other node shares.
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }

@@ -260,10 +260,23 @@ async fn flush_downloads_periodically(app: AppState) {
 
 /// Evicts from proxy caches what their `cache-max-size` / `cache-max-age-days` say must go, hourly.
 async fn evict_periodically(app: AppState) {
-    let mut interval = tokio::time::interval(Duration::from_secs(3600));
+    const PERIOD_SECS: u64 = 3600;
+    let mut interval = tokio::time::interval(Duration::from_secs(PERIOD_SECS));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        // Of several nodes, the one holding the lease evicts; it keeps it while it lives,
+        // and another takes over within a period after it stops.
+        let now = crate::clock::now();
+        let until = now + (PERIOD_SECS as i64) * 5 / 6;
+        match crate::db::leases::claim(app.db.write(), "evict", &app.node_id, now, until).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not claim the eviction lease; will retry");
+                continue;
+            }
+        }
         for registry in app.registries() {
             let Some(proxy) = &registry.proxy else {
                 continue;

@@ -19,6 +19,7 @@ pub mod crates;
 pub mod downloads;
 pub mod grants;
 pub mod index_files;
+pub mod leases;
 pub mod owners;
 pub mod registries;
 pub mod sessions;

@@ -62,3 +62,61 @@ async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_background_lease_has_one_holder_until_it_expires() {
+    use cargohold::db::leases::claim;
+    let server = TestServer::start().await;
+    let db = server.app.db.write();
+    // (Not "evict": the server's own evictor claims that one as it starts.)
+    assert!(
+        claim(db, "nightly-work", "node-a", 1000, 4000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !claim(db, "nightly-work", "node-b", 2000, 5000)
+            .await
+            .unwrap(),
+        "held by a"
+    );
+    assert!(
+        claim(db, "nightly-work", "node-a", 3000, 6000)
+            .await
+            .unwrap(),
+        "a renews"
+    );
+    assert!(
+        !claim(db, "nightly-work", "node-b", 5999, 9000)
+            .await
+            .unwrap(),
+        "still a's"
+    );
+    assert!(
+        claim(db, "nightly-work", "node-b", 6000, 9000)
+            .await
+            .unwrap(),
+        "expired: b takes it"
+    );
+    assert!(
+        claim(db, "other-work", "node-a", 6000, 9000).await.unwrap(),
+        "leases are per name"
+    );
+
+    // Twenty nodes claiming one free lease at once: exactly one gets it.
+    let claims: Vec<_> = (0..20)
+        .map(|i| {
+            let app = server.app.clone();
+            tokio::spawn(async move {
+                claim(app.db.write(), "contested", &format!("node-{i}"), 10, 100)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for claim in claims {
+        winners += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
