@@ -201,10 +201,16 @@ async fn follow_index_changes(app: AppState) {
             return;
         }
     };
+    // On PostgreSQL, other nodes' commits are announced at once; polling stays as the
+    // safety net (and is all there is on SQLite).
+    let mut notices = crate::db::index_files::ChangeNotices::subscribe(app.db.read()).await;
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = notices.next() => {}
+        }
         match app.forget_changed_index_files(seen).await {
             Ok(latest) => seen = latest,
             Err(err) => {

@@ -1,6 +1,6 @@
 //! `index_files`: the rendered sparse index file of each crate (derived from `versions.index_line`).
 
-use super::{Conn, on_conn};
+use super::{Conn, Pool, Tx, on_conn};
 
 /// A rendered index file with its validators.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -85,11 +85,72 @@ pub async fn delete<'c>(
 }
 
 /// Takes the next change number. The `index_state` row stays locked until the
-/// transaction ends, so numbers are handed out in commit order.
+/// transaction ends, so numbers are handed out in commit order. On PostgreSQL it
+/// also queues a notice on [`CHANGES_CHANNEL`], which the server delivers to every
+/// listening node when the transaction commits (and drops if it rolls back).
 pub async fn next_generation<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {
     const SQL: &str =
         "UPDATE index_state SET generation = generation + 1 WHERE id = 1 RETURNING generation";
-    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+    const NOTIFY: &str = "SELECT pg_notify($1, '')";
+    let mut conn = conn.into();
+    let generation = on_conn!(&mut conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)?;
+    match conn {
+        Conn::Tx(Tx::Postgres(tx)) => {
+            sqlx::query(NOTIFY)
+                .bind(CHANGES_CHANNEL)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Conn::Pool(Pool::Postgres(pool)) => {
+            sqlx::query(NOTIFY)
+                .bind(CHANGES_CHANNEL)
+                .execute(pool)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(generation)
+}
+
+/// The PostgreSQL channel on which committed index changes are announced.
+pub const CHANGES_CHANNEL: &str = "cargohold_index_changes";
+
+/// Announcements of index changes other processes commit: PostgreSQL's
+/// LISTEN/NOTIFY. On SQLite there are none, and followers rely on polling.
+pub struct ChangeNotices(Option<sqlx::postgres::PgListener>);
+
+impl ChangeNotices {
+    /// Listens on `pool`'s database, when it is PostgreSQL and the listener connects.
+    pub async fn subscribe(pool: &Pool) -> Self {
+        let Pool::Postgres(pool) = pool else {
+            return Self(None);
+        };
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(CHANGES_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listener.await {
+            Ok(listener) => Self(Some(listener)),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for index changes; polling only");
+                Self(None)
+            }
+        }
+    }
+
+    /// Resolves at the next announcement (never, without a listener). After a lost
+    /// connection it waits a second; the listener reconnects on the next call.
+    pub async fn next(&mut self) {
+        match &mut self.0 {
+            Some(listener) => {
+                if listener.recv().await.is_err() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// The number of the latest committed change.

@@ -11,13 +11,14 @@ use super::{BIN, Served};
 /// A node's configuration: the shared database, bucket and git directory, its own data directory.
 fn write_node_config(
     dir: &Path,
+    poll_millis: u64,
     public_url: &str,
     database_url: &str,
     s3: &S3Server,
     git_dir: &Path,
 ) {
     let config = format!(
-        "public-url = \"{public_url}\"\ndatabase-url = \"{database_url}\"\nstorage-url = \"s3://shared/blobs\"\nindex-poll-millis = 50\n\
+        "public-url = \"{public_url}\"\ndatabase-url = \"{database_url}\"\nstorage-url = \"s3://shared/blobs\"\nindex-poll-millis = {poll_millis}\n\
          git-dir = \"{}\"\n\n\
          [s3]\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess-key-id = \"node\"\nsecret-access-key = \"node-secret\"\n\n\
          [[registries]]\nname = \"main\"\ngit-index = true\n",
@@ -39,6 +40,11 @@ struct Cluster {
 
 impl Cluster {
     async fn new() -> Self {
+        Self::polling_every(50).await
+    }
+
+    /// Nodes that look for each other's index changes every `poll_millis`.
+    async fn polling_every(poll_millis: u64) -> Self {
         let s3 = S3Server::start().await;
         s3.create_bucket("shared").await;
         let shared = tempfile::tempdir().unwrap();
@@ -53,7 +59,14 @@ impl Cluster {
         let public_url = format!("http://127.0.0.1:{}/", ports[0]);
         for dir in &node_dirs {
             let git_dir = shared.path().join("git");
-            write_node_config(dir.path(), &public_url, &database_url, &s3, &git_dir);
+            write_node_config(
+                dir.path(),
+                poll_millis,
+                &public_url,
+                &database_url,
+                &s3,
+                &git_dir,
+            );
         }
         Self {
             s3,
@@ -370,5 +383,30 @@ async fn nodes_sharing_a_git_dir_commit_each_change_once() {
         check.status.success(),
         "{}",
         String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// On PostgreSQL a commit is announced to the other nodes (LISTEN/NOTIFY), so they do not
+/// wait for their next poll. (On SQLite nodes only poll; the SQLite pass has nothing to show.)
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_other_nodes_hear_of_a_change_at_once() {
+    let cluster = Cluster::polling_every(60_000).await;
+    if cluster.database.is_none() {
+        return;
+    }
+    let (a, b) = (cluster.start(0), cluster.start(1));
+    let token = a.token().unwrap();
+    // B caches "no such crate" first, so only an announcement can make it look again.
+    let index_b = format!("{}registries/main/index/he/ar/heard", b.url);
+    assert_eq!(reqwest::get(&index_b).await.unwrap().status(), 404);
+    let response = publish(&a.url, &token, &CrateFixture::new("heard", "1.0.0")).await;
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    let (status, _) = eventually(&index_b, |status, _| status == 200).await;
+    assert_eq!(status, 200, "B did not hear of the publish within 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
     );
 }
