@@ -17,6 +17,25 @@ async fn publish(node: &Served, token: &str, fixture: &CrateFixture) {
     assert_eq!(response.status(), 200);
 }
 
+/// Every file under `dir` with its size and modification time, to see that nothing changed.
+fn snapshot_of(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files.push((entry.path(), meta.len(), meta.modified().unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 fn run_ok(data_dir: &Path, args: &[&str]) -> String {
     let output = cargohold(data_dir, args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -52,9 +71,15 @@ async fn a_backup_of_a_running_server_restores_into_an_empty_data_dir_that_check
     publish(&server, &token, &CrateFixture::new("later", "1.0.0")).await;
 
     // A second backup into the same directory is refused and changes nothing there.
+    let before = snapshot_of(&backup);
     let again = cargohold(live.path(), &["backup", backup.to_str().unwrap()]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+    assert_eq!(
+        snapshot_of(&backup),
+        before,
+        "a refused backup changed the directory"
+    );
     drop(server);
 
     let printed = run_ok(restored.path(), &["restore", backup.to_str().unwrap()]);
@@ -62,9 +87,15 @@ async fn a_backup_of_a_running_server_restores_into_an_empty_data_dir_that_check
     let checked = run_ok(restored.path(), &["check"]);
     assert!(checked.contains("0 problems"), "{checked}");
     // Restoring over data that is already there is refused.
+    let before = snapshot_of(restored.path());
     let over = cargohold(restored.path(), &["restore", backup.to_str().unwrap()]);
     assert!(!over.status.success());
     assert!(String::from_utf8_lossy(&over.stderr).contains("already exists"));
+    assert_eq!(
+        snapshot_of(restored.path()),
+        before,
+        "a refused restore changed the data"
+    );
 
     let server = Served::start(restored.path());
     for fixture in &kept {
