@@ -311,7 +311,9 @@ async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() 
             "{name} was acknowledged but B does not serve it"
         );
     }
-    // And the database, the bucket and the index agree: no version is half there.
+    // And the database, the bucket and the index agree: no version is half there. The git
+    // index is derived after the answer, so B's writer (woken within a poll) gets a moment first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     drop(b);
     let check = std::process::Command::new(BIN)
         .args(["--data-dir", dir_b.path().to_str().unwrap(), "check"])
