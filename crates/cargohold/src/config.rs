@@ -97,6 +97,14 @@ pub struct Limits {
     pub auth_failures_per_minute: u32,
     /// Publishes (and uploads) one user may make per minute (0: no limit).
     pub publishes_per_minute: u32,
+    /// Connections open at once; a connection past this is answered 503 and closed.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request head; idle keep-alive connections
+    /// close after this long too.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may stall between two pieces before the request
+    /// is answered 408.
+    pub body_read_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -112,6 +120,9 @@ impl Default for Limits {
             max_feature_values: 1000,
             auth_failures_per_minute: 30,
             publishes_per_minute: 120,
+            max_connections: 4096,
+            header_read_timeout_secs: 30,
+            body_read_timeout_secs: 30,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod error;
 pub mod index;

@@ -34,7 +34,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         // hand-written curl call may not; read the bytes and parse them either way.
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(
+                    "the request body is larger than this endpoint accepts (2 MiB)".into(),
+                ),
+                _ => AppError::BadRequest(e.body_text()),
+            })?;
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             AppError::BadRequest(format!("the request body is not the JSON expected: {e}"))
         })
@@ -74,10 +79,19 @@ pub async fn ensure_json_errors(request: Request, next: Next) -> Response {
 }
 
 /// The request body, or the error to answer with: 413 above `limit` (the router's
-/// body limit), 400 when it could not be read.
+/// body limit), 408 when the client stopped sending it, 400 when it could not be read.
 pub fn read_body(body: Result<Bytes, BytesRejection>, limit: u64) -> Result<Bytes, AppError> {
     body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let stalled = std::iter::successors(
+            Some(&rejection as &(dyn std::error::Error + 'static)),
+            |err| err.source(),
+        )
+        .any(|err| err.is::<tower_http::timeout::TimeoutError>());
+        if stalled {
+            AppError::RequestTimeout(
+                "the request body stopped arriving; nothing was stored, send it again".into(),
+            )
+        } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge(format!(
                 "the upload is larger than this registry accepts (.crate files up to {limit} bytes)"
             ))

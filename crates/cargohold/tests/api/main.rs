@@ -10,6 +10,7 @@ mod envelope;
 mod gc;
 mod git_index;
 mod index;
+mod limits;
 mod odd_manifests;
 mod operations;
 mod owners;

@@ -1,0 +1,283 @@
+//! Every limit that protects the server from a hostile or broken client: each holds,
+//! stores nothing, and leaves the server answering everyone else.
+
+use std::time::{Duration, Instant};
+
+use cargohold_test_support::{CrateFixture, TarEntry, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn addr(server: &TestServer) -> String {
+    server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Reads until the server closes the connection (or `within` passes) and returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(within, stream.read_to_end(&mut received)).await;
+    match read {
+        Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
+        Err(_) => None,
+    }
+}
+
+fn status_of(response: &str) -> Option<u16> {
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The server still answers a plain request from another client, promptly.
+async fn assert_others_are_served(server: &TestServer) {
+    let started = Instant::now();
+    let response = server.get("registries/main/index/config.json").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "config.json took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let server = TestServer::start_with(|config| config.limits.header_read_timeout_secs = 1).await;
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+        stream
+            .write_all(b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    assert_others_are_served(&server).await;
+
+    let started = Instant::now();
+    for stream in &mut slow {
+        let answer = read_until_closed(stream, Duration::from_secs(5)).await;
+        assert!(
+            answer.is_some(),
+            "a connection with an unfinished request head is still open after {:?}",
+            started.elapsed()
+        );
+        assert!(!answer.unwrap().contains("200 OK"));
+    }
+    assert_others_are_served(&server).await;
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
+    let server = TestServer::start_with(|config| config.limits.header_read_timeout_secs = 1).await;
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    stream
+        .write_all(b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    // The answer was kept alive; with nothing more sent, the server closes it.
+    let started = Instant::now();
+    assert!(
+        read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "an idle connection is still open after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn a_publish_whose_body_stalls_gets_408_and_stores_nothing() {
+    let server = TestServer::start_with(|config| config.limits.body_read_timeout_secs = 1).await;
+    let before = server.stored_state().await;
+    let body = CrateFixture::new("stalled", "1.0.0").publish_body();
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    let head = format!(
+        "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Length: {}\r\n\r\n",
+        server.admin_token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    assert_others_are_served(&server).await;
+
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the server answers a stalled body within its timeout");
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+    assert!(answer.contains("stopped arriving"), "{answer}");
+    assert_eq!(server.stored_state().await, before);
+    assert_others_are_served(&server).await;
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_get_503_and_the_server_recovers() {
+    let server = TestServer::start_with(|config| config.limits.max_connections = 4).await;
+    // Four kept-alive connections, each known to be accepted: it was answered.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+        stream
+            .write_all(b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200");
+        held.push(stream);
+    }
+
+    // A fifth client is told why it is turned away, at once.
+    let response = reqwest::Client::new()
+        .get(server.url("registries/main/index/config.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("too many open connections")
+    );
+
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = reqwest::Client::new()
+            .get(server.url("registries/main/index/config.json"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused after the held connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_overlong_request_line_or_too_many_headers_get_4xx() {
+    let server = TestServer::start().await;
+    let long_path = format!("/registries/main/index/{}", "a".repeat(1024 * 1024));
+    let mut requests = vec![format!("GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n")];
+    let many_headers: String = (0..500).map(|i| format!("X-H{i}: v\r\n")).collect();
+    requests.push(format!(
+        "GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"
+    ));
+    let huge_header = format!("X-Big: {}\r\n", "b".repeat(1024 * 1024));
+    requests.push(format!(
+        "GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n{huge_header}\r\n"
+    ));
+    for request in requests {
+        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+        // The server may close before it has read everything; that is an answer too.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .unwrap_or_default();
+        if let Some(status) = status_of(&answer) {
+            assert!(
+                (400..500).contains(&status),
+                "{}",
+                &answer[..answer.len().min(200)]
+            );
+        }
+        assert_others_are_served(&server).await;
+    }
+}
+
+#[tokio::test]
+async fn json_bodies_too_deep_or_too_large_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let fixture = CrateFixture::new("guarded", "1.0.0");
+    assert_eq!(server.publish(&fixture).await.status(), 200);
+    let before = server.stored_state().await;
+    let owners = "registries/main/api/v1/crates/guarded/owners";
+
+    let deep = format!(
+        "{{\"users\":{}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let large = format!(
+        "{{\"users\":[{}\"x\"]}}",
+        "\"padding-padding-padding\",".repeat(200_000)
+    );
+    for (what, body, expected) in [("deep", deep, 400), ("large", large, 413)] {
+        let response = server
+            .authed(reqwest::Method::PUT, owners, &server.admin_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(status, expected, "{what} JSON");
+        let detail = response.text().await.unwrap();
+        assert!(detail.contains("\"errors\""), "{what} JSON: {detail}");
+    }
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(server.owner_logins("guarded").await, ["admin"]);
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_refused_and_stores_nothing() {
+    let server =
+        TestServer::start_with(|config| config.limits.max_unpacked_size = 1024 * 1024).await;
+    let before = server.stored_state().await;
+    let mut bomb = CrateFixture::new("bomb", "1.0.0");
+    // 64 MiB of zeros squeeze into about 64 KiB of gzip.
+    bomb.extra_entries.push(TarEntry::file(
+        "bomb-1.0.0/zeros.bin",
+        vec![0u8; 64 * 1024 * 1024],
+    ));
+    let body = bomb.publish_body();
+    assert!(body.len() < 1024 * 1024, "{}", body.len());
+
+    let started = Instant::now();
+    let response = server.publish_body(body, &server.admin_token).await;
+    assert_eq!(response.status(), 400);
+    let detail = response.text().await.unwrap();
+    assert!(
+        detail.contains("unpack") || detail.contains("decompress"),
+        "{detail}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refusing took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.stored_state().await, before);
+    assert_others_are_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_crate_with_too_many_entries_is_refused_and_stores_nothing() {
+    let server = TestServer::start_with(|config| config.limits.max_tarball_entries = 50).await;
+    let before = server.stored_state().await;
+    let mut crowded = CrateFixture::new("crowded", "1.0.0");
+    for i in 0..100 {
+        crowded
+            .extra_entries
+            .push(TarEntry::file(format!("crowded-1.0.0/src/m{i}.rs"), "\n"));
+    }
+    let response = server.publish(&crowded).await;
+    assert_eq!(response.status(), 400);
+    let detail = response.text().await.unwrap();
+    assert!(detail.contains("entries"), "{detail}");
+    assert_eq!(server.stored_state().await, before);
+}
