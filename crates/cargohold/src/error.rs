@@ -41,9 +41,16 @@ pub enum AppError {
         message: String,
         cause: anyhow::Error,
     },
+    /// The disk or bucket under the blob store, or the database, is out of space;
+    /// nothing was changed. The cause is logged, the message shown.
+    #[error("{message}")]
+    OutOfSpace {
+        message: String,
+        cause: anyhow::Error,
+    },
     /// Anything not anticipated: logged with its cause chain, never shown.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 /// The result of anything a request runs.
@@ -63,6 +70,7 @@ impl AppError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::OutOfSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,16 +83,134 @@ impl AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("database query failed"))
+        anyhow::Error::new(err)
+            .context("database query failed")
+            .into()
     }
 }
 
 impl From<object_store::Error> for AppError {
     fn from(err: object_store::Error) -> Self {
-        Self::Unavailable {
-            message: "the blob store did not answer; nothing was changed, try again later"
-                .to_owned(),
-            cause: anyhow::Error::new(err).context("blob store operation failed"),
+        let cause = anyhow::Error::new(err).context("blob store operation failed");
+        match Fault::of(&cause) {
+            Some(fault @ Fault::BlobStoreFull) => fault.into_error(cause),
+            _ => Self::Unavailable {
+                message: "the blob store did not answer; nothing was changed, try again later"
+                    .to_owned(),
+                cause,
+            },
+        }
+    }
+}
+
+/// An unexpected error, unless its cause is a fault of what cargohold stands on
+/// (the database gone, read-only or full; the disk full), which the client is
+/// told about by name.
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        match Fault::of(&err) {
+            Some(fault) => fault.into_error(err),
+            None => Self::Internal(err),
+        }
+    }
+}
+
+/// A fault outside cargohold that a request can run into. Each leaves nothing
+/// changed (the transaction is rolled back, or the blob was never referenced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// No connection to the database, or it is shutting down.
+    DatabaseDown,
+    /// The database refuses writes (a read-only replica or mode).
+    DatabaseReadOnly,
+    /// Another writer holds the database (SQLite) for longer than the busy timeout.
+    DatabaseBusy,
+    /// The database's disk is full.
+    DatabaseFull,
+    /// The blob store's disk is full.
+    BlobStoreFull,
+}
+
+impl Fault {
+    /// The first fault found along `err`'s chain of causes.
+    pub fn of(err: &anyhow::Error) -> Option<Self> {
+        err.chain().find_map(|cause| {
+            if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
+                return Self::of_database(db);
+            }
+            if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                return Self::of_io(io);
+            }
+            None
+        })
+    }
+
+    fn of_database(err: &sqlx::Error) -> Option<Self> {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Some(Self::DatabaseDown),
+            sqlx::Error::Database(db) => {
+                let code = db.code()?;
+                // SQLite reports its (extended) result code as a number; the primary
+                // code is its low byte. PostgreSQL reports a five-character SQLSTATE.
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    let number = code.parse::<u32>().ok()?;
+                    return match number & 0xff {
+                        5 | 6 => Some(Self::DatabaseBusy),
+                        8 => Some(Self::DatabaseReadOnly),
+                        10 | 14 => Some(Self::DatabaseDown),
+                        13 => Some(Self::DatabaseFull),
+                        _ => None,
+                    };
+                }
+                match code.as_ref() {
+                    "25006" => Some(Self::DatabaseReadOnly),
+                    "53100" => Some(Self::DatabaseFull),
+                    "53300" | "57P01" | "57P02" | "57P03" => Some(Self::DatabaseDown),
+                    class if class.starts_with("08") => Some(Self::DatabaseDown),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn of_io(err: &std::io::Error) -> Option<Self> {
+        match err.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Some(Self::BlobStoreFull)
+            }
+            _ => None,
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::DatabaseDown => {
+                "the database did not answer; nothing was changed, try again later"
+            }
+            Self::DatabaseReadOnly => {
+                "the database is read-only at the moment; nothing was changed, try again later"
+            }
+            Self::DatabaseBusy => "the database is busy; nothing was changed, try again",
+            Self::DatabaseFull => {
+                "the database is out of disk space; nothing was changed (the operator must free space)"
+            }
+            Self::BlobStoreFull => {
+                "the blob store is out of disk space; nothing was changed (the operator must free space)"
+            }
+        }
+    }
+
+    fn into_error(self, cause: anyhow::Error) -> AppError {
+        let message = self.message().to_owned();
+        match self {
+            Self::DatabaseFull | Self::BlobStoreFull => AppError::OutOfSpace { message, cause },
+            _ => AppError::Unavailable { message, cause },
         }
     }
 }
@@ -98,7 +224,7 @@ impl IntoResponse for AppError {
                 tracing::error!(error = ?err, "request failed");
                 "internal server error; the registry's log has the details".to_owned()
             }
-            Self::Unavailable { message, cause } => {
+            Self::Unavailable { message, cause } | Self::OutOfSpace { message, cause } => {
                 tracing::error!(error = ?cause, "request failed: {message}");
                 message.clone()
             }

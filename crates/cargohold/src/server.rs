@@ -220,7 +220,8 @@ async fn write_git_index(app: AppState, registry: Arc<Registry>) {
         if failures == 0 {
             git.woken().await;
         } else {
-            let pause = Duration::from_secs(1 << failures.min(6));
+            // 1, 2, 4 … 32 s: a stale lock left by a killed writer clears after a few seconds.
+            let pause = Duration::from_secs(1 << (failures - 1).min(5));
             tokio::select! {
                 () = git.woken() => {}
                 () = tokio::time::sleep(pause) => {}

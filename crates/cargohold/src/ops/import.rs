@@ -180,9 +180,11 @@ async fn import_file(app: &App, registry: &Registry, actor: &Actor, path: &Path)
         Err(AppError::Internal(err)) => Outcome::Rejected {
             reason: format!("internal error: {err:#}"),
         },
-        Err(AppError::Unavailable { cause, .. }) => Outcome::Rejected {
-            reason: format!("{cause:#}"),
-        },
+        Err(AppError::Unavailable { cause, .. } | AppError::OutOfSpace { cause, .. }) => {
+            Outcome::Rejected {
+                reason: format!("{cause:#}"),
+            }
+        }
         Err(err) => Outcome::Rejected {
             reason: err.to_string(),
         },

@@ -7,6 +7,7 @@ mod auth;
 mod check;
 mod concurrency;
 mod envelope;
+mod faults;
 mod gc;
 mod git_index;
 mod index;

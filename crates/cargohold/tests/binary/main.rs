@@ -11,6 +11,7 @@ use cargohold_test_support::CrateFixture;
 mod backup;
 mod git_index;
 mod nodes;
+mod reliability;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargohold");
 

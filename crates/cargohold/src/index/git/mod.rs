@@ -71,9 +71,11 @@ impl GitIndex {
         self.wake.notified().await;
     }
 
-    /// Waits for the writer lock, which is released when the guard drops.
+    /// Waits for the writer lock, which is released when the guard drops, then
+    /// clears what a writer killed in the middle of a ref update left behind.
     async fn lock(&self) -> anyhow::Result<File> {
         let path = self.dir.with_extension("git.lock");
+        let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -86,6 +88,7 @@ impl GitIndex {
                 .with_context(|| format!("cannot open {}", path.display()))?;
             file.lock()
                 .with_context(|| format!("cannot lock {}", path.display()))?;
+            remove_stale_ref_locks(&dir);
             Ok(file)
         })
         .await?
@@ -405,7 +408,8 @@ async fn after_commits(git: &GitIndex, commits: usize) {
     let result = tokio::process::Command::new("git")
         .arg("--git-dir")
         .arg(&dir)
-        .args(["gc", "--auto", "--quiet"])
+        // In the foreground, under the writer lock: a detached gc would race the next writer.
+        .args(["-c", "gc.autoDetach=false", "gc", "--auto", "--quiet"])
         .output()
         .await;
     match result {
@@ -416,6 +420,36 @@ async fn after_commits(git: &GitIndex, commits: usize) {
             "git gc failed"
         ),
         Err(err) => tracing::warn!(error = %err, "could not run git gc"),
+    }
+}
+
+/// How old a git lock file must be before a writer holding cargohold's lock takes
+/// it for the leftover of a killed writer. Ref updates hold theirs for
+/// milliseconds; the age spares a `git gc` that outlived a killed server.
+const STALE_GIT_LOCK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Removes the `*.lock` files git leaves beside a ref (`refs/heads/main.lock`,
+/// `HEAD.lock`, `packed-refs.lock`) when the process writing it is killed; while
+/// one is there, every later update of that ref fails. Only called with the
+/// writer lock held, so no live cargohold writer owns them.
+fn remove_stale_ref_locks(dir: &Path) {
+    let mut candidates = vec![dir.join("HEAD.lock"), dir.join("packed-refs.lock")];
+    if let Ok(entries) = std::fs::read_dir(dir.join("refs/heads")) {
+        candidates.extend(
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "lock")),
+        );
+    }
+    for lock in candidates {
+        let age = std::fs::metadata(&lock)
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok());
+        if age.is_some_and(|age| age >= STALE_GIT_LOCK) && std::fs::remove_file(&lock).is_ok() {
+            tracing::warn!(lock = %lock.display(), "removed a git lock file left by a writer that stopped mid-update");
+        }
     }
 }
 
