@@ -75,7 +75,8 @@ pub fn routes(app: &AppState) -> Routes {
             "/registries/{registry}/api/{*rest}",
             axum::routing::any(api::not_found),
         )
-        .route_layer(middleware::from_fn(api::ensure_json_errors));
+        .route_layer(middleware::from_fn(api::ensure_json_errors))
+        .layer(middleware::map_response(web::headers::api));
 
     // The instance's own API: accounts, tokens, administration (for the web UI and scripts).
     let instance_api = Router::new()
@@ -116,7 +117,8 @@ pub fn routes(app: &AppState) -> Routes {
             get(api::registries::cache),
         )
         .route("/api/{*rest}", axum::routing::any(api::not_found))
-        .route_layer(middleware::from_fn(api::ensure_json_errors));
+        .route_layer(middleware::from_fn(api::ensure_json_errors))
+        .layer(middleware::map_response(web::headers::api));
 
     // The web pages (see `web`): server-rendered HTML, forms posted with a CSRF token.
     let pages = Router::new()
@@ -157,18 +159,25 @@ pub fn routes(app: &AppState) -> Routes {
             "/admin/registries/{registry}/permissions",
             post(web::admin::set_permission),
         )
-        .route("/admin/audit", get(web::admin::audit));
+        .route("/admin/audit", get(web::admin::audit))
+        .layer(middleware::map_response(web::headers::page));
 
     // The git index (`git-index = true`), through `git http-backend`.
-    let git_index = Router::new().route(
-        "/registries/{registry}/git/{*path}",
-        get(index::git::http::serve).post(index::git::http::serve),
-    );
+    let git_index = Router::new()
+        .route(
+            "/registries/{registry}/git/{*path}",
+            get(index::git::http::serve).post(index::git::http::serve),
+        )
+        .layer(middleware::map_response(web::headers::api));
 
-    let observed = Router::new()
+    let operations = Router::new()
         .route("/health", get(api::status::health))
         .route("/ready", get(api::status::ready))
         .route("/metrics", get(crate::metrics::serve))
+        .layer(middleware::map_response(web::headers::api));
+
+    let observed = Router::new()
+        .merge(operations)
         .merge(git_index)
         .merge(pages)
         .merge(cargo_api)

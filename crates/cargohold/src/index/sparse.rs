@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cargohold_protocol::name::name_from_index_path;
+use cargohold_protocol::name::{MAX_NAME_LENGTH, name_from_index_path};
 
 use std::sync::Arc;
 
@@ -81,9 +81,11 @@ pub async fn answer_index_file(
 ) -> Response {
     let answer = async {
         let registry = access::readable_registry(app, registry, headers, peer).await?;
+        // No crate has a longer name: such a path is answered without a query
+        // and without taking a place in the cache.
         let cached = match name_from_index_path(path) {
-            Some(name) => lookup(app, registry, name).await?,
-            None => Cached::MISSING,
+            Some(name) if name.len() <= MAX_NAME_LENGTH => lookup(app, registry, name).await?,
+            _ => Cached::MISSING,
         };
         AppResult::Ok(cached)
     };

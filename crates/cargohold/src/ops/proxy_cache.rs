@@ -60,7 +60,7 @@ pub async fn list(
         db::versions::list_held(pool, registry.id, per_page, (page - 1) * per_page).await?;
     Ok(CacheListing {
         registry: registry.name.clone(),
-        upstream: proxy.upstream.index_url.to_string(),
+        upstream: proxy.upstream.shown_url(),
         stats: proxy.stats.snapshot(),
         index_files,
         index_files_found,

@@ -232,7 +232,7 @@ async fn refresh(
         }
         (IndexFetch::NotModified, None) => {
             return Err(RefreshError::Upstream(UpstreamError::Invalid {
-                url: format!("{}{}", proxy.upstream.index_url, index_path(name)),
+                url: format!("{}{}", proxy.upstream.shown_url(), index_path(name)),
                 reason: "304 Not Modified to a request without validators".into(),
             }));
         }
@@ -462,6 +462,21 @@ async fn fetch_crate(
             AppError::NotFound(format!("crate `{name}` has no version `{version}`"))
         });
     };
+    // The line's name and checksum go into the download URL: they must be the crate
+    // asked for and a SHA-256, whatever the upstream's index file says.
+    let named_as_asked = offered.name.to_ascii_lowercase() == lower
+        && validate_dependency_name(&offered.name, false).is_ok();
+    let plain_checksum =
+        offered.cksum.len() == 64 && offered.cksum.bytes().all(|b| b.is_ascii_hexdigit());
+    if !named_as_asked || !plain_checksum || semver::Version::parse(version).is_err() {
+        bump(&proxy.stats.upstream_errors);
+        return Err(AppError::BadGateway(format!(
+            "the upstream's index line for `{name}@{version}` of `{}` names `{}` with checksum `{}`; nothing was fetched",
+            registry.name,
+            offered.name.escape_debug(),
+            offered.cksum.escape_debug()
+        )));
+    }
     let max_size = app.config.limits.max_upstream_crate_size;
     let bytes: Bytes = proxy
         .upstream

@@ -70,7 +70,9 @@ impl Upstream {
         let client = reqwest::Client::builder()
             .user_agent(concat!("cargohold/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
-            // Redirects could lead anywhere; an index that moved is a configuration change.
+            // A few redirects are followed (registries that hand downloads to an object
+            // store); where they lead is the upstream's answer, never a request's. The
+            // client drops `Authorization` when a redirect leaves the upstream's host.
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()?;
         Ok(Self {
@@ -145,8 +147,8 @@ impl Upstream {
             return Err(status_error(&url, response.status()));
         }
         let config: UpstreamConfig = response.json().await.map_err(|e| UpstreamError::Invalid {
-            url: url.to_string(),
-            reason: e.to_string(),
+            url: shown(&url),
+            reason: e.to_string().replace(url.as_str(), &shown(&url)),
         })?;
         *self.dl.lock().unwrap_or_else(|e| e.into_inner()) = Some(config.dl.clone());
         Ok(config.dl)
@@ -179,7 +181,7 @@ impl Upstream {
             return Err(status_error(&url, response.status()));
         }
         let too_big = || UpstreamError::Invalid {
-            url: url.to_string(),
+            url: shown(&url),
             reason: format!("the .crate is larger than {max_size} bytes"),
         };
         if response.content_length().is_some_and(|len| len > max_size) {
@@ -195,7 +197,7 @@ impl Upstream {
         let actual = hex::encode(Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(checksum) {
             return Err(UpstreamError::Invalid {
-                url: url.to_string(),
+                url: shown(&url),
                 reason: format!(
                     "the .crate has checksum {actual}, but the upstream index says {checksum}; it was not stored"
                 ),
@@ -208,10 +210,28 @@ impl Upstream {
         self.index_url
             .join(path)
             .map_err(|e| UpstreamError::Invalid {
-                url: format!("{}{path}", self.index_url),
+                url: format!("{}{path}", self.shown_url()),
                 reason: e.to_string(),
             })
     }
+
+    /// The index URL as it may be shown (pages, errors, logs): without the user
+    /// name and password a URL may carry for the upstream.
+    pub fn shown_url(&self) -> String {
+        shown(&self.index_url)
+    }
+}
+
+/// `url` without its user name and password: an upstream URL may carry
+/// credentials, which go to the upstream only, never into a message or a page.
+pub fn shown(url: &Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
 }
 
 fn unreachable(url: &Url, err: &reqwest::Error) -> UpstreamError {
@@ -221,8 +241,10 @@ fn unreachable(url: &Url, err: &reqwest::Error) -> UpstreamError {
         reason = format!("{reason}: {cause}");
         source = cause.source();
     }
+    // reqwest names the URL it was sending to, credentials included.
+    let reason = reason.replace(url.as_str(), &shown(url));
     UpstreamError::Unreachable {
-        url: url.to_string(),
+        url: shown(url),
         reason,
     }
 }
@@ -230,12 +252,12 @@ fn unreachable(url: &Url, err: &reqwest::Error) -> UpstreamError {
 fn status_error(url: &Url, status: StatusCode) -> UpstreamError {
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         UpstreamError::Refused {
-            url: url.to_string(),
+            url: shown(url),
             status,
         }
     } else {
         UpstreamError::Status {
-            url: url.to_string(),
+            url: shown(url),
             status,
         }
     }

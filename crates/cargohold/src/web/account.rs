@@ -19,10 +19,18 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only paths on this site are followed after signing in.
+/// Only paths on this site are followed after signing in: visible ASCII only,
+/// since browsers drop tabs and line breaks from a `Location` (`/<TAB>/evil.example`
+/// would become `//evil.example`) and a line break is no header value at all.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && path.len() <= 2048
+                && path.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             path.to_owned()
         }
         _ => "/me".to_owned(),
@@ -305,4 +313,37 @@ pub async fn change_password(
         StatusCode::OK
     };
     me_page(&app, &viewer, status, messages).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_signing_in() {
+        for path in [
+            "/me",
+            "/registries/main/crates/x?version=1.0.0",
+            "/a%2f%2fb",
+        ] {
+            assert_eq!(safe_next(Some(path)), path);
+        }
+        for path in [
+            "",
+            "me",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/ /evil.example",
+            "/\u{0}",
+            "/caf\u{e9}",
+            "https://evil.example/",
+        ] {
+            assert_eq!(safe_next(Some(path)), "/me", "{path:?}");
+        }
+        assert_eq!(safe_next(None), "/me");
+    }
 }

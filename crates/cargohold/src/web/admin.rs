@@ -96,7 +96,7 @@ fn overview_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -
                 kind: kind_name(r.kind),
                 private: r.auth_required,
                 source: match (&r.proxy, &r.members) {
-                    (Some(proxy), _) => format!("caches {}", proxy.upstream.index_url),
+                    (Some(proxy), _) => format!("caches {}", proxy.upstream.shown_url()),
                     (_, Some(m)) => format!(
                         "serves {}{}",
                         m.locals
@@ -404,7 +404,7 @@ async fn registry_page(
     }
     if let Some(config) = config {
         if let Some(proxy) = &registry.proxy {
-            settings.push(("Upstream", proxy.upstream.index_url.to_string()));
+            settings.push(("Upstream", proxy.upstream.shown_url()));
             settings.push(("Freshness", format!("{} s", config.freshness_seconds)));
             settings.push(("Allow", or_none(&config.allow)));
             settings.push(("Deny", or_none(&config.deny)));

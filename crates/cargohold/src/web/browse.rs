@@ -8,6 +8,7 @@ use super::{Viewer, WebResult};
 use crate::app::AppState;
 use crate::config::RegistryKind;
 use crate::db::crates::ListOrder;
+use crate::error::AppError;
 use crate::ops::browse::{self, ListRequest, PER_PAGE};
 
 /// How many crates each list on the start page shows.
@@ -30,7 +31,7 @@ pub async fn home(State(app): State<AppState>, viewer: Viewer) -> WebResult {
                 kind: kind_name(r.kind),
                 private: r.auth_required,
                 about: match (&r.proxy, &r.members) {
-                    (Some(proxy), _) => format!("A cache of {}", proxy.upstream.index_url),
+                    (Some(proxy), _) => format!("A cache of {}", proxy.upstream.shown_url()),
                     (_, Some(members)) => format!(
                         "One URL over {}",
                         members
@@ -175,6 +176,15 @@ pub async fn keyword(
     Path(keyword): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> WebResult {
+    // Keywords are short words; nothing with control characters (a NUL would
+    // reach the database) or longer than a search can be one.
+    if keyword.chars().any(char::is_control) || keyword.len() > 256 {
+        return Err(AppError::NotFound(
+            "no crate has such a keyword: keywords are short words without control characters"
+                .into(),
+        )
+        .into());
+    }
     let request = ListRequest {
         registry: None,
         query: "",

@@ -30,6 +30,7 @@ use crate::ops;
 pub mod account;
 pub mod admin;
 pub mod browse;
+pub mod headers;
 pub mod krate;
 pub mod markdown;
 pub mod setup;
@@ -228,7 +229,7 @@ impl IntoResponse for WebError {
                 tracing::error!(error = ?cause, "page failed");
                 "Something went wrong on the server; its log has the details.".to_owned()
             }
-            AppError::Unavailable { message, cause } => {
+            AppError::Unavailable { message, cause } | AppError::OutOfSpace { message, cause } => {
                 tracing::error!(error = ?cause, "page failed: {message}");
                 message.clone()
             }
@@ -246,9 +247,14 @@ impl IntoResponse for WebError {
     }
 }
 
-/// `GET /registries/{registry}/me`, where `cargo login` sends people: the token page.
-pub async fn cargo_login_hint() -> Redirect {
-    Redirect::to("/me")
+/// `GET /registries/{registry}/me`, where `cargo login` sends people: the token page
+/// (for a registry that exists; anything else is a 404, not a redirect).
+pub async fn cargo_login_hint(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    axum::extract::Path(registry): axum::extract::Path<String>,
+) -> WebResult {
+    app.registry(&registry)?;
+    Ok(Redirect::to("/me").into_response())
 }
 
 #[cfg(test)]

@@ -47,10 +47,7 @@ pub async fn setup_page(
             .takes_publishes
             .then(|| format!("cargo publish --registry {name}")),
         add_command: format!("cargo add SOME_CRATE --registry {name}"),
-        upstream: registry
-            .proxy
-            .as_ref()
-            .map(|p| p.upstream.index_url.to_string()),
+        upstream: registry.proxy.as_ref().map(|p| p.upstream.shown_url()),
         registry: name,
     };
     viewer.render(&page)

@@ -20,6 +20,7 @@ mod publish;
 mod publish_rejections;
 mod s3;
 mod search;
+mod security;
 mod tokens;
 mod upload;
 mod web;

@@ -12,6 +12,7 @@ mod backup;
 mod git_index;
 mod nodes;
 mod reliability;
+mod security;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargohold");
 

@@ -60,11 +60,11 @@ async fn answer(
                 .into(),
         ));
     }
-    if path
-        .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return Err(AppError::NotFound(format!("no such file: {path}")));
+    if !is_git_path(path) {
+        return Err(AppError::NotFound(format!(
+            "no such file in the git index: `{}`",
+            path.escape_debug()
+        )));
     }
     let headers = request.headers();
     let client = auth::client_addr(app, headers, request.extensions());
@@ -108,6 +108,22 @@ async fn answer(
             ))
         })?;
     run_backend(command, body, &registry.name).await
+}
+
+/// Whether `path` (decoded) can name something `git http-backend` serves: segments
+/// of ASCII letters, digits, `.`, `_` and `-` (`info/refs`, `objects/pack/pack-….idx`),
+/// none of them `.` or `..`. Anything else (traversal, a NUL that could not even be
+/// passed to the CGI, Unicode, backslashes) is refused before git is started.
+fn is_git_path(path: &str) -> bool {
+    path.len() <= 256
+        && path.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
 }
 
 /// Runs `git http-backend` on `body` and turns its CGI answer into a response
@@ -242,4 +258,41 @@ pub fn check_git_installed(dir: &FsPath) -> anyhow::Result<()> {
         })?;
     anyhow::ensure!(output.status.success(), "`git --version` failed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_git_path;
+
+    #[test]
+    fn only_plain_git_paths_reach_the_backend() {
+        for path in [
+            "info/refs",
+            "HEAD",
+            "git-upload-pack",
+            "objects/info/packs",
+            "objects/ab/cdef0123456789abcdef0123456789abcdef01",
+            "objects/pack/pack-0123456789abcdef0123456789abcdef01234567.idx",
+        ] {
+            assert!(is_git_path(path), "{path}");
+        }
+        for path in [
+            "",
+            "/info/refs",
+            "info//refs",
+            "..",
+            "../secret",
+            "info/../../secret",
+            ".",
+            "info\\refs",
+            "a\0b",
+            "info/refs\n",
+            "info/ref\u{ff0e}",
+            "HEAD+",
+            "~",
+        ] {
+            assert!(!is_git_path(path), "{path:?}");
+        }
+        assert!(!is_git_path(&"a".repeat(300)));
+    }
 }
