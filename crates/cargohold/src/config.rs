@@ -577,6 +577,11 @@ impl Config {
             if registry.upstream_token.is_some() {
                 registry.upstream_token = Some("REDACTED".into());
             }
+            if let Some(upstream) = &mut registry.upstream
+                && upstream.password().is_some()
+            {
+                let _ = upstream.set_password(Some("REDACTED"));
+            }
         }
         Ok(toml::to_string_pretty(&shown)?)
     }
@@ -756,6 +761,22 @@ mod tests {
         let shown = config.to_redacted_toml().unwrap();
         assert!(
             !shown.contains("s3cret") && shown.contains("REDACTED"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_password_in_an_upstream_url_is_redacted_in_config_show() {
+        let mut cache = proxy("cache");
+        cache.upstream = Some(Url::parse("https://mirror:hunter2@mirror.example/index/").unwrap());
+        let config = Config {
+            registries: vec![cache],
+            ..Config::default()
+        };
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("https://mirror:REDACTED@mirror.example/index/"),
             "{shown}"
         );
     }
