@@ -65,7 +65,9 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<bool> {
     let binary = match args.binary {
-        Some(binary) => binary,
+        // Absolute: the server starts in its data directory.
+        Some(binary) => std::fs::canonicalize(&binary)
+            .with_context(|| format!("no cargohold binary at {}", binary.display()))?,
         None => {
             let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .parent()

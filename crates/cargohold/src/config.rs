@@ -105,6 +105,9 @@ pub struct Limits {
     /// Seconds a request body may stall between two pieces before the request
     /// is answered 408.
     pub body_read_timeout_secs: u64,
+    /// Seconds an answer may wait on a client that does not read it before the
+    /// connection is closed.
+    pub write_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -123,6 +126,7 @@ impl Default for Limits {
             max_connections: 4096,
             header_read_timeout_secs: 30,
             body_read_timeout_secs: 30,
+            write_timeout_secs: 60,
         }
     }
 }

@@ -5,12 +5,17 @@
 //! A client that dribbles its headers in (slowloris) or holds a connection open
 //! without sending anything loses it after `limits.header-read-timeout-secs`; one
 //! that stalls in the middle of a body gets 408 after `limits.body-read-timeout-secs`
-//! (the router applies that one). Past `limits.max-connections`, a new connection
-//! is answered with a short `503` and `Retry-After` and closed, so clients see why.
+//! (the router applies that one). One that stops reading an answer loses the
+//! connection after `limits.write-timeout-secs`. Past `limits.max-connections`, a
+//! new connection is answered with a short `503` and `Retry-After` and closed, so
+//! clients see why.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -18,9 +23,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio::time::Sleep;
 use tower::{Service, ServiceExt};
 
 /// What the accept loop enforces.
@@ -31,6 +37,8 @@ pub struct ConnectionLimits {
     /// Time a client has to send a whole request head, counted from the first
     /// read of it (for a kept-alive connection, from the end of the last answer).
     pub header_read_timeout: Duration,
+    /// Time an answer may wait on a client that does not read it.
+    pub write_timeout: Duration,
 }
 
 /// Sent, whole, to a connection over the cap.
@@ -97,6 +105,7 @@ where
         );
         let builder = builder.clone();
         let mut stop = stop_rx.clone();
+        let stream = StallGuard::new(stream, limits.write_timeout);
         tokio::spawn(async move {
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);
@@ -120,6 +129,101 @@ where
     // Every connection gives its slot back when it ends.
     let _all = slots.acquire_many(max as u32).await;
     Ok(())
+}
+
+/// A connection whose writes fail once the client has left them unread (the
+/// socket full) for `timeout`: without it, a client that asks for a large
+/// `.crate` and never reads holds its connection, and its slot, for ever. Costs
+/// nothing while writes go through; a timer exists only during a stall.
+struct StallGuard {
+    stream: TcpStream,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl StallGuard {
+    fn new(stream: TcpStream, timeout: Duration) -> Self {
+        Self {
+            stream,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// Called when a write could not proceed: pending until the stall outlasts the timeout.
+    fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let timeout = self.timeout;
+        let stall = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading the answer",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed<T>(
+        &mut self,
+        result: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Ready(result) => {
+                self.stalled = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.poll_stall(cx),
+        }
+    }
+}
+
+impl AsyncRead for StallGuard {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StallGuard {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.progressed(result, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.progressed(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_flush(cx);
+        this.progressed(result, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 /// Answers a connection over the cap with [`BUSY`]. The client's request (if it

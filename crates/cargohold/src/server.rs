@@ -77,6 +77,7 @@ pub async fn serve(
     let connection_limits = ConnectionLimits {
         max_connections: limits.max_connections,
         header_read_timeout: Duration::from_secs(limits.header_read_timeout_secs.max(1)),
+        write_timeout: Duration::from_secs(limits.write_timeout_secs.max(1)),
     };
     let body_timeout = Duration::from_secs(limits.body_read_timeout_secs.max(1));
     let make_dispatch = |peer| Dispatch {

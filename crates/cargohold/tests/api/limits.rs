@@ -281,3 +281,63 @@ async fn a_crate_with_too_many_entries_is_refused_and_stores_nothing() {
     assert!(detail.contains("entries"), "{detail}");
     assert_eq!(server.stored_state().await, before);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_download_loses_its_connection() {
+    let server = TestServer::start_with(|config| config.limits.write_timeout_secs = 1).await;
+    // 8 MiB that gzip cannot shrink: more than the kernel buffers on both sides hold.
+    let mut noise = vec![0u8; 8 * 1024 * 1024];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for byte in &mut noise {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let mut large = CrateFixture::new("large", "1.0.0");
+    large
+        .extra_entries
+        .push(TarEntry::file("large-1.0.0/noise.bin", noise));
+    let size = large.tarball().len();
+    assert_eq!(server.publish(&large).await.status(), 200);
+
+    // Ask for it on a socket with a small receive buffer, and do not read for 3 s.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket
+        .connect(addr(&server).parse().unwrap())
+        .await
+        .unwrap();
+    stalled
+        .write_all(
+            b"GET /registries/main/crates/large/large-1.0.0.crate HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_others_are_served(&server).await;
+
+    // The server gave up on it: what arrived ends early, with the connection closed.
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match stalled.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection is still open after 13 s");
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&received[..received.len().min(100)])
+    );
+    assert!(
+        received.len() < size,
+        "the whole answer arrived ({} of {size} bytes)",
+        received.len()
+    );
+}
