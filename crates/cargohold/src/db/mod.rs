@@ -156,6 +156,13 @@ impl Db {
         }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            // SQLite rolls a transaction back by itself when the disk fills (or on
+            // some I/O errors); sqlx's ROLLBACK then fails and it still counts the
+            // connection as in a transaction, so every later BEGIN would fail. Such
+            // a connection is replaced instead of handed out.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options.clone())
             .await
             .with_context(|| format!("could not open the SQLite database {url}"))?;

@@ -93,6 +93,58 @@ async fn a_full_blob_disk_gets_507_stores_nothing_and_publishing_resumes_when_sp
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(server.publish(&fixture).await.status(), 200);
     assert_eq!(server.download("while-full", "1.0.0").await.0, 200);
+    // Closed before the disk is unmounted.
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_sqlite_disk_gets_507_stores_nothing_and_publishing_resumes_when_space_is_freed() {
+    let Some(disk) = SmallDisk::mount(2048) else {
+        eprintln!("skipped: this user cannot mount a tmpfs to fill");
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("error")
+        .try_init();
+    let database = disk.dir.path().join("cargohold.db");
+    // SQLite on the small disk (in either test pass), blobs where they always are.
+    let server = TestServer::start_with(|config| {
+        config.database_url = Some(format!("sqlite://{}", database.display()));
+    })
+    .await;
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("before-full", "1.0.0"))
+            .await
+            .status(),
+        200
+    );
+
+    let filler = disk.dir.path().join("filler");
+    let _ = std::fs::write(&filler, vec![1u8; 4 * 1024 * 1024]);
+    let fixture = CrateFixture::new("while-full", "1.0.0")
+        .feature("padding", &[])
+        .feature("more-padding", &[]);
+    let before = server.stored_state().await;
+    let response = server.publish(&fixture).await;
+    let status = response.status().as_u16();
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert_eq!(status, 507, "{detail}");
+    assert!(detail.contains("database is out of disk space"), "{detail}");
+    let after = server.stored_state().await;
+    let without_blobs = StoredState {
+        blobs: before.blobs,
+        ..after.clone()
+    };
+    assert_eq!(without_blobs, before);
+    let (status, _) = server.index_file("before-full").await;
+    assert_eq!(status, 200, "reads go on");
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(server.publish(&fixture).await.status(), 200);
+    assert_eq!(server.download("while-full", "1.0.0").await.0, 200);
+    // Closed before the disk is unmounted.
+    server.stop().await;
 }
 
 fn on_postgres() -> bool {
