@@ -188,8 +188,13 @@ pub fn canonical_name(name: &str) -> String {
 /// Lowercased; one and two character names live under `1/` and `2/`, three
 /// character names under `3/{first}/`, longer ones under `{0..2}/{2..4}/`.
 /// Lengths count bytes, which is why only ASCII names are accepted.
+///
+/// Callers pass crate names. Anything else still gets a path inside the index:
+/// every byte that no crate name contains (`.`, `/`, non-ASCII, …) is written as
+/// `%xx` first, so the path has no `..`, no absolute part and no broken character,
+/// and is one that [`name_from_index_path`] never maps back to a name.
 pub fn index_path(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
+    let lower = path_safe_name(name);
     match lower.len() {
         0 => String::new(),
         1 => format!("1/{lower}"),
@@ -197,6 +202,19 @@ pub fn index_path(name: &str) -> String {
         3 => format!("3/{}/{lower}", &lower[..1]),
         _ => format!("{}/{}/{lower}", &lower[..2], &lower[2..4]),
     }
+}
+
+/// `name` in ASCII lowercase, with each byte outside `[a-z0-9_-]` written as `%xx`.
+fn path_safe_name(name: &str) -> String {
+    let mut safe = String::with_capacity(name.len());
+    for byte in name.bytes().map(|b| b.to_ascii_lowercase()) {
+        if byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_' {
+            safe.push(char::from(byte));
+        } else {
+            safe.push_str(&format!("%{byte:02x}"));
+        }
+    }
+    safe
 }
 
 /// Reverses [`index_path`]: the lowercase crate name an index request names, if the
@@ -243,6 +261,31 @@ mod tests {
         assert_eq!(index_path("Abc"), "3/a/abc");
         assert_eq!(index_path("MainPkg"), "ma/in/mainpkg");
         assert_eq!(index_path("serde_json"), "se/rd/serde_json");
+    }
+
+    #[test]
+    fn index_paths_of_strings_that_are_not_crate_names_stay_inside_the_index() {
+        // `café` panicked: the `{2..4}` directory cut the `é` in half.
+        assert_eq!(index_path("caf\u{e9}"), "ca/f%/caf%c3%a9");
+        assert_eq!(index_path("\u{e9}"), "%c/3%/%c3%a9");
+        assert_eq!(index_path(".."), "%2/e%/%2e%2e");
+        assert_eq!(index_path("."), "3/%/%2e");
+        assert_eq!(index_path("../etc/passwd"), "%2/e%/%2e%2e%2fetc%2fpasswd");
+        assert_eq!(index_path("/Abs"), "%2/fa/%2fabs");
+        for odd in [
+            "caf\u{e9}",
+            "..",
+            ".",
+            "../etc/passwd",
+            "/abs",
+            "a\\b",
+            "a\0b",
+        ] {
+            let path = index_path(odd);
+            assert!(!path.starts_with('/'), "{path}");
+            assert!(!path.split('/').any(|p| p == ".." || p == "."), "{path}");
+            assert_eq!(name_from_index_path(&path), None, "{path}");
+        }
     }
 
     #[test]
