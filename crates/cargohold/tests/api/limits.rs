@@ -25,6 +25,16 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<S
     }
 }
 
+/// A whole request for config.json, keeping the connection alive.
+const CONFIG_JSON: &[u8] = b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// A new raw connection to `server` that has sent `bytes`.
+async fn connect_and_send(server: &TestServer, bytes: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr(server)).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
 fn status_of(response: &str) -> Option<u16> {
     response.split_whitespace().nth(1)?.parse().ok()
 }
@@ -52,12 +62,8 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let server = TestServer::start_with(|config| config.limits.header_read_timeout_secs = 1).await;
     let mut slow = Vec::new();
     for _ in 0..8 {
-        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
-        stream
-            .write_all(b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await
-            .unwrap();
-        slow.push(stream);
+        let head = b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        slow.push(connect_and_send(&server, head).await);
     }
     assert_others_are_served(&server).await;
 
@@ -77,11 +83,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
     let server = TestServer::start_with(|config| config.limits.header_read_timeout_secs = 1).await;
-    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
-    stream
-        .write_all(b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = connect_and_send(&server, CONFIG_JSON).await;
     let mut first = [0u8; 12];
     stream.read_exact(&mut first).await.unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
@@ -129,11 +131,7 @@ async fn connections_past_the_cap_get_503_and_the_server_recovers() {
     // Four kept-alive connections, each known to be accepted: it was answered.
     let mut held = Vec::new();
     for _ in 0..4 {
-        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
-        stream
-            .write_all(b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream = connect_and_send(&server, CONFIG_JSON).await;
         let mut first = [0u8; 12];
         stream.read_exact(&mut first).await.unwrap();
         assert_eq!(&first, b"HTTP/1.1 200");
