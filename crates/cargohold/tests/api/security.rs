@@ -710,6 +710,25 @@ async fn left_pad() -> (Vec<u8>, Vec<u8>) {
     (index.into_bytes(), fixture.tarball())
 }
 
+/// What an upstream registry serves of `left-pad` (its `index` file), with `download`
+/// as the answer for its `.crate`.
+fn left_pad_upstream(addr: &str, index: &[u8], download: Reply) -> HashMap<String, Reply> {
+    HashMap::from([
+        (
+            "/index/config.json".to_owned(),
+            Reply::Body(
+                format!(r#"{{"dl":"http://{addr}/dl/{{crate}}/{{version}}/download"}}"#)
+                    .into_bytes(),
+            ),
+        ),
+        (
+            "/index/le/ft/left-pad".to_owned(),
+            Reply::Body(index.to_vec()),
+        ),
+        ("/dl/left-pad/1.0.0/download".to_owned(), download),
+    ])
+}
+
 /// A server with a proxy `upstream` of `index` (sending `token`) and a virtual `all` over it.
 async fn proxy_of(index: Url, token: &str) -> TestServer {
     let mut proxy = RegistryConfig::proxy("upstream", index);
@@ -728,26 +747,9 @@ async fn proxy_of(index: Url, token: &str) -> TestServer {
 async fn no_request_parameter_or_header_steers_a_proxy_to_another_url() {
     let (index, tarball) = left_pad().await;
     let evil = FakeUpstream::start(|_| HashMap::new()).await;
-    let upstream = FakeUpstream::start(|addr| {
-        HashMap::from([
-            (
-                "/index/config.json".to_owned(),
-                Reply::Body(
-                    format!(r#"{{"dl":"http://{addr}/dl/{{crate}}/{{version}}/download"}}"#)
-                        .into_bytes(),
-                ),
-            ),
-            (
-                "/index/le/ft/left-pad".to_owned(),
-                Reply::Body(index.clone()),
-            ),
-            (
-                "/dl/left-pad/1.0.0/download".to_owned(),
-                Reply::Body(tarball.clone()),
-            ),
-        ])
-    })
-    .await;
+    let upstream =
+        FakeUpstream::start(|addr| left_pad_upstream(addr, &index, Reply::Body(tarball.clone())))
+            .await;
     let token = "upstream-token-for-the-proxy-only";
     let server = proxy_of(upstream.index_url(), token).await;
     let planted = plant_secrets(server.data_dir());
@@ -852,23 +854,10 @@ async fn an_upstream_line_for_another_name_is_not_followed_and_the_token_stays_o
     let elsewhere_addr = elsewhere.addr.clone();
     let line = String::from_utf8(index.clone()).unwrap();
     let upstream = FakeUpstream::start(|addr| {
-        HashMap::from([
-            (
-                "/index/config.json".to_owned(),
-                Reply::Body(
-                    format!(r#"{{"dl":"http://{addr}/dl/{{crate}}/{{version}}/download"}}"#)
-                        .into_bytes(),
-                ),
-            ),
-            (
-                "/index/le/ft/left-pad".to_owned(),
-                Reply::Body(index.clone()),
-            ),
-            // Downloads move to another host, as object stores do.
-            (
-                "/dl/left-pad/1.0.0/download".to_owned(),
-                Reply::Redirect(format!("http://{elsewhere_addr}/left-pad.crate")),
-            ),
+        // Downloads move to another host, as object stores do.
+        let download = Reply::Redirect(format!("http://{elsewhere_addr}/left-pad.crate"));
+        let mut routes = left_pad_upstream(addr, &index, download);
+        routes.extend([
             // Index files whose lines name another crate, or none a URL may hold.
             (
                 "/index/sn/ea/sneaky".to_owned(),
@@ -889,7 +878,8 @@ async fn an_upstream_line_for_another_name_is_not_followed_and_the_token_stays_o
                         .into_bytes(),
                 ),
             ),
-        ])
+        ]);
+        routes
     })
     .await;
     let token = "upstream-token-for-the-proxy-only";
