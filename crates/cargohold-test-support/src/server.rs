@@ -76,7 +76,34 @@ impl TestServer {
             .await
             .expect("first start succeeds")
             .expect("an empty database gets an administrator");
+        Self::serve(listener, app, first.token, database, data_dir)
+    }
 
+    /// Starts a second node on this server's database, as behind a load balancer:
+    /// its own address, data directory, caches and blob directory, `customize`d.
+    pub async fn start_node(&self, customize: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let addr = listener.local_addr().expect("a bound address");
+        let mut config = Config::for_tests(data_dir.path(), addr);
+        config.database_url = Some(self.app.config.database_url());
+        customize(&mut config);
+        let app = Arc::new(App::build(config).await.expect("the node starts"));
+        let first = ops::setup::first_start(&app)
+            .await
+            .expect("the node's first start succeeds");
+        assert!(first.is_none(), "the database was set up by the first node");
+        Self::serve(listener, app, self.admin_token.clone(), None, data_dir)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        app: Arc<App>,
+        admin_token: String,
+        database: Option<ScratchDatabase>,
+        data_dir: TempDir,
+    ) -> Self {
+        let addr = listener.local_addr().expect("a bound address");
         let (tx, rx) = oneshot::channel::<()>();
         let server_app = app.clone();
         let finished = tokio::spawn(async move {
@@ -88,7 +115,7 @@ impl TestServer {
         });
         Self {
             url: format!("http://{addr}/"),
-            admin_token: first.token,
+            admin_token,
             client: reqwest::Client::new(),
             app,
             shutdown: Some(tx),

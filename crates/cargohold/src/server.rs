@@ -262,6 +262,11 @@ async fn evict_periodically(app: AppState) {
                 continue;
             }
         }
+        // Revalidation leases are released when done; one outlives its node only if the node stopped.
+        let prefix = crate::proxy::REVALIDATION_LEASE;
+        if let Err(err) = crate::db::leases::delete_expired(app.db.write(), prefix, now).await {
+            tracing::warn!(error = %err, "could not delete expired revalidation leases; will retry");
+        }
         for registry in app.registries() {
             let Some(proxy) = &registry.proxy else {
                 continue;

@@ -39,6 +39,14 @@ use upstream::{IndexFetch, Upstream, UpstreamError};
 const RETRY_AFTER_FAILURE_SECS: i64 = 30;
 /// The longest an upstream's "no such crate" is believed without asking again.
 const NOT_FOUND_FRESHNESS_SECS: i64 = 60;
+/// Leases on upstream index revalidations are named this, the registry's id, `/` and the name.
+pub const REVALIDATION_LEASE: &str = "upstream-index/";
+/// How long one node may take to revalidate an index file before another may ask instead.
+const REVALIDATION_LEASE_SECS: i64 = 10;
+/// Marks a revalidation lease whose holder met an upstream failure.
+const FAILED: &str = " (upstream failed)";
+/// How often a node waiting on another's revalidation looks whether it is done.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What a proxy registry adds to a [`Registry`].
 #[derive(Debug)]
@@ -160,16 +168,24 @@ pub async fn index_file(
             let expires_at = row.fetched_at + freshness_of(proxy, &row);
             (Some(row), expires_at)
         }
-        stored => match refresh(app, registry, proxy, name, stored.as_ref(), now).await {
-            Ok(row) => (Some(row), now + proxy.freshness),
+        stored => match revalidate(app, registry, proxy, name, stored, now).await {
+            Ok(row) => {
+                let expires_at = row.fetched_at + proxy.freshness;
+                (Some(row), expires_at)
+            }
             Err(RefreshError::Database(err)) => return Err(err.into()),
-            Err(RefreshError::Upstream(err)) => {
-                bump(&proxy.stats.upstream_errors);
-                tracing::warn!(registry = %registry.name, krate.name = %name, error = %err, "upstream index request failed");
+            Err(RefreshError::Upstream { err, stored }) => {
+                let retry_at = match &err {
+                    Failure::Here(err) => {
+                        bump(&proxy.stats.upstream_errors);
+                        tracing::warn!(registry = %registry.name, krate.name = %name, error = %err, "upstream index request failed");
+                        now + retry_after_failure(proxy)
+                    }
+                    Failure::OnAnotherNode { until } => *until,
+                };
                 if stored.is_some() {
                     bump(&proxy.stats.stale_served);
                 }
-                let retry_at = now + RETRY_AFTER_FAILURE_SECS.min(proxy.freshness.max(1));
                 let cached =
                     served_file(app, registry, proxy, name, stored.as_ref(), retry_at).await?;
                 return match (stored, cached) {
@@ -201,7 +217,76 @@ fn freshness_of(proxy: &Proxy, row: &UpstreamFileRow) -> i64 {
     }
 }
 
-/// Asks the upstream for `name`'s index file and stores the answer.
+/// After an upstream failure, how long every node serves its stored copy.
+fn retry_after_failure(proxy: &Proxy) -> i64 {
+    RETRY_AFTER_FAILURE_SECS.min(proxy.freshness.max(1))
+}
+
+/// Asks the upstream for `name`'s index file once across every node sharing the
+/// database. The node that claims the file's lease asks; the others wait for it
+/// and take what it stored, or, when it failed, serve their stored copy as it
+/// does. A node that takes longer than the lease loses it to the next one asking.
+async fn revalidate(
+    app: &App,
+    registry: &Registry,
+    proxy: &Proxy,
+    name: &str,
+    mut stored: Option<UpstreamFileRow>,
+    mut now: i64,
+) -> Result<UpstreamFileRow, RefreshError> {
+    let lease = format!("{REVALIDATION_LEASE}{}/{name}", registry.id);
+    let failed = format!("{}{FAILED}", app.node_id);
+    loop {
+        let until = now + REVALIDATION_LEASE_SECS;
+        if db::leases::claim(app.db.write(), &lease, &app.node_id, now, until).await? {
+            // Another node may have stored a newer copy since it was read.
+            stored = db::upstream_index::find(app.db.read(), registry.id, name).await?;
+            if let Some(row) = stored.as_ref()
+                && now - row.fetched_at < freshness_of(proxy, row)
+            {
+                db::leases::release(app.db.write(), &lease, &app.node_id).await?;
+                return Ok(row.clone());
+            }
+            let result = refresh(app, registry, proxy, name, stored.as_ref(), now, &lease).await;
+            return match result {
+                Ok(row) => Ok(row),
+                Err(RefreshError::Upstream { err, .. }) => {
+                    // The others serve their copies too, rather than ask a failing upstream at once.
+                    let retry_at = now + retry_after_failure(proxy);
+                    db::leases::hand_over(app.db.write(), &lease, &app.node_id, &failed, retry_at)
+                        .await?;
+                    Err(RefreshError::Upstream { err, stored })
+                }
+                Err(err) => {
+                    db::leases::release(app.db.write(), &lease, &app.node_id).await?;
+                    Err(err)
+                }
+            };
+        }
+        // Someone else is asking the upstream; bounded by the lease, it ends soon.
+        loop {
+            tokio::time::sleep(LEASE_POLL).await;
+            now = clock::now();
+            match db::leases::find(app.db.read(), &lease).await? {
+                None => match db::upstream_index::find(app.db.read(), registry.id, name).await? {
+                    Some(row) => return Ok(row),
+                    None => break,
+                },
+                Some(held) if held.expires_at <= now => break,
+                Some(held) if held.holder.ends_with(FAILED) => {
+                    let err = Failure::OnAnotherNode {
+                        until: held.expires_at,
+                    };
+                    return Err(RefreshError::Upstream { err, stored });
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// Asks the upstream for `name`'s index file and stores the answer, releasing the
+/// file's lease in the same transaction.
 async fn refresh(
     app: &App,
     registry: &Registry,
@@ -209,6 +294,7 @@ async fn refresh(
     name: &str,
     stored: Option<&UpstreamFileRow>,
     now: i64,
+    lease: &str,
 ) -> Result<UpstreamFileRow, RefreshError> {
     bump(&proxy.stats.index_fetches);
     let (etag, last_modified) = match stored {
@@ -218,23 +304,29 @@ async fn refresh(
         ),
         _ => (None, None),
     };
-    let fetched = proxy
+    let fetched = match proxy
         .upstream
         .index_file(&index_path(name), etag, last_modified)
-        .await?;
+        .await
+    {
+        Ok(fetched) => fetched,
+        Err(err) => return Err(failed_here(err, stored)),
+    };
+    let mut tx = app.db.begin().await?;
     let row = match (fetched, stored) {
         (IndexFetch::NotModified, Some(stored)) => {
-            db::upstream_index::touch(app.db.write(), registry.id, name, now).await?;
+            db::upstream_index::touch(&mut tx, registry.id, name, now).await?;
             UpstreamFileRow {
                 fetched_at: now,
                 ..stored.clone()
             }
         }
         (IndexFetch::NotModified, None) => {
-            return Err(RefreshError::Upstream(UpstreamError::Invalid {
+            let err = UpstreamError::Invalid {
                 url: format!("{}{}", proxy.upstream.shown_url(), index_path(name)),
                 reason: "304 Not Modified to a request without validators".into(),
-            }));
+            };
+            return Err(failed_here(err, None));
         }
         (
             IndexFetch::Found {
@@ -256,7 +348,7 @@ async fn refresh(
                 upstream_last_modified: last_modified,
                 fetched_at: now,
             };
-            db::upstream_index::upsert(app.db.write(), registry.id, name, &row).await?;
+            db::upstream_index::upsert(&mut tx, registry.id, name, &row).await?;
             row
         }
         (IndexFetch::NotFound, stored) => {
@@ -271,20 +363,42 @@ async fn refresh(
                     _ => now,
                 },
             };
-            db::upstream_index::upsert(app.db.write(), registry.id, name, &row).await?;
+            db::upstream_index::upsert(&mut tx, registry.id, name, &row).await?;
             row
         }
     };
+    db::leases::release(&mut tx, lease, &app.node_id).await?;
+    tx.commit().await?;
     Ok(row)
 }
 
-/// Why a refresh failed: the upstream (served stale), or our own database (a 500).
+fn failed_here(err: UpstreamError, stored: Option<&UpstreamFileRow>) -> RefreshError {
+    RefreshError::Upstream {
+        err: Failure::Here(err),
+        stored: stored.cloned(),
+    }
+}
+
+/// Why a refresh failed: the upstream (the stored copy is served), or our own database.
 #[derive(Debug, thiserror::Error)]
 enum RefreshError {
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
+    #[error("{err}")]
+    Upstream {
+        err: Failure,
+        /// The copy to serve instead.
+        stored: Option<UpstreamFileRow>,
+    },
     #[error("the upstream's answer could not be stored: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// Where the upstream failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Here(UpstreamError),
+    #[error("the upstream failed moments ago for another cargohold node sharing this database")]
+    OnAnotherNode { until: i64 },
 }
 
 /// What is served for a stored upstream copy: its lines the policy admits, or,

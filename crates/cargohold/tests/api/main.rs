@@ -7,6 +7,7 @@ mod auth;
 mod check;
 mod concurrency;
 mod envelope;
+mod fake_upstream;
 mod faults;
 mod gc;
 mod git_index;

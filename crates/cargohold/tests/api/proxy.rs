@@ -1,11 +1,14 @@
 //! Proxy and virtual registries over HTTP: the upstream is another cargohold on loopback.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use cargohold::config::RegistryConfig;
+use cargohold::config::{Config, RegistryConfig};
 use cargohold::proxy::StatsSnapshot;
 use cargohold_test_support::{CrateFixture, TestServer, error_detail};
 use url::Url;
+
+use crate::fake_upstream::{FakeUpstream, Reply, left_pad, left_pad_upstream};
 
 /// A server with a local `internal`, a proxy `upstream` of `upstream_index` and a
 /// virtual `all` over both that publishes to `internal`.
@@ -536,4 +539,104 @@ async fn live_crates_io_through_the_proxy_when_reachable() {
     assert_eq!(status, 200);
     use sha2::Digest;
     assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), entry["cksum"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_sharing_a_database_revalidate_a_stale_index_file_with_one_upstream_request() {
+    let nodes = TwoNodes::start().await;
+    let (a, b, upstream) = (&nodes.a, &nodes.b, &nodes.upstream);
+    let expected = (200, nodes.index.clone());
+    assert_eq!(a.index_file_in("upstream", "left-pad").await, expected);
+    assert_eq!(nodes.asked(), 1);
+
+    // Once the copy is stale, eight requests at once on each node make one upstream request.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for answer in nodes.ask_both(8).await {
+        assert_eq!(answer, expected);
+    }
+    assert_eq!(nodes.asked(), 2, "{:?}", upstream.heard());
+    let fetches = |server: &TestServer| stats(server, "upstream").index_fetches;
+    assert_eq!(fetches(a) + fetches(b), 2);
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM leases WHERE name LIKE 'upstream-index/%'")
+            .await,
+        0,
+        "the lease is released with the stored answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_upstream_fails_for_one_node_the_others_serve_their_copy_without_asking() {
+    let nodes = TwoNodes::start().await;
+    let expected = (200, nodes.index.clone());
+    assert_eq!(
+        nodes.a.index_file_in("upstream", "left-pad").await,
+        expected
+    );
+
+    nodes.upstream.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for answer in nodes.ask_both(4).await {
+        assert_eq!(answer, expected, "the stored copy is served");
+    }
+    assert_eq!(nodes.asked(), 2, "one node asked the failing upstream");
+    let errors = |server: &TestServer| stats(server, "upstream").upstream_errors;
+    assert_eq!(errors(&nodes.a) + errors(&nodes.b), 1);
+    let served_stale = |server: &TestServer| stats(server, "upstream").stale_served;
+    assert!(served_stale(&nodes.a) >= 1 && served_stale(&nodes.b) >= 1);
+}
+
+/// Two nodes on one database with a proxy `upstream` (freshness 2 s) of a slow fake
+/// upstream serving `left-pad`: every request to the nodes comes while one upstream
+/// request is under way.
+struct TwoNodes {
+    a: TestServer,
+    b: TestServer,
+    upstream: FakeUpstream,
+    /// The upstream's index file of `left-pad`.
+    index: String,
+}
+
+impl TwoNodes {
+    async fn start() -> Self {
+        let (index, tarball) = left_pad().await;
+        let upstream = FakeUpstream::start_slow(Duration::from_millis(400), |addr| {
+            left_pad_upstream(addr, &index, Reply::Body(tarball))
+        })
+        .await;
+        let proxy_of_upstream = |config: &mut Config| {
+            let mut proxy = RegistryConfig::proxy("upstream", upstream.index_url());
+            proxy.freshness_seconds = 2;
+            config.registries = vec![proxy];
+        };
+        let a = TestServer::start_with(proxy_of_upstream).await;
+        let b = a.start_node(proxy_of_upstream).await;
+        let index = String::from_utf8(index).unwrap();
+        Self {
+            a,
+            b,
+            upstream,
+            index,
+        }
+    }
+
+    /// How many times the upstream was asked for `left-pad`'s index file.
+    fn asked(&self) -> usize {
+        let heard = self.upstream.heard();
+        heard
+            .iter()
+            .filter(|h| h.target == "/index/le/ft/left-pad")
+            .count()
+    }
+
+    /// `left-pad`'s index file, asked of each node `times` times at once.
+    async fn ask_both(&self, times: usize) -> Vec<(u16, String)> {
+        let requests = (0..times).flat_map(|_| {
+            [
+                self.a.index_file_in("upstream", "left-pad"),
+                self.b.index_file_in("upstream", "left-pad"),
+            ]
+        });
+        futures::future::join_all(requests).await
+    }
 }

@@ -8,13 +8,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-
-use axum::response::IntoResponse;
 
 use cargohold::config::RegistryConfig;
 use cargohold::ops::{self, users::NewUser};
 use cargohold_test_support::{CrateFixture, TestServer};
+
+use crate::fake_upstream::{FakeUpstream, Reply, left_pad, left_pad_upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
@@ -622,111 +621,6 @@ async fn the_next_page_after_signing_in_stays_on_this_site() {
     let mut after = server.stored_state().await;
     after.audit_events = before.audit_events;
     assert_eq!(after, before);
-}
-
-/// A request a fake upstream received.
-#[derive(Debug, Clone)]
-struct Heard {
-    target: String,
-    host: String,
-    authorization: Option<String>,
-}
-
-/// What a fake upstream answers for one path.
-enum Reply {
-    Body(Vec<u8>),
-    Redirect(String),
-}
-
-/// An HTTP server on loopback that answers fixed paths and records every request.
-struct FakeUpstream {
-    addr: String,
-    heard: Arc<Mutex<Vec<Heard>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FakeUpstream {
-    /// Starts a server answering what `replies` makes of its own address.
-    async fn start(replies: impl FnOnce(&str) -> HashMap<String, Reply>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let replies = Arc::new(replies(&addr));
-        let heard: Arc<Mutex<Vec<Heard>>> = Arc::default();
-        let log = heard.clone();
-        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (replies, log) = (replies.clone(), log.clone());
-            async move {
-                let header = |name: &str| {
-                    request
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                log.lock().unwrap().push(Heard {
-                    target: request.uri().to_string(),
-                    host: header("host").unwrap_or_default(),
-                    authorization: header("authorization"),
-                });
-                match replies.get(request.uri().path()) {
-                    Some(Reply::Body(body)) => {
-                        (axum::http::StatusCode::OK, body.clone()).into_response()
-                    }
-                    Some(Reply::Redirect(to)) => {
-                        axum::response::Redirect::temporary(to).into_response()
-                    }
-                    None => axum::http::StatusCode::NOT_FOUND.into_response(),
-                }
-            }
-        });
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { addr, heard, task }
-    }
-
-    fn heard(&self) -> Vec<Heard> {
-        self.heard.lock().unwrap().clone()
-    }
-
-    fn index_url(&self) -> Url {
-        Url::parse(&format!("http://{}/index/", self.addr)).unwrap()
-    }
-}
-
-impl Drop for FakeUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// `left-pad 1.0.0` as a real registry serves it: its index file and its `.crate`.
-async fn left_pad() -> (Vec<u8>, Vec<u8>) {
-    let source = TestServer::start().await;
-    let fixture = CrateFixture::new("left-pad", "1.0.0");
-    assert_eq!(source.publish(&fixture).await.status(), 200);
-    let (status, index) = source.index_file("left-pad").await;
-    assert_eq!(status, 200);
-    (index.into_bytes(), fixture.tarball())
-}
-
-/// What an upstream registry serves of `left-pad` (its `index` file), with `download`
-/// as the answer for its `.crate`.
-fn left_pad_upstream(addr: &str, index: &[u8], download: Reply) -> HashMap<String, Reply> {
-    HashMap::from([
-        (
-            "/index/config.json".to_owned(),
-            Reply::Body(
-                format!(r#"{{"dl":"http://{addr}/dl/{{crate}}/{{version}}/download"}}"#)
-                    .into_bytes(),
-            ),
-        ),
-        (
-            "/index/le/ft/left-pad".to_owned(),
-            Reply::Body(index.to_vec()),
-        ),
-        ("/dl/left-pad/1.0.0/download".to_owned(), download),
-    ])
 }
 
 /// A server with a proxy `upstream` of `index` (sending `token`) and a virtual `all` over it.
