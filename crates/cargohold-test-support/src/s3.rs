@@ -1,10 +1,11 @@
 //! `S3Server`: a real S3-protocol server process for tests of the S3 blob store.
 //!
 //! The server is moto's (PyPI: `pip install 'moto[server]'`; `.ci/run` installs it when
-//! missing), run as `python3 -m moto.server`. It speaks the S3 REST protocol over HTTP and keeps buckets in memory, so
+//! missing), run in `python3` on a port it picks. It speaks the S3 REST protocol over HTTP and keeps buckets in memory, so
 //! every [`S3Server`] starts empty; it ends when the `S3Server` is dropped. Without
 //! moto, [`S3Server::start`] panics rather than letting a test pass without S3.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,14 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+/// moto's server on 127.0.0.1 and a port the kernel picks, which it prints; then it serves until killed.
+const MOTO: &str = "import threading\n\
+from moto.server import ThreadedMotoServer\n\
+server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n\
+server.start()\n\
+print(server.get_host_and_port()[1], flush=True)\n\
+threading.Event().wait()\n";
+
 const INSTALL_HINT: &str = "S3 tests need moto's S3 server: `python3 -m pip install 'moto[server]'` \
      (.ci/run does this when moto is missing)";
 
@@ -22,7 +31,7 @@ const INSTALL_HINT: &str = "S3 tests need moto's S3 server: `python3 -m pip inst
 const ACCESS_KEY_ID: &str = "cargohold-test";
 const SECRET_ACCESS_KEY: &str = "cargohold-test-secret";
 
-/// A running S3 server on a free loopback port.
+/// A running S3 server on a loopback port of its own.
 pub struct S3Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
@@ -32,20 +41,26 @@ pub struct S3Server {
 impl S3Server {
     /// Starts the server and waits until it answers.
     pub async fn start() -> Self {
-        let port = crate::browser::free_loopback_port().expect("a free port");
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
+        // moto binds port 0 itself and prints the port it got: a port picked here and
+        // handed over could be taken in between by another test's server, which this
+        // test would then share.
+        let mut child = Command::new("python3")
+            .args(["-c", MOTO])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|err| panic!("python3 did not start ({err}); {INSTALL_HINT}"));
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let port: u16 = match (read, line.trim().parse()) {
+            (Ok(_), Ok(port)) => port,
+            _ => {
+                let status = child.wait().ok();
+                panic!("the S3 server did not start ({status:?}, said {line:?}); {INSTALL_HINT}")
+            }
+        };
         let mut server = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

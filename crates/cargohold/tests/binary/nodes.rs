@@ -312,14 +312,21 @@ async fn killing_a_node_in_the_middle_of_publishes_loses_nothing_acknowledged() 
         );
     }
     // And the database, the bucket and the index agree: no version is half there. The git
-    // index is derived after the answer, so B's writer (woken within a poll) gets a moment first.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // index is derived after the answer, so B's writer (woken within a poll) may still be
+    // catching up; on a loaded machine that takes a while.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let check = loop {
+        let check = std::process::Command::new(BIN)
+            .args(["--data-dir", dir_b.path().to_str().unwrap(), "check"])
+            .current_dir(dir_b.path())
+            .output()
+            .unwrap();
+        if check.status.success() || Instant::now() > deadline {
+            break check;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     drop(b);
-    let check = std::process::Command::new(BIN)
-        .args(["--data-dir", dir_b.path().to_str().unwrap(), "check"])
-        .current_dir(dir_b.path())
-        .output()
-        .unwrap();
     let printed = String::from_utf8_lossy(&check.stdout);
     assert!(
         check.status.success(),
