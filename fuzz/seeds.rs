@@ -82,34 +82,8 @@ fn normalized() -> String {
     )
 }
 
-const LOCKFILE_V1: &str = r#"[[package]]
-name = "app"
-version = "0.1.0"
-dependencies = ["serde 1.0.0 (registry+https://github.com/rust-lang/crates.io-index)"]
-
-[[package]]
-name = "serde"
-version = "1.0.0"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "old"
-version = "0.2.0"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "from-git"
-version = "0.1.0"
-source = "git+https://github.com/a/b?branch=main#0123456789abcdef"
-
-[root]
-name = "app"
-version = "0.1.0"
-
-[metadata]
-"checksum serde 1.0.0 (registry+https://github.com/rust-lang/crates.io-index)" = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-"checksum old 0.2.0 (registry+https://github.com/rust-lang/crates.io-index)" = "<none>"
-"#;
+const LOCKFILE_V1: &str =
+    include_str!("../crates/cargohold-protocol/src/testdata/lockfile-v1.lock");
 
 struct Corpus {
     root: PathBuf,

@@ -587,35 +587,10 @@ mod tests {
 
     #[test]
     fn lockfile_v1_takes_checksums_from_metadata() {
-        let lock = format!(
-            r#"
-[[package]]
-name = "app"
-version = "0.1.0"
-dependencies = ["serde 1.0.0 ({CRATES_IO})"]
-
-[[package]]
-name = "serde"
-version = "1.0.0"
-source = "{CRATES_IO}"
-
-[[package]]
-name = "old"
-version = "0.2.0"
-source = "{CRATES_IO}"
-
-[root]
-name = "app"
-version = "0.1.0"
-
-[metadata]
-"checksum serde 1.0.0 ({CRATES_IO})" = "{sum}"
-"checksum old 0.2.0 ({CRATES_IO})" = "<none>"
-"#,
-            sum = "aa".repeat(32)
-        );
+        // Also holds a git dependency, which is not the registry's.
+        let lock = include_str!("testdata/lockfile-v1.lock");
         assert_eq!(
-            registry_packages(&lock).unwrap(),
+            registry_packages(lock).unwrap(),
             [
                 LockedPackage {
                     name: "serde".into(),
