@@ -1,10 +1,16 @@
-//! The floor: a bare hyper server (the HTTP stack cargohold is built on, with the same runtime and
-//! allocator) that answers index files from a map in memory, with no routing, no registry lookup
-//! and no caches to consult. What it reaches is the most cargohold could reach on this stack;
-//! the index benchmark runs it beside nginx and cargohold.
+//! The floors: servers that answer index files from a map in memory, with no routing, no registry
+//! lookup and no caches to consult, to show how much of a gap to nginx lies below cargohold.
 //!
-//! It runs as a child process, like the other two servers: `cargohold-bench --floor-server DIR`
-//! serves every file under DIR at its path, with an ETag, and prints the port it listens on.
+//! - The **hyper floor** is the HTTP stack cargohold is built on (hyper, tokio, mimalloc): what it
+//!   reaches is the most cargohold could reach without leaving hyper.
+//! - The **tokio floor** leaves hyper too: a loop per connection that parses request heads with
+//!   httparse and writes canned answer heads straight to the socket, on the same runtime and
+//!   allocator. It is a measuring device, not an HTTP server (no bodies, no chunking, no
+//!   timeouts); what it reaches is about the most any server on tokio could reach here.
+//!
+//! Each runs as a child process, like nginx and cargohold: `cargohold-bench --floor-server DIR
+//! [--floor-stack tokio]` serves every file under DIR at its path, with an ETag, and prints the
+//! port it listens on.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -20,6 +26,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// Index files by URL path: body and ETag.
 type Files = HashMap<String, (Bytes, HeaderValue)>;
@@ -27,8 +35,15 @@ type Files = HashMap<String, (Bytes, HeaderValue)>;
 const CACHE_CONTROL: &str = "public, max-age=0, must-revalidate";
 const LAST_MODIFIED: &str = "Mon, 30 Nov 2026 00:00:00 GMT";
 
+/// The software a floor server answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stack {
+    Hyper,
+    Tokio,
+}
+
 /// Serves `www` until killed.
-pub fn serve(www: &Path) -> anyhow::Result<()> {
+pub fn serve(www: &Path, stack: Stack) -> anyhow::Result<()> {
     let mut files = Files::new();
     load(www, www, &mut files)?;
     let files = Arc::new(files);
@@ -40,14 +55,82 @@ pub fn serve(www: &Path) -> anyhow::Result<()> {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;
             let files = files.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request| answer(files.clone(), request));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+            match stack {
+                Stack::Hyper => tokio::spawn(async move {
+                    let service = service_fn(move |request| answer(files.clone(), request));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }),
+                Stack::Tokio => tokio::spawn(answer_without_hyper(files, stream)),
+            };
         }
     })
+}
+
+/// The tokio floor's connection: answers every request head in what was read, in one write.
+async fn answer_without_hyper(files: Arc<Files>, mut stream: TcpStream) {
+    let mut input = bytes::BytesMut::with_capacity(8192);
+    let mut output = Vec::with_capacity(8192);
+    loop {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut request = httparse::Request::new(&mut headers);
+            let length = match request.parse(&input) {
+                Ok(httparse::Status::Complete(length)) => length,
+                Ok(httparse::Status::Partial) => break,
+                Err(_) => return,
+            };
+            write_answer(&files, &request, &mut output);
+            let _ = input.split_to(length);
+        }
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return;
+            }
+            output.clear();
+        }
+        input.reserve(4096);
+        match stream.read_buf(&mut input).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The same answer as `answer`, head and body, as bytes (`date` fixed: nobody reads it).
+fn write_answer(files: &Files, request: &httparse::Request<'_, '_>, output: &mut Vec<u8>) {
+    let Some((body, etag)) = request.path.and_then(|path| files.get(path)) else {
+        output.extend_from_slice(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        return;
+    };
+    let fresh = request
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("if-none-match") && h.value == etag.as_bytes());
+    output.extend_from_slice(if fresh {
+        b"HTTP/1.1 304 Not Modified\r\n".as_slice()
+    } else {
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n".as_slice()
+    });
+    for (name, value) in [
+        ("cache-control", CACHE_CONTROL.as_bytes()),
+        ("etag", etag.as_bytes()),
+        ("last-modified", LAST_MODIFIED.as_bytes()),
+        ("date", LAST_MODIFIED.as_bytes()),
+    ] {
+        output.extend_from_slice(name.as_bytes());
+        output.extend_from_slice(b": ");
+        output.extend_from_slice(value);
+        output.extend_from_slice(b"\r\n");
+    }
+    if !fresh {
+        output.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    output.extend_from_slice(b"\r\n");
+    if !fresh {
+        output.extend_from_slice(body);
+    }
 }
 
 async fn answer(

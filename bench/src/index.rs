@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::dataset::Registry;
+use crate::floor::Stack;
 use crate::report::{Section, ratio};
 use crate::servers::{Cargohold, Floor, Nginx};
 use crate::{Bench, load};
@@ -49,7 +50,8 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         });
     }
     let nginx = Nginx::start(&www)?;
-    let floor = Floor::start(&www)?;
+    let floor = Floor::start(&www, Stack::Hyper)?;
+    let tokio_floor = Floor::start(&www, Stack::Tokio)?;
     for file in &mut files {
         let etag_of = |base: &str| -> anyhow::Result<String> {
             let response =
@@ -84,6 +86,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             &mut || run(&nginx.url, &full),
             &mut || run(&server.url, &full),
             &mut || run(&floor.url, &full),
+            &mut || run(&tokio_floor.url, &full),
         ],
     )?;
     let revalidate_runs = load::rotate(
@@ -92,13 +95,15 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             &mut || run(&nginx.url, &nginx_304),
             &mut || run(&server.url, &ours_304),
             &mut || run(&floor.url, &floor_304),
+            // Both floors tag files alike.
+            &mut || run(&tokio_floor.url, &floor_304),
         ],
     )?;
     let peak_kib = server.peak_rss_kib();
     drop(server);
 
     let row = |what: &str, runs: &[load::Load]| {
-        let (nginx, ours, floor) = (runs[0], runs[1], runs[2]);
+        let (nginx, ours, floor, tokio_floor) = (runs[0], runs[1], runs[2], runs[3]);
         vec![
             what.to_owned(),
             format!("{:.0}", nginx.requests_per_second),
@@ -109,6 +114,8 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             format!("{} / {}", nginx.errors, ours.errors),
             format!("{:.0}", floor.requests_per_second),
             ratio(ours.requests_per_second, floor.requests_per_second),
+            format!("{:.0}", tokio_floor.requests_per_second),
+            ratio(tokio_floor.requests_per_second, nginx.requests_per_second),
         ]
     };
     let versions = registry.version_count();
@@ -130,7 +137,9 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             "cargohold p50 / p99 ms",
             "errors (nginx / cargohold)",
             "hyper floor req/s",
-            "cargohold / floor",
+            "cargohold / hyper floor",
+            "tokio floor req/s",
+            "tokio floor / nginx",
         ],
         rows: vec![
             row("200, full file", &full_runs),
@@ -140,9 +149,11 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             "nginx serves the same bytes from disk with sendfile, an open-file cache and ETags; \
              wrk, nginx and cargohold share the machine's cores. Target: cargohold ≥ 1.0× nginx with a p99 no worse."
                 .into(),
-            "The hyper floor is bench/src/floor.rs: cargohold's HTTP stack (hyper, tokio, mimalloc) answering \
-             the same files from a map in memory, with no routing, lookups or caches: the most cargohold \
-             could do without leaving hyper. The three servers take turns, round by round."
+            "The floors are bench/src/floor.rs, answering the same files from a map in memory, with no routing, \
+             lookups or caches. The hyper floor runs on cargohold's HTTP stack (hyper, tokio, mimalloc): the most \
+             cargohold could do without leaving hyper. The tokio floor leaves hyper as well: a bare loop that parses \
+             request heads with httparse and writes canned answers to the socket, on the same runtime and \
+             allocator; about the most any server on tokio could do here. The four servers take turns, round by round."
                 .into(),
         ],
     };

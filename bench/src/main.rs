@@ -45,6 +45,9 @@ struct Args {
     /// Run the floor server on the files under DIR instead (the index benchmark starts it)
     #[arg(long, value_name = "DIR", hide = true)]
     floor_server: Option<PathBuf>,
+    /// The floor server's software: hyper, or a bare loop on tokio
+    #[arg(long, value_enum, default_value = "hyper", hide = true)]
+    floor_stack: floor::Stack,
     /// Crates in the large registry (each has 1 to 20 versions, 10.5 on average)
     #[arg(long, default_value_t = 10_000)]
     crates: usize,
@@ -89,7 +92,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(www) = &args.floor_server {
-        return floor::serve(www);
+        return floor::serve(www, args.floor_stack);
     }
     if let Some(unknown) = args.only.iter().find(|name| !ALL.contains(&name.as_str())) {
         bail!(

@@ -97,18 +97,23 @@ fn status_field(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The floor server (`floor.rs`), run as `cargohold-bench --floor-server DIR`.
+/// A floor server (`floor.rs`), run as `cargohold-bench --floor-server DIR --floor-stack STACK`.
 pub struct Floor {
     child: Child,
     pub url: String,
 }
 
 impl Floor {
-    /// Serves the files under `www` from memory.
-    pub fn start(www: &Path) -> anyhow::Result<Self> {
+    /// Serves the files under `www` from memory, on `stack`.
+    pub fn start(www: &Path, stack: crate::floor::Stack) -> anyhow::Result<Self> {
+        let stack = match stack {
+            crate::floor::Stack::Hyper => "hyper",
+            crate::floor::Stack::Tokio => "tokio",
+        };
         let mut child = Command::new(std::env::current_exe()?)
             .arg("--floor-server")
             .arg(www)
+            .args(["--floor-stack", stack])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -174,7 +174,9 @@ pub async fn readable_registry<'a>(
     let registry = app.registry(name)?;
     if registry.auth_required {
         let client = auth::client_ip(app, headers, peer);
-        require_read(app, registry, headers, client).await?;
+        // Boxed, like every branch a cache hit does not take: the futures of the
+        // hot routes stay small (docs/performance.md).
+        Box::pin(require_read(app, registry, headers, client)).await?;
     }
     Ok(registry)
 }

@@ -173,10 +173,13 @@ impl BlobStore {
         let Some(signer) = &self.s3 else {
             return Ok(None);
         };
-        let url = signer
-            .store
-            .signed_url(Method::GET, &Path::parse(key)?, signer.expires_in)
-            .await?;
+        // Boxed: every download awaits this, and most never sign (docs/performance.md).
+        let url = Box::pin(signer.store.signed_url(
+            Method::GET,
+            &Path::parse(key)?,
+            signer.expires_in,
+        ))
+        .await?;
         Ok(Some(url.to_string()))
     }
 

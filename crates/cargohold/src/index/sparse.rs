@@ -123,11 +123,13 @@ pub async fn answer_index_file(
 
 /// The index file `registry` serves for `name` (lowercase), whatever its kind.
 pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
+    // The branches a local cache hit does not take are boxed, so the futures of the
+    // hot routes stay small (docs/performance.md).
     if let Some(proxy) = &registry.proxy {
-        return proxy::index_file(app, registry, proxy, name).await;
+        return Box::pin(proxy::index_file(app, registry, proxy, name)).await;
     }
     if let Some(members) = &registry.members {
-        let resolved = virtual_registry::resolve(app, members, name).await?;
+        let resolved = Box::pin(virtual_registry::resolve(app, members, name)).await?;
         return Ok(resolved.map_or(Cached::MISSING, |(_, file)| Cached::File(file)));
     }
     lookup_local(app, registry, name).await
@@ -141,7 +143,7 @@ pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResu
     }
     app.stats.index_cache_misses.fetch_add(1, Ordering::Relaxed);
     let epoch = registry.index_cache.epoch();
-    let cached = match db::index_files::find(app.db.read(), registry.id, name).await? {
+    let cached = match Box::pin(db::index_files::find(app.db.read(), registry.id, name)).await? {
         Some(row) => Cached::File(Arc::new(CachedFile::from_row(row))),
         None => Cached::MISSING,
     };

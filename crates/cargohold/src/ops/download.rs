@@ -56,7 +56,7 @@ pub async fn open(
     let registry = match &registry.members {
         Some(members) => {
             let lower = name.to_ascii_lowercase();
-            resolved = virtual_registry::resolve(app, members, &lower).await?;
+            resolved = Box::pin(virtual_registry::resolve(app, members, &lower)).await?;
             match &resolved {
                 Some((member, _)) => *member,
                 None => return Err(AppError::NotFound(format!("no crate named `{name}`"))),
@@ -79,7 +79,7 @@ pub async fn open(
             }
             // Fetched now: answered from the checked bytes while they are stored.
             if let Some((bytes, checksum)) =
-                proxy::fetch_for_download(app, registry, name, version).await?
+                Box::pin(proxy::fetch_for_download(app, registry, name, version)).await?
             {
                 return Ok(Download {
                     size: bytes.len() as i64,
@@ -106,9 +106,7 @@ pub async fn open(
         match blobs.get(&row.blob_key) {
             Some(bytes) => DownloadBody::Whole(bytes),
             None => {
-                let bytes = app
-                    .storage
-                    .get_bytes(&row.blob_key)
+                let bytes = Box::pin(app.storage.get_bytes(&row.blob_key))
                     .await
                     .map_err(missing)?;
                 if bytes.len() as i64 != row.size {
@@ -124,7 +122,11 @@ pub async fn open(
             }
         }
     } else {
-        DownloadBody::Stream(app.storage.get(&row.blob_key).await.map_err(missing)?)
+        DownloadBody::Stream(
+            Box::pin(app.storage.get(&row.blob_key))
+                .await
+                .map_err(missing)?,
+        )
     };
     app.downloads.record(row.version_id, row.crate_id);
     app.stats
@@ -151,8 +153,13 @@ async fn find_version(
         return Ok(Some(row));
     }
     let epoch = versions.epoch();
-    let row =
-        db::versions::find_for_download(app.db.read(), registry.id, &canonical, version).await?;
+    let row = Box::pin(db::versions::find_for_download(
+        app.db.read(),
+        registry.id,
+        &canonical,
+        version,
+    ))
+    .await?;
     Ok(row.map(|row| {
         let row = Arc::new(row);
         versions.insert(&key, row.clone(), epoch);
