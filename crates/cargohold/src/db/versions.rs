@@ -39,6 +39,7 @@ pub struct NewVersion<'a> {
     pub repository: Option<&'a str>,
     pub readme: Option<&'a str>,
     pub readme_file: Option<&'a str>,
+    pub path_in_vcs: Option<&'a str>,
     /// JSON arrays.
     pub keywords: &'a str,
     pub categories: &'a str,
@@ -84,9 +85,10 @@ pub async fn insert<'c>(conn: impl Into<Conn<'c>>, v: &NewVersion<'_>) -> sqlx::
     const SQL: &str = "INSERT INTO versions
           (crate_id, num, num_no_build, checksum, size, blob_key, index_line, links, rust_version,
            edition, description, license, license_file, homepage, documentation, repository,
-           readme, readme_file, keywords, categories, authors, published_by, published_at)
+           readme, readme_file, path_in_vcs, keywords, categories, authors, published_by,
+           published_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                $19, $20, $21, $22, $23)
+                $19, $20, $21, $22, $23, $24)
         RETURNING id";
     on_conn!(conn, |c| sqlx::query_scalar(SQL)
         .bind(v.crate_id)
@@ -107,6 +109,7 @@ pub async fn insert<'c>(conn: impl Into<Conn<'c>>, v: &NewVersion<'_>) -> sqlx::
         .bind(v.repository)
         .bind(v.readme)
         .bind(v.readme_file)
+        .bind(v.path_in_vcs)
         .bind(v.keywords)
         .bind(v.categories)
         .bind(v.authors)
@@ -407,6 +410,8 @@ pub struct VersionDetailsRow {
     pub documentation: Option<String>,
     pub repository: Option<String>,
     pub readme: Option<String>,
+    pub readme_file: Option<String>,
+    pub path_in_vcs: Option<String>,
     pub edition: Option<String>,
     /// JSON arrays of strings.
     pub keywords: String,
@@ -420,7 +425,8 @@ pub async fn details<'c>(
     version_id: i64,
 ) -> sqlx::Result<Option<VersionDetailsRow>> {
     const SQL: &str = "SELECT index_line, description, homepage, documentation, repository,
-                              readme, edition, keywords, categories, authors
+                              readme, readme_file, path_in_vcs, edition, keywords,
+                              categories, authors
                        FROM versions WHERE id = $1";
     on_conn!(conn, |c| sqlx::query_as(SQL)
         .bind(version_id)
@@ -440,6 +446,8 @@ pub struct DependentRow {
 
 /// Crates of a registry whose highest available version depends on `name`
 /// (compared canonically) from the same registry, most downloaded first.
+/// The name comparison is spelled exactly as the expression index
+/// `dependencies_canonical_name` (migration 0010), which it needs.
 pub async fn dependents<'c>(
     conn: impl Into<Conn<'c>>,
     registry_id: i64,

@@ -194,6 +194,10 @@ pub struct CrateView {
     pub documentation: Option<String>,
     pub repository: Option<String>,
     pub readme: Option<String>,
+    /// The README's path in the package, from its manifest.
+    pub readme_file: Option<String>,
+    /// The package's directory in its repository, when cargo recorded it.
+    pub path_in_vcs: Option<String>,
     pub edition: Option<String>,
     pub keywords: Vec<String>,
     pub categories: Vec<String>,
@@ -282,6 +286,8 @@ pub async fn crate_view(
         documentation: details.documentation,
         repository: details.repository,
         readme: details.readme,
+        readme_file: details.readme_file,
+        path_in_vcs: details.path_in_vcs,
         edition: details.edition,
         keywords: json_list(&details.keywords),
         categories: json_list(&details.categories),

@@ -68,6 +68,8 @@ struct CheckedCrate {
     manifest: Manifest,
     checksum: String,
     readme: Option<String>,
+    /// The package's directory in its repository, from `.cargo_vcs_info.json`.
+    path_in_vcs: Option<String>,
     rules: Rules,
 }
 
@@ -430,8 +432,28 @@ fn check_crate(
         checksum,
         // Text columns cannot hold NUL; a README is shown, not parsed, so it is replaced.
         readme: readme.map(|text| text.replace('\0', "\u{fffd}")),
+        path_in_vcs: contents.vcs_info.as_deref().and_then(path_in_vcs),
         rules,
     })
+}
+
+/// The `path_in_vcs` of a `.cargo_vcs_info.json`, if it is a plain relative
+/// path: it only ever becomes part of a link, so anything else is ignored.
+fn path_in_vcs(vcs_info: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct VcsInfo {
+        path_in_vcs: Option<String>,
+    }
+    let path = serde_json::from_str::<VcsInfo>(vcs_info)
+        .ok()?
+        .path_in_vcs?;
+    let plain = path.len() <= 512
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && !path.contains(['\\', '\0', '?', '#']);
+    (plain && !path.is_empty()).then_some(path)
 }
 
 /// The README the manifest points at, read from the archive, if it is UTF-8 text of a sane size.
@@ -583,6 +605,7 @@ async fn record(
             repository: package.repository.as_deref(),
             readme: checked.readme.as_deref(),
             readme_file: package.readme.as_deref(),
+            path_in_vcs: checked.path_in_vcs.as_deref(),
             keywords: &keywords,
             categories: &categories,
             authors: &authors,
@@ -661,5 +684,28 @@ mod tests {
     fn build_metadata_does_not_make_a_new_version() {
         let v = parse_version("1.0.0+build.5").unwrap();
         assert_eq!(without_build(&v), "1.0.0");
+    }
+
+    #[test]
+    fn only_a_plain_relative_path_in_vcs_is_kept() {
+        let info = |path: &str| format!(r#"{{"git":{{"sha1":"abc"}},"path_in_vcs":{path:?}}}"#);
+        assert_eq!(
+            path_in_vcs(&info("crates/foo")).as_deref(),
+            Some("crates/foo")
+        );
+        for odd in [
+            "",
+            "/etc",
+            "crates/../..",
+            "./x",
+            "a//b",
+            "a\\b",
+            "a?b",
+            "a#b",
+        ] {
+            assert_eq!(path_in_vcs(&info(odd)), None, "{odd:?}");
+        }
+        assert_eq!(path_in_vcs(r#"{"git":{"sha1":"abc"}}"#), None);
+        assert_eq!(path_in_vcs("not json"), None);
     }
 }

@@ -5,7 +5,7 @@ use cargohold_protocol::DependencyKind;
 use serde::Deserialize;
 
 use super::browse::kind_name;
-use super::markdown::render_readme;
+use super::markdown::{ReadmeBase, render_readme};
 use super::view::{
     self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, OwnerItem,
     VersionItem,
@@ -103,7 +103,16 @@ pub async fn crate_page(
             .iter()
             .map(|k| (k.clone(), format!("/keywords/{}", view::url_encode(k))))
             .collect(),
-        readme_html: c.readme.as_deref().map(render_readme),
+        readme_html: c.readme.as_deref().map(|readme| {
+            let base = c.repository.as_deref().and_then(|repository| {
+                ReadmeBase::new(
+                    repository,
+                    c.path_in_vcs.as_deref(),
+                    c.readme_file.as_deref(),
+                )
+            });
+            render_readme(readme, base.as_ref())
+        }),
         versions: c
             .versions
             .iter()

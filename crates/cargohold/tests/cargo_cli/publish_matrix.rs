@@ -156,3 +156,56 @@ async fn a_crate_using_every_manifest_feature_is_published_resolved_fetched_and_
         "42 from the build script, 1+2 and 3 from the renamed dependency, 4 from the target one"
     );
 }
+
+/// Runs `git` in `dir`, asserting success.
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+#[tokio::test]
+async fn a_readme_published_from_git_links_and_shows_images_from_its_repository() {
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let package = cargo.package(
+        "linked-readme",
+        "0.1.0",
+        "readme = \"docs/README.md\"\nrepository = \"https://github.com/acme/tools.git\"",
+        "",
+    );
+    cargo.write(
+        &package,
+        "docs/README.md",
+        "# Linked\n\nSee [the guide](guide.md#start) and [the licence](/LICENSE).\n\n\
+         ![diagram](img/flow.png)\n\n[Usage](#readme-linked)\n",
+    );
+    // Packaged from a repository whose root is the sandbox's package directory,
+    // so cargo records `path_in_vcs = "linked-readme"`.
+    let root = package.parent().unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    cargo.publish(&package).await;
+
+    let page = server
+        .get("registries/main/crates/linked-readme")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let blob = "https://github.com/acme/tools/blob/HEAD/";
+    for expected in [
+        format!("href=\"{blob}linked-readme/docs/guide.md#start\""),
+        format!("href=\"{blob}LICENSE\""),
+        "src=\"https://github.com/acme/tools/raw/HEAD/linked-readme/docs/img/flow.png\"".to_owned(),
+        "href=\"#readme-linked\"".to_owned(),
+    ] {
+        assert!(page.contains(&expected), "{expected} missing from {page}");
+    }
+}
