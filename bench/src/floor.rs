@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -125,7 +126,8 @@ fn write_answer(files: &Files, request: &httparse::Request<'_, '_>, output: &mut
         output.extend_from_slice(b"\r\n");
     }
     if !fresh {
-        output.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        // Written in place: the floor allocates nothing per answer.
+        let _ = write!(output, "content-length: {}\r\n", body.len());
     }
     output.extend_from_slice(b"\r\n");
     if !fresh {

@@ -447,13 +447,13 @@ fn path_in_vcs(vcs_info: &str) -> Option<String> {
     let path = serde_json::from_str::<VcsInfo>(vcs_info)
         .ok()?
         .path_in_vcs?;
+    // Empty parts also rule out an empty path and a leading or doubled `/`.
     let plain = path.len() <= 512
-        && !path.starts_with('/')
         && path
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..")
         && !path.contains(['\\', '\0', '?', '#']);
-    (plain && !path.is_empty()).then_some(path)
+    plain.then_some(path)
 }
 
 /// The README the manifest points at, read from the archive, if it is UTF-8 text of a sane size.
