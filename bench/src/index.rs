@@ -28,40 +28,22 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
 
     // Lay the index out on disk for nginx, exactly as cargohold serves it.
     let www = scratch.path().join("www");
-    let mut files = Vec::new();
-    let runtime = tokio::runtime::Runtime::new()?;
-    let client = reqwest::Client::new();
-    for (name, _) in &registry.crates {
-        let path = format!(
-            "registries/main/index/{}",
-            cargohold_protocol::name::index_path(name)
-        );
-        let response = runtime.block_on(client.get(format!("{}{path}", server.url)).send())?;
-        let etag = response.headers()["etag"].to_str()?.to_owned();
-        let body = runtime.block_on(response.bytes())?;
-        let file = www.join(&path);
-        std::fs::create_dir_all(file.parent().context("a parent")?)?;
-        std::fs::write(&file, &body)?;
-        files.push(IndexFile {
-            path: format!("/{path}"),
-            ours: etag,
-            nginx: String::new(),
-            floor: String::new(),
-        });
-    }
+    let laid_out = lay_out_index(registry, &server.url, &www)?;
     let nginx = Nginx::start(&www)?;
     let floor = Floor::start(&www, Stack::Hyper)?;
     let tokio_floor = Floor::start(&www, Stack::Tokio)?;
-    for file in &mut files {
-        let etag_of = |base: &str| -> anyhow::Result<String> {
-            let response =
-                runtime.block_on(client.head(format!("{base}{}", &file.path[1..])).send())?;
-            Ok(response.headers()["etag"].to_str()?.to_owned())
-        };
-        let (nginx_etag, floor_etag) = (etag_of(&nginx.url)?, etag_of(&floor.url)?);
-        file.nginx = nginx_etag;
-        file.floor = floor_etag;
-    }
+    let paths = || laid_out.iter().map(|(path, _)| path.as_str());
+    let (nginx_etags, floor_etags) = (etags(&nginx.url, paths())?, etags(&floor.url, paths())?);
+    let files: Vec<IndexFile> = laid_out
+        .iter()
+        .zip(nginx_etags.into_iter().zip(floor_etags))
+        .map(|((path, ours), (nginx, floor))| IndexFile {
+            path: path.clone(),
+            ours: ours.clone(),
+            nginx,
+            floor,
+        })
+        .collect();
 
     let full: Vec<(String, Option<String>)> =
         files.iter().map(|f| (f.path.clone(), None)).collect();
@@ -181,6 +163,44 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         notes: vec![],
     };
     Ok(vec![index, footprint])
+}
+
+/// Writes every index file of `registry` under `www`, exactly as cargohold at `url`
+/// serves it; returns each file's URL path and cargohold's ETag for it.
+pub fn lay_out_index(
+    registry: &Registry,
+    url: &str,
+    www: &Path,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    let mut files = Vec::new();
+    for (name, _) in &registry.crates {
+        let path = format!(
+            "registries/main/index/{}",
+            cargohold_protocol::name::index_path(name)
+        );
+        let response = runtime.block_on(client.get(format!("{url}{path}")).send())?;
+        let etag = response.headers()["etag"].to_str()?.to_owned();
+        let body = runtime.block_on(response.bytes())?;
+        let file = www.join(&path);
+        std::fs::create_dir_all(file.parent().context("a parent")?)?;
+        std::fs::write(&file, &body)?;
+        files.push((format!("/{path}"), etag));
+    }
+    Ok(files)
+}
+
+/// The ETag the server at `url` (ending in `/`) gives each of `paths` (`/…`).
+pub fn etags<'a>(url: &str, paths: impl Iterator<Item = &'a str>) -> anyhow::Result<Vec<String>> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    paths
+        .map(|path| {
+            let response = runtime.block_on(client.head(format!("{url}{}", &path[1..])).send())?;
+            Ok(response.headers()["etag"].to_str()?.to_owned())
+        })
+        .collect()
 }
 
 /// Writes every `.crate` of `registry` where nginx serves downloads from.

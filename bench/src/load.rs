@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     pub requests_per_second: f64,
+    /// Responses received in the whole run.
+    pub requests: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// Responses other than 2xx and 3xx.
@@ -92,6 +94,12 @@ fn parse(text: &str) -> anyhow::Result<Load> {
     let requests_per_second = value_after("Requests/sec:")
         .and_then(|v| v.parse().ok())
         .context("wrk printed no Requests/sec")?;
+    // "  123456 requests in 10.00s, 12.34MB read"
+    let requests = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.parse().ok())
+        .context("wrk printed no request count")?;
     let errors = value_after("Non-2xx or 3xx responses:")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -99,6 +107,7 @@ fn parse(text: &str) -> anyhow::Result<Load> {
     let p99_ms = value_after("99%").map(duration_ms).context("no p99")?;
     Ok(Load {
         requests_per_second,
+        requests,
         p50_ms,
         p99_ms,
         errors,

@@ -17,6 +17,7 @@ mod downloads;
 mod floor;
 mod import;
 mod index;
+mod instructions;
 mod load;
 mod proxy;
 mod publish;
@@ -26,8 +27,9 @@ mod servers;
 mod snapshot;
 
 /// Every benchmark, in the order they run.
-const ALL: [&str; 6] = [
+const ALL: [&str; 7] = [
     "index",
+    "instructions",
     "downloads",
     "publish",
     "resolve",
@@ -38,7 +40,8 @@ const ALL: [&str; 6] = [
 /// Benchmarks of cargohold; see docs/benchmarks.md.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Run only these benchmarks: index (with memory and start-up), downloads, publish, resolve, import, proxy.
+    /// Run only these benchmarks: index (with memory and start-up), instructions (per index request,
+    /// under valgrind), downloads, publish, resolve, import, proxy.
     /// The other sections of an existing report are kept.
     #[arg(long = "only", value_name = "NAME")]
     only: Vec<String>,
@@ -114,7 +117,7 @@ fn main() -> anyhow::Result<()> {
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let cache = target_dir(&root).join("bench-data");
-    let needs_registry = ["index", "downloads", "publish", "resolve"]
+    let needs_registry = ["index", "instructions", "downloads", "publish", "resolve"]
         .iter()
         .any(|name| wanted(name));
     let large = if needs_registry {
@@ -128,6 +131,10 @@ fn main() -> anyhow::Result<()> {
         if wanted("index") {
             eprintln!("index throughput, memory, start-up");
             sections.extend(index::run(&bench, large)?);
+        }
+        if wanted("instructions") {
+            eprintln!("instructions per index request (callgrind)");
+            sections.push(instructions::run(&bench, large)?);
         }
         if wanted("downloads") {
             eprintln!("downloads");

@@ -7,6 +7,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// `program`, or `program` under valgrind's callgrind writing its counts to `counts`
+/// (for the instruction counts of `instructions.rs`).
+fn launch(program: impl AsRef<std::ffi::OsStr>, counts: Option<&Path>) -> Command {
+    match counts {
+        Some(counts) => {
+            let mut command = Command::new("valgrind");
+            command
+                .args(["--tool=callgrind", "--quiet"])
+                .arg(format!("--callgrind-out-file={}", counts.display()))
+                .arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
 /// A running `cargohold serve`.
 pub struct Cargohold {
     child: Child,
@@ -28,8 +44,22 @@ impl Cargohold {
         data_dir: &Path,
         config: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        Self::launch(binary, data_dir, config, None)
+    }
+
+    /// Starts `binary` under callgrind, which writes its counts to `counts`.
+    pub fn start_counted(binary: &Path, data_dir: &Path, counts: &Path) -> anyhow::Result<Self> {
+        Self::launch(binary, data_dir, None, Some(counts))
+    }
+
+    fn launch(
+        binary: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+        counts: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let mut command = Command::new(binary);
+        let mut command = launch(binary, counts);
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -65,6 +95,10 @@ impl Cargohold {
     }
 
     /// Resident memory now, in KiB.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn rss_kib(&self) -> u64 {
         status_field(self.child.id(), "VmRSS:")
     }
@@ -106,11 +140,32 @@ pub struct Floor {
 impl Floor {
     /// Serves the files under `www` from memory, on `stack`.
     pub fn start(www: &Path, stack: crate::floor::Stack) -> anyhow::Result<Self> {
+        Self::launch(www, stack, None)
+    }
+
+    /// Serves the files under `www` under callgrind, which writes its counts to `counts`.
+    pub fn start_counted(
+        www: &Path,
+        stack: crate::floor::Stack,
+        counts: &Path,
+    ) -> anyhow::Result<Self> {
+        Self::launch(www, stack, Some(counts))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn launch(
+        www: &Path,
+        stack: crate::floor::Stack,
+        counts: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let stack = match stack {
             crate::floor::Stack::Hyper => "hyper",
             crate::floor::Stack::Tokio => "tokio",
         };
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut child = launch(std::env::current_exe()?, counts)
             .arg("--floor-server")
             .arg(www)
             .args(["--floor-stack", stack])
@@ -155,11 +210,30 @@ pub struct Nginx {
 impl Nginx {
     /// Serves `www` with sendfile, an open-file cache and ETags, as a tuned static server would.
     pub fn start(www: &Path) -> anyhow::Result<Self> {
+        Self::launch(www, None)
+    }
+
+    /// One nginx process (no master, one worker) under callgrind, which writes its
+    /// counts to `counts`.
+    pub fn start_counted(www: &Path, counts: &Path) -> anyhow::Result<Self> {
+        Self::launch(www, Some(counts))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn launch(www: &Path, counts: Option<&Path>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
+        let processes = if counts.is_some() {
+            "worker_processes 1;\nmaster_process off;"
+        } else {
+            "worker_processes auto;"
+        };
         let port = free_port()?;
         let d = dir.path().display();
         let config = format!(
-            "user root;\nworker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+            "user root;\n{processes}\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
                open_file_cache max=200000 inactive=600s;\n  open_file_cache_valid 600s;\n  etag on;\n\
@@ -170,7 +244,7 @@ impl Nginx {
         );
         let config_path = dir.path().join("nginx.conf");
         std::fs::write(&config_path, config)?;
-        let child = Command::new("nginx")
+        let child = launch("nginx", counts)
             .arg("-c")
             .arg(&config_path)
             .stdout(Stdio::null())
@@ -178,7 +252,8 @@ impl Nginx {
             .spawn()
             .context("nginx starts (apt-get install nginx-light)")?;
         let url = format!("http://127.0.0.1:{port}/");
-        for _ in 0..100 {
+        // Under callgrind, nginx takes seconds to start.
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Ok(Self {
                     child,
@@ -212,11 +287,15 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// Makes sure nginx and wrk are installed, from Debian's packages if not.
 pub fn ensure_tools() -> anyhow::Result<()> {
-    let missing: Vec<&str> = [("nginx", "nginx-light"), ("wrk", "wrk")]
-        .into_iter()
-        .filter(|(program, _)| which(program).is_none())
-        .map(|(_, package)| package)
-        .collect();
+    let missing: Vec<&str> = [
+        ("nginx", "nginx-light"),
+        ("wrk", "wrk"),
+        ("valgrind", "valgrind"),
+    ]
+    .into_iter()
+    .filter(|(program, _)| which(program).is_none())
+    .map(|(_, package)| package)
+    .collect();
     if missing.is_empty() {
         return Ok(());
     }

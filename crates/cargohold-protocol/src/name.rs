@@ -220,26 +220,21 @@ fn path_safe_name(name: &str) -> String {
 /// Reverses [`index_path`]: the lowercase crate name an index request names, if the
 /// path has cargo's layout for it. `None` for anything cargo would never ask for.
 pub fn name_from_index_path(path: &str) -> Option<&str> {
-    let mut parts = path.split('/');
-    let (a, b, c) = (parts.next()?, parts.next(), parts.next());
-    if parts.next().is_some() {
-        return None;
-    }
-    let name = match (a, b, c) {
-        ("1", Some(name), None) if name.len() == 1 => name,
-        ("2", Some(name), None) if name.len() == 2 => name,
-        ("3", Some(first), Some(name)) if name.len() == 3 && name.get(..1) == Some(first) => name,
-        (ab, Some(cd), Some(name))
-            if name.len() >= 4 && name.get(..2) == Some(ab) && name.get(2..4) == Some(cd) =>
-        {
-            name
-        }
-        _ => return None,
+    // Byte by byte: every index request passes here, and its parts are short.
+    let slash = path.bytes().rposition(|b| b == b'/')?;
+    let (dir, name) = (path.as_bytes().get(..slash)?, path.get(slash + 1..)?);
+    let bytes = name.as_bytes();
+    let laid_out = match bytes.len() {
+        0 => false,
+        1 => dir == b"1",
+        2 => dir == b"2",
+        3 => dir.len() == 3 && dir[..2] == *b"3/" && dir[2] == bytes[0],
+        _ => dir.len() == 5 && dir[..2] == bytes[..2] && dir[2] == b'/' && dir[3..] == bytes[2..4],
     };
-    let well_formed = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    well_formed.then_some(name)
+    let well_formed = bytes
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    (laid_out && well_formed).then_some(name)
 }
 
 /// `serde-1.0.0+x.crate` for crate `serde` → `1.0.0+x`; crate names compare without regard to case.
@@ -303,6 +298,14 @@ mod tests {
             "config.json",
             "../etc/passwd",
             "ab/cd/ab%2e",
+            "1/a/a",
+            "/a",
+            "ab/cd/",
+            "3/ab/abc",
+            "a/b/abcd",
+            "ab//abcd",
+            "abc/d/abcd",
+            "3/\u{e9}/\u{e9}a",
         ] {
             assert_eq!(name_from_index_path(bad), None, "{bad}");
         }

@@ -267,6 +267,11 @@ impl App {
         })
     }
 
+    /// The registry called `name`, if there is one.
+    pub fn find_registry(&self, name: &str) -> Option<&Arc<Registry>> {
+        self.registries.get(name)
+    }
+
     /// The registry called `name`, or a 404 that lists the public ones.
     pub fn registry(&self, name: &str) -> AppResult<&Arc<Registry>> {
         self.registries.get(name).ok_or_else(|| {

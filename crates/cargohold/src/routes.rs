@@ -228,6 +228,21 @@ pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
     })
 }
 
+/// Answers a hot route from memory alone, when it can be (a cached index file
+/// of a public local registry); `None` when [`serve_hot`] has to.
+pub fn answer_hot_from_memory(
+    app: &AppState,
+    route: HotRoute<'_>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    match route {
+        HotRoute::IndexFile { registry, path } => {
+            index::sparse::answer_index_file_from_memory(app, registry, path, headers)
+        }
+        HotRoute::ConfigJson { .. } | HotRoute::Download { .. } => None,
+    }
+}
+
 /// Answers a hot route with the handler the router would have called.
 pub async fn serve_hot(
     app: &AppState,

@@ -13,7 +13,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response};
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either, Ready, ready};
+use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::Service;
 use tower::ServiceBuilder;
@@ -102,7 +103,9 @@ pub async fn serve(
 }
 
 /// One connection's requests: a `GET` of an index file or `.crate` goes straight
-/// to its handler (`routes::hot_route`), everything else through the router with
+/// to its handler (`routes::hot_route`), or is answered on the spot when memory
+/// holds the answer (`routes::answer_hot_from_memory`: no future to allocate);
+/// everything else goes through the router with
 /// the peer address (`ConnectInfo`), which feeds rate limits and the audit log,
 /// and a body that fails with 408 when the client stops sending it.
 /// Skipping the router's matching, parameter decoding and extensions measured
@@ -115,29 +118,37 @@ struct Dispatch {
     body_timeout: Duration,
 }
 
-impl Service<axum::extract::Request> for Dispatch {
+impl Service<hyper::Request<Incoming>> for Dispatch {
     type Response = axum::response::Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+    type Future = Either<
+        Ready<Result<Self::Response, Infallible>>,
+        BoxFuture<'static, Result<Self::Response, Infallible>>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
-        if routes::hot_route(request.method(), request.uri().path()).is_some() {
+    fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
+        if let Some(route) = routes::hot_route(request.method(), request.uri().path()) {
+            if let Some(response) =
+                routes::answer_hot_from_memory(&self.app, route, request.headers())
+            {
+                return Either::Left(ready(Ok(response)));
+            }
             let app = self.app.clone();
             let peer = Some(self.peer.ip());
-            return Box::pin(async move {
+            return Either::Right(Box::pin(async move {
                 let route = routes::hot_route(request.method(), request.uri().path())
                     .expect("recognised above");
                 Ok(routes::serve_hot(&app, route, request.headers(), peer).await)
-            });
+            }));
         }
-        request.extensions_mut().insert(ConnectInfo(self.peer));
         let timeout = self.body_timeout;
-        let request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
-        Box::pin(self.router.call(request))
+        let mut request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        Either::Right(Box::pin(self.router.call(request)))
     }
 }
 

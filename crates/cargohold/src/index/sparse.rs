@@ -98,7 +98,34 @@ pub async fn answer_index_file(
         }
         Err(err) => return err.into_response(),
     };
+    file_response(app, headers, &file)
+}
 
+/// [`answer_index_file`] when memory alone can answer: a public local registry
+/// whose cache holds the file. `None` when the answer needs more (an access
+/// check, a proxy, a query), or is a 404; then the caller awaits
+/// [`answer_index_file`]. Answering without a future spares the commonest
+/// request of all the allocation of one (docs/performance.md).
+pub fn answer_index_file_from_memory(
+    app: &App,
+    registry: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let registry = app.find_registry(registry)?;
+    if registry.auth_required || registry.proxy.is_some() || registry.members.is_some() {
+        return None;
+    }
+    let name = name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH)?;
+    let Cached::File(file) = registry.index_cache.get(name)? else {
+        return None;
+    };
+    app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
+    Some(file_response(app, headers, &file))
+}
+
+/// A found index file's answer: 304 when the client's copy is current, else the file.
+fn file_response(app: &App, headers: &HeaderMap, file: &CachedFile) -> Response {
     let mut response = if is_not_modified(headers, &file.etag, file.last_modified_secs) {
         app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
         StatusCode::NOT_MODIFIED.into_response()
@@ -157,19 +184,24 @@ pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResu
 /// compresses (nginx's gzip) turns `"x"` into `W/"x"` on the way to cargo.
 fn is_not_modified(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> bool {
     if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
-        let ours = etag.to_str().unwrap_or_default().trim_start_matches("W/");
-        return if_none_match.to_str().is_ok_and(|value| {
-            value
-                .split(',')
-                .map(str::trim)
-                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
-        });
+        // Compared as bytes: a tag is ASCII, and nothing here needs the checks of `to_str`.
+        let ours = strip_weak(etag.as_bytes());
+        return if_none_match
+            .as_bytes()
+            .split(|&byte| byte == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|tag| tag == b"*" || strip_weak(tag) == ours);
     }
     headers
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|value| value.to_str().ok())
         .and_then(clock::parse_http_date)
         .is_some_and(|since| last_modified <= since)
+}
+
+/// An entity tag without its weakness mark (`W/"x"` → `"x"`).
+fn strip_weak(tag: &[u8]) -> &[u8] {
+    tag.strip_prefix(b"W/").unwrap_or(tag)
 }
 
 #[cfg(test)]

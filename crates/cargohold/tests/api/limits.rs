@@ -126,6 +126,40 @@ async fn a_publish_whose_body_stalls_gets_408_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_request_in_flight_is_not_cut_off_by_the_header_timeout() {
+    // The head deadline is for idle connections: a body still arriving (here: stalled,
+    // until its own, longer deadline) keeps its connection, and gets its 408.
+    let server = TestServer::start_with(|config| {
+        config.limits.header_read_timeout_secs = 1;
+        config.limits.body_read_timeout_secs = 3;
+    })
+    .await;
+    let before = server.stored_state().await;
+    let body = CrateFixture::new("slowbody", "1.0.0").publish_body();
+    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+    let head = format!(
+        "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Length: {}\r\n\r\n",
+        server.admin_token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+
+    let started = Instant::now();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(8))
+        .await
+        .expect("the server answers a stalled body within its timeout");
+    assert_eq!(status_of(&answer), Some(408), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "answered after {:?}, before the body timeout",
+        started.elapsed()
+    );
+    assert_eq!(server.stored_state().await, before);
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_get_503_and_the_server_recovers() {
     let server = TestServer::start_with(|config| config.limits.max_connections = 4).await;
     // Four kept-alive connections, each known to be accepted: it was answered.
