@@ -25,6 +25,21 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<S
     }
 }
 
+/// Sends a publish of `name` whose body stops halfway, and returns the connection.
+async fn send_half_a_publish(server: &TestServer, name: &str) -> TcpStream {
+    let body = CrateFixture::new(name, "1.0.0").publish_body();
+    let mut stream = TcpStream::connect(addr(server)).await.unwrap();
+    let head = format!(
+        "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Length: {}\r\n\r\n",
+        server.admin_token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    stream
+}
+
 /// A whole request for config.json, keeping the connection alive.
 const CONFIG_JSON: &[u8] = b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n\r\n";
 
@@ -104,16 +119,7 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
 async fn a_publish_whose_body_stalls_gets_408_and_stores_nothing() {
     let server = TestServer::start_with(|config| config.limits.body_read_timeout_secs = 1).await;
     let before = server.stored_state().await;
-    let body = CrateFixture::new("stalled", "1.0.0").publish_body();
-    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
-    let head = format!(
-        "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
-         Content-Length: {}\r\n\r\n",
-        server.admin_token,
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let mut stream = send_half_a_publish(&server, "stalled").await;
     assert_others_are_served(&server).await;
 
     let answer = read_until_closed(&mut stream, Duration::from_secs(5))
@@ -135,16 +141,7 @@ async fn a_request_in_flight_is_not_cut_off_by_the_header_timeout() {
     })
     .await;
     let before = server.stored_state().await;
-    let body = CrateFixture::new("slowbody", "1.0.0").publish_body();
-    let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
-    let head = format!(
-        "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
-         Content-Length: {}\r\n\r\n",
-        server.admin_token,
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let mut stream = send_half_a_publish(&server, "slowbody").await;
 
     let started = Instant::now();
     let answer = read_until_closed(&mut stream, Duration::from_secs(8))
