@@ -229,7 +229,7 @@ pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
 }
 
 /// Answers a hot route from memory alone, when it can be (a cached index file
-/// of a public local registry); `None` when [`serve_hot`] has to.
+/// or `.crate` of a public registry); `None` when [`serve_hot`] has to.
 pub fn answer_hot_from_memory(
     app: &AppState,
     route: HotRoute<'_>,
@@ -239,7 +239,12 @@ pub fn answer_hot_from_memory(
         HotRoute::IndexFile { registry, path } => {
             index::sparse::answer_index_file_from_memory(app, registry, path, headers)
         }
-        HotRoute::ConfigJson { .. } | HotRoute::Download { .. } => None,
+        HotRoute::Download {
+            registry,
+            name,
+            file,
+        } => api::download::answer_download_from_memory(app, registry, name, file),
+        HotRoute::ConfigJson { .. } => None,
     }
 }
 

@@ -167,6 +167,11 @@ impl BlobStore {
         }
     }
 
+    /// Whether downloads are answered with a redirect to a presigned URL ([`Storage::download_url`]).
+    pub fn redirects_downloads(&self) -> bool {
+        self.s3.is_some()
+    }
+
     /// A presigned URL for downloading the blob under `key`, when the store is an
     /// S3 bucket with `redirect-downloads-seconds` set.
     pub async fn download_url(&self, key: &str) -> object_store::Result<Option<String>> {

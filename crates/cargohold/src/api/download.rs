@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::error::AppError;
 use crate::ops;
-use crate::ops::download::DownloadBody;
+use crate::ops::download::{Download, DownloadBody};
 use crate::{access, auth};
 
 /// A `.crate` never changes once published, so caches may keep it for good.
@@ -39,10 +39,28 @@ pub async fn answer_download(
         let registry = access::readable_registry(app, registry, headers, peer).await?;
         ops::download::open(app, registry, name, file).await
     };
-    let download = match answer.await {
-        Ok(download) => download,
-        Err(err) => return err.into_response(),
-    };
+    match answer.await {
+        Ok(download) => download_response(download),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// [`answer_download`] when memory alone can answer (`ops::download::open_from_memory`)
+/// for a public registry; `None` when the caller has to await [`answer_download`].
+pub fn answer_download_from_memory(
+    app: &App,
+    registry: &str,
+    name: &str,
+    file: &str,
+) -> Option<Response> {
+    let registry = app.find_registry(registry)?;
+    if registry.auth_required {
+        return None;
+    }
+    ops::download::open_from_memory(app, registry, name, file).map(download_response)
+}
+
+fn download_response(download: Download) -> Response {
     let mut response = Response::new(match download.body {
         DownloadBody::Whole(bytes) => Body::from(bytes),
         DownloadBody::Stream(stream) => Body::from_stream(stream),
@@ -58,7 +76,7 @@ pub async fn answer_download(
         header::CACHE_CONTROL,
         HeaderValue::from_static(CRATE_CACHE_CONTROL),
     );
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", download.checksum)) {
+    if let Some(etag) = download.etag {
         headers.insert(header::ETAG, etag);
     }
     response

@@ -1,5 +1,6 @@
 //! Serving a `.crate`: find the version, stream its blob, count the download.
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
@@ -7,7 +8,7 @@ use cargohold_protocol::name::version_from_file_name;
 
 use std::sync::Arc;
 
-use crate::app::{App, Registry};
+use crate::app::{App, DownloadCache, Registry};
 use crate::db;
 use crate::db::versions::DownloadRow;
 use crate::error::{AppError, AppResult};
@@ -17,7 +18,8 @@ use crate::{proxy, virtual_registry};
 pub struct Download {
     pub body: DownloadBody,
     pub size: i64,
-    pub checksum: String,
+    /// `"{sha256}"`: the `.crate`'s ETag.
+    pub etag: Option<HeaderValue>,
 }
 
 /// The bytes of a `.crate`: whole when small (one write with the headers), streamed when large,
@@ -84,7 +86,7 @@ pub async fn open(
                 return Ok(Download {
                     size: bytes.len() as i64,
                     body: DownloadBody::Whole(bytes),
-                    checksum,
+                    etag: etag_of(&checksum),
                 });
             }
             find_version(app, registry, name, version)
@@ -128,15 +130,55 @@ pub async fn open(
                 .map_err(missing)?,
         )
     };
+    Ok(served(app, &row, body))
+}
+
+/// [`open`] when memory alone can answer: a local or proxy registry (the caller has
+/// checked it is public) whose caches hold the version and its bytes, with no
+/// redirects to sign. `None` otherwise, and for every error; then the caller awaits
+/// [`open`]. Answering without a future spares downloads its allocation.
+pub fn open_from_memory(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+    file: &str,
+) -> Option<Download> {
+    if registry.members.is_some() || app.storage.redirects_downloads() {
+        return None;
+    }
+    let version = version_from_file_name(name, file)?;
+    let key = DownloadCache::version_key(registry.id, name, version);
+    let row = app.download_cache.versions.get(&key)?;
+    if row.size > WHOLE_UP_TO {
+        return None;
+    }
+    let bytes = app.download_cache.blobs.get(&row.blob_key)?;
+    if let Some(proxy) = &registry.proxy {
+        proxy::count_crate_hit(proxy, name, version).ok()?;
+    }
+    Some(served(app, &row, DownloadBody::Whole(bytes)))
+}
+
+/// Counts the download of `row` and makes it ready to send.
+fn served(app: &App, row: &DownloadRow, body: DownloadBody) -> Download {
     app.downloads.record(row.version_id, row.crate_id);
     app.stats
         .downloads
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok(Download {
+    Download {
         body,
         size: row.size,
-        checksum: row.checksum.clone(),
-    })
+        etag: etag_of(&row.checksum),
+    }
+}
+
+/// `"{checksum}"` as a header value, without the formatting machinery (every download asks).
+fn etag_of(checksum: &str) -> Option<HeaderValue> {
+    let mut tag = Vec::with_capacity(checksum.len() + 2);
+    tag.push(b'"');
+    tag.extend_from_slice(checksum.as_bytes());
+    tag.push(b'"');
+    HeaderValue::from_maybe_shared(Bytes::from(tag)).ok()
 }
 
 /// Where `name@version`'s `.crate` is: from memory, or from the database (then kept).
@@ -146,13 +188,13 @@ async fn find_version(
     name: &str,
     version: &str,
 ) -> AppResult<Option<Arc<DownloadRow>>> {
-    let canonical = cargohold_protocol::name::canonical_name(name);
-    let key = format!("{}/{canonical}/{version}", registry.id);
+    let key = DownloadCache::version_key(registry.id, name, version);
     let versions = &app.download_cache.versions;
     if let Some(row) = versions.get(&key) {
         return Ok(Some(row));
     }
     let epoch = versions.epoch();
+    let canonical = cargohold_protocol::name::canonical_name(name);
     let row = Box::pin(db::versions::find_for_download(
         app.db.read(),
         registry.id,

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use cargohold_protocol::name::canonical_name;
 use semver::{Version, VersionReq};
 
-use crate::app::{App, Registry};
+use crate::app::{App, DownloadCache, Registry};
 use crate::clock;
 use crate::db::{self, versions::EvictionCandidateRow};
 use crate::error::{AppError, AppResult};
@@ -159,10 +159,13 @@ async fn remove(app: &App, registry: &Registry, candidate: &EvictionCandidateRow
     }
     tx.commit().await?;
     registry.index_cache.invalidate(&name_lower);
-    app.download_cache.versions.invalidate(&format!(
-        "{}/{}/{}",
-        registry.id, candidate.canonical_name, candidate.num
-    ));
+    app.download_cache
+        .versions
+        .invalidate(&DownloadCache::version_key(
+            registry.id,
+            &candidate.canonical_name,
+            &candidate.num,
+        ));
     app.download_cache.blobs.invalidate(&candidate.blob_key);
     if let Err(err) = app.storage.delete(&candidate.blob_key).await {
         tracing::warn!(blob = %candidate.blob_key, error = %err, "an evicted .crate could not be deleted; `cargohold gc` will find it");

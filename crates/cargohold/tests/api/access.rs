@@ -2,6 +2,8 @@
 //! registry. Each denied call gets the right status and a helpful message and
 //! changes nothing; each allowed call succeeds.
 
+use std::sync::atomic::Ordering;
+
 use cargohold::access::Role;
 use cargohold::auth::Scope;
 use cargohold::config::RegistryConfig;
@@ -493,6 +495,39 @@ async fn a_private_registry_is_not_named_to_visitors() {
         detail.contains("other") && !detail.contains("main"),
         "{detail}"
     );
+}
+
+#[tokio::test]
+async fn what_a_private_registry_holds_in_memory_is_still_refused_without_a_token() {
+    // Index files and .crate files are answered from memory once read; for a private
+    // registry that must never skip the token check.
+    let server = private_server(0).await;
+    server.publish(&CrateFixture::new("cached", "1.0.0")).await;
+    let paths = [
+        "registries/main/index/ca/ch/cached",
+        "registries/main/crates/cached/cached-1.0.0.crate",
+    ];
+    let get = |path: &str, auth: Option<&str>| {
+        let mut request = server.client.get(server.url(path));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    for path in paths {
+        for _ in 0..2 {
+            let read = get(path, Some(&server.admin_token)).await.unwrap();
+            assert_eq!(read.status(), 200, "{path}");
+        }
+        let anonymous = get(path, None).await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+        let text = anonymous.text().await.unwrap();
+        assert!(
+            !text.contains("cksum") && !text.contains("\"vers\""),
+            "{path}: {text}"
+        );
+    }
+    assert!(server.app.stats.index_cache_hits.load(Ordering::Relaxed) > 0);
 }
 
 #[tokio::test]
