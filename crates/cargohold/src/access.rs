@@ -181,6 +181,13 @@ pub async fn readable_registry<'a>(
     Ok(registry)
 }
 
+/// The registry called `name` if anyone may read it without a token: what the
+/// hot paths answer from memory without [`readable_registry`]'s checks.
+pub fn public_registry<'a>(app: &'a App, name: &str) -> Option<&'a Arc<Registry>> {
+    app.find_registry(name)
+        .filter(|registry| !registry.auth_required)
+}
+
 /// [`require_read`] for a token found elsewhere than cargo's `Authorization` header
 /// (git sends it as the password of HTTP basic authentication).
 pub async fn require_read_with(

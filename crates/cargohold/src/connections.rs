@@ -276,6 +276,18 @@ impl GuardedStream {
         }
     }
 
+    /// [`GuardedStream::progressed`] for a write, counted when it wrote anything.
+    fn wrote(
+        &mut self,
+        result: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(1..)) = result {
+            self.writes += 1;
+        }
+        self.progressed(result, cx)
+    }
+
     fn progressed<T>(
         &mut self,
         result: Poll<io::Result<T>>,
@@ -288,20 +300,6 @@ impl GuardedStream {
             }
             Poll::Pending => self.poll_stall(cx),
         }
-    }
-}
-
-impl GuardedStream {
-    /// [`GuardedStream::progressed`] for a write, counted when it wrote anything.
-    fn wrote(
-        &mut self,
-        result: Poll<io::Result<usize>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Ok(1..)) = result {
-            self.writes += 1;
-        }
-        self.progressed(result, cx)
     }
 }
 

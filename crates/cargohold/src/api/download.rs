@@ -53,10 +53,7 @@ pub fn answer_download_from_memory(
     name: &str,
     file: &str,
 ) -> Option<Response> {
-    let registry = app.find_registry(registry)?;
-    if registry.auth_required {
-        return None;
-    }
+    let registry = access::public_registry(app, registry)?;
     ops::download::open_from_memory(app, registry, name, file).map(download_response)
 }
 

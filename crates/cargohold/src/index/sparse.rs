@@ -112,8 +112,8 @@ pub fn answer_index_file_from_memory(
     path: &str,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    let registry = app.find_registry(registry)?;
-    if registry.auth_required || registry.proxy.is_some() || registry.members.is_some() {
+    let registry = access::public_registry(app, registry)?;
+    if registry.proxy.is_some() || registry.members.is_some() {
         return None;
     }
     let name = name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH)?;
