@@ -1,5 +1,6 @@
 //! Configuration: defaults, then `cargohold.toml` (or `--config`), then `CARGOHOLD_*` variables, then flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -69,6 +70,23 @@ pub struct Config {
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
     pub registries: Vec<RegistryConfig>,
+    /// Self-hosted forges, by host name (with `:port` when the repository URLs
+    /// carry one): a crate page points a README's relative links into a
+    /// repository there, as it does for GitHub, GitLab and Codeberg.
+    pub forges: BTreeMap<String, ForgeKind>,
+}
+
+/// How a forge lays out the web addresses of a repository's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForgeKind {
+    /// GitHub and GitHub Enterprise: `OWNER/REPO/blob/REF/PATH`.
+    Github,
+    /// GitLab: `GROUP/…/PROJECT/-/blob/REF/PATH`.
+    Gitlab,
+    /// Gitea and Forgejo (Codeberg): `OWNER/REPO/src/branch/REF/PATH`.
+    #[serde(alias = "forgejo")]
+    Gitea,
 }
 
 /// Size caps that protect the server from oversized or hostile uploads.
@@ -426,6 +444,7 @@ impl Default for Config {
             download_cache_size: 64 * 1024 * 1024,
             limits: Limits::default(),
             registries: Vec::new(),
+            forges: BTreeMap::new(),
         }
     }
 }
@@ -514,6 +533,18 @@ impl Config {
             && !matches!(url.scheme(), "http" | "https")
         {
             bail!("public-url `{url}` must be an http:// or https:// URL");
+        }
+        for host in self.forges.keys() {
+            let plain = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+            if !plain {
+                bail!(
+                    "[forges] `{host}` is not a host name: write the host of the repository URLs \
+                     alone, like \"git.example.com\" (or \"git.example.com:3000\")"
+                );
+            }
         }
         Ok(())
     }
@@ -806,6 +837,38 @@ mod tests {
             shown.contains("storage-url = \"s3://bucket/prefix\""),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn forges_are_read_by_host_and_a_url_in_place_of_a_host_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cargohold.toml");
+        std::fs::write(
+            &file,
+            "[forges]\n\"git.example.com\" = \"forgejo\"\n\"gitlab.example.com:8443\" = \"gitlab\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Overrides::default()).unwrap();
+        assert_eq!(
+            config.forges,
+            BTreeMap::from([
+                ("git.example.com".to_owned(), ForgeKind::Gitea),
+                ("gitlab.example.com:8443".to_owned(), ForgeKind::Gitlab),
+            ])
+        );
+
+        std::fs::write(&file, "[forges]\n\"https://git.example.com\" = \"gitea\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&file), Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("\"git.example.com\""), "{err}");
+        std::fs::write(&file, "[forges]\n\"git.example.com\" = \"bitbucket\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&file), Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("bitbucket"), "{err}");
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub async fn crate_page(
             let base = c.repository.as_deref().and_then(|repository| {
                 ReadmeBase::new(
                     repository,
+                    &app.config.forges,
                     c.path_in_vcs.as_deref(),
                     c.readme_file.as_deref(),
                 )

@@ -6,13 +6,17 @@
 //! A README's relative links and images name files beside it in the crate's
 //! repository; on a crate page they would lead nowhere. As on crates.io, they are
 //! pointed at the repository when it is on a forge whose file URLs are known
-//! (GitHub, GitLab), and dropped otherwise. Links within the page (`#…`) stay.
+//! (GitHub, GitLab, Gitea and Forgejo: the public ones, and self-hosted ones
+//! named in `[forges]`), and dropped otherwise. Links within the page (`#…`) stay.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use ammonia::{Builder, UrlRelative, UrlRelativeEvaluate};
 use comrak::Options;
 use url::Url;
+
+use crate::config::ForgeKind;
 
 /// Every id a README may carry starts with this.
 const ID_PREFIX: &str = "readme-";
@@ -27,9 +31,10 @@ const MEDIA: &[&str] = &[
 /// repository, in the forge's file viewer (links) and raw (images).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadmeBase {
-    /// `https://github.com/OWNER/REPO/blob/HEAD/`, or GitLab's `…/-/blob/HEAD/`.
+    /// `https://github.com/OWNER/REPO/blob/HEAD/`, GitLab's `…/-/blob/HEAD/`,
+    /// or Gitea's `…/src/branch/HEAD/`.
     viewer: Url,
-    /// The same with `raw` for `blob`.
+    /// The same for raw files (`raw` for `blob`, or for `src`).
     raw: Url,
     /// The README's directory below the repository root: empty, or ending in `/`.
     dir: String,
@@ -37,10 +42,11 @@ pub struct ReadmeBase {
 
 impl ReadmeBase {
     /// The base for a README at `readme_file` in a package that lives at
-    /// `path_in_vcs` in `repository`; `None` unless the repository is on GitHub
-    /// or GitLab.
+    /// `path_in_vcs` in `repository`; `None` unless the repository is on
+    /// GitHub, GitLab, Codeberg or gitea.com, or on one of `forges` (by host).
     pub fn new(
         repository: &str,
+        forges: &BTreeMap<String, ForgeKind>,
         path_in_vcs: Option<&str>,
         readme_file: Option<&str>,
     ) -> Option<Self> {
@@ -48,24 +54,54 @@ impl ReadmeBase {
         if !matches!(url.scheme(), "https" | "http") {
             return None;
         }
-        let host = url.host_str()?.trim_start_matches("www.");
+        let host = url.host_str()?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let configured = forges
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&authority))
+            .map(|(_, kind)| *kind);
+        // A configured forge is reached the way its repository URLs say; the
+        // public ones always over https, at their canonical host.
+        let (origin, kind) = match configured {
+            Some(kind) => (format!("{}://{authority}", url.scheme()), kind),
+            None => {
+                let host = host.trim_start_matches("www.");
+                let kind = match host {
+                    "github.com" => ForgeKind::Github,
+                    "gitlab.com" => ForgeKind::Gitlab,
+                    "codeberg.org" | "gitea.com" => ForgeKind::Gitea,
+                    _ => return None,
+                };
+                (format!("https://{host}"), kind)
+            }
+        };
         let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
-        let (project, viewer, raw) = match host {
-            // github.com/OWNER/REPO/tree/BRANCH/…: the first two name the repository.
-            "github.com" if segments.len() >= 2 => (segments[..2].to_vec(), "blob", "raw"),
-            // gitlab.com/GROUP/SUBGROUP/REPO/-/tree/…: groups nest, and `-` ends the project.
-            "gitlab.com" => {
-                let project: Vec<&str> = segments.into_iter().take_while(|s| *s != "-").collect();
-                if project.len() < 2 {
+        let (project, viewer, raw) = match kind {
+            // OWNER/REPO/tree/BRANCH/…: the first two name the repository.
+            ForgeKind::Github if segments.len() >= 2 => (&segments[..2], "blob/HEAD", "raw/HEAD"),
+            // GROUP/SUBGROUP/REPO/-/tree/…: groups nest, and `-` ends the project.
+            ForgeKind::Gitlab => {
+                let end = segments
+                    .iter()
+                    .position(|s| *s == "-")
+                    .unwrap_or(segments.len());
+                if end < 2 {
                     return None;
                 }
-                (project, "-/blob", "-/raw")
+                (&segments[..end], "-/blob/HEAD", "-/raw/HEAD")
+            }
+            // OWNER/REPO/src/branch/…; `HEAD` as the branch is the default branch.
+            ForgeKind::Gitea if segments.len() >= 2 => {
+                (&segments[..2], "src/branch/HEAD", "raw/branch/HEAD")
             }
             _ => return None,
         };
         let project = project.join("/");
         let project = project.strip_suffix(".git").unwrap_or(&project);
-        let root = |kind: &str| Url::parse(&format!("https://{host}/{project}/{kind}/HEAD/")).ok();
+        let root = |kind: &str| Url::parse(&format!("{origin}/{project}/{kind}/")).ok();
         let readme_dir = readme_file
             .and_then(|file| file.rsplit_once('/'))
             .map(|(dir, _)| dir);
@@ -226,8 +262,13 @@ mod tests {
     }
 
     fn github(path_in_vcs: Option<&str>, readme_file: Option<&str>) -> ReadmeBase {
-        ReadmeBase::new("https://github.com/owner/repo", path_in_vcs, readme_file)
-            .expect("a GitHub repository")
+        ReadmeBase::new(
+            "https://github.com/owner/repo",
+            &BTreeMap::new(),
+            path_in_vcs,
+            readme_file,
+        )
+        .expect("a GitHub repository")
     }
 
     #[test]
@@ -276,7 +317,9 @@ mod tests {
 
     #[test]
     fn repository_urls_of_github_and_gitlab_are_understood_in_their_usual_shapes() {
-        let link = |repository: &str| ReadmeBase::new(repository, None, None)?.resolve("a.md");
+        let link = |repository: &str| {
+            ReadmeBase::new(repository, &BTreeMap::new(), None, None)?.resolve("a.md")
+        };
         let github = Some("https://github.com/owner/repo/blob/HEAD/a.md".to_owned());
         assert_eq!(link("https://github.com/owner/repo"), github);
         assert_eq!(link("https://github.com/owner/repo.git"), github);
@@ -289,6 +332,10 @@ mod tests {
             link("https://gitlab.com/group/sub/repo/-/tree/main"),
             Some("https://gitlab.com/group/sub/repo/-/blob/HEAD/a.md".to_owned())
         );
+        assert_eq!(
+            link("https://codeberg.org/owner/repo/src/branch/main/crates/x"),
+            Some("https://codeberg.org/owner/repo/src/branch/HEAD/a.md".to_owned())
+        );
         for unknown in [
             "https://github.com/owner",
             "https://git.example.com/owner/repo",
@@ -297,6 +344,58 @@ mod tests {
         ] {
             assert_eq!(link(unknown), None, "{unknown}");
         }
+    }
+
+    #[test]
+    fn self_hosted_forges_named_in_the_configuration_get_their_own_url_shapes() {
+        let forges = BTreeMap::from([
+            ("git.example.com".to_owned(), ForgeKind::Gitea),
+            ("GitLab.Example.com".to_owned(), ForgeKind::Gitlab),
+            ("ghe.example.com".to_owned(), ForgeKind::Github),
+            ("code.example.com:3000".to_owned(), ForgeKind::Gitea),
+        ]);
+        let base = |repository: &str| ReadmeBase::new(repository, &forges, Some("crates/x"), None);
+        let links = |repository: &str| {
+            let base = base(repository).expect(repository);
+            (base.resolve("docs/a.md"), base.resolve("logo.png"))
+        };
+        assert_eq!(
+            links("https://git.example.com/team/tools.git"),
+            (
+                Some(
+                    "https://git.example.com/team/tools/src/branch/HEAD/crates/x/docs/a.md".into()
+                ),
+                Some("https://git.example.com/team/tools/raw/branch/HEAD/crates/x/logo.png".into())
+            )
+        );
+        assert_eq!(
+            links("https://gitlab.example.com/group/sub/tools/-/tree/main"),
+            (
+                Some(
+                    "https://gitlab.example.com/group/sub/tools/-/blob/HEAD/crates/x/docs/a.md"
+                        .into()
+                ),
+                Some(
+                    "https://gitlab.example.com/group/sub/tools/-/raw/HEAD/crates/x/logo.png"
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            links("https://ghe.example.com/team/tools").0,
+            Some("https://ghe.example.com/team/tools/blob/HEAD/crates/x/docs/a.md".into())
+        );
+        // The scheme and port of the repository URL are kept for a configured forge.
+        assert_eq!(
+            links("http://code.example.com:3000/team/tools").0,
+            Some(
+                "http://code.example.com:3000/team/tools/src/branch/HEAD/crates/x/docs/a.md".into()
+            )
+        );
+        // The same host on another port is another server.
+        assert_eq!(base("https://code.example.com/team/tools"), None);
+        assert_eq!(base("https://other.example.com/team/tools"), None);
+        assert_eq!(base("https://git.example.com/team"), None);
     }
 
     #[test]

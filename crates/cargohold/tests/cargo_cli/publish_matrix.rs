@@ -209,3 +209,64 @@ async fn a_readme_published_from_git_links_and_shows_images_from_its_repository(
         assert!(page.contains(&expected), "{expected} missing from {page}");
     }
 }
+
+#[tokio::test]
+async fn a_readme_on_a_self_hosted_forge_named_in_the_configuration_links_into_it() {
+    let server = TestServer::start_with(|config| {
+        config.forges.insert(
+            "git.example.com".to_owned(),
+            cargohold::config::ForgeKind::Gitea,
+        );
+    })
+    .await;
+    let cargo = CargoSandbox::new(&server);
+    let mut packages = Vec::new();
+    for (name, repository) in [
+        ("forge-readme", "https://git.example.com/team/tools"),
+        (
+            "unknown-forge-readme",
+            "https://code.example.org/team/tools",
+        ),
+    ] {
+        let package = cargo.package(
+            name,
+            "0.1.0",
+            &format!("readme = \"README.md\"\nrepository = \"{repository}\""),
+            "",
+        );
+        cargo.write(
+            &package,
+            "README.md",
+            "# Tools\n\nSee [the guide](docs/guide.md) and ![the logo](logo.png).\n",
+        );
+        packages.push(package);
+    }
+    let root = packages[0].parent().unwrap();
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    for package in &packages {
+        cargo.publish(package).await;
+    }
+
+    let page = |name: &'static str| {
+        let server = &server;
+        async move {
+            let path = format!("registries/main/crates/{name}");
+            server.get(&path).await.text().await.unwrap()
+        }
+    };
+    let known = page("forge-readme").await;
+    let base = "https://git.example.com/team/tools";
+    for expected in [
+        format!("href=\"{base}/src/branch/HEAD/forge-readme/docs/guide.md\""),
+        format!("src=\"{base}/raw/branch/HEAD/forge-readme/logo.png\""),
+    ] {
+        assert!(known.contains(&expected), "{expected} missing from {known}");
+    }
+    // A forge nobody named: the links keep their text and lose their targets.
+    let unknown = page("unknown-forge-readme").await;
+    assert!(unknown.contains(">the guide</a>"), "{unknown}");
+    assert!(!unknown.contains("docs/guide.md"), "{unknown}");
+    assert!(!unknown.contains("logo.png"), "{unknown}");
+}
