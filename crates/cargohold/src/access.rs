@@ -68,12 +68,41 @@ pub async fn role_in<'c>(
     if actor.acts_as_admin() {
         return Ok(Some(Role::Admin));
     }
+    granted_role(conn, registry, actor.user_id).await
+}
+
+/// The role a registry's grants give `user_id`: `publish` when it has none.
+async fn granted_role<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry: &Registry,
+    user_id: i64,
+) -> AppResult<Option<Role>> {
     let mut conn = conn.into();
     if !db::grants::any(&mut conn, registry.id).await? {
         return Ok(Some(Role::Publish));
     }
-    let roles = db::grants::roles_of(&mut conn, registry.id, actor.user_id).await?;
+    let roles = db::grants::roles_of(&mut conn, registry.id, user_id).await?;
     Ok(roles.iter().filter_map(|r| Role::parse(r).ok()).max())
+}
+
+/// [`role_in`] for the reads of a private registry: a role looked up within a
+/// second is reused (`auth_cache.rs`).
+async fn role_for_reading(
+    app: &App,
+    registry: &Registry,
+    actor: &Actor,
+) -> AppResult<Option<Role>> {
+    if actor.acts_as_admin() {
+        return Ok(Some(Role::Admin));
+    }
+    if let Some(role) = app.auth_cache.role(actor.user_id, registry.id) {
+        return Ok(role);
+    }
+    let epoch = app.auth_cache.epoch();
+    let role = granted_role(app.db.read(), registry, actor.user_id).await?;
+    app.auth_cache
+        .remember_role(actor.user_id, registry.id, role, epoch);
+    Ok(role)
 }
 
 /// Fails with 403 unless `actor` holds at least `wanted` in `registry`.
@@ -83,7 +112,18 @@ pub async fn require_role<'c>(
     actor: &Actor,
     wanted: Role,
 ) -> AppResult<Role> {
-    match role_in(conn, registry, actor).await? {
+    let held = role_in(conn, registry, actor).await?;
+    check_role(registry, actor, held, wanted)
+}
+
+/// 403 unless `held` is at least `wanted`, saying how to get it.
+fn check_role(
+    registry: &Registry,
+    actor: &Actor,
+    held: Option<Role>,
+    wanted: Role,
+) -> AppResult<Role> {
+    match held {
         Some(role) if role >= wanted => Ok(role),
         held => Err(AppError::Forbidden(format!(
             "`{}` {} in registry `{}` and needs `{wanted}`; an administrator can grant it with \
@@ -210,9 +250,10 @@ pub async fn require_read_with(
             login_url: registry.login_url.clone(),
         });
     };
-    let actor = auth::authenticate(app, token, client).await?;
+    let actor = auth::authenticate_reader(app, token, client).await?;
     actor.require(Scope::Read, &registry.name, None)?;
-    require_role(app.db.read(), registry, &actor, Role::Read).await?;
+    let held = role_for_reading(app, registry, &actor).await?;
+    check_role(registry, &actor, held, Role::Read)?;
     Ok(Some(actor))
 }
 

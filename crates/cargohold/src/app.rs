@@ -1,5 +1,6 @@
 //! `App`: the configuration, database, blob store and registries one process serves, shared by every request.
 
+use crate::auth_cache::AuthCache;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -39,6 +40,8 @@ pub struct App {
     /// Version lookups and small `.crate` files for downloads; both never change once published.
     pub download_cache: DownloadCache,
     pub rate_limits: RateLimits,
+    /// Token checks and granted roles, kept briefly for the reads of private registries.
+    pub auth_cache: AuthCache,
     /// This process among the nodes sharing the database (host, process id, a random
     /// part), as it signs its leases on background work (`db/leases.rs`).
     pub node_id: String,
@@ -278,6 +281,7 @@ impl App {
             stats: Stats::default(),
             download_cache,
             rate_limits,
+            auth_cache: AuthCache::default(),
             node_id: node_id(),
         })
     }

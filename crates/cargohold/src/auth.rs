@@ -391,13 +391,32 @@ pub fn client_ip(app: &App, headers: &HeaderMap, peer: Option<IpAddr>) -> Option
 /// A client address whose recent checks failed too often gets 429 before its
 /// token is even looked at, so tokens cannot be guessed at speed.
 pub async fn authenticate(app: &App, token: &str, client: Option<IpAddr>) -> AppResult<Actor> {
+    authenticate_with(app, token, client, false).await
+}
+
+/// [`authenticate`] for the reads of a private registry (index files, downloads),
+/// which may reuse a check of the same token made within a second (`auth_cache.rs`).
+pub async fn authenticate_reader(
+    app: &App,
+    token: &str,
+    client: Option<IpAddr>,
+) -> AppResult<Actor> {
+    authenticate_with(app, token, client, true).await
+}
+
+async fn authenticate_with(
+    app: &App,
+    token: &str,
+    client: Option<IpAddr>,
+    reuse: bool,
+) -> AppResult<Actor> {
     let limit = &app.rate_limits.auth_failures;
     if let Some(ip) = client
         && let Some(retry_after) = limit.blocked(&ip)
     {
         return Err(too_many_failures(retry_after));
     }
-    match check_token(app, token).await {
+    match check_token(app, token, reuse).await {
         Ok(mut actor) => {
             actor.client_addr = client.map(|ip| ip.to_string());
             Ok(actor)
@@ -424,7 +443,7 @@ fn too_many_failures(retry_after: u64) -> AppError {
     }
 }
 
-async fn check_token(app: &App, token: &str) -> AppResult<Actor> {
+async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
     let invalid = || {
         AppError::Unauthorized(
             "the API token is not valid (unknown or revoked); create a new one with \
@@ -433,6 +452,15 @@ async fn check_token(app: &App, token: &str) -> AppResult<Actor> {
         )
     };
     let presented = hash_token(token);
+    let now = clock::now();
+    // A token that expired since it was kept goes to the database, which says so.
+    if reuse
+        && let Some(actor) = app.auth_cache.token(&presented)
+        && actor.expires_at.is_none_or(|expires_at| expires_at > now)
+    {
+        return Ok(actor);
+    }
+    let epoch = app.auth_cache.epoch();
     let row = db::tokens::find_by_hash(app.db.read(), &presented)
         .await?
         .ok_or_else(invalid)?;
@@ -443,7 +471,6 @@ async fn check_token(app: &App, token: &str) -> AppResult<Actor> {
     {
         return Err(invalid());
     }
-    let now = clock::now();
     if let Some(expires_at) = row.expires_at
         && expires_at <= now
     {
@@ -465,7 +492,7 @@ async fn check_token(app: &App, token: &str) -> AppResult<Actor> {
     {
         db::tokens::touch(app.db.write(), row.token_id, now).await?;
     }
-    Ok(Actor {
+    let actor = Actor {
         user_id: row.user_id,
         login: row.login,
         is_admin: row.is_admin,
@@ -478,7 +505,9 @@ async fn check_token(app: &App, token: &str) -> AppResult<Actor> {
         crate_patterns: split_list(&row.crate_patterns),
         registries: split_list(&row.registries),
         expires_at: row.expires_at,
-    })
+    };
+    app.auth_cache.remember_token(presented, &actor, epoch);
+    Ok(actor)
 }
 
 #[cfg(test)]

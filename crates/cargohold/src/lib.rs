@@ -13,6 +13,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod auth_cache;
 pub mod cache;
 pub mod cli;
 pub mod clock;

@@ -93,6 +93,7 @@ pub async fn set(
         .await?;
     }
     tx.commit().await?;
+    app.auth_cache.forget_all();
     Ok(previous)
 }
 

@@ -119,5 +119,6 @@ pub async fn change_members(
         }
     }
     tx.commit().await?;
+    app.auth_cache.forget_all();
     Ok(changed)
 }

@@ -209,6 +209,7 @@ pub async fn revoke(app: &App, id: i64, by: Option<&Actor>) -> AppResult<TokenRo
         .await?;
     }
     tx.commit().await?;
+    app.auth_cache.forget_all();
     Ok(TokenRow {
         revoked_at: token.revoked_at.or(Some(now)),
         ..token

@@ -135,6 +135,7 @@ pub async fn change(
     )
     .await?;
     tx.commit().await?;
+    app.auth_cache.forget_all();
     tracing::info!(user.login = %user.login, "{action}");
     Ok(true)
 }

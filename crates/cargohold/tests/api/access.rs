@@ -608,6 +608,46 @@ async fn losing_a_grant_or_the_admin_role_takes_power_from_existing_tokens_at_on
 }
 
 #[tokio::test]
+async fn a_revoked_token_loses_private_reads_at_once_here_and_within_a_second_elsewhere() {
+    let server = private_server(0).await;
+    server.publish(&CrateFixture::new("shared", "1.0.0")).await;
+    add_user(&server, "reader").await;
+    grant(&server, "main", Grantee::User("reader".into()), Role::Read).await;
+    let read = |token: String| {
+        server
+            .authed(Method::GET, "registries/main/index/sh/ar/shared", &token)
+            .send()
+    };
+
+    // Revoked through this server (the API, the web page): refused on the next read.
+    let here = token(&server, "reader", TokenRequest::default()).await;
+    let here_id = server.count("SELECT MAX(id) FROM api_tokens").await;
+    assert_eq!(read(here.clone()).await.unwrap().status(), 200);
+    assert_eq!(read(here.clone()).await.unwrap().status(), 200);
+    ops::tokens::revoke(&server.app, here_id, None)
+        .await
+        .unwrap();
+    assert_eq!(read(here).await.unwrap().status(), 401);
+
+    // Revoked by another process (the command line, another node) straight in the
+    // database: this server's check of the token is trusted for at most a second.
+    let elsewhere = token(&server, "reader", TokenRequest::default()).await;
+    let elsewhere_id = server.count("SELECT MAX(id) FROM api_tokens").await;
+    assert_eq!(read(elsewhere.clone()).await.unwrap().status(), 200);
+    let revoked =
+        cargohold::db::tokens::revoke(server.app.db.write(), elsewhere_id, cargohold::clock::now())
+            .await
+            .unwrap();
+    assert!(revoked);
+    tokio::time::sleep(cargohold::auth_cache::FRESH_FOR + std::time::Duration::from_millis(100))
+        .await;
+    let refused = read(elsewhere).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let detail = error_detail(&refused.text().await.unwrap()).unwrap();
+    assert!(detail.contains("revoked"), "{detail}");
+}
+
+#[tokio::test]
 async fn the_last_administrator_cannot_be_disabled_or_demoted() {
     let server = TestServer::start().await;
     let before = server.stored_state().await;
