@@ -82,7 +82,30 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         ],
     )?;
     let peak_kib = server.peak_rss_kib();
-    drop(server);
+
+    // The same registry made private, read with a token as cargo sends it.
+    let token = read_token(&bench.binary, &data)?;
+    let config = scratch.path().join("private.toml");
+    std::fs::write(
+        &config,
+        "[[registries]]\nname = \"main\"\nauth-required = true\n",
+    )?;
+    let private = Cargohold::start_with_config(&bench.binary, &data, Some(&config))?;
+    let private_runs = load::rotate(
+        bench.rounds,
+        &mut [&mut || run(&server.url, &ours_304), &mut || {
+            let url = &private.url;
+            load::run_with_token(
+                url,
+                &ours_304,
+                Some(&token),
+                bench.seconds,
+                64,
+                scratch.path(),
+            )
+        }],
+    )?;
+    drop((server, private));
 
     let row = |what: &str, runs: &[load::Load]| {
         let (nginx, ours, floor, tokio_floor) = (runs[0], runs[1], runs[2], runs[3]);
@@ -162,7 +185,65 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         ],
         notes: vec![],
     };
-    Ok(vec![index, footprint])
+    let (public, private) = (private_runs[0], private_runs[1]);
+    let private_section = Section {
+        title: "Private registry index",
+        command: format!(
+            "wrk -t2 -c64 -d{}s --latency, the 304s above against cargohold with main public, then private (auth-required = true) with a read-scoped token on every request; median of {} alternating runs",
+            bench.seconds, bench.rounds
+        ),
+        header: vec![
+            "registry",
+            "req/s",
+            "p50 / p99 ms",
+            "errors",
+            "vs public",
+        ],
+        rows: [("public", public), ("private, with a token", private)]
+            .into_iter()
+            .map(|(what, load)| {
+                vec![
+                    what.to_owned(),
+                    format!("{:.0}", load.requests_per_second),
+                    format!("{:.2} / {:.2}", load.p50_ms, load.p99_ms),
+                    load.errors.to_string(),
+                    ratio(load.requests_per_second, public.requests_per_second),
+                ]
+            })
+            .collect(),
+        notes: vec![
+            "Each private read checks the token (its SHA-256, its scopes, its expiry) and the user's role; \
+             a check is reused for a second (crates/cargohold/src/auth_cache.rs), so the database is asked \
+             about a token at most once a second, not once a request."
+                .into(),
+        ],
+    };
+    Ok(vec![index, footprint, private_section])
+}
+
+/// A new token of the dataset's administrator with the `read` scope only, made with
+/// the command line as an operator would.
+fn read_token(binary: &Path, data: &Path) -> anyhow::Result<String> {
+    let output = std::process::Command::new(binary)
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "token",
+            "create",
+            "admin",
+            "--scope",
+            "read",
+            "--name",
+            "bench-read",
+        ])
+        .output()
+        .context("cargohold token create")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "cargohold token create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
 }
 
 /// Writes every index file of `registry` under `www`, exactly as cargohold at `url`

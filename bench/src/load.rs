@@ -25,6 +25,18 @@ pub fn run(
     connections: u32,
     scratch: &Path,
 ) -> anyhow::Result<Load> {
+    run_with_token(base_url, targets, None, seconds, connections, scratch)
+}
+
+/// [`run`], every request carrying `token` as its `Authorization`, as cargo sends it.
+pub fn run_with_token(
+    base_url: &str,
+    targets: &[(String, Option<String>)],
+    token: Option<&str>,
+    seconds: u64,
+    connections: u32,
+    scratch: &Path,
+) -> anyhow::Result<Load> {
     let list = scratch.join("targets.txt");
     let mut text = String::new();
     for (path, etag) in targets {
@@ -43,6 +55,7 @@ for line in io.lines(os.getenv("TARGETS")) do
   local path, etag = line:match("^([^\t]*)\t(.*)$")
   targets[#targets + 1] = { path, etag }
 end
+local token = os.getenv("AUTHORIZATION")
 local next_index = 0
 function setup(thread)
   thread:set("offset", next_index)
@@ -54,6 +67,7 @@ function request()
   local target = targets[((offset or 0) + i) % #targets + 1]
   local headers = {}
   if target[2] ~= "" then headers["If-None-Match"] = target[2] end
+  if token then headers["Authorization"] = token end
   return wrk.format("GET", target[1], headers)
 end
 "#,
@@ -72,6 +86,7 @@ end
         .arg(&script)
         .arg(base_url.trim_end_matches('/'))
         .env("TARGETS", &list)
+        .envs(token.map(|token| ("AUTHORIZATION", token)))
         .output()
         .context("wrk runs (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&output.stdout);
