@@ -131,7 +131,7 @@ pub struct Registry {
     /// Index URLs of virtual registries that publish here: dependencies naming them are on this registry.
     pub also_known_as: Vec<String>,
     /// The body of `config.json`, rendered once.
-    pub config_json: String,
+    pub config_json: Bytes,
     /// Index files served from memory.
     pub index_cache: IndexCache,
     /// Set for proxy registries: the upstream and what may come from it.
@@ -172,7 +172,7 @@ impl Registry {
             git: config
                 .git_index
                 .then(|| GitIndex::new(git_root, name, format!("{base}/git"), &config_json)),
-            config_json,
+            config_json: Bytes::from(config_json),
             index_cache: IndexCache::new(cache_size),
             proxy: None,
             members: None,

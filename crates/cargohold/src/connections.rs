@@ -31,6 +31,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Sleep;
 use tower::Service;
 
+use crate::fast_lane::{self, AnswerFromMemory, Outcome, Prefixed};
+
 /// What the accept loop enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -51,9 +53,10 @@ cargohold has too many open connections; try again soon.\r\n";
 /// Serves every connection accepted on `listener` with a service made by
 /// `make_service` from the peer's address, until `shutdown` resolves; then stops
 /// accepting and waits for the open connections to finish what they started.
-pub async fn serve<M, S>(
+pub async fn serve<M, S, A>(
     listener: TcpListener,
     limits: ConnectionLimits,
+    memory: Arc<A>,
     make_service: M,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
@@ -67,6 +70,7 @@ where
         + Send
         + 'static,
     S::Future: Send + Unpin + 'static,
+    A: AnswerFromMemory,
 {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
@@ -110,9 +114,16 @@ where
         });
         let builder = builder.clone();
         let mut stop = stop_rx.clone();
-        let stream = GuardedStream::new(stream, limits, activity);
+        let mut stream = GuardedStream::new(stream, limits, activity);
+        let memory = memory.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            // Plain GETs that memory answers skip hyper, until the first request that does not.
+            let unanswered = match fast_lane::serve(&mut stream, &*memory, &mut stop).await {
+                Outcome::Closed => return drop(slot),
+                Outcome::HandOver(unanswered) => unanswered,
+            };
+            let io = TokioIo::new(Prefixed::new(unanswered, stream));
+            let connection = builder.serve_connection(io, service);
             let mut connection = std::pin::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,

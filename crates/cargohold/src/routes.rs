@@ -9,7 +9,9 @@ use axum::middleware;
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
+use crate::fast_lane::AnswerFromMemory;
+use crate::memory_answer::{Conditions, MemoryAnswer};
 use crate::{api, index, web};
 
 /// Every route, split in two: the hot paths cargo hits by the hundred (index
@@ -228,23 +230,45 @@ pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
     })
 }
 
-/// Answers a hot route from memory alone, when it can be (a cached index file
-/// or `.crate` of a public registry); `None` when [`serve_hot`] has to.
+/// Answers a hot route from memory alone, when it can be (an index file, or a
+/// `.crate`, of a public registry whose caches hold it); `None` when
+/// [`serve_hot`] has to.
 pub fn answer_hot_from_memory(
-    app: &AppState,
+    app: &App,
     route: HotRoute<'_>,
-    headers: &HeaderMap,
-) -> Option<Response> {
+    conditions: &Conditions<'_>,
+) -> Option<MemoryAnswer> {
     match route {
         HotRoute::IndexFile { registry, path } => {
-            index::sparse::answer_index_file_from_memory(app, registry, path, headers)
+            index::sparse::answer_index_file_from_memory(app, registry, path, conditions)
         }
         HotRoute::Download {
             registry,
             name,
             file,
         } => api::download::answer_download_from_memory(app, registry, name, file),
-        HotRoute::ConfigJson { .. } => None,
+        HotRoute::ConfigJson { registry } => {
+            index::sparse::answer_config_json_from_memory(app, registry)
+        }
+    }
+}
+
+/// What the HTTP/1.1 fast lane (`fast_lane.rs`) answers without hyper: a `GET`
+/// of `path` (no query) when memory alone holds the answer.
+impl AnswerFromMemory for App {
+    fn answer_get(&self, path: &str, conditions: &Conditions<'_>) -> Option<MemoryAnswer> {
+        answer_hot_from_memory(self, hot_route(&Method::GET, path)?, conditions)
+    }
+
+    /// Index files come into memory on their first read. Downloads are not warmed
+    /// here: reading a `.crate` counts it, so a first download goes to hyper.
+    async fn warm_for_get(&self, path: &str) -> bool {
+        match hot_route(&Method::GET, path) {
+            Some(HotRoute::IndexFile { registry, path }) => {
+                index::sparse::warm_index_file(self, registry, path).await
+            }
+            _ => false,
+        }
     }
 }
 

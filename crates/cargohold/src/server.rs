@@ -26,6 +26,7 @@ use tracing::{Level, Span};
 
 use crate::app::{AppState, Registry};
 use crate::connections::{self, ConnectionLimits};
+use crate::memory_answer::Conditions;
 use crate::routes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
@@ -87,7 +88,14 @@ pub async fn serve(
         peer,
         body_timeout,
     };
-    connections::serve(listener, connection_limits, make_dispatch, shutdown).await?;
+    connections::serve(
+        listener,
+        connection_limits,
+        app.clone(),
+        make_dispatch,
+        shutdown,
+    )
+    .await?;
 
     flusher.abort();
     follower.abort();
@@ -132,10 +140,9 @@ impl Service<hyper::Request<Incoming>> for Dispatch {
 
     fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
         if let Some(route) = routes::hot_route(request.method(), request.uri().path()) {
-            if let Some(response) =
-                routes::answer_hot_from_memory(&self.app, route, request.headers())
-            {
-                return Either::Left(ready(Ok(response)));
+            let conditions = Conditions::from_headers(request.headers());
+            if let Some(answer) = routes::answer_hot_from_memory(&self.app, route, &conditions) {
+                return Either::Left(ready(Ok(answer.into_response())));
             }
             let app = self.app.clone();
             let peer = Some(self.peer.ip());

@@ -9,9 +9,12 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::{App, AppState};
 use crate::error::AppError;
+use crate::memory_answer::MemoryAnswer;
 use crate::ops;
 use crate::ops::download::{Download, DownloadBody};
 use crate::{access, auth};
+
+const CRATE_CONTENT_TYPE: &str = "application/gzip";
 
 /// A `.crate` never changes once published, so caches may keep it for good.
 const CRATE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -52,9 +55,20 @@ pub fn answer_download_from_memory(
     registry: &str,
     name: &str,
     file: &str,
-) -> Option<Response> {
+) -> Option<MemoryAnswer> {
     let registry = access::public_registry(app, registry)?;
-    ops::download::open_from_memory(app, registry, name, file).map(download_response)
+    let download = ops::download::open_from_memory(app, registry, name, file)?;
+    let DownloadBody::Whole(body) = download.body else {
+        return None;
+    };
+    Some(MemoryAnswer {
+        status: StatusCode::OK,
+        content_type: Some(CRATE_CONTENT_TYPE),
+        cache_control: Some(CRATE_CACHE_CONTROL),
+        etag: download.etag,
+        last_modified: None,
+        body,
+    })
 }
 
 fn download_response(download: Download) -> Response {
@@ -66,7 +80,7 @@ fn download_response(download: Download) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/gzip"),
+        HeaderValue::from_static(CRATE_CONTENT_TYPE),
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(download.size));
     headers.insert(

@@ -3,10 +3,10 @@
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use cargohold_protocol::name::{MAX_NAME_LENGTH, name_from_index_path};
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use crate::clock;
 use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
+use crate::memory_answer::{Conditions, MemoryAnswer};
 use crate::{access, auth, proxy, virtual_registry};
 
 /// Index files may be cached, but every use must be revalidated: a publish or
@@ -53,19 +54,26 @@ pub async fn answer_config_json(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
 ) -> Response {
-    let answer = async {
-        let registry = access::readable_registry(app, registry, headers, peer).await?;
-        let response = (
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::CACHE_CONTROL, INDEX_CACHE_CONTROL),
-            ],
-            registry.config_json.clone(),
-        )
-            .into_response();
-        AppResult::Ok(response)
-    };
-    answer.await.unwrap_or_else(IntoResponse::into_response)
+    match access::readable_registry(app, registry, headers, peer).await {
+        Ok(registry) => config_json_answer(registry).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// [`answer_config_json`] for a public registry, from memory.
+pub fn answer_config_json_from_memory(app: &App, registry: &str) -> Option<MemoryAnswer> {
+    access::public_registry(app, registry).map(|registry| config_json_answer(registry))
+}
+
+fn config_json_answer(registry: &Registry) -> MemoryAnswer {
+    MemoryAnswer {
+        status: StatusCode::OK,
+        content_type: Some("application/json"),
+        cache_control: Some(INDEX_CACHE_CONTROL),
+        etag: None,
+        last_modified: None,
+        body: registry.config_json.clone(),
+    }
 }
 
 /// [`index_file`] for a request whose parts are at hand (`routes::serve_hot`).
@@ -89,63 +97,92 @@ pub async fn answer_index_file(
         };
         AppResult::Ok(cached)
     };
-    let file = match answer.await {
-        Ok(Cached::File(file)) => file,
-        Ok(_) => {
-            app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
-            // Cargo reads a 404 as "no such crate"; the body is only for humans.
-            return (StatusCode::NOT_FOUND, "no crate lives at this index path\n").into_response();
-        }
+    match answer.await {
+        Ok(Cached::File(file)) => file_answer(app, &Conditions::from_headers(headers), &file),
+        Ok(_) => not_found(app),
         Err(err) => return err.into_response(),
-    };
-    file_response(app, headers, &file)
+    }
+    .into_response()
 }
 
 /// [`answer_index_file`] when memory alone can answer: a public local registry
-/// whose cache holds the file. `None` when the answer needs more (an access
-/// check, a proxy, a query), or is a 404; then the caller awaits
-/// [`answer_index_file`]. Answering without a future spares the commonest
-/// request of all the allocation of one (docs/performance.md).
+/// whose cache knows the path (the file, or that no crate lives there). `None`
+/// when the answer needs more (an access check, a proxy, a query); then the
+/// caller awaits [`answer_index_file`]. Answering without a future spares the
+/// commonest request of all the allocation of one, and lets the fast lane answer
+/// it without hyper (docs/performance.md).
 pub fn answer_index_file_from_memory(
     app: &App,
     registry: &str,
     path: &str,
-    headers: &HeaderMap,
-) -> Option<Response> {
+    conditions: &Conditions<'_>,
+) -> Option<MemoryAnswer> {
     let registry = access::public_registry(app, registry)?;
     if registry.proxy.is_some() || registry.members.is_some() {
         return None;
     }
     let name = name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH)?;
-    let Cached::File(file) = registry.index_cache.get(name)? else {
-        return None;
-    };
+    let cached = registry.index_cache.get(name)?;
     app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
-    Some(file_response(app, headers, &file))
+    Some(match cached {
+        Cached::File(file) => file_answer(app, conditions, &file),
+        Cached::Missing { .. } => not_found(app),
+    })
+}
+
+/// Reads an index file of a public local registry into its cache, so that
+/// [`answer_index_file_from_memory`] can answer it (the fast lane's first read of
+/// a file); false when that would not answer it anyway.
+pub async fn warm_index_file(app: &App, registry: &str, path: &str) -> bool {
+    let Some(registry) = access::public_registry(app, registry) else {
+        return false;
+    };
+    if registry.proxy.is_some() || registry.members.is_some() {
+        return false;
+    }
+    match name_from_index_path(path) {
+        Some(name) if name.len() <= MAX_NAME_LENGTH => {
+            lookup_local(app, registry, name).await.is_ok()
+        }
+        _ => false,
+    }
 }
 
 /// A found index file's answer: 304 when the client's copy is current, else the file.
-fn file_response(app: &App, headers: &HeaderMap, file: &CachedFile) -> Response {
-    let mut response = if is_not_modified(headers, &file.etag, file.last_modified_secs) {
+fn file_answer(app: &App, conditions: &Conditions<'_>, file: &CachedFile) -> MemoryAnswer {
+    let fresh = is_not_modified(conditions, &file.etag, file.last_modified_secs);
+    let (status, content_type, body) = if fresh {
         app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
-        StatusCode::NOT_MODIFIED.into_response()
+        (StatusCode::NOT_MODIFIED, None, Bytes::new())
     } else {
         app.stats.index_served.fetch_add(1, Ordering::Relaxed);
-        let mut response = Response::new(Body::from(file.body.clone()));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        response
+        (
+            StatusCode::OK,
+            Some("text/plain; charset=utf-8"),
+            file.body.clone(),
+        )
     };
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(INDEX_CACHE_CONTROL),
-    );
-    headers.insert(header::ETAG, file.etag.clone());
-    headers.insert(header::LAST_MODIFIED, file.last_modified.clone());
-    response
+    MemoryAnswer {
+        status,
+        content_type,
+        cache_control: Some(INDEX_CACHE_CONTROL),
+        etag: Some(file.etag.clone()),
+        last_modified: Some(file.last_modified.clone()),
+        body,
+    }
+}
+
+/// Cargo reads a 404 as "no such crate"; the body is only for humans.
+fn not_found(app: &App) -> MemoryAnswer {
+    app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
+    MemoryAnswer {
+        status: StatusCode::NOT_FOUND,
+        content_type: Some("text/plain; charset=utf-8"),
+        cache_control: None,
+        etag: None,
+        last_modified: None,
+        body: Bytes::from_static(b"no crate lives at this index path\n"),
+    }
 }
 
 /// The index file `registry` serves for `name` (lowercase), whatever its kind.
@@ -182,19 +219,18 @@ pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResu
 ///
 /// `If-None-Match` wins when present; tags compare weakly, since a proxy that
 /// compresses (nginx's gzip) turns `"x"` into `W/"x"` on the way to cargo.
-fn is_not_modified(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> bool {
-    if let Some(if_none_match) = headers.get(header::IF_NONE_MATCH) {
+fn is_not_modified(conditions: &Conditions<'_>, etag: &HeaderValue, last_modified: i64) -> bool {
+    if let Some(if_none_match) = conditions.if_none_match {
         // Compared as bytes: a tag is ASCII, and nothing here needs the checks of `to_str`.
         let ours = strip_weak(etag.as_bytes());
         return if_none_match
-            .as_bytes()
             .split(|&byte| byte == b',')
             .map(<[u8]>::trim_ascii)
             .any(|tag| tag == b"*" || strip_weak(tag) == ours);
     }
-    headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|value| value.to_str().ok())
+    conditions
+        .if_modified_since
+        .and_then(|value| std::str::from_utf8(value).ok())
         .and_then(clock::parse_http_date)
         .is_some_and(|since| last_modified <= since)
 }
@@ -207,6 +243,7 @@ fn strip_weak(tag: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         pairs
@@ -215,47 +252,51 @@ mod tests {
             .collect()
     }
 
+    fn not_modified_by(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> bool {
+        is_not_modified(&Conditions::from_headers(headers), etag, last_modified)
+    }
+
     #[test]
     fn matching_etags_strong_or_weak_are_not_modified() {
         let etag = &HeaderValue::from_static("\"abc\"");
-        assert!(is_not_modified(
+        assert!(not_modified_by(
             &headers(&[(header::IF_NONE_MATCH, "\"abc\"")]),
             etag,
             0
         ));
-        assert!(is_not_modified(
+        assert!(not_modified_by(
             &headers(&[(header::IF_NONE_MATCH, "W/\"abc\"")]),
             etag,
             0
         ));
-        assert!(is_not_modified(
+        assert!(not_modified_by(
             &headers(&[(header::IF_NONE_MATCH, "\"x\", \"abc\"")]),
             etag,
             0
         ));
-        assert!(is_not_modified(
+        assert!(not_modified_by(
             &headers(&[(header::IF_NONE_MATCH, "*")]),
             etag,
             0
         ));
-        assert!(!is_not_modified(
+        assert!(!not_modified_by(
             &headers(&[(header::IF_NONE_MATCH, "\"abd\"")]),
             etag,
             0
         ));
-        assert!(!is_not_modified(&HeaderMap::new(), etag, 0));
+        assert!(!not_modified_by(&HeaderMap::new(), etag, 0));
     }
 
     #[test]
     fn if_modified_since_applies_only_without_if_none_match() {
         let t = 1_700_000_000;
         let date = clock::http_date(t);
-        assert!(is_not_modified(
+        assert!(not_modified_by(
             &headers(&[(header::IF_MODIFIED_SINCE, &date)]),
             &HeaderValue::from_static("\"e\""),
             t
         ));
-        assert!(!is_not_modified(
+        assert!(!not_modified_by(
             &headers(&[(header::IF_MODIFIED_SINCE, &date)]),
             &HeaderValue::from_static("\"e\""),
             t + 1
@@ -264,12 +305,12 @@ mod tests {
             (header::IF_NONE_MATCH, "\"other\""),
             (header::IF_MODIFIED_SINCE, &date),
         ]);
-        assert!(!is_not_modified(
+        assert!(!not_modified_by(
             &both,
             &HeaderValue::from_static("\"e\""),
             t
         ));
-        assert!(!is_not_modified(
+        assert!(!not_modified_by(
             &headers(&[(header::IF_MODIFIED_SINCE, "yesterday")]),
             &HeaderValue::from_static("\"e\""),
             t

@@ -11,6 +11,7 @@ mod fake_upstream;
 mod faults;
 mod gc;
 mod git_index;
+mod http1;
 mod index;
 mod limits;
 mod odd_manifests;

@@ -1,0 +1,430 @@
+//! The HTTP/1.1 fast lane: a connection's plain `GET`s that memory can answer in
+//! full (an index file, its 304 or 404, a cached `.crate` of a public registry)
+//! are parsed with httparse and answered here, every answer in what was read
+//! going out in one write.
+//!
+//! The first request it does not answer, and anything unusual (another method,
+//! HTTP/1.0, a body or a `Connection` header, a head it cannot parse, an HTTP/2
+//! preface), hands the connection to hyper for good, with every byte not yet
+//! answered: hyper then reads that request as if it had been first. So the lane
+//! never has to get bodies, framing, upgrades or errors right; hyper does, as it
+//! does for everything else. For a 304 of the sparse index, hyper's own work per
+//! request was most of what cargohold spent (docs/performance.md).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::watch;
+
+use crate::memory_answer::{Conditions, MemoryAnswer};
+
+/// Headers a request may carry and still be answered here (hyper's own limit is 100).
+const MAX_HEADERS: usize = 32;
+
+/// A request head longer than this is hyper's to read (or to refuse).
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Bodies up to this size are copied behind their head, so both go out in one write.
+const COPIED_BODY: usize = 64 * 1024;
+
+/// What memory can answer for a `GET` of `path` (implemented by `App` in `routes.rs`).
+pub trait AnswerFromMemory: Send + Sync + 'static {
+    fn answer_get(&self, path: &str, conditions: &Conditions<'_>) -> Option<MemoryAnswer>;
+
+    /// Fills the caches [`AnswerFromMemory::answer_get`] reads for `path`, when
+    /// that is all it lacks (an index file not yet read from the database); false
+    /// when memory will not answer it anyway.
+    fn warm_for_get(&self, path: &str) -> impl Future<Output = bool> + Send;
+}
+
+/// How a connection left the lane.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The client closed it, it failed, or the server is stopping.
+    Closed,
+    /// Hyper takes over, reading these bytes first.
+    HandOver(BytesMut),
+}
+
+/// Answers `stream`'s requests while memory can; see the module's documentation.
+pub async fn serve<S, A>(stream: &mut S, memory: &A, stop: &mut watch::Receiver<()>) -> Outcome
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    A: AnswerFromMemory + ?Sized,
+{
+    let mut input = BytesMut::with_capacity(4096);
+    let mut output = Vec::new();
+    loop {
+        let mut hand_over = false;
+        let mut warmed = false;
+        let date = http_date_now();
+        while !input.is_empty() {
+            match answer_one(&input, memory, &date, &mut output) {
+                Step::Answered { length, big_body } => {
+                    input.advance(length);
+                    warmed = false;
+                    if let Some(body) = big_body
+                        && (write(stream, &mut output).await.is_err()
+                            || stream.write_all(&body).await.is_err())
+                    {
+                        return Outcome::Closed;
+                    }
+                }
+                Step::Partial => break,
+                // Once per request: a second miss means memory will not hold it.
+                Step::NotInMemory(path) if !warmed => {
+                    warmed = true;
+                    if !Box::pin(memory.warm_for_get(&path)).await {
+                        hand_over = true;
+                        break;
+                    }
+                }
+                Step::NotInMemory(_) | Step::NotHere => {
+                    hand_over = true;
+                    break;
+                }
+            }
+        }
+        if write(stream, &mut output).await.is_err() {
+            return Outcome::Closed;
+        }
+        if hand_over || input.len() >= MAX_HEAD {
+            return Outcome::HandOver(input);
+        }
+        // Stopping (the sender is dropped): close between requests; half a head
+        // goes to hyper, which finishes that request and closes. Checked before
+        // every read, so a client that never pauses cannot hold shutdown up.
+        if !matches!(stop.has_changed(), Ok(false)) {
+            return stopped(input);
+        }
+        input.reserve(4096);
+        tokio::select! {
+            biased;
+            read = stream.read_buf(&mut input) => match read {
+                Ok(0) | Err(_) => return Outcome::Closed,
+                Ok(_) => {}
+            },
+            _ = stop.changed() => return stopped(input),
+        }
+    }
+}
+
+fn stopped(input: BytesMut) -> Outcome {
+    if input.is_empty() {
+        Outcome::Closed
+    } else {
+        Outcome::HandOver(input)
+    }
+}
+
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, output: &mut Vec<u8>) -> std::io::Result<()> {
+    if output.is_empty() {
+        return Ok(());
+    }
+    let result = stream.write_all(output).await;
+    output.clear();
+    result
+}
+
+/// What the lane did with the first request in its input.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Answered into the output, which is to be followed by `big_body` when there is one.
+    Answered {
+        length: usize,
+        big_body: Option<bytes::Bytes>,
+    },
+    /// The head is not all here yet.
+    Partial,
+    /// A plain `GET` of this path that memory cannot answer (yet).
+    NotInMemory(String),
+    /// Hyper's to answer.
+    NotHere,
+}
+
+fn answer_one<A: AnswerFromMemory + ?Sized>(
+    input: &[u8],
+    memory: &A,
+    date: &[u8],
+    output: &mut Vec<u8>,
+) -> Step {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let length = match request.parse(input) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Step::Partial,
+        // Malformed, too many headers, another protocol: hyper answers or refuses.
+        Err(_) => return Step::NotHere,
+    };
+    if request.method != Some("GET") || request.version != Some(1) {
+        return Step::NotHere;
+    }
+    // Origin form only, without a query: the paths of index files and `.crate`s.
+    let Some(path) = request
+        .path
+        .filter(|p| p.starts_with('/') && !p.contains('?'))
+    else {
+        return Step::NotHere;
+    };
+    let mut conditions = Conditions::default();
+    for header in request.headers.iter() {
+        let name = header.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"if-none-match") {
+            conditions.if_none_match.get_or_insert(header.value);
+        } else if name.eq_ignore_ascii_case(b"if-modified-since") {
+            conditions.if_modified_since.get_or_insert(header.value);
+        } else if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+            return Step::NotHere;
+        }
+    }
+    let Some(answer) = memory.answer_get(path, &conditions) else {
+        return Step::NotInMemory(path.to_owned());
+    };
+    answer.write_head(date, output);
+    if answer.body.len() <= COPIED_BODY {
+        output.extend_from_slice(&answer.body);
+        Step::Answered {
+            length,
+            big_body: None,
+        }
+    } else {
+        Step::Answered {
+            length,
+            big_body: Some(answer.body),
+        }
+    }
+}
+
+/// Headers that change how a request is read or how the connection goes on.
+const FRAMING: [&[u8]; 5] = [
+    b"content-length",
+    b"transfer-encoding",
+    b"connection",
+    b"upgrade",
+    b"expect",
+];
+
+thread_local! {
+    /// The `date` of this second, formatted once (hyper keeps its own the same way).
+    static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((0, [0; 29])) };
+}
+
+/// Now as an IMF-fixdate (`Mon, 30 Nov 2026 17:00:00 GMT`).
+fn http_date_now() -> [u8; 29] {
+    let now = SystemTime::now();
+    let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cached| {
+        let (at, text) = cached.get();
+        if at == seconds {
+            return text;
+        }
+        let mut text = [0; 29];
+        let _ = write!(&mut text[..], "{}", httpdate::HttpDate::from(now));
+        cached.set((seconds, text));
+        text
+    })
+}
+
+/// A connection handed over to hyper: the bytes the lane read and did not answer,
+/// then the rest of the stream.
+pub struct Prefixed<S> {
+    prefix: BytesMut,
+    stream: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(prefix: BytesMut, stream: S) -> Self {
+        Self { prefix, stream }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.prefix.is_empty() {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        let n = this.prefix.len().min(buf.remaining());
+        buf.put_slice(&this.prefix[..n]);
+        this.prefix.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use bytes::Bytes;
+
+    /// Memory that knows one path, `/known`, and answers a 304 when asked with `"v1"`.
+    struct OnePath;
+
+    impl AnswerFromMemory for OnePath {
+        fn answer_get(&self, path: &str, conditions: &Conditions<'_>) -> Option<MemoryAnswer> {
+            (path == "/known").then(|| {
+                let fresh = conditions.if_none_match == Some(b"\"v1\"".as_slice());
+                MemoryAnswer {
+                    status: if fresh {
+                        StatusCode::NOT_MODIFIED
+                    } else {
+                        StatusCode::OK
+                    },
+                    content_type: None,
+                    cache_control: None,
+                    etag: Some(axum::http::HeaderValue::from_static("\"v1\"")),
+                    last_modified: None,
+                    body: if fresh {
+                        Bytes::new()
+                    } else {
+                        Bytes::from_static(b"hello")
+                    },
+                }
+            })
+        }
+
+        async fn warm_for_get(&self, _path: &str) -> bool {
+            false
+        }
+    }
+
+    fn step(input: &str) -> (Step, String) {
+        let mut output = Vec::new();
+        let step = answer_one(
+            input.as_bytes(),
+            &OnePath,
+            b"Mon, 30 Nov 2026 17:00:00 GMT",
+            &mut output,
+        );
+        (step, String::from_utf8(output).unwrap())
+    }
+
+    #[test]
+    fn a_known_get_is_answered_with_head_and_body() {
+        let request = "GET /known HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (step, output) = step(request);
+        assert_eq!(
+            step,
+            Step::Answered {
+                length: request.len(),
+                big_body: None
+            }
+        );
+        assert!(output.starts_with("HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-length: 5\r\n"));
+        assert!(output.ends_with("\r\n\r\nhello"));
+    }
+
+    #[test]
+    fn validators_are_read_whatever_their_case() {
+        let (_, output) = step("GET /known HTTP/1.1\r\nif-NONE-match: \"v1\"\r\n\r\n");
+        assert!(output.starts_with("HTTP/1.1 304 Not Modified\r\n"));
+        assert!(output.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn only_the_first_request_of_a_pipeline_is_consumed_per_step() {
+        let first = "GET /known HTTP/1.1\r\n\r\n";
+        let (step, _) = step(&format!("{first}GET /known HTTP/1.1\r\n"));
+        assert_eq!(
+            step,
+            Step::Answered {
+                length: first.len(),
+                big_body: None
+            }
+        );
+    }
+
+    #[test]
+    fn half_a_head_waits_for_more() {
+        assert_eq!(step("GET /known HTTP/1.1\r\nHost: x\r\n").0, Step::Partial);
+    }
+
+    #[test]
+    fn anything_unusual_goes_to_hyper_untouched() {
+        assert_eq!(
+            step("GET /elsewhere HTTP/1.1\r\n\r\n").0,
+            Step::NotInMemory("/elsewhere".into())
+        );
+        for request in [
+            "HEAD /known HTTP/1.1\r\n\r\n",
+            "POST /known HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+            "GET /known HTTP/1.0\r\n\r\n",
+            "GET /known?x=1 HTTP/1.1\r\n\r\n",
+            "GET http://host/known HTTP/1.1\r\n\r\n",
+            "GET /known HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            "GET /known HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "GET /known HTTP/1.1\r\nConnection: close\r\n\r\n",
+            "GET /known HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            "GET /known HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET /known HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        ] {
+            let (step, output) = step(request);
+            assert_eq!(step, Step::NotHere, "{request:?}");
+            assert!(output.is_empty(), "{request:?}");
+        }
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("x-{i}: y\r\n")).collect();
+        assert_eq!(
+            step(&format!("GET /known HTTP/1.1\r\n{many}\r\n")).0,
+            Step::NotHere
+        );
+    }
+
+    #[test]
+    fn the_date_is_an_imf_fixdate() {
+        let date = http_date_now();
+        let text = std::str::from_utf8(&date).unwrap();
+        assert!(text.ends_with(" GMT"), "{text}");
+        assert!(httpdate::parse_http_date(text).is_ok(), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_connection_reads_the_unanswered_bytes_first() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut prefixed = Prefixed::new(BytesMut::from(&b"GET /"[..]), server);
+        drop(client);
+        let mut read = Vec::new();
+        prefixed.read_to_end(&mut read).await.unwrap();
+        assert_eq!(read, b"GET /");
+    }
+}

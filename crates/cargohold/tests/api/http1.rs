@@ -1,0 +1,245 @@
+//! HTTP/1.1 on the wire: plain GETs that memory answers go out through the fast
+//! lane (`fast_lane.rs`), and a connection passes to hyper at the first request the
+//! lane does not answer, without losing or reordering anything.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cargohold_test_support::{CrateFixture, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One answer as read off the socket.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    /// Lowercase names; `date` left out (it moves with the clock).
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+async fn connect(server: &TestServer) -> TcpStream {
+    let address = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    TcpStream::connect(address).await.unwrap()
+}
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET /registries/main/{path} HTTP/1.1\r\nHost: registry\r\n{extra}\r\n")
+}
+
+/// Reads `count` answers (no `HEAD`s among the requests), failing if the server
+/// closes first or stops answering for five seconds.
+async fn read_answers(stream: &mut TcpStream, count: usize) -> Vec<Answer> {
+    let mut input = Vec::new();
+    let mut answers = Vec::new();
+    loop {
+        while answers.len() < count {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut headers);
+            let httparse::Status::Complete(head) = response.parse(&input).unwrap() else {
+                break;
+            };
+            let status = response.code.unwrap();
+            let headers: BTreeMap<String, String> = response
+                .headers
+                .iter()
+                .filter(|h| !h.name.eq_ignore_ascii_case("date"))
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8(h.value.to_vec()).unwrap(),
+                    )
+                })
+                .collect();
+            let length: usize = headers
+                .get("content-length")
+                .map_or(0, |length| length.parse().unwrap());
+            if input.len() < head + length {
+                break;
+            }
+            let body = input[head..head + length].to_vec();
+            input.drain(..head + length);
+            answers.push(Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+        if answers.len() == count {
+            assert!(input.is_empty(), "more than {count} answers came");
+            return answers;
+        }
+        let mut chunk = [0; 16 * 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("the server answers within 5 s")
+            .unwrap();
+        assert!(
+            read > 0,
+            "the server closed after {} answers",
+            answers.len()
+        );
+        input.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// A registry with `alpha` (two versions) and `beta`, whose index files, a "no such
+/// crate" answer and `alpha` 1.0.0's `.crate` are in memory.
+async fn warm_server() -> TestServer {
+    let server = TestServer::start().await;
+    for (name, version) in [("alpha", "1.0.0"), ("alpha", "1.1.0"), ("beta", "1.0.0")] {
+        let response = server.publish(&CrateFixture::new(name, version)).await;
+        assert_eq!(response.status(), 200);
+    }
+    for path in ["index/al/ph/alpha", "index/be/ta/beta", "index/no/ne/none"] {
+        server.get(&format!("registries/main/{path}")).await;
+    }
+    assert_eq!(server.download("alpha", "1.0.0").await.0, 200);
+    server
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_across_the_hand_over_to_hyper() {
+    let server = warm_server().await;
+    let beta_etag = server
+        .get("registries/main/index/be/ta/beta")
+        .await
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = connect(&server).await;
+    // All in one write: the lane answers the first four from memory; the fifth (a
+    // query string) is hyper's, and so is everything after it on this connection.
+    let requests = [
+        get("index/al/ph/alpha", ""),
+        get(
+            "index/be/ta/beta",
+            &format!("If-None-Match: {beta_etag}\r\n"),
+        ),
+        get("index/config.json", ""),
+        get("index/no/ne/none", ""),
+        get("index/be/ta/beta?hand=over", ""),
+        get("crates/alpha/alpha-1.0.0.crate", ""),
+        get("index/al/ph/alpha", ""),
+    ]
+    .concat();
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let answers = read_answers(&mut stream, 7).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 304, 200, 404, 200, 200, 200]);
+    let alpha = String::from_utf8_lossy(&answers[0].body);
+    assert!(alpha.contains("\"vers\":\"1.1.0\""), "{alpha}");
+    assert!(answers[1].body.is_empty());
+    let config: serde_json::Value = serde_json::from_slice(&answers[2].body).unwrap();
+    assert_eq!(config["api"], server.url("registries/main"));
+    assert!(String::from_utf8_lossy(&answers[4].body).contains("\"name\":\"beta\""));
+    assert_eq!(
+        answers[5].body,
+        CrateFixture::new("alpha", "1.0.0").tarball()
+    );
+    assert_eq!(answers[6].body, answers[0].body);
+
+    // The connection stays open for more, now served by hyper.
+    stream
+        .write_all(get("index/be/ta/beta", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_answers(&mut stream, 1).await[0].status, 200);
+}
+
+#[tokio::test]
+async fn answers_from_memory_carry_the_same_headers_with_or_without_hyper() {
+    let server = warm_server().await;
+    let alpha_etag = server
+        .get("registries/main/index/al/ph/alpha")
+        .await
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let requests = [
+        get("index/al/ph/alpha", ""),
+        get(
+            "index/al/ph/alpha",
+            &format!("If-None-Match: {alpha_etag}\r\n"),
+        ),
+        get("index/config.json", ""),
+        get("index/no/ne/none", ""),
+        get("crates/alpha/alpha-1.0.0.crate", ""),
+    ];
+    let mut fast = connect(&server).await;
+    fast.write_all(requests.concat().as_bytes()).await.unwrap();
+    let from_the_lane = read_answers(&mut fast, requests.len()).await;
+
+    // A first request the lane leaves to hyper (`Connection: keep-alive`) makes
+    // the whole connection hyper's.
+    let mut slow = connect(&server).await;
+    let hand_over = get("index/config.json", "Connection: keep-alive\r\n");
+    slow.write_all([hand_over, requests.concat()].concat().as_bytes())
+        .await
+        .unwrap();
+    let from_hyper = read_answers(&mut slow, requests.len() + 1).await;
+
+    for (request, (lane, hyper)) in requests
+        .iter()
+        .zip(from_the_lane.iter().zip(&from_hyper[1..]))
+    {
+        assert_eq!(lane.status, hyper.status, "{request}");
+        assert_eq!(lane.headers, hyper.headers, "{request}");
+        assert_eq!(lane.body, hyper.body, "{request}");
+    }
+    assert_eq!(from_the_lane[1].status, 304);
+    assert_eq!(from_the_lane[1].headers["etag"], alpha_etag);
+    assert_eq!(
+        from_the_lane[4].headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+}
+
+#[tokio::test]
+async fn a_request_head_sent_in_pieces_is_answered_once_when_whole() {
+    let server = warm_server().await;
+    let mut stream = connect(&server).await;
+    let request = get("index/al/ph/alpha", "Accept: */*\r\n");
+    let (first, rest) = request.split_at(10);
+    let (second, third) = rest.split_at(rest.len() - 2);
+    for piece in [first, second, third] {
+        stream.write_all(piece.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stream
+        .write_all(get("index/be/ta/beta", "").as_bytes())
+        .await
+        .unwrap();
+    let answers = read_answers(&mut stream, 2).await;
+    assert!(String::from_utf8_lossy(&answers[0].body).contains("\"name\":\"alpha\""));
+    assert!(String::from_utf8_lossy(&answers[1].body).contains("\"name\":\"beta\""));
+}
+
+#[tokio::test]
+async fn a_private_registry_is_never_answered_from_memory_without_a_token() {
+    let server = TestServer::start_with(|config| {
+        let mut secret = cargohold::config::RegistryConfig::local("secret");
+        secret.auth_required = true;
+        config.registries.push(secret);
+    })
+    .await;
+    let response = server
+        .client
+        .get(server.url("registries/secret/index/config.json"))
+        .header("authorization", &server.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = connect(&server).await;
+    let request = "GET /registries/secret/index/config.json HTTP/1.1\r\nHost: registry\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answers = read_answers(&mut stream, 1).await;
+    assert_eq!(answers[0].status, 401);
+    assert!(answers[0].headers.contains_key("www-authenticate"));
+}
