@@ -221,11 +221,64 @@ pub async fn readable_registry<'a>(
     Ok(registry)
 }
 
-/// The registry called `name` if anyone may read it without a token: what the
-/// hot paths answer from memory without [`readable_registry`]'s checks.
+/// The registry called `name` if anyone may read it without a token.
 pub fn public_registry<'a>(app: &'a App, name: &str) -> Option<&'a Arc<Registry>> {
     app.find_registry(name)
         .filter(|registry| !registry.auth_required)
+}
+
+/// The registry called `name` when memory alone says a request showing
+/// `authorization` may read it: a public one, or a private one whose reader's
+/// token and role were checked within `auth_cache::FRESH_FOR`. `None` when only
+/// [`readable_registry`] can tell (and answer 401, 403 or 429 if need be).
+pub fn readable_from_memory<'a>(
+    app: &'a App,
+    name: &str,
+    authorization: Option<&[u8]>,
+) -> Option<&'a Arc<Registry>> {
+    let registry = app.find_registry(name)?;
+    if !registry.auth_required {
+        return Some(registry);
+    }
+    // While some address is held back, every reader goes through the full check,
+    // which knows the addresses.
+    if app.rate_limits.auth_failures.anyone_blocked() {
+        return None;
+    }
+    let actor = auth::reader_from_memory(app, auth::token_in_authorization(authorization?)?)?;
+    actor.require(Scope::Read, &registry.name, None).ok()?;
+    let held = if actor.acts_as_admin() {
+        Some(Role::Admin)
+    } else {
+        app.auth_cache.role(actor.user_id, registry.id)?
+    };
+    check_role(registry, &actor, held, Role::Read).ok()?;
+    Some(registry)
+}
+
+/// Does the checks of [`readable_registry`] that fill the memory
+/// [`readable_from_memory`] reads, without counting a failure against anyone
+/// (the request then goes the full way, which counts it). False when they fail.
+pub async fn warm_reader(app: &App, registry: &Registry, authorization: Option<&[u8]>) -> bool {
+    if !registry.auth_required {
+        return true;
+    }
+    if app.rate_limits.auth_failures.anyone_blocked() {
+        return false;
+    }
+    let Some(token) = authorization.and_then(auth::token_in_authorization) else {
+        return false;
+    };
+    let Ok(actor) = Box::pin(auth::check_reader(app, token)).await else {
+        return false;
+    };
+    if actor.require(Scope::Read, &registry.name, None).is_err() {
+        return false;
+    }
+    match Box::pin(role_for_reading(app, registry, &actor)).await {
+        Ok(held) => check_role(registry, &actor, held, Role::Read).is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// [`require_read`] for a token found elsewhere than cargo's `Authorization` header

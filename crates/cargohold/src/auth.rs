@@ -347,14 +347,33 @@ impl FromRequestParts<AppState> for RequestMeta {
 /// The token in the `Authorization` header, if any. Cargo sends the stored
 /// string verbatim; some users store `Bearer <token>`, which is accepted too.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let header = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    token_in_authorization(headers.get(AUTHORIZATION)?.as_bytes())
+}
+
+/// The token in an `Authorization` value: cargo sends it bare, others after `Bearer`.
+pub fn token_in_authorization(value: &[u8]) -> Option<&str> {
+    let header = std::str::from_utf8(value)
+        .ok()
+        .filter(|value| {
+            value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        })
         .map(str::trim)
         .filter(|value| !value.is_empty())?;
     Some(match header.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => header,
+    })
+}
+
+/// The holder of `token` when a check of it within `auth_cache::FRESH_FOR` still
+/// holds: no query, no rate limit (only successful checks are kept).
+pub fn reader_from_memory(app: &App, token: &str) -> Option<Actor> {
+    app.auth_cache.token(&hash_token(token)).filter(|actor| {
+        actor
+            .expires_at
+            .is_none_or(|expires_at| expires_at > clock::now())
     })
 }
 
@@ -443,6 +462,12 @@ fn too_many_failures(retry_after: u64) -> AppError {
     }
 }
 
+/// [`authenticate_reader`] without the failure limit: for filling the memory of
+/// [`reader_from_memory`] ahead of a request that will go the full way on failure.
+pub async fn check_reader(app: &App, token: &str) -> AppResult<Actor> {
+    check_token(app, token, true).await
+}
+
 async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
     let invalid = || {
         AppError::Unauthorized(
@@ -451,15 +476,12 @@ async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
                 .into(),
         )
     };
-    let presented = hash_token(token);
-    let now = clock::now();
     // A token that expired since it was kept goes to the database, which says so.
-    if reuse
-        && let Some(actor) = app.auth_cache.token(&presented)
-        && actor.expires_at.is_none_or(|expires_at| expires_at > now)
-    {
+    if reuse && let Some(actor) = reader_from_memory(app, token) {
         return Ok(actor);
     }
+    let presented = hash_token(token);
+    let now = clock::now();
     let epoch = app.auth_cache.epoch();
     let row = db::tokens::find_by_hash(app.db.read(), &presented)
         .await?

@@ -22,7 +22,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
-use crate::memory_answer::{Conditions, MemoryAnswer};
+use crate::memory_answer::{HotHeaders, MemoryAnswer};
 
 /// Headers a request may carry and still be answered here (hyper's own limit is 100).
 const MAX_HEADERS: usize = 32;
@@ -35,12 +35,17 @@ const COPIED_BODY: usize = 64 * 1024;
 
 /// What memory can answer for a `GET` of `path` (implemented by `App` in `routes.rs`).
 pub trait AnswerFromMemory: Send + Sync + 'static {
-    fn answer_get(&self, path: &str, conditions: &Conditions<'_>) -> Option<MemoryAnswer>;
+    fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer>;
 
     /// Fills the caches [`AnswerFromMemory::answer_get`] reads for `path`, when
-    /// that is all it lacks (an index file not yet read from the database); false
-    /// when memory will not answer it anyway.
-    fn warm_for_get(&self, path: &str) -> impl Future<Output = bool> + Send;
+    /// that is all it lacks (an index file not yet read from the database, a
+    /// private registry's reader not yet checked); false when memory will not
+    /// answer it anyway.
+    fn warm_for_get(
+        &self,
+        path: &str,
+        authorization: Option<&[u8]>,
+    ) -> impl Future<Output = bool> + Send;
 }
 
 /// How a connection left the lane.
@@ -78,14 +83,18 @@ where
                 }
                 Step::Partial => break,
                 // Once per request: a second miss means memory will not hold it.
-                Step::NotInMemory(path) if !warmed => {
+                Step::NotInMemory {
+                    path,
+                    authorization,
+                } if !warmed => {
                     warmed = true;
-                    if !Box::pin(memory.warm_for_get(&path)).await {
+                    let warm = memory.warm_for_get(&path, authorization.as_deref());
+                    if !Box::pin(warm).await {
                         hand_over = true;
                         break;
                     }
                 }
-                Step::NotInMemory(_) | Step::NotHere => {
+                Step::NotInMemory { .. } | Step::NotHere => {
                     hand_over = true;
                     break;
                 }
@@ -143,7 +152,10 @@ enum Step {
     /// The head is not all here yet.
     Partial,
     /// A plain `GET` of this path that memory cannot answer (yet).
-    NotInMemory(String),
+    NotInMemory {
+        path: String,
+        authorization: Option<Vec<u8>>,
+    },
     /// Hyper's to answer.
     NotHere,
 }
@@ -172,19 +184,24 @@ fn answer_one<A: AnswerFromMemory + ?Sized>(
     else {
         return Step::NotHere;
     };
-    let mut conditions = Conditions::default();
+    let mut presented = HotHeaders::default();
     for header in request.headers.iter() {
         let name = header.name.as_bytes();
         if name.eq_ignore_ascii_case(b"if-none-match") {
-            conditions.if_none_match.get_or_insert(header.value);
+            presented.if_none_match.get_or_insert(header.value);
         } else if name.eq_ignore_ascii_case(b"if-modified-since") {
-            conditions.if_modified_since.get_or_insert(header.value);
+            presented.if_modified_since.get_or_insert(header.value);
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            presented.authorization.get_or_insert(header.value);
         } else if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
             return Step::NotHere;
         }
     }
-    let Some(answer) = memory.answer_get(path, &conditions) else {
-        return Step::NotInMemory(path.to_owned());
+    let Some(answer) = memory.answer_get(path, &presented) else {
+        return Step::NotInMemory {
+            path: path.to_owned(),
+            authorization: presented.authorization.map(<[u8]>::to_vec),
+        };
     };
     answer.write_head(date, output);
     if answer.body.len() <= COPIED_BODY {
@@ -301,9 +318,9 @@ mod tests {
     struct OnePath;
 
     impl AnswerFromMemory for OnePath {
-        fn answer_get(&self, path: &str, conditions: &Conditions<'_>) -> Option<MemoryAnswer> {
+        fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer> {
             (path == "/known").then(|| {
-                let fresh = conditions.if_none_match == Some(b"\"v1\"".as_slice());
+                let fresh = presented.if_none_match == Some(b"\"v1\"".as_slice());
                 MemoryAnswer {
                     status: if fresh {
                         StatusCode::NOT_MODIFIED
@@ -323,7 +340,7 @@ mod tests {
             })
         }
 
-        async fn warm_for_get(&self, _path: &str) -> bool {
+        async fn warm_for_get(&self, _path: &str, _authorization: Option<&[u8]>) -> bool {
             false
         }
     }
@@ -383,7 +400,10 @@ mod tests {
     fn anything_unusual_goes_to_hyper_untouched() {
         assert_eq!(
             step("GET /elsewhere HTTP/1.1\r\n\r\n").0,
-            Step::NotInMemory("/elsewhere".into())
+            Step::NotInMemory {
+                path: "/elsewhere".into(),
+                authorization: None
+            }
         );
         for request in [
             "HEAD /known HTTP/1.1\r\n\r\n",

@@ -10,23 +10,23 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-/// The validators a conditional `GET` carries, as sent (the first of each).
+/// The request headers a hot route reads, as sent (the first of each): the
+/// validators of a conditional `GET`, and the token of a private registry's reader.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Conditions<'a> {
+pub struct HotHeaders<'a> {
     pub if_none_match: Option<&'a [u8]>,
     pub if_modified_since: Option<&'a [u8]>,
+    pub authorization: Option<&'a [u8]>,
 }
 
-impl<'a> Conditions<'a> {
-    /// The validators among hyper's parsed headers.
+impl<'a> HotHeaders<'a> {
+    /// These headers among hyper's parsed ones.
     pub fn from_headers(headers: &'a axum::http::HeaderMap) -> Self {
+        let get = |name| headers.get(name).map(HeaderValue::as_bytes);
         Self {
-            if_none_match: headers
-                .get(header::IF_NONE_MATCH)
-                .map(HeaderValue::as_bytes),
-            if_modified_since: headers
-                .get(header::IF_MODIFIED_SINCE)
-                .map(HeaderValue::as_bytes),
+            if_none_match: get(header::IF_NONE_MATCH),
+            if_modified_since: get(header::IF_MODIFIED_SINCE),
+            authorization: get(header::AUTHORIZATION),
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -20,6 +21,10 @@ const SWEEP_ABOVE: usize = 10_000;
 pub struct RateLimit<K> {
     limit: u32,
     windows: Mutex<HashMap<K, Window>>,
+    /// When this limiter was made: the clock of `last_full`.
+    created: Instant,
+    /// Milliseconds after `created` when some key last used its limit up (0: never).
+    last_full: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +38,18 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
         Self {
             limit,
             windows: Mutex::new(HashMap::new()),
+            created: Instant::now(),
+            last_full: AtomicU64::new(0),
         }
+    }
+
+    /// Whether some key may be blocked now, without a lock: false unless a key
+    /// used its limit up within the last minute. Lets the hot paths skip
+    /// [`RateLimit::blocked`] while nobody is.
+    pub fn anyone_blocked(&self) -> bool {
+        let last_full = self.last_full.load(Ordering::Relaxed);
+        last_full != 0
+            && (self.created.elapsed().as_millis() as u64) < last_full + WINDOW.as_millis() as u64
     }
 
     /// Seconds until `key` may act again, when its limit is used up; counts nothing.
@@ -72,6 +88,10 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
             return Some(retry_after(window.started, now));
         }
         window.count += 1;
+        if window.count >= self.limit {
+            let at = now.duration_since(self.created).as_millis() as u64;
+            self.last_full.store(at.max(1), Ordering::Relaxed);
+        }
         None
     }
 }
@@ -91,7 +111,9 @@ mod tests {
         let limit = RateLimit::per_minute(2);
         assert_eq!(limit.blocked(&"a"), None);
         assert_eq!(limit.hit(&"a"), None);
+        assert!(!limit.anyone_blocked());
         assert_eq!(limit.hit(&"a"), None);
+        assert!(limit.anyone_blocked(), "the limit is used up");
         let wait = limit.hit(&"a").expect("third event is over the limit");
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(limit.blocked(&"a").is_some());
@@ -106,5 +128,6 @@ mod tests {
             assert_eq!(limit.hit(&1), None);
         }
         assert_eq!(limit.blocked(&1), None);
+        assert!(!limit.anyone_blocked());
     }
 }

@@ -11,8 +11,8 @@ use axum::routing::{delete, get, patch, post, put};
 
 use crate::app::{App, AppState};
 use crate::fast_lane::AnswerFromMemory;
-use crate::memory_answer::{Conditions, MemoryAnswer};
-use crate::{api, index, web};
+use crate::memory_answer::{HotHeaders, MemoryAnswer};
+use crate::{access, api, index, web};
 
 /// Every route, split in two: the hot paths cargo hits by the hundred (index
 /// files, downloads), which `server.rs` serves bare, and everything else, which
@@ -236,19 +236,25 @@ pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
 pub fn answer_hot_from_memory(
     app: &App,
     route: HotRoute<'_>,
-    conditions: &Conditions<'_>,
+    presented: &HotHeaders<'_>,
 ) -> Option<MemoryAnswer> {
     match route {
         HotRoute::IndexFile { registry, path } => {
-            index::sparse::answer_index_file_from_memory(app, registry, path, conditions)
+            index::sparse::answer_index_file_from_memory(app, registry, path, presented)
         }
         HotRoute::Download {
             registry,
             name,
             file,
-        } => api::download::answer_download_from_memory(app, registry, name, file),
+        } => api::download::answer_download_from_memory(
+            app,
+            registry,
+            name,
+            file,
+            presented.authorization,
+        ),
         HotRoute::ConfigJson { registry } => {
-            index::sparse::answer_config_json_from_memory(app, registry)
+            index::sparse::answer_config_json_from_memory(app, registry, presented)
         }
     }
 }
@@ -256,18 +262,27 @@ pub fn answer_hot_from_memory(
 /// What the HTTP/1.1 fast lane (`fast_lane.rs`) answers without hyper: a `GET`
 /// of `path` (no query) when memory alone holds the answer.
 impl AnswerFromMemory for App {
-    fn answer_get(&self, path: &str, conditions: &Conditions<'_>) -> Option<MemoryAnswer> {
-        answer_hot_from_memory(self, hot_route(&Method::GET, path)?, conditions)
+    fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer> {
+        answer_hot_from_memory(self, hot_route(&Method::GET, path)?, presented)
     }
 
-    /// Index files come into memory on their first read. Downloads are not warmed
-    /// here: reading a `.crate` counts it, so a first download goes to hyper.
-    async fn warm_for_get(&self, path: &str) -> bool {
-        match hot_route(&Method::GET, path) {
-            Some(HotRoute::IndexFile { registry, path }) => {
-                index::sparse::warm_index_file(self, registry, path).await
+    /// Index files come into memory on their first read, and a private registry's
+    /// reader on its first check. A `.crate` is not read ahead: reading one counts
+    /// it, so a first download goes to hyper.
+    async fn warm_for_get(&self, path: &str, authorization: Option<&[u8]>) -> bool {
+        let (registry, index_path) = match hot_route(&Method::GET, path) {
+            Some(HotRoute::IndexFile { registry, path }) => (registry, Some(path)),
+            Some(HotRoute::ConfigJson { registry } | HotRoute::Download { registry, .. }) => {
+                (registry, None)
             }
-            _ => false,
+            None => return false,
+        };
+        match index_path {
+            Some(path) => index::sparse::warm_index_file(self, registry, path, authorization).await,
+            None => match self.find_registry(registry) {
+                Some(registry) => access::warm_reader(self, registry, authorization).await,
+                None => false,
+            },
         }
     }
 }

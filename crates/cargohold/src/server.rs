@@ -26,7 +26,7 @@ use tracing::{Level, Span};
 
 use crate::app::{AppState, Registry};
 use crate::connections::{self, ConnectionLimits};
-use crate::memory_answer::Conditions;
+use crate::memory_answer::HotHeaders;
 use crate::routes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
@@ -140,8 +140,8 @@ impl Service<hyper::Request<Incoming>> for Dispatch {
 
     fn call(&mut self, request: hyper::Request<Incoming>) -> Self::Future {
         if let Some(route) = routes::hot_route(request.method(), request.uri().path()) {
-            let conditions = Conditions::from_headers(request.headers());
-            if let Some(answer) = routes::answer_hot_from_memory(&self.app, route, &conditions) {
+            let presented = HotHeaders::from_headers(request.headers());
+            if let Some(answer) = routes::answer_hot_from_memory(&self.app, route, &presented) {
                 return Either::Left(ready(Ok(answer.into_response())));
             }
             let app = self.app.clone();

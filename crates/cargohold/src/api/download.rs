@@ -48,15 +48,17 @@ pub async fn answer_download(
     }
 }
 
-/// [`answer_download`] when memory alone can answer (`ops::download::open_from_memory`)
-/// for a public registry; `None` when the caller has to await [`answer_download`].
+/// [`answer_download`] when memory alone can answer (`ops::download::open_from_memory`),
+/// and can tell who may read (`access::readable_from_memory`); `None` when the
+/// caller has to await [`answer_download`].
 pub fn answer_download_from_memory(
     app: &App,
     registry: &str,
     name: &str,
     file: &str,
+    authorization: Option<&[u8]>,
 ) -> Option<MemoryAnswer> {
-    let registry = access::public_registry(app, registry)?;
+    let registry = access::readable_from_memory(app, registry, authorization)?;
     let download = ops::download::open_from_memory(app, registry, name, file)?;
     let DownloadBody::Whole(body) = download.body else {
         return None;

@@ -16,7 +16,7 @@ use crate::clock;
 use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
-use crate::memory_answer::{Conditions, MemoryAnswer};
+use crate::memory_answer::{HotHeaders, MemoryAnswer};
 use crate::{access, auth, proxy, virtual_registry};
 
 /// Index files may be cached, but every use must be revalidated: a publish or
@@ -60,9 +60,14 @@ pub async fn answer_config_json(
     }
 }
 
-/// [`answer_config_json`] for a public registry, from memory.
-pub fn answer_config_json_from_memory(app: &App, registry: &str) -> Option<MemoryAnswer> {
-    access::public_registry(app, registry).map(|registry| config_json_answer(registry))
+/// [`answer_config_json`] from memory, when it can tell who may read (`access::readable_from_memory`).
+pub fn answer_config_json_from_memory(
+    app: &App,
+    registry: &str,
+    presented: &HotHeaders<'_>,
+) -> Option<MemoryAnswer> {
+    access::readable_from_memory(app, registry, presented.authorization)
+        .map(|registry| config_json_answer(registry))
 }
 
 fn config_json_answer(registry: &Registry) -> MemoryAnswer {
@@ -98,16 +103,17 @@ pub async fn answer_index_file(
         AppResult::Ok(cached)
     };
     match answer.await {
-        Ok(Cached::File(file)) => file_answer(app, &Conditions::from_headers(headers), &file),
+        Ok(Cached::File(file)) => file_answer(app, &HotHeaders::from_headers(headers), &file),
         Ok(_) => not_found(app),
         Err(err) => return err.into_response(),
     }
     .into_response()
 }
 
-/// [`answer_index_file`] when memory alone can answer: a public local registry
-/// whose cache knows the path (the file, or that no crate lives there). `None`
-/// when the answer needs more (an access check, a proxy, a query); then the
+/// [`answer_index_file`] when memory alone can answer: a local registry whose
+/// cache knows the path (the file, or that no crate lives there), public or read
+/// with a token checked within the last second. `None` when the answer needs more
+/// (an access check, a proxy, a query); then the
 /// caller awaits [`answer_index_file`]. Answering without a future spares the
 /// commonest request of all the allocation of one, and lets the fast lane answer
 /// it without hyper (docs/performance.md).
@@ -115,9 +121,9 @@ pub fn answer_index_file_from_memory(
     app: &App,
     registry: &str,
     path: &str,
-    conditions: &Conditions<'_>,
+    presented: &HotHeaders<'_>,
 ) -> Option<MemoryAnswer> {
-    let registry = access::public_registry(app, registry)?;
+    let registry = access::readable_from_memory(app, registry, presented.authorization)?;
     if registry.proxy.is_some() || registry.members.is_some() {
         return None;
     }
@@ -125,32 +131,36 @@ pub fn answer_index_file_from_memory(
     let cached = registry.index_cache.get(name)?;
     app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
     Some(match cached {
-        Cached::File(file) => file_answer(app, conditions, &file),
+        Cached::File(file) => file_answer(app, presented, &file),
         Cached::Missing { .. } => not_found(app),
     })
 }
 
-/// Reads an index file of a public local registry into its cache, so that
-/// [`answer_index_file_from_memory`] can answer it (the fast lane's first read of
-/// a file); false when that would not answer it anyway.
-pub async fn warm_index_file(app: &App, registry: &str, path: &str) -> bool {
-    let Some(registry) = access::public_registry(app, registry) else {
+/// Does what lets [`answer_index_file_from_memory`] answer `path` (the fast
+/// lane's first read of a file): checks the reader of a private registry, and
+/// reads the file into the cache. False when memory would not answer it anyway.
+pub async fn warm_index_file(
+    app: &App,
+    registry: &str,
+    path: &str,
+    authorization: Option<&[u8]>,
+) -> bool {
+    let Some(registry) = app.find_registry(registry) else {
         return false;
     };
     if registry.proxy.is_some() || registry.members.is_some() {
         return false;
     }
-    match name_from_index_path(path) {
-        Some(name) if name.len() <= MAX_NAME_LENGTH => {
-            lookup_local(app, registry, name).await.is_ok()
-        }
-        _ => false,
-    }
+    let Some(name) = name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH) else {
+        return false;
+    };
+    access::warm_reader(app, registry, authorization).await
+        && lookup_local(app, registry, name).await.is_ok()
 }
 
 /// A found index file's answer: 304 when the client's copy is current, else the file.
-fn file_answer(app: &App, conditions: &Conditions<'_>, file: &CachedFile) -> MemoryAnswer {
-    let fresh = is_not_modified(conditions, &file.etag, file.last_modified_secs);
+fn file_answer(app: &App, presented: &HotHeaders<'_>, file: &CachedFile) -> MemoryAnswer {
+    let fresh = is_not_modified(presented, &file.etag, file.last_modified_secs);
     let (status, content_type, body) = if fresh {
         app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
         (StatusCode::NOT_MODIFIED, None, Bytes::new())
@@ -219,8 +229,8 @@ pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResu
 ///
 /// `If-None-Match` wins when present; tags compare weakly, since a proxy that
 /// compresses (nginx's gzip) turns `"x"` into `W/"x"` on the way to cargo.
-fn is_not_modified(conditions: &Conditions<'_>, etag: &HeaderValue, last_modified: i64) -> bool {
-    if let Some(if_none_match) = conditions.if_none_match {
+fn is_not_modified(presented: &HotHeaders<'_>, etag: &HeaderValue, last_modified: i64) -> bool {
+    if let Some(if_none_match) = presented.if_none_match {
         // Compared as bytes: a tag is ASCII, and nothing here needs the checks of `to_str`.
         let ours = strip_weak(etag.as_bytes());
         return if_none_match
@@ -228,7 +238,7 @@ fn is_not_modified(conditions: &Conditions<'_>, etag: &HeaderValue, last_modifie
             .map(<[u8]>::trim_ascii)
             .any(|tag| tag == b"*" || strip_weak(tag) == ours);
     }
-    conditions
+    presented
         .if_modified_since
         .and_then(|value| std::str::from_utf8(value).ok())
         .and_then(clock::parse_http_date)
@@ -253,7 +263,7 @@ mod tests {
     }
 
     fn not_modified_by(headers: &HeaderMap, etag: &HeaderValue, last_modified: i64) -> bool {
-        is_not_modified(&Conditions::from_headers(headers), etag, last_modified)
+        is_not_modified(&HotHeaders::from_headers(headers), etag, last_modified)
     }
 
     #[test]

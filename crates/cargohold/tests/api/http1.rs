@@ -221,25 +221,69 @@ async fn a_request_head_sent_in_pieces_is_answered_once_when_whole() {
 }
 
 #[tokio::test]
-async fn a_private_registry_is_never_answered_from_memory_without_a_token() {
+async fn a_private_registry_answers_a_token_holder_from_memory_and_nobody_else() {
     let server = TestServer::start_with(|config| {
         let mut secret = cargohold::config::RegistryConfig::local("secret");
         secret.auth_required = true;
         config.registries.push(secret);
     })
     .await;
-    let response = server
-        .client
-        .get(server.url("registries/secret/index/config.json"))
-        .header("authorization", &server.admin_token)
-        .send()
+    let fixture = CrateFixture::new("hidden", "1.0.0");
+    assert_eq!(server.publish_to("secret", &fixture).await.status(), 200);
+    let token = format!("Authorization: {}\r\n", server.admin_token);
+    let secret = |path: &str, extra: &str| {
+        format!("GET /registries/secret/{path} HTTP/1.1\r\nHost: registry\r\n{extra}\r\n")
+    };
+    let mut stream = connect(&server).await;
+    let requests = [
+        secret("index/config.json", &token),
+        secret("index/hi/dd/hidden", &token),
+        secret("crates/hidden/hidden-1.0.0.crate", &token),
+        secret("crates/hidden/hidden-1.0.0.crate", &token),
+    ];
+    stream
+        .write_all(requests.concat().as_bytes())
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut stream = connect(&server).await;
-    let request = "GET /registries/secret/index/config.json HTTP/1.1\r\nHost: registry\r\n\r\n";
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let answers = read_answers(&mut stream, 1).await;
-    assert_eq!(answers[0].status, 401);
-    assert!(answers[0].headers.contains_key("www-authenticate"));
+    let answers = read_answers(&mut stream, 4).await;
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [200, 200, 200, 200]
+    );
+    assert_eq!(answers[3].body, fixture.tarball());
+    let etag = answers[1].headers["etag"].clone();
+
+    // Without a token, or with a wrong one, nothing comes from memory: 401 and no index.
+    let mut stranger = connect(&server).await;
+    let requests = [
+        secret("index/hi/dd/hidden", &format!("If-None-Match: {etag}\r\n")),
+        secret(
+            "index/hi/dd/hidden",
+            "Authorization: cargohold_not-a-token\r\n",
+        ),
+        secret("index/config.json", ""),
+        secret("crates/hidden/hidden-1.0.0.crate", ""),
+    ];
+    stranger
+        .write_all(requests.concat().as_bytes())
+        .await
+        .unwrap();
+    for answer in read_answers(&mut stranger, 4).await {
+        assert_eq!(answer.status, 401);
+        assert!(answer.headers.contains_key("www-authenticate"));
+        assert!(!String::from_utf8_lossy(&answer.body).contains("\"vers\""));
+    }
+
+    // The holder's revalidation on the first connection is still answered.
+    stream
+        .write_all(
+            secret(
+                "index/hi/dd/hidden",
+                &format!("{token}If-None-Match: {etag}\r\n"),
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read_answers(&mut stream, 1).await[0].status, 304);
 }
