@@ -33,6 +33,10 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Bodies up to this size are copied behind their head, so both go out in one write.
 const COPIED_BODY: usize = 64 * 1024;
 
+/// Answers to pipelined requests are written once they reach this size, and an
+/// output buffer that grew past it is not kept for the next ones.
+const OUTPUT_KEPT: usize = 256 * 1024;
+
 /// What memory can answer for a `GET` of `path` (implemented by `App` in `routes.rs`).
 pub trait AnswerFromMemory: Send + Sync + 'static {
     fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer>;
@@ -74,10 +78,17 @@ where
                 Step::Answered { length, big_body } => {
                     input.advance(length);
                     warmed = false;
-                    if let Some(body) = big_body
-                        && (write(stream, &mut output).await.is_err()
-                            || stream.write_all(&body).await.is_err())
-                    {
+                    let flushed = match big_body {
+                        Some(body) => {
+                            write(stream, &mut output).await.is_ok()
+                                && stream.write_all(&body).await.is_ok()
+                        }
+                        None if output.len() >= OUTPUT_KEPT => {
+                            write(stream, &mut output).await.is_ok()
+                        }
+                        None => true,
+                    };
+                    if !flushed {
                         return Outcome::Closed;
                     }
                 }
@@ -138,6 +149,9 @@ async fn write<S: AsyncWrite + Unpin>(stream: &mut S, output: &mut Vec<u8>) -> s
     }
     let result = stream.write_all(output).await;
     output.clear();
+    if output.capacity() > OUTPUT_KEPT {
+        *output = Vec::new();
+    }
     result
 }
 
@@ -274,6 +288,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
         let n = this.prefix.len().min(buf.remaining());
         buf.put_slice(&this.prefix[..n]);
         this.prefix.advance(n);
+        if this.prefix.is_empty() {
+            // Hyper has its own buffer from here on.
+            this.prefix = BytesMut::new();
+        }
         Poll::Ready(Ok(()))
     }
 }

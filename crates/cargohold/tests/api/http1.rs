@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cargohold_test_support::{CrateFixture, TestServer};
+use cargohold_test_support::{CrateFixture, TarEntry, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -286,4 +286,46 @@ async fn a_private_registry_answers_a_token_holder_from_memory_and_nobody_else()
         .await
         .unwrap();
     assert_eq!(read_answers(&mut stream, 1).await[0].status, 304);
+}
+
+#[tokio::test]
+async fn a_large_crate_from_memory_arrives_whole_behind_its_head() {
+    let server = TestServer::start().await;
+    let mut fixture = CrateFixture::new("bulky", "1.0.0");
+    // Bytes that do not compress: the `.crate` stays well past the lane's copy limit.
+    let mut noise = Vec::with_capacity(300 * 1024);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    while noise.len() < 300 * 1024 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        noise.extend_from_slice(&state.to_le_bytes());
+    }
+    fixture
+        .extra_entries
+        .push(TarEntry::file("bulky-1.0.0/noise.bin", noise));
+    let tarball = fixture.tarball();
+    assert!(tarball.len() > 256 * 1024, "{}", tarball.len());
+    assert_eq!(server.publish(&fixture).await.status(), 200);
+    // The first download reads it into memory.
+    assert_eq!(server.download("bulky", "1.0.0").await.1, tarball);
+
+    let mut stream = connect(&server).await;
+    let download = get("crates/bulky/bulky-1.0.0.crate", "");
+    stream
+        .write_all(
+            [download.as_str(), &get("index/bu/lk/bulky", ""), &download]
+                .concat()
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answers = read_answers(&mut stream, 3).await;
+    assert_eq!(answers[0].body, tarball);
+    assert!(String::from_utf8_lossy(&answers[1].body).contains("\"name\":\"bulky\""));
+    assert_eq!(answers[2].body, tarball);
+    assert_eq!(
+        answers[2].headers["content-length"],
+        tarball.len().to_string()
+    );
 }
