@@ -329,3 +329,43 @@ async fn a_large_crate_from_memory_arrives_whole_behind_its_head() {
         tarball.len().to_string()
     );
 }
+
+#[tokio::test]
+async fn stopping_closes_idle_and_busy_connections_of_the_lane() {
+    let server = warm_server().await;
+    let mut idle = connect(&server).await;
+    idle.write_all(get("index/al/ph/alpha", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_answers(&mut idle, 1).await[0].status, 200);
+    // A client that never pauses: each answer is followed by the next request at once.
+    let mut busy = connect(&server).await;
+    let asking = tokio::spawn(async move {
+        let request = get("index/be/ta/beta", "");
+        let mut answered = 0_u64;
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            if busy.write_all(request.as_bytes()).await.is_err() {
+                return answered;
+            }
+            match busy.read(&mut chunk).await {
+                Ok(0) | Err(_) => return answered,
+                Ok(_) => answered += 1,
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("the server stops although a client keeps asking");
+    let answered = tokio::time::timeout(Duration::from_secs(5), asking)
+        .await
+        .expect("the busy connection is closed")
+        .unwrap();
+    assert!(answered > 10, "{answered}");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection is closed");
+    assert!(read.is_err() || rest.is_empty(), "{rest:?}");
+}
