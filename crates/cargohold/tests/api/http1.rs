@@ -101,16 +101,16 @@ async fn warm_server() -> TestServer {
     server
 }
 
+/// The ETag `path` of the main registry is served with now.
+async fn etag_of(server: &TestServer, path: &str) -> String {
+    let response = server.get(&format!("registries/main/{path}")).await;
+    response.headers()["etag"].to_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order_across_the_hand_over_to_hyper() {
     let server = warm_server().await;
-    let beta_etag = server
-        .get("registries/main/index/be/ta/beta")
-        .await
-        .headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let beta_etag = etag_of(&server, "index/be/ta/beta").await;
     let mut stream = connect(&server).await;
     // All in one write: the lane answers the first four from memory; the fifth (a
     // query string) is hyper's, and so is everything after it on this connection.
@@ -154,13 +154,7 @@ async fn pipelined_requests_are_answered_in_order_across_the_hand_over_to_hyper(
 #[tokio::test]
 async fn answers_from_memory_carry_the_same_headers_with_or_without_hyper() {
     let server = warm_server().await;
-    let alpha_etag = server
-        .get("registries/main/index/al/ph/alpha")
-        .await
-        .headers()["etag"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let alpha_etag = etag_of(&server, "index/al/ph/alpha").await;
     let requests = [
         get("index/al/ph/alpha", ""),
         get(
