@@ -221,12 +221,6 @@ pub async fn readable_registry<'a>(
     Ok(registry)
 }
 
-/// The registry called `name` if anyone may read it without a token.
-pub fn public_registry<'a>(app: &'a App, name: &str) -> Option<&'a Arc<Registry>> {
-    app.find_registry(name)
-        .filter(|registry| !registry.auth_required)
-}
-
 /// The registry called `name` when memory alone says a request showing
 /// `authorization` may read it: a public one, or a private one whose reader's
 /// token and role were checked within `auth_cache::FRESH_FOR`. `None` when only

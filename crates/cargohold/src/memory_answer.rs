@@ -47,6 +47,7 @@ pub struct MemoryAnswer {
 impl MemoryAnswer {
     /// The answer for hyper (HTTP/2, and HTTP/1.1 connections the fast lane handed over).
     pub fn into_response(self) -> Response {
+        // A 304's empty body needs no box (a body from `Bytes` takes one).
         let mut response = if self.status == StatusCode::NOT_MODIFIED {
             StatusCode::NOT_MODIFIED.into_response()
         } else {

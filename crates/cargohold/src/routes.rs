@@ -270,19 +270,17 @@ impl AnswerFromMemory for App {
     /// reader on its first check. A `.crate` is not read ahead: reading one counts
     /// it, so a first download goes to hyper.
     async fn warm_for_get(&self, path: &str, authorization: Option<&[u8]>) -> bool {
-        let (registry, index_path) = match hot_route(&Method::GET, path) {
-            Some(HotRoute::IndexFile { registry, path }) => (registry, Some(path)),
-            Some(HotRoute::ConfigJson { registry } | HotRoute::Download { registry, .. }) => {
-                (registry, None)
+        match hot_route(&Method::GET, path) {
+            Some(HotRoute::IndexFile { registry, path }) => {
+                index::sparse::warm_index_file(self, registry, path, authorization).await
             }
-            None => return false,
-        };
-        match index_path {
-            Some(path) => index::sparse::warm_index_file(self, registry, path, authorization).await,
-            None => match self.find_registry(registry) {
-                Some(registry) => access::warm_reader(self, registry, authorization).await,
-                None => false,
-            },
+            Some(HotRoute::ConfigJson { registry } | HotRoute::Download { registry, .. }) => {
+                match self.find_registry(registry) {
+                    Some(registry) => access::warm_reader(self, registry, authorization).await,
+                    None => false,
+                }
+            }
+            None => false,
         }
     }
 }

@@ -81,6 +81,13 @@ fn config_json_answer(registry: &Registry) -> MemoryAnswer {
     }
 }
 
+/// The lowercase crate name an index path stands for. A name longer than any
+/// crate's is none: its path is answered 404 without a query and without taking
+/// a place in the cache.
+fn crate_name(path: &str) -> Option<&str> {
+    name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH)
+}
+
 /// [`index_file`] for a request whose parts are at hand (`routes::serve_hot`).
 ///
 /// The hottest code of all: it reads the path and headers as they are (no
@@ -94,11 +101,9 @@ pub async fn answer_index_file(
 ) -> Response {
     let answer = async {
         let registry = access::readable_registry(app, registry, headers, peer).await?;
-        // No crate has a longer name: such a path is answered without a query
-        // and without taking a place in the cache.
-        let cached = match name_from_index_path(path) {
-            Some(name) if name.len() <= MAX_NAME_LENGTH => lookup(app, registry, name).await?,
-            _ => Cached::MISSING,
+        let cached = match crate_name(path) {
+            Some(name) => lookup(app, registry, name).await?,
+            None => Cached::MISSING,
         };
         AppResult::Ok(cached)
     };
@@ -127,7 +132,7 @@ pub fn answer_index_file_from_memory(
     if registry.proxy.is_some() || registry.members.is_some() {
         return None;
     }
-    let name = name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH)?;
+    let name = crate_name(path)?;
     let cached = registry.index_cache.get(name)?;
     app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
     Some(match cached {
@@ -151,7 +156,7 @@ pub async fn warm_index_file(
     if registry.proxy.is_some() || registry.members.is_some() {
         return false;
     }
-    let Some(name) = name_from_index_path(path).filter(|name| name.len() <= MAX_NAME_LENGTH) else {
+    let Some(name) = crate_name(path) else {
         return false;
     };
     access::warm_reader(app, registry, authorization).await
