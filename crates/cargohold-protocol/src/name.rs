@@ -220,9 +220,18 @@ fn path_safe_name(name: &str) -> String {
 /// Reverses [`index_path`]: the lowercase crate name an index request names, if the
 /// path has cargo's layout for it. `None` for anything cargo would never ask for.
 pub fn name_from_index_path(path: &str) -> Option<&str> {
-    // Byte by byte: every index request passes here, and its parts are short.
-    let slash = path.bytes().rposition(|b| b == b'/')?;
-    let (dir, name) = (path.as_bytes().get(..slash)?, path.get(slash + 1..)?);
+    // Every index request passes here, so nothing is searched for: the length of
+    // the path says where the name must start (`1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`).
+    let slash = match path.len() {
+        3 | 4 => 1,
+        7 => 3,
+        10.. => 5,
+        _ => return None,
+    };
+    if path.as_bytes()[slash] != b'/' {
+        return None;
+    }
+    let (dir, name) = (&path.as_bytes()[..slash], path.get(slash + 1..)?);
     let bytes = name.as_bytes();
     let laid_out = match bytes.len() {
         0 => false,
@@ -231,11 +240,22 @@ pub fn name_from_index_path(path: &str) -> Option<&str> {
         3 => dir.len() == 3 && dir[..2] == *b"3/" && dir[2] == bytes[0],
         _ => dir.len() == 5 && dir[..2] == bytes[..2] && dir[2] == b'/' && dir[3..] == bytes[2..4],
     };
-    let well_formed = bytes
-        .iter()
-        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    let well_formed = bytes.iter().all(|&b| INDEX_NAME_BYTE[usize::from(b)]);
     (laid_out && well_formed).then_some(name)
 }
+
+/// The bytes of a name in an index path: lowercase letters, digits, `-` and `_`
+/// (one table lookup per byte).
+const INDEX_NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+        byte += 1;
+    }
+    table
+};
 
 /// `serde-1.0.0+x.crate` for crate `serde` → `1.0.0+x`; crate names compare without regard to case.
 pub fn version_from_file_name<'a>(name: &str, file: &'a str) -> Option<&'a str> {
@@ -285,7 +305,7 @@ mod tests {
 
     #[test]
     fn index_paths_map_back_to_the_lowercase_name() {
-        for name in ["a", "ab", "abc", "mainpkg", "foo-bar", "x_y"] {
+        for name in ["a", "ab", "abc", "mainpkg", "foo-bar", "x_y", "a1b2"] {
             assert_eq!(name_from_index_path(&index_path(name)), Some(name));
         }
         for bad in [
@@ -306,6 +326,8 @@ mod tests {
             "ab//abcd",
             "abc/d/abcd",
             "3/\u{e9}/\u{e9}a",
+            "ab/c./abc.",
+            "ab/c /abc ",
         ] {
             assert_eq!(name_from_index_path(bad), None, "{bad}");
         }

@@ -4,7 +4,6 @@ use crate::auth_cache::AuthCache;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
@@ -14,6 +13,7 @@ use cargohold_protocol::api::ConfigJson;
 use crate::cache::{MemoryCache, Weigh};
 use crate::clock;
 use crate::config::{Config, RegistryConfig, RegistryKind};
+use crate::counter::Counter;
 use crate::db::versions::DownloadRow;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
@@ -34,7 +34,8 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub storage: BlobStore,
-    registries: HashMap<String, Arc<Registry>>,
+    /// Looked up by every request; names come from the configuration, so a fast hash will do.
+    registries: foldhash::HashMap<String, Arc<Registry>>,
     pub downloads: DownloadCounter,
     pub stats: Stats,
     /// Version lookups and small `.crate` files for downloads; both never change once published.
@@ -100,18 +101,18 @@ impl Weigh for Arc<DownloadRow> {
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Index files answered with 200.
-    pub index_served: AtomicU64,
+    pub index_served: Counter,
     /// Index files answered with 304 Not Modified.
-    pub index_not_modified: AtomicU64,
+    pub index_not_modified: Counter,
     /// Index paths with no crate (404).
-    pub index_not_found: AtomicU64,
+    pub index_not_found: Counter,
     /// Local index files found in memory, and those read from the database.
-    pub index_cache_hits: AtomicU64,
-    pub index_cache_misses: AtomicU64,
+    pub index_cache_hits: Counter,
+    pub index_cache_misses: Counter,
     /// `.crate` files served (each is also counted per version in the database).
-    pub downloads: AtomicU64,
+    pub downloads: Counter,
     /// Versions published (and uploaded) through this process.
-    pub publishes: AtomicU64,
+    pub publishes: Counter,
 }
 
 /// One hosted registry and the URLs clients know it by.
@@ -210,7 +211,7 @@ impl App {
         let db = Db::connect(&config.database_url()).await?;
         let storage = BlobStore::open(&config)?;
         let public_url = config.public_url();
-        let mut registries: HashMap<String, Arc<Registry>> = HashMap::new();
+        let mut registries: foldhash::HashMap<String, Arc<Registry>> = Default::default();
         let wanted_all = config.registries();
         // Virtual registries refer to their members, so they come last.
         let (virtuals, concrete): (Vec<_>, Vec<_>) = wanted_all

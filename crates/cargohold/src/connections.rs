@@ -27,11 +27,12 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tower::Service;
 
 use crate::fast_lane::{self, AnswerFromMemory, Outcome, Prefixed};
+use crate::stop_signal::StopSignal;
 
 /// What the accept loop enforces.
 #[derive(Debug, Clone, Copy)]
@@ -83,8 +84,8 @@ where
         .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
-    // Dropping the sender tells every connection to finish its current request and close.
-    let (stop_tx, stop_rx) = watch::channel(());
+    // Raised, it tells every connection to finish its current request and close.
+    let stop = StopSignal::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
@@ -113,12 +114,12 @@ where
             activity: activity.clone(),
         });
         let builder = builder.clone();
-        let mut stop = stop_rx.clone();
+        let stop = stop.listen();
         let mut stream = GuardedStream::new(stream, limits, activity);
         let memory = memory.clone();
         tokio::spawn(async move {
             // Plain GETs that memory answers skip hyper, until the first request that does not.
-            let unanswered = match fast_lane::serve(&mut stream, &*memory, &mut stop).await {
+            let unanswered = match fast_lane::serve(&mut stream, &*memory, &stop).await {
                 Outcome::Closed => return drop(slot),
                 Outcome::HandOver(unanswered) => unanswered,
             };
@@ -127,7 +128,7 @@ where
             let mut connection = std::pin::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
-                _ = stop.changed() => {
+                () = stop.stopped() => {
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
@@ -140,8 +141,7 @@ where
     }
 
     drop(listener);
-    drop(stop_rx);
-    drop(stop_tx);
+    stop.stop();
     // Every connection gives its slot back when it ends.
     let _all = slots.acquire_many(max as u32).await;
     Ok(())

@@ -18,9 +18,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::stop_signal::StopListener;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::watch;
 
 use crate::memory_answer::{HotHeaders, MemoryAnswer};
 
@@ -38,6 +38,7 @@ const COPIED_BODY: usize = 64 * 1024;
 const OUTPUT_KEPT: usize = 256 * 1024;
 
 /// What memory can answer for a `GET` of `path` (implemented by `App` in `routes.rs`).
+/// The lane passes only paths in origin form with no query and no percent-escape.
 pub trait AnswerFromMemory: Send + Sync + 'static {
     fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer>;
 
@@ -62,7 +63,7 @@ pub enum Outcome {
 }
 
 /// Answers `stream`'s requests while memory can; see the module's documentation.
-pub async fn serve<S, A>(stream: &mut S, memory: &A, stop: &mut watch::Receiver<()>) -> Outcome
+pub async fn serve<S, A>(stream: &mut S, memory: &A, stop: &StopListener) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
     A: AnswerFromMemory + ?Sized,
@@ -120,7 +121,7 @@ where
         // Stopping (the sender is dropped): close between requests; half a head
         // goes to hyper, which finishes that request and closes. Checked before
         // every read, so a client that never pauses cannot hold shutdown up.
-        if !matches!(stop.has_changed(), Ok(false)) {
+        if stop.is_stopping() {
             return stopped(input);
         }
         input.reserve(4096);
@@ -130,7 +131,7 @@ where
                 Ok(0) | Err(_) => return Outcome::Closed,
                 Ok(_) => {}
             },
-            _ = stop.changed() => return stopped(input),
+            () = stop.stopped() => return stopped(input),
         }
     }
 }
@@ -191,10 +192,11 @@ fn answer_one<A: AnswerFromMemory + ?Sized>(
     if request.method != Some("GET") || request.version != Some(1) {
         return Step::NotHere;
     }
-    // Origin form only, without a query: the paths of index files and `.crate`s.
+    // Origin form only, without a query or percent-escapes (the router decodes
+    // those): the paths of index files and `.crate`s. One pass over the bytes.
     let Some(path) = request
         .path
-        .filter(|p| p.starts_with('/') && !p.contains('?'))
+        .filter(|p| p.starts_with('/') && memchr::memchr2(b'?', b'%', p.as_bytes()).is_none())
     else {
         return Step::NotHere;
     };
@@ -428,6 +430,7 @@ mod tests {
             "POST /known HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
             "GET /known HTTP/1.0\r\n\r\n",
             "GET /known?x=1 HTTP/1.1\r\n\r\n",
+            "GET /%6Bnown HTTP/1.1\r\n\r\n",
             "GET http://host/known HTTP/1.1\r\n\r\n",
             "GET /known HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
             "GET /known HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",

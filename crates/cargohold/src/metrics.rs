@@ -6,9 +6,9 @@
 //! counters ([`crate::app::Stats`], the proxies' own), which [`serve`] reads at scrape time
 //! together with the cache sizes and the database pools.
 
+use crate::counter::Counter;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -74,7 +74,6 @@ pub async fn serve(State(app): State<AppState>) -> Response {
 /// Appends what `app` counts itself. Written here rather than through the process-wide
 /// recorder, so each app (tests start several in one process) shows its own figures.
 fn write_app_metrics(text: &mut String, app: &App) {
-    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let stats = &app.stats;
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -86,7 +85,7 @@ fn write_app_metrics(text: &mut String, app: &App) {
         let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
         format!("{{{}}}", inner.join(","))
     };
-    let count = |value: &AtomicU64| vec![(String::new(), load(value) as f64)];
+    let count = |value: &Counter| vec![(String::new(), value.get() as f64)];
     family(
         "cargohold_index_responses_total",
         "counter",
@@ -94,15 +93,15 @@ fn write_app_metrics(text: &mut String, app: &App) {
         &[
             (
                 labels(&[("result", "served")]),
-                load(&stats.index_served) as f64,
+                stats.index_served.get() as f64,
             ),
             (
                 labels(&[("result", "not_modified")]),
-                load(&stats.index_not_modified) as f64,
+                stats.index_not_modified.get() as f64,
             ),
             (
                 labels(&[("result", "not_found")]),
-                load(&stats.index_not_found) as f64,
+                stats.index_not_found.get() as f64,
             ),
         ],
     );

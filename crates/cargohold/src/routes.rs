@@ -208,6 +208,11 @@ pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
     if method != Method::GET || path.contains('%') {
         return None;
     }
+    hot_route_of_plain_get(path)
+}
+
+/// [`hot_route`] of a `GET` whose path the caller knows has no percent-escape.
+fn hot_route_of_plain_get(path: &str) -> Option<HotRoute<'_>> {
     let (registry, rest) = path.strip_prefix("/registries/")?.split_once('/')?;
     if registry.is_empty() {
         return None;
@@ -263,7 +268,7 @@ pub fn answer_hot_from_memory(
 /// of `path` (no query) when memory alone holds the answer.
 impl AnswerFromMemory for App {
     fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer> {
-        answer_hot_from_memory(self, hot_route(&Method::GET, path)?, presented)
+        answer_hot_from_memory(self, hot_route_of_plain_get(path)?, presented)
     }
 
     /// Index files come into memory on their first read, and a private registry's

@@ -1,7 +1,6 @@
 //! `GET /registries/{registry}/index/config.json` and `GET /registries/{registry}/index/{path}`.
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -134,7 +133,7 @@ pub fn answer_index_file_from_memory(
     }
     let name = crate_name(path)?;
     let cached = registry.index_cache.get(name)?;
-    app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
+    app.stats.index_cache_hits.bump();
     Some(match cached {
         Cached::File(file) => file_answer(app, presented, &file),
         Cached::Missing { .. } => not_found(app),
@@ -167,10 +166,10 @@ pub async fn warm_index_file(
 fn file_answer(app: &App, presented: &HotHeaders<'_>, file: &CachedFile) -> MemoryAnswer {
     let fresh = is_not_modified(presented, &file.etag, file.last_modified_secs);
     let (status, content_type, body) = if fresh {
-        app.stats.index_not_modified.fetch_add(1, Ordering::Relaxed);
+        app.stats.index_not_modified.bump();
         (StatusCode::NOT_MODIFIED, None, Bytes::new())
     } else {
-        app.stats.index_served.fetch_add(1, Ordering::Relaxed);
+        app.stats.index_served.bump();
         (
             StatusCode::OK,
             Some("text/plain; charset=utf-8"),
@@ -189,7 +188,7 @@ fn file_answer(app: &App, presented: &HotHeaders<'_>, file: &CachedFile) -> Memo
 
 /// Cargo reads a 404 as "no such crate"; the body is only for humans.
 fn not_found(app: &App) -> MemoryAnswer {
-    app.stats.index_not_found.fetch_add(1, Ordering::Relaxed);
+    app.stats.index_not_found.bump();
     MemoryAnswer {
         status: StatusCode::NOT_FOUND,
         content_type: Some("text/plain; charset=utf-8"),
@@ -217,10 +216,10 @@ pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cac
 /// The index file of `name` in a local registry: from the cache, or from the database (then cached).
 pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
     if let Some(cached) = registry.index_cache.get(name) {
-        app.stats.index_cache_hits.fetch_add(1, Ordering::Relaxed);
+        app.stats.index_cache_hits.bump();
         return Ok(cached);
     }
-    app.stats.index_cache_misses.fetch_add(1, Ordering::Relaxed);
+    app.stats.index_cache_misses.bump();
     let epoch = registry.index_cache.epoch();
     let cached = match Box::pin(db::index_files::find(app.db.read(), registry.id, name)).await? {
         Some(row) => Cached::File(Arc::new(CachedFile::from_row(row))),

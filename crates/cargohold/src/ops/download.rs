@@ -162,9 +162,7 @@ pub fn open_from_memory(
 /// Counts the download of `row` and makes it ready to send.
 fn served(app: &App, row: &DownloadRow, body: DownloadBody) -> Download {
     app.downloads.record(row.version_id, row.crate_id);
-    app.stats
-        .downloads
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.stats.downloads.bump();
     Download {
         body,
         size: row.size,

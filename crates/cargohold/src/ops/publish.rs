@@ -192,9 +192,7 @@ pub async fn publish(
         "published `{name}@{}`",
         checked.entry.vers
     );
-    app.stats
-        .publishes
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.stats.publishes.bump();
     Ok(Published {
         entry: checked.entry,
         new_crate,

@@ -2,8 +2,6 @@
 //! registry. Each denied call gets the right status and a helpful message and
 //! changes nothing; each allowed call succeeds.
 
-use std::sync::atomic::Ordering;
-
 use cargohold::access::Role;
 use cargohold::auth::Scope;
 use cargohold::config::RegistryConfig;
@@ -514,7 +512,7 @@ async fn what_a_private_registry_holds_in_memory_is_still_refused_without_a_toke
         }
         request.send()
     };
-    let index_hits = || server.app.stats.index_cache_hits.load(Ordering::Relaxed);
+    let index_hits = || server.app.stats.index_cache_hits.get();
     for path in paths {
         // Read until memory answers: on PostgreSQL the publish's change notice may
         // still empty the index cache after the first read.

@@ -145,11 +145,7 @@ async fn stale_index_files_are_revalidated_with_the_upstream_etag() {
 
     assert_eq!(server.index_file_in("upstream", "moving").await.0, 200);
     assert_eq!(server.index_file_in("upstream", "moving").await.0, 200);
-    let not_modified = upstream
-        .app
-        .stats
-        .index_not_modified
-        .load(Ordering::Relaxed);
+    let not_modified = upstream.app.stats.index_not_modified.get();
     assert_eq!(not_modified, 1, "the second request was a revalidation");
 
     publish_upstream(&upstream, &CrateFixture::new("moving", "1.1.0")).await;

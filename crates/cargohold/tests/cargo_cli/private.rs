@@ -46,11 +46,7 @@ async fn cargo_publishes_resolves_builds_and_searches_a_private_registry_with_a_
         search.stdout
     );
     // Every index request and the download carried the token: nothing was served anonymously.
-    let served = server
-        .app
-        .stats
-        .index_served
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let served = server.app.stats.index_served.get();
     assert!(served > 0);
 
     // Someone without a token learns how to get one, and nothing about the crates.

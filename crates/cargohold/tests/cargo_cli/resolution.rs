@@ -1,7 +1,5 @@
 //! Resolution against the registry: yanked versions, lockfiles, and revalidation with 304s.
 
-use std::sync::atomic::Ordering;
-
 use cargohold_test_support::{CargoSandbox, TestServer};
 
 const USE_LIB: &str = "[dependencies]\nyank-me = { version = \"0.1\", registry = \"test\" }\n";
@@ -99,16 +97,16 @@ async fn a_second_cargo_update_is_answered_with_304_not_modified() {
         .assert_success();
 
     let stats = &server.app.stats;
-    let served = stats.index_served.load(Ordering::Relaxed);
-    let not_modified = stats.index_not_modified.load(Ordering::Relaxed);
+    let served = stats.index_served.get();
+    let not_modified = stats.index_not_modified.get();
     cargo.cargo(&app, &["update"]).await.assert_success();
     assert_eq!(
-        stats.index_served.load(Ordering::Relaxed),
+        stats.index_served.get(),
         served,
         "no index file was sent again"
     );
     assert!(
-        stats.index_not_modified.load(Ordering::Relaxed) >= not_modified + 2,
+        stats.index_not_modified.get() >= not_modified + 2,
         "both index files were revalidated with 304"
     );
 }
