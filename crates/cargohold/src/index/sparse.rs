@@ -235,6 +235,10 @@ pub async fn lookup_local(app: &App, registry: &Registry, name: &str) -> AppResu
 /// compresses (nginx's gzip) turns `"x"` into `W/"x"` on the way to cargo.
 fn is_not_modified(presented: &HotHeaders<'_>, etag: &HeaderValue, last_modified: i64) -> bool {
     if let Some(if_none_match) = presented.if_none_match {
+        // What cargo sends: the one tag it was given, as it was given.
+        if if_none_match == etag.as_bytes() {
+            return true;
+        }
         // Compared as bytes: a tag is ASCII, and nothing here needs the checks of `to_str`.
         let ours = strip_weak(etag.as_bytes());
         return if_none_match
