@@ -13,7 +13,7 @@ use cargohold_protocol::api::ConfigJson;
 use crate::cache::{MemoryCache, Weigh};
 use crate::clock;
 use crate::config::{Config, RegistryConfig, RegistryKind};
-use crate::counter::Counter;
+use crate::counter::{Counter, PerThread};
 use crate::db::versions::DownloadRow;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
@@ -399,28 +399,45 @@ impl App {
 }
 
 /// Downloads counted in memory and written in batches, so serving a `.crate` never waits on a write.
+/// Each thread counts into its own map, so downloads on different cores share no lock.
 #[derive(Debug, Default)]
 pub struct DownloadCounter {
-    pending: Mutex<HashMap<(i64, i64), i64>>,
+    pending: PerThread<Mutex<HashMap<(i64, i64), i64>>>,
 }
 
 impl DownloadCounter {
     /// Counts one download of `version_id` (of `crate_id`).
     pub fn record(&self, version_id: i64, crate_id: i64) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        *pending.entry((version_id, crate_id)).or_default() += 1;
+        *lock(self.pending.mine())
+            .entry((version_id, crate_id))
+            .or_default() += 1;
     }
 
     fn take(&self) -> HashMap<(i64, i64), i64> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut all = HashMap::new();
+        for pending in self.pending.all() {
+            let taken = std::mem::take(&mut *lock(pending));
+            if all.is_empty() {
+                all = taken;
+            } else {
+                for (key, count) in taken {
+                    *all.entry(key).or_default() += count;
+                }
+            }
+        }
+        all
     }
 
     fn restore(&self, counts: HashMap<(i64, i64), i64>) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = lock(self.pending.mine());
         for (key, count) in counts {
             *pending.entry(key).or_default() += count;
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A name for this process that no other node shares.
@@ -433,4 +450,35 @@ fn node_id() -> String {
         std::process::id(),
         rand::random::<u32>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_counted_on_several_threads_are_taken_together_and_can_be_put_back() {
+        let counter = DownloadCounter::default();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        counter.record(7, 1);
+                    }
+                    counter.record(8, 1);
+                });
+            }
+        });
+        let taken = counter.take();
+        assert_eq!(taken, HashMap::from([((7, 1), 40), ((8, 1), 4)]));
+        assert!(
+            counter.take().is_empty(),
+            "taking empties every thread's map"
+        );
+
+        // A failed write puts them back, to be added to what comes in meanwhile.
+        counter.restore(taken);
+        counter.record(7, 1);
+        assert_eq!(counter.take(), HashMap::from([((7, 1), 41), ((8, 1), 4)]));
+    }
 }
