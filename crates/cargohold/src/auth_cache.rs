@@ -46,6 +46,14 @@ impl AuthCache {
         fresh(&self.tokens, hash)
     }
 
+    /// `read` of the holder of the token hashed to `hash`, if checked within
+    /// [`FRESH_FOR`]; the holder is read where it is kept, not copied out.
+    pub fn token_with<R>(&self, hash: &str, read: impl FnOnce(&Actor) -> R) -> Option<R> {
+        let map = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        let (actor, at) = map.get(hash)?;
+        (at.elapsed() < FRESH_FOR).then(|| read(actor))
+    }
+
     pub fn remember_token(&self, hash: String, actor: &Actor, epoch: u64) {
         self.remember(&self.tokens, hash, actor.clone(), epoch);
     }
@@ -113,6 +121,8 @@ mod tests {
         cache.remember_token("h".into(), &alice(), epoch);
         cache.remember_role(7, 1, Some(Role::Read), epoch);
         assert_eq!(cache.token("h").map(|a| a.user_id), Some(7));
+        assert_eq!(cache.token_with("h", |a| a.user_id), Some(7));
+        assert_eq!(cache.token_with("other", |a| a.user_id), None);
         assert_eq!(cache.role(7, 1), Some(Some(Role::Read)));
         assert_eq!(cache.role(7, 2), None);
         cache.forget_all();
