@@ -416,23 +416,19 @@ impl DownloadCounter {
     fn take(&self) -> HashMap<(i64, i64), i64> {
         let mut all = HashMap::new();
         for pending in self.pending.all() {
-            let taken = std::mem::take(&mut *lock(pending));
-            if all.is_empty() {
-                all = taken;
-            } else {
-                for (key, count) in taken {
-                    *all.entry(key).or_default() += count;
-                }
-            }
+            add_counts(&mut all, std::mem::take(&mut *lock(pending)));
         }
         all
     }
 
     fn restore(&self, counts: HashMap<(i64, i64), i64>) {
-        let mut pending = lock(self.pending.mine());
-        for (key, count) in counts {
-            *pending.entry(key).or_default() += count;
-        }
+        add_counts(&mut lock(self.pending.mine()), counts);
+    }
+}
+
+fn add_counts(into: &mut HashMap<(i64, i64), i64>, counts: HashMap<(i64, i64), i64>) {
+    for (key, count) in counts {
+        *into.entry(key).or_default() += count;
     }
 }
 

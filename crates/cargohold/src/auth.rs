@@ -159,13 +159,13 @@ impl Actor {
         }
     }
 
-    /// Whether this is an administrator using a token with the `admin` scope: an
-    /// administrator's everyday token carries only an everyday user's powers.
     /// Whether the token has not expired at `now` (Unix seconds).
     fn is_live(&self, now: i64) -> bool {
         self.expires_at.is_none_or(|expires_at| expires_at > now)
     }
 
+    /// Whether this is an administrator using a token with the `admin` scope: an
+    /// administrator's everyday token carries only an everyday user's powers.
     pub fn acts_as_admin(&self) -> bool {
         self.is_admin && self.scopes.contains(&Scope::Admin)
     }
@@ -375,21 +375,26 @@ pub fn token_in_authorization(value: &[u8]) -> Option<&str> {
 /// The holder of `token` when a check of it within `auth_cache::FRESH_FOR` still
 /// holds: no query, no rate limit (only successful checks are kept).
 pub fn reader_from_memory(app: &App, token: &str) -> Option<Actor> {
-    app.auth_cache
-        .token_with(&hash_token(token), |actor| {
-            actor.is_live(clock::now()).then(|| actor.clone())
-        })
-        .flatten()
+    kept_reader(app, token, |actor| Some(actor.clone()))
 }
 
 /// [`reader_from_memory`] for a read of `registry` on every request of a private
 /// registry: the holder's user id and whether it acts as an administrator, when
 /// the kept check shows a live token that may read there. Nothing is copied.
 pub fn registry_reader_from_memory(app: &App, token: &str, registry: &str) -> Option<(i64, bool)> {
+    kept_reader(app, token, |actor| {
+        actor
+            .require(Scope::Read, registry, None)
+            .is_ok()
+            .then(|| (actor.user_id, actor.acts_as_admin()))
+    })
+}
+
+/// `read` of the kept holder of `token`, when its check is fresh and the token live.
+fn kept_reader<R>(app: &App, token: &str, read: impl FnOnce(&Actor) -> Option<R>) -> Option<R> {
     app.auth_cache
         .token_with(&hash_token(token), |actor| {
-            (actor.is_live(clock::now()) && actor.require(Scope::Read, registry, None).is_ok())
-                .then(|| (actor.user_id, actor.acts_as_admin()))
+            actor.is_live(clock::now()).then(|| read(actor)).flatten()
         })
         .flatten()
 }

@@ -43,15 +43,13 @@ impl AuthCache {
 
     /// The holder of the token hashed to `hash`, if checked within [`FRESH_FOR`].
     pub fn token(&self, hash: &str) -> Option<Actor> {
-        fresh(&self.tokens, hash)
+        self.token_with(hash, Actor::clone)
     }
 
     /// `read` of the holder of the token hashed to `hash`, if checked within
     /// [`FRESH_FOR`]; the holder is read where it is kept, not copied out.
     pub fn token_with<R>(&self, hash: &str, read: impl FnOnce(&Actor) -> R) -> Option<R> {
-        let map = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        let (actor, at) = map.get(hash)?;
-        (at.elapsed() < FRESH_FOR).then(|| read(actor))
+        fresh(&self.tokens, hash, read)
     }
 
     pub fn remember_token(&self, hash: String, actor: &Actor, epoch: u64) {
@@ -60,7 +58,7 @@ impl AuthCache {
 
     /// The role granted to `user_id` in `registry_id`, if looked up within [`FRESH_FOR`].
     pub fn role(&self, user_id: i64, registry_id: i64) -> Option<Option<Role>> {
-        fresh(&self.roles, &(user_id, registry_id))
+        fresh(&self.roles, &(user_id, registry_id), |role| *role)
     }
 
     pub fn remember_role(&self, user_id: i64, registry_id: i64, role: Option<Role>, epoch: u64) {
@@ -95,15 +93,15 @@ impl AuthCache {
     }
 }
 
-fn fresh<K, V, Q>(map: &Remembered<K, V>, key: &Q) -> Option<V>
+/// `read` of what `map` keeps for `key`, if it was kept within [`FRESH_FOR`].
+fn fresh<K, V, Q, R>(map: &Remembered<K, V>, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: std::hash::Hash + Eq + ?Sized,
-    V: Clone,
 {
     let map = map.read().unwrap_or_else(|e| e.into_inner());
     let (value, at) = map.get(key)?;
-    (at.elapsed() < FRESH_FOR).then(|| value.clone())
+    (at.elapsed() < FRESH_FOR).then(|| read(value))
 }
 
 #[cfg(test)]

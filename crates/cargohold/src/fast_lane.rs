@@ -18,11 +18,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::stop_signal::StopListener;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::memory_answer::{HotHeaders, MemoryAnswer};
+use crate::stop_signal::StopListener;
 
 /// Headers a request may carry and still be answered here (hyper's own limit is 100).
 const MAX_HEADERS: usize = 32;
@@ -118,7 +118,7 @@ where
         if hand_over || input.len() >= MAX_HEAD {
             return Outcome::HandOver(input);
         }
-        // Stopping (the sender is dropped): close between requests; half a head
+        // Stopping (the signal is raised): close between requests; half a head
         // goes to hyper, which finishes that request and closes. Checked before
         // every read, so a client that never pauses cannot hold shutdown up.
         if stop.is_stopping() {

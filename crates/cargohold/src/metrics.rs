@@ -6,7 +6,6 @@
 //! counters ([`crate::app::Stats`], the proxies' own), which [`serve`] reads at scrape time
 //! together with the cache sizes and the database pools.
 
-use crate::counter::Counter;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -19,6 +18,7 @@ use metrics::{counter, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::app::{App, AppState};
+use crate::counter::Counter;
 use crate::db::{Pool, on_pool};
 
 /// Latency buckets, in seconds: from a cached page to a slow publish.
