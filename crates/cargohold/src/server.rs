@@ -103,6 +103,13 @@ pub async fn serve(
     for writer in git_writers {
         writer.abort();
     }
+    // A change acknowledged just before the stop reaches the git index now, not at
+    // the next start.
+    for registry in app.registries().filter(|r| r.git.is_some()) {
+        if let Err(err) = crate::index::git::sync(&app, registry).await {
+            tracing::error!(registry = %registry.name, error = ?err, "could not write the git index at shutdown");
+        }
+    }
     if let Err(err) = app.flush_downloads().await {
         tracing::error!(error = ?err, "could not write download counts at shutdown");
     }
