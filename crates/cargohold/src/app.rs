@@ -113,6 +113,8 @@ pub struct Stats {
     pub downloads: Counter,
     /// Versions published (and uploaded) through this process.
     pub publishes: Counter,
+    /// HTTP/1.1 connections the fast lane passed to hyper (`fast_lane.rs`).
+    pub fast_lane_hand_overs: Counter,
 }
 
 /// One hosted registry and the URLs clients know it by.

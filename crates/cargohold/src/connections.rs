@@ -121,7 +121,10 @@ where
             // Plain GETs that memory answers skip hyper, until the first request that does not.
             let unanswered = match fast_lane::serve(&mut stream, &*memory, &stop).await {
                 Outcome::Closed => return drop(slot),
-                Outcome::HandOver(unanswered) => unanswered,
+                Outcome::HandOver(unanswered) => {
+                    memory.handed_over();
+                    unanswered
+                }
             };
             let io = TokioIo::new(Prefixed::new(unanswered, stream));
             let connection = builder.serve_connection(io, service);

@@ -1,7 +1,8 @@
 //! The HTTP/1.1 fast lane: a connection's plain `GET`s that memory can answer in
-//! full (an index file, its 304 or 404, a cached `.crate` of a public registry)
-//! are parsed with httparse and answered here, every answer in what was read
-//! going out in one write.
+//! full (`config.json`, an index file, its 304 or 404, a `.crate` up to 1 MiB) are
+//! parsed with httparse and answered here, every answer in what was read going
+//! out in one write. What memory lacks but can hold is read in first
+//! ([`AnswerFromMemory::warm_for_get`]), so a cold cache keeps connections here.
 //!
 //! The first request it does not answer, and anything unusual (another method,
 //! HTTP/1.0, a body or a `Connection` header, a head it cannot parse, an HTTP/2
@@ -51,6 +52,9 @@ pub trait AnswerFromMemory: Send + Sync + 'static {
         path: &str,
         authorization: Option<&[u8]>,
     ) -> impl Future<Output = bool> + Send;
+
+    /// Told each time a connection leaves the lane for hyper.
+    fn handed_over(&self) {}
 }
 
 /// How a connection left the lane.

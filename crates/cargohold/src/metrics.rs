@@ -130,6 +130,12 @@ fn write_app_metrics(text: &mut String, app: &App) {
         &count(&stats.publishes),
     );
     family(
+        "cargohold_fast_lane_hand_overs_total",
+        "counter",
+        "HTTP/1.1 connections passed to the general server at a request memory could not answer.",
+        &count(&stats.fast_lane_hand_overs),
+    );
+    family(
         "cargohold_download_cache_bytes",
         "gauge",
         "Bytes of crate files held in memory.",

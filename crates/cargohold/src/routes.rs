@@ -12,7 +12,7 @@ use axum::routing::{delete, get, patch, post, put};
 use crate::app::{App, AppState};
 use crate::fast_lane::AnswerFromMemory;
 use crate::memory_answer::{HotHeaders, MemoryAnswer};
-use crate::{access, api, index, web};
+use crate::{access, api, index, ops, web};
 
 /// Every route, split in two: the hot paths cargo hits by the hundred (index
 /// files, downloads), which `server.rs` serves bare, and everything else, which
@@ -202,6 +202,17 @@ pub enum HotRoute<'a> {
     },
 }
 
+impl<'a> HotRoute<'a> {
+    /// The registry the route is in.
+    pub fn registry(self) -> &'a str {
+        match self {
+            HotRoute::ConfigJson { registry }
+            | HotRoute::IndexFile { registry, .. }
+            | HotRoute::Download { registry, .. } => registry,
+        }
+    }
+}
+
 /// The hot route a request for `path` names, if it is a `GET` of one. Paths with
 /// percent-escapes are left to the router, which decodes them.
 pub fn hot_route<'a>(method: &Method, path: &'a str) -> Option<HotRoute<'a>> {
@@ -271,22 +282,30 @@ impl AnswerFromMemory for App {
         answer_hot_from_memory(self, hot_route_of_plain_get(path)?, presented)
     }
 
-    /// Index files come into memory on their first read, and a private registry's
-    /// reader on its first check. A `.crate` is not read ahead: reading one counts
-    /// it, so a first download goes to hyper.
+    /// Index files and `.crate`s come into memory on their first read (a `.crate`
+    /// uncounted: the answer from memory counts it), and a private registry's
+    /// reader on its first check.
     async fn warm_for_get(&self, path: &str, authorization: Option<&[u8]>) -> bool {
-        match hot_route(&Method::GET, path) {
-            Some(HotRoute::IndexFile { registry, path }) => {
-                index::sparse::warm_index_file(self, registry, path, authorization).await
-            }
-            Some(HotRoute::ConfigJson { registry } | HotRoute::Download { registry, .. }) => {
-                match self.find_registry(registry) {
-                    Some(registry) => access::warm_reader(self, registry, authorization).await,
-                    None => false,
-                }
-            }
-            None => false,
+        let route = hot_route_of_plain_get(path);
+        if let Some(HotRoute::IndexFile { registry, path }) = route {
+            return index::sparse::warm_index_file(self, registry, path, authorization).await;
         }
+        let Some(registry) = route.and_then(|route| self.find_registry(route.registry())) else {
+            return false;
+        };
+        if !access::warm_reader(self, registry, authorization).await {
+            return false;
+        }
+        match route {
+            Some(HotRoute::Download { name, file, .. }) => {
+                ops::download::warm(self, registry, name, file).await
+            }
+            _ => true,
+        }
+    }
+
+    fn handed_over(&self) {
+        self.stats.fast_lane_hand_overs.bump();
     }
 }
 

@@ -40,20 +40,7 @@ pub async fn open(
     name: &str,
     file: &str,
 ) -> AppResult<Download> {
-    let version = version_from_file_name(name, file).ok_or_else(|| {
-        AppError::NotFound(format!(
-            "`{file}` is not a download of `{name}`; expected `{name}-VERSION.crate`"
-        ))
-    })?;
-    // Only a crate name and a version can name a download (and a NUL would trouble PostgreSQL).
-    let plausible = cargohold_protocol::name::validate_dependency_name(name, false).is_ok()
-        && semver::Version::parse(version).is_ok();
-    if !plausible {
-        return Err(AppError::NotFound(format!(
-            "`{}` names no crate version",
-            file.escape_debug()
-        )));
-    }
+    let version = requested_version(name, file)?;
     let resolved;
     let registry = match &registry.members {
         Some(members) => {
@@ -104,25 +91,7 @@ pub async fn open(
     let body = if let Some(url) = redirect {
         DownloadBody::Redirect(url)
     } else if row.size <= WHOLE_UP_TO {
-        let blobs = &app.download_cache.blobs;
-        match blobs.get(&row.blob_key) {
-            Some(bytes) => DownloadBody::Whole(bytes),
-            None => {
-                let bytes = Box::pin(app.storage.get_bytes(&row.blob_key))
-                    .await
-                    .map_err(missing)?;
-                if bytes.len() as i64 != row.size {
-                    return Err(anyhow::anyhow!(
-                        "the .crate of {name}@{version} in the blob store has {} bytes, not {}; `cargohold check` finds such damage",
-                        bytes.len(),
-                        row.size
-                    )
-                    .into());
-                }
-                blobs.insert(&row.blob_key, bytes.clone(), blobs.epoch());
-                DownloadBody::Whole(bytes)
-            }
-        }
+        DownloadBody::Whole(whole_bytes(app, &row, name, version).await?)
     } else {
         DownloadBody::Stream(
             Box::pin(app.storage.get(&row.blob_key))
@@ -131,6 +100,67 @@ pub async fn open(
         )
     };
     Ok(served(app, &row, body))
+}
+
+/// The version `file` names, when it is a download of `name` (`{name}-{version}.crate`).
+fn requested_version<'a>(name: &str, file: &'a str) -> AppResult<&'a str> {
+    let version = version_from_file_name(name, file).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "`{file}` is not a download of `{name}`; expected `{name}-VERSION.crate`"
+        ))
+    })?;
+    // Only a crate name and a version can name a download (and a NUL would trouble PostgreSQL).
+    let plausible = cargohold_protocol::name::validate_dependency_name(name, false).is_ok()
+        && semver::Version::parse(version).is_ok();
+    if !plausible {
+        return Err(AppError::NotFound(format!(
+            "`{}` names no crate version",
+            file.escape_debug()
+        )));
+    }
+    Ok(version)
+}
+
+/// The bytes of `row`'s `.crate` (at most [`WHOLE_UP_TO`]): from memory, or from the
+/// blob store (then kept).
+async fn whole_bytes(app: &App, row: &DownloadRow, name: &str, version: &str) -> AppResult<Bytes> {
+    let blobs = &app.download_cache.blobs;
+    if let Some(bytes) = blobs.get(&row.blob_key) {
+        return Ok(bytes);
+    }
+    let epoch = blobs.epoch();
+    let bytes = Box::pin(app.storage.get_bytes(&row.blob_key))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
+        })?;
+    if bytes.len() as i64 != row.size {
+        return Err(anyhow::anyhow!(
+            "the .crate of {name}@{version} in the blob store has {} bytes, not {}; `cargohold check` finds such damage",
+            bytes.len(),
+            row.size
+        )
+        .into());
+    }
+    blobs.insert(&row.blob_key, bytes.clone(), epoch);
+    Ok(bytes)
+}
+
+/// Reads `name`'s `.crate` named `file` into memory without counting a download,
+/// so that [`open_from_memory`] answers it next: true once it will. False where
+/// [`open`] has more to do (a virtual registry, a redirect, a large file, a version
+/// a proxy has yet to fetch) or answers an error; the caller then awaits [`open`].
+pub async fn warm(app: &App, registry: &Registry, name: &str, file: &str) -> bool {
+    if registry.members.is_some() || app.storage.redirects_downloads() {
+        return false;
+    }
+    let Ok(version) = requested_version(name, file) else {
+        return false;
+    };
+    let Ok(Some(row)) = find_version(app, registry, name, version).await else {
+        return false;
+    };
+    row.size <= WHOLE_UP_TO && whole_bytes(app, &row, name, version).await.is_ok()
 }
 
 /// [`open`] when memory alone can answer: a local or proxy registry (the caller has

@@ -283,6 +283,41 @@ async fn a_private_registry_answers_a_token_holder_from_memory_and_nobody_else()
 }
 
 #[tokio::test]
+async fn a_first_download_is_read_into_memory_and_counted_once_without_leaving_the_lane() {
+    let server = TestServer::start().await;
+    let fixture = CrateFixture::new("fresh", "1.0.0");
+    assert_eq!(server.publish(&fixture).await.status(), 200);
+    let stats = &server.app.stats;
+    let hand_overs = stats.fast_lane_hand_overs.get();
+
+    // Nothing has read the `.crate` yet: the lane reads it in and answers both.
+    let mut stream = connect(&server).await;
+    let download = get("crates/fresh/fresh-1.0.0.crate", "");
+    stream
+        .write_all(format!("{download}{download}").as_bytes())
+        .await
+        .unwrap();
+    for answer in read_answers(&mut stream, 2).await {
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body, fixture.tarball());
+        assert_eq!(answer.headers["content-type"], "application/gzip");
+    }
+    assert_eq!(stats.fast_lane_hand_overs.get(), hand_overs);
+
+    // A version that does not exist is hyper's to refuse, on the same connection.
+    stream
+        .write_all(get("crates/fresh/fresh-9.9.9.crate", "").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_answers(&mut stream, 1).await[0].status, 404);
+    assert_eq!(stats.fast_lane_hand_overs.get(), hand_overs + 1);
+
+    // Reading it into memory counted nothing: two downloads, two counts.
+    server.app.flush_downloads().await.unwrap();
+    assert_eq!(server.count("SELECT downloads FROM versions").await, 2);
+}
+
+#[tokio::test]
 async fn a_large_crate_from_memory_arrives_whole_behind_its_head() {
     let server = TestServer::start().await;
     let mut fixture = CrateFixture::new("bulky", "1.0.0");

@@ -57,6 +57,11 @@ async fn metrics_count_publishes_downloads_index_answers_and_requests_by_route()
         "{text}"
     );
     assert!(text.contains("cargohold_db_pool_connections{pool=\"read\",state=\"idle\"}"));
+    // The publish (a PUT) took its connection out of the HTTP/1.1 fast lane.
+    assert!(
+        sample(&text, "cargohold_fast_lane_hand_overs_total").unwrap() >= 1.0,
+        "{text}"
+    );
     // Requests through the router, by route template, method and status, with latencies.
     // (These come from the process-wide recorder, which other tests in this process feed too.)
     let publish_route = "route=\"/registries/{registry}/api/v1/crates/new\"";
