@@ -383,8 +383,9 @@ impl App {
     }
 
     async fn write_downloads(&self, pending: &HashMap<(i64, i64), i64>) -> anyhow::Result<()> {
-        // Rows are locked crate by crate, crate before version, as every other change
-        // does, so a flush never deadlocks with a publish or a yank.
+        // Sorted, crates before versions, the order every change locks rows in, so a
+        // flush does not deadlock with a publish or a yank. Should two nodes' flushes
+        // still meet in a deadlock, PostgreSQL ends one, whose counts wait for its next try.
         let mut counts: Vec<(i64, i64, i64)> = pending
             .iter()
             .map(|(&(version_id, crate_id), &count)| (crate_id, version_id, count))
@@ -392,9 +393,7 @@ impl App {
         counts.sort_unstable();
         let day = clock::now().div_euclid(86_400);
         let mut tx = self.db.begin().await?;
-        for (crate_id, version_id, count) in counts {
-            db::downloads::add(&mut tx, version_id, crate_id, day, count).await?;
-        }
+        db::downloads::add(&mut tx, day, &counts).await?;
         tx.commit().await?;
         Ok(())
     }

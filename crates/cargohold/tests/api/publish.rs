@@ -97,6 +97,65 @@ async fn downloads_are_counted_and_written_at_shutdown() {
 }
 
 #[tokio::test]
+async fn counts_of_more_versions_than_one_statement_takes_are_all_written() {
+    let server = TestServer::start_with(|config| config.limits.publishes_per_minute = 0).await;
+    // More versions than one statement writes, over three crates.
+    let versions = cargohold::db::downloads::ROWS_PER_STATEMENT + 7;
+    let crates = ["many-a", "many-b", "many-c"];
+    let mut published = Vec::new();
+    for i in 0..versions {
+        let (name, version) = (crates[i % 3], format!("1.0.{i}"));
+        let response = server.publish(&CrateFixture::new(name, &version)).await;
+        assert_eq!(response.status(), 200);
+        published.push((name, version));
+    }
+    // Every version once, the first crate's versions twice.
+    for (name, version) in &published {
+        assert_eq!(server.download(name, version).await.0, 200);
+        if *name == "many-a" {
+            assert_eq!(server.download(name, version).await.0, 200);
+        }
+    }
+    server.app.flush_downloads().await.unwrap();
+
+    let of_a = published
+        .iter()
+        .filter(|(name, _)| *name == "many-a")
+        .count() as i64;
+    let total = versions as i64 + of_a;
+    assert_eq!(
+        server
+            .count("SELECT CAST(SUM(downloads) AS BIGINT) FROM versions")
+            .await,
+        total
+    );
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM versions WHERE downloads = 0")
+            .await,
+        0
+    );
+    assert_eq!(
+        server
+            .count("SELECT downloads FROM crates WHERE name = 'many-a'")
+            .await,
+        2 * of_a
+    );
+    assert_eq!(
+        server
+            .count("SELECT CAST(SUM(downloads) AS BIGINT) FROM crates")
+            .await,
+        total
+    );
+    assert_eq!(
+        server
+            .count("SELECT CAST(SUM(downloads) AS BIGINT) FROM version_downloads")
+            .await,
+        total
+    );
+}
+
+#[tokio::test]
 async fn dependencies_on_crates_io_and_other_registries_keep_their_index_url() {
     use cargohold_test_support::DepRegistry;
     let server = TestServer::start().await;
