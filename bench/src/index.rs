@@ -117,9 +117,12 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             format!("{:.2} / {:.2}", nginx.p50_ms, nginx.p99_ms),
             format!("{:.2} / {:.2}", ours.p50_ms, ours.p99_ms),
             format!("{} / {}", nginx.errors, ours.errors),
-            format!("{:.0}", floor.requests_per_second),
+            format!("{:.0} / {:.2}", floor.requests_per_second, floor.p99_ms),
             ratio(ours.requests_per_second, floor.requests_per_second),
-            format!("{:.0}", tokio_floor.requests_per_second),
+            format!(
+                "{:.0} / {:.2}",
+                tokio_floor.requests_per_second, tokio_floor.p99_ms
+            ),
             ratio(tokio_floor.requests_per_second, nginx.requests_per_second),
         ]
     };
@@ -127,7 +130,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     let index = Section {
         title: "Sparse index throughput",
         command: format!(
-            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin; median of {} alternating runs",
+            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin; req/s and each latency the median of {} alternating runs",
             bench.seconds,
             files.len(),
             registry.crates.len(),
@@ -141,9 +144,9 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             "nginx p50 / p99 ms",
             "cargohold p50 / p99 ms",
             "errors (nginx / cargohold)",
-            "hyper floor req/s",
+            "hyper floor req/s / p99 ms",
             "cargohold / hyper floor",
-            "tokio floor req/s",
+            "tokio floor req/s / p99 ms",
             "tokio floor / nginx",
         ],
         rows: vec![
@@ -189,7 +192,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     let private_section = Section {
         title: "Private registry index",
         command: format!(
-            "wrk -t2 -c64 -d{}s --latency, the 304s above against cargohold with main public, then private (auth-required = true) with a read-scoped token on every request; median of {} alternating runs",
+            "wrk -t2 -c64 -d{}s --latency, the 304s above against cargohold with main public, then private (auth-required = true) with a read-scoped token on every request; req/s and each latency the median of {} alternating runs",
             bench.seconds, bench.rounds
         ),
         header: vec![
