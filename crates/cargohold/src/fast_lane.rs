@@ -4,9 +4,13 @@
 //! out in one write. What memory lacks but can hold is read in first
 //! ([`AnswerFromMemory::warm_for_get`]), so a cold cache keeps connections here.
 //!
+//! cargo over `http://` offers HTTP/2 on every request (`Connection: Upgrade,
+//! HTTP2-Settings` and `Upgrade: h2c`); the lane declines it the way hyper does,
+//! by answering in HTTP/1.1.
+//!
 //! The first request it does not answer, and anything unusual (another method,
-//! HTTP/1.0, a body or a `Connection` header, a head it cannot parse, an HTTP/2
-//! preface), hands the connection to hyper for good, with every byte not yet
+//! HTTP/1.0, a body, any other `Connection` or `Upgrade`, a head it cannot parse,
+//! an HTTP/2 preface), hands the connection to hyper for good, with every byte not yet
 //! answered: hyper then reads that request as if it had been first. So the lane
 //! never has to get bodies, framing, upgrades or errors right; hyper does, as it
 //! does for everything else. For a 304 of the sparse index, hyper's own work per
@@ -213,6 +217,16 @@ fn answer_one<A: AnswerFromMemory + ?Sized>(
             presented.if_modified_since.get_or_insert(header.value);
         } else if name.eq_ignore_ascii_case(b"authorization") {
             presented.authorization.get_or_insert(header.value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            if !only_upgrade_tokens(header.value) {
+                return Step::NotHere;
+            }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            // cargo over `http://` offers HTTP/2 this way on every request; hyper
+            // declines by answering in HTTP/1.1, and so does the lane.
+            if !header.value.trim_ascii().eq_ignore_ascii_case(b"h2c") {
+                return Step::NotHere;
+            }
         } else if FRAMING.iter().any(|f| name.eq_ignore_ascii_case(f)) {
             return Step::NotHere;
         }
@@ -238,14 +252,22 @@ fn answer_one<A: AnswerFromMemory + ?Sized>(
     }
 }
 
-/// Headers that change how a request is read or how the connection goes on.
-const FRAMING: [&[u8]; 5] = [
-    b"content-length",
-    b"transfer-encoding",
-    b"connection",
-    b"upgrade",
-    b"expect",
-];
+/// Headers that change how a request is read or how the connection goes on
+/// (`Connection` and `Upgrade` are looked at apart).
+const FRAMING: [&[u8]; 3] = [b"content-length", b"transfer-encoding", b"expect"];
+
+/// Whether a `Connection` header names only what an h2c upgrade offer does
+/// (`Upgrade, HTTP2-Settings`, as cargo sends it) or `keep-alive`: nothing that
+/// closes the connection or makes another header hop-by-hop.
+fn only_upgrade_tokens(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').all(|token| {
+        let token = token.trim_ascii();
+        token.is_empty()
+            || [&b"upgrade"[..], b"http2-settings", b"keep-alive"]
+                .iter()
+                .any(|known| token.eq_ignore_ascii_case(known))
+    })
+}
 
 thread_local! {
     /// The `date` of this second, formatted once (hyper keeps its own the same way).
@@ -416,6 +438,33 @@ mod tests {
     }
 
     #[test]
+    fn cargos_offer_of_http2_is_declined_by_answering() {
+        // What cargo (through curl) sends on every request over `http://`.
+        let request = "GET /known HTTP/1.1\r\nHost: x\r\n\
+                       Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+                       HTTP2-Settings: AAMAAABkAAQAAQAAAAIAAAAA\r\nIf-None-Match: \"v1\"\r\n\r\n";
+        let (step, output) = step(request);
+        assert_eq!(
+            step,
+            Step::Answered {
+                length: request.len(),
+                big_body: None
+            }
+        );
+        assert!(
+            output.starts_with("HTTP/1.1 304 Not Modified\r\n"),
+            "{output}"
+        );
+        assert!(step_answers(
+            "GET /known HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"
+        ));
+    }
+
+    fn step_answers(request: &str) -> bool {
+        matches!(step(request).0, Step::Answered { .. })
+    }
+
+    #[test]
     fn half_a_head_waits_for_more() {
         assert_eq!(step("GET /known HTTP/1.1\r\nHost: x\r\n").0, Step::Partial);
     }
@@ -439,7 +488,9 @@ mod tests {
             "GET /known HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
             "GET /known HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "GET /known HTTP/1.1\r\nConnection: close\r\n\r\n",
-            "GET /known HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
+            "GET /known HTTP/1.1\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n",
+            "GET /known HTTP/1.1\r\nConnection: Upgrade, Authorization\r\nUpgrade: h2c\r\n\r\n",
+            "GET /known HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
             "GET /known HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
             "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             "GET /known HTTP/1.1\r\nBad Header: x\r\n\r\n",

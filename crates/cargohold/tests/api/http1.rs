@@ -101,6 +101,42 @@ async fn warm_server() -> TestServer {
     server
 }
 
+/// What cargo (through curl) adds to every request over `http://`: an offer to
+/// switch to HTTP/2, which cargohold declines by answering in HTTP/1.1.
+const CARGO_OFFERS_HTTP2: &str = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+                                  HTTP2-Settings: AAMAAABkAAQAAQAAAAIAAAAA\r\n";
+
+#[tokio::test]
+async fn cargos_requests_over_http_stay_in_the_lane_despite_its_offer_of_http2() {
+    let server = warm_server().await;
+    let hand_overs = server.app.stats.fast_lane_hand_overs.get();
+    let mut stream = connect(&server).await;
+    let requests = [
+        get("index/config.json", CARGO_OFFERS_HTTP2),
+        get("index/al/ph/alpha", CARGO_OFFERS_HTTP2),
+        get("crates/alpha/alpha-1.0.0.crate", CARGO_OFFERS_HTTP2),
+    ];
+    stream
+        .write_all(requests.concat().as_bytes())
+        .await
+        .unwrap();
+    let answers = read_answers(&mut stream, 3).await;
+    assert_eq!(
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [200, 200, 200]
+    );
+    assert!(answers.iter().all(|a| !a.headers.contains_key("upgrade")));
+    assert_eq!(server.app.stats.fast_lane_hand_overs.get(), hand_overs);
+
+    // Asked to close, or to switch to anything but h2c, the lane leaves it to hyper.
+    stream
+        .write_all(get("index/be/ta/beta", "Connection: close\r\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_answers(&mut stream, 1).await[0].status, 200);
+    assert_eq!(server.app.stats.fast_lane_hand_overs.get(), hand_overs + 1);
+}
+
 /// The ETag `path` of the main registry is served with now.
 async fn etag_of(server: &TestServer, path: &str) -> String {
     let response = server.get(&format!("registries/main/{path}")).await;
@@ -164,15 +200,20 @@ async fn answers_from_memory_carry_the_same_headers_with_or_without_hyper() {
         get("index/config.json", ""),
         get("index/no/ne/none", ""),
         get("crates/alpha/alpha-1.0.0.crate", ""),
+        get(
+            "index/al/ph/alpha",
+            &format!("{CARGO_OFFERS_HTTP2}If-None-Match: {alpha_etag}\r\n"),
+        ),
+        get("index/be/ta/beta", CARGO_OFFERS_HTTP2),
     ];
     let mut fast = connect(&server).await;
     fast.write_all(requests.concat().as_bytes()).await.unwrap();
     let from_the_lane = read_answers(&mut fast, requests.len()).await;
 
-    // A first request the lane leaves to hyper (`Connection: keep-alive`) makes
-    // the whole connection hyper's.
+    // A first request the lane leaves to hyper (one with a query) makes the
+    // whole connection hyper's.
     let mut slow = connect(&server).await;
-    let hand_over = get("index/config.json", "Connection: keep-alive\r\n");
+    let hand_over = get("index/config.json?hand=over", "");
     slow.write_all([hand_over, requests.concat()].concat().as_bytes())
         .await
         .unwrap();
