@@ -40,7 +40,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     Ok(Section {
         title: "Downloads",
         command: format!(
-            "wrk -t2 -c64 -d{}s --latency over {} .crate files (about {size} bytes each); req/s and each latency the median of {} alternating runs",
+            "wrk -t2 -c64 -d{}s --latency over {} .crate files (about {size} bytes each), with the headers cargo sends over http://; req/s and each latency the median of {} alternating runs",
             bench.seconds,
             targets.len(),
             bench.rounds

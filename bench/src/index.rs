@@ -130,7 +130,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     let index = Section {
         title: "Sparse index throughput",
         command: format!(
-            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin; req/s and each latency the median of {} alternating runs",
+            "wrk -t2 -c64 -d{}s --latency, {} index files ({} crates, {versions} versions), round-robin, with the headers cargo sends over http://; req/s and each latency the median of {} alternating runs",
             bench.seconds,
             files.len(),
             registry.crates.len(),
