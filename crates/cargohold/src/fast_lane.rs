@@ -402,17 +402,19 @@ mod tests {
         (step, String::from_utf8(output).unwrap())
     }
 
+    /// A request of `length` bytes answered whole into the output.
+    fn answered(length: usize) -> Step {
+        Step::Answered {
+            length,
+            big_body: None,
+        }
+    }
+
     #[test]
     fn a_known_get_is_answered_with_head_and_body() {
         let request = "GET /known HTTP/1.1\r\nHost: x\r\n\r\n";
         let (step, output) = step(request);
-        assert_eq!(
-            step,
-            Step::Answered {
-                length: request.len(),
-                big_body: None
-            }
-        );
+        assert_eq!(step, answered(request.len()));
         assert!(output.starts_with("HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-length: 5\r\n"));
         assert!(output.ends_with("\r\n\r\nhello"));
     }
@@ -428,13 +430,7 @@ mod tests {
     fn only_the_first_request_of_a_pipeline_is_consumed_per_step() {
         let first = "GET /known HTTP/1.1\r\n\r\n";
         let (step, _) = step(&format!("{first}GET /known HTTP/1.1\r\n"));
-        assert_eq!(
-            step,
-            Step::Answered {
-                length: first.len(),
-                big_body: None
-            }
-        );
+        assert_eq!(step, answered(first.len()));
     }
 
     #[test]
@@ -444,13 +440,7 @@ mod tests {
                        Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
                        HTTP2-Settings: AAMAAABkAAQAAQAAAAIAAAAA\r\nIf-None-Match: \"v1\"\r\n\r\n";
         let (step, output) = step(request);
-        assert_eq!(
-            step,
-            Step::Answered {
-                length: request.len(),
-                big_body: None
-            }
-        );
+        assert_eq!(step, answered(request.len()));
         assert!(
             output.starts_with("HTTP/1.1 304 Not Modified\r\n"),
             "{output}"
