@@ -81,9 +81,6 @@ pub async fn open(
                 .ok_or_else(missing)?
         }
     };
-    let missing = |e: object_store::Error| {
-        anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
-    };
     let redirect =
         app.storage.download_url(&row.blob_key).await.map_err(|e| {
             anyhow::anyhow!("could not sign a download URL for {name}@{version}: {e}")
@@ -96,7 +93,7 @@ pub async fn open(
         DownloadBody::Stream(
             Box::pin(app.storage.get(&row.blob_key))
                 .await
-                .map_err(missing)?,
+                .map_err(|e| missing_blob(name, version, e))?,
         )
     };
     Ok(served(app, &row, body))
@@ -131,9 +128,7 @@ async fn whole_bytes(app: &App, row: &DownloadRow, name: &str, version: &str) ->
     let epoch = blobs.epoch();
     let bytes = Box::pin(app.storage.get_bytes(&row.blob_key))
         .await
-        .map_err(|e| {
-            anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
-        })?;
+        .map_err(|e| missing_blob(name, version, e))?;
     if bytes.len() as i64 != row.size {
         return Err(anyhow::anyhow!(
             "the .crate of {name}@{version} in the blob store has {} bytes, not {}; `cargohold check` finds such damage",
@@ -144,6 +139,10 @@ async fn whole_bytes(app: &App, row: &DownloadRow, name: &str, version: &str) ->
     }
     blobs.insert(&row.blob_key, bytes.clone(), epoch);
     Ok(bytes)
+}
+
+fn missing_blob(name: &str, version: &str, e: object_store::Error) -> anyhow::Error {
+    anyhow::anyhow!("the .crate of {name}@{version} is missing from the blob store: {e}")
 }
 
 /// Reads `name`'s `.crate` named `file` into memory without counting a download,
