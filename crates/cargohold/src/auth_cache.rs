@@ -9,21 +9,86 @@
 //! Failed checks are never kept: they go to the database, and to the rate limit.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use crate::access::Role;
 use crate::auth::Actor;
+use crate::cache::shard_of;
 
 /// How long a token check or a granted role is trusted without asking again.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
-/// Entries per map before it is emptied (only valid tokens get in, so only the
-/// number of tokens in use can fill it).
+/// Entries per map, about, before parts of it are emptied.
 const MAX_ENTRIES: usize = 10_000;
 
-type Remembered<K, V> = RwLock<HashMap<K, (V, Instant)>>;
+/// Locks each map is spread over: a read takes its shard's lock, which writes
+/// the lock's word, so readers of different tokens on different cores do not
+/// fight over one cache line.
+const SHARDS: usize = 16;
+
+/// Entries per shard before it is emptied (only valid tokens get in, so only the
+/// number of tokens in use can fill it).
+const MAX_ENTRIES_PER_SHARD: usize = MAX_ENTRIES / SHARDS;
+
+/// One shard of a map: each value with the time it was checked.
+type Shard<K, V> = HashMap<K, (V, Instant)>;
+
+/// What one map keeps, spread over [`SHARDS`] locks by its key's [`ShardKey`].
+struct Remembered<K, V> {
+    shards: Box<[RwLock<Shard<K, V>>]>,
+}
+
+impl<K, V> Default for Remembered<K, V> {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+}
+
+impl<K, V> Remembered<K, V> {
+    /// Every shard, locked for writing, in order.
+    fn lock_all(&self) -> Vec<RwLockWriteGuard<'_, Shard<K, V>>> {
+        self.shards
+            .iter()
+            .map(|shard| shard.write().unwrap_or_else(|e| e.into_inner()))
+            .collect()
+    }
+}
+
+impl<K, V> std::fmt::Debug for Remembered<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remembered").finish_non_exhaustive()
+    }
+}
+
+/// The bytes a key's shard is picked by.
+trait ShardKey {
+    fn shard(&self) -> usize;
+}
+
+impl ShardKey for str {
+    fn shard(&self) -> usize {
+        shard_of(self.as_bytes(), SHARDS)
+    }
+}
+
+impl ShardKey for String {
+    fn shard(&self) -> usize {
+        self.as_str().shard()
+    }
+}
+
+impl ShardKey for (i64, i64) {
+    fn shard(&self) -> usize {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.0.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.1.to_le_bytes());
+        shard_of(&bytes, SHARDS)
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct AuthCache {
@@ -67,29 +132,33 @@ impl AuthCache {
 
     /// Forgets every check: called after a change to tokens, users, grants or teams.
     pub fn forget_all(&self) {
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        let mut roles = self.roles.write().unwrap_or_else(|e| e.into_inner());
+        // Every shard is held while the epoch moves, so no check that read the
+        // database before the change is stored after it (`remember` checks the
+        // epoch under its shard's lock). Always taken in the same order.
+        let mut tokens = self.tokens.lock_all();
+        let mut roles = self.roles.lock_all();
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        tokens.clear();
-        roles.clear();
+        tokens.iter_mut().for_each(|shard| shard.clear());
+        roles.iter_mut().for_each(|shard| shard.clear());
     }
 
-    fn remember<K: std::hash::Hash + Eq, V>(
+    fn remember<K: std::hash::Hash + Eq + ShardKey, V>(
         &self,
         map: &Remembered<K, V>,
         key: K,
         value: V,
         epoch: u64,
     ) {
-        let mut map = map.write().unwrap_or_else(|e| e.into_inner());
+        let shard = &map.shards[key.shard()];
+        let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
         // Checked under the lock `forget_all` takes: a check that raced a change is dropped.
         if self.epoch.load(Ordering::Acquire) != epoch {
             return;
         }
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
+        if shard.len() >= MAX_ENTRIES_PER_SHARD {
+            shard.clear();
         }
-        map.insert(key, (value, Instant::now()));
+        shard.insert(key, (value, Instant::now()));
     }
 }
 
@@ -97,10 +166,12 @@ impl AuthCache {
 fn fresh<K, V, Q, R>(map: &Remembered<K, V>, key: &Q, read: impl FnOnce(&V) -> R) -> Option<R>
 where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
-    Q: std::hash::Hash + Eq + ?Sized,
+    Q: std::hash::Hash + Eq + ShardKey + ?Sized,
 {
-    let map = map.read().unwrap_or_else(|e| e.into_inner());
-    let (value, at) = map.get(key)?;
+    let shard = map.shards[key.shard()]
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    let (value, at) = shard.get(key)?;
     (at.elapsed() < FRESH_FOR).then(|| read(value))
 }
 
@@ -140,10 +211,28 @@ mod tests {
     }
 
     #[test]
+    fn checks_of_many_tokens_are_all_kept_and_all_forgotten() {
+        let cache = AuthCache::default();
+        let epoch = cache.epoch();
+        for n in 0..200 {
+            cache.remember_token(format!("token-{n}"), &alice(), epoch);
+            cache.remember_role(n, 1, Some(Role::Read), epoch);
+        }
+        let used: std::collections::HashSet<_> =
+            (0..200).map(|n| format!("token-{n}").shard()).collect();
+        assert!(used.len() > 1, "the tokens fell in one shard");
+        assert!((0..200).all(|n| cache.token(&format!("token-{n}")).is_some()));
+        assert!((0..200).all(|n| cache.role(n, 1) == Some(Some(Role::Read))));
+        cache.forget_all();
+        assert!((0..200).all(|n| cache.token(&format!("token-{n}")).is_none()));
+        assert!((0..200).all(|n| cache.role(n, 1).is_none()));
+    }
+
+    #[test]
     fn a_check_goes_stale_after_its_time() {
         let cache = AuthCache::default();
         cache.remember_token("h".into(), &alice(), cache.epoch());
-        let mut tokens = cache.tokens.write().unwrap();
+        let mut tokens = cache.tokens.shards["h".shard()].write().unwrap();
         tokens.get_mut("h").unwrap().1 -= FRESH_FOR;
         drop(tokens);
         assert!(cache.token("h").is_none());
