@@ -20,7 +20,8 @@ use crate::cache::shard_of;
 /// How long a token check or a granted role is trusted without asking again.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
-/// Entries per map, about, before parts of it are emptied.
+/// Entries a map keeps (only valid tokens get in, so only the number of tokens
+/// in use can fill it); a shard that reaches its share is emptied.
 const MAX_ENTRIES: usize = 10_000;
 
 /// Locks each map is spread over: a read takes its shard's lock, which writes
@@ -28,8 +29,7 @@ const MAX_ENTRIES: usize = 10_000;
 /// fight over one cache line.
 const SHARDS: usize = 16;
 
-/// Entries per shard before it is emptied (only valid tokens get in, so only the
-/// number of tokens in use can fill it).
+/// A shard's share of [`MAX_ENTRIES`].
 const MAX_ENTRIES_PER_SHARD: usize = MAX_ENTRIES / SHARDS;
 
 /// One shard of a map: each value with the time it was checked.
