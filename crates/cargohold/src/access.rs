@@ -85,17 +85,19 @@ async fn granted_role<'c>(
     Ok(roles.iter().filter_map(|r| Role::parse(r).ok()).max())
 }
 
-/// [`role_in`] for the reads of a private registry: a role looked up within a
-/// second is reused (`auth_cache.rs`).
+/// [`role_in`] for the reads of a private registry, remembered for the next
+/// reads (`auth_cache.rs`); with `reuse`, a role looked up within a second is
+/// taken from memory.
 async fn role_for_reading(
     app: &App,
     registry: &Registry,
     actor: &Actor,
+    reuse: bool,
 ) -> AppResult<Option<Role>> {
     if actor.acts_as_admin() {
         return Ok(Some(Role::Admin));
     }
-    if let Some(role) = app.auth_cache.role(actor.user_id, registry.id) {
+    if reuse && let Some(role) = app.auth_cache.role(actor.user_id, registry.id) {
         return Ok(role);
     }
     let epoch = app.auth_cache.epoch();
@@ -254,6 +256,13 @@ pub fn readable_from_memory<'a>(
 /// Does the checks of [`readable_registry`] that fill the memory
 /// [`readable_from_memory`] reads, without counting a failure against anyone
 /// (the request then goes the full way, which counts it). False when they fail.
+///
+/// Both checks go to the database and are remembered anew, even when memory
+/// still holds them: this runs after memory could not answer, often because
+/// a check had just gone stale, and one found fresh here could go stale
+/// before the answer reads it, which would send the connection to the slower
+/// path for good (9 of wrk's 64 connections in one 10 s run on a private
+/// registry, docs/performance.md).
 pub async fn warm_reader(app: &App, registry: &Registry, authorization: Option<&[u8]>) -> bool {
     if !registry.auth_required {
         return true;
@@ -270,7 +279,7 @@ pub async fn warm_reader(app: &App, registry: &Registry, authorization: Option<&
     if actor.require(Scope::Read, &registry.name, None).is_err() {
         return false;
     }
-    match Box::pin(role_for_reading(app, registry, &actor)).await {
+    match Box::pin(role_for_reading(app, registry, &actor, false)).await {
         Ok(held) => check_role(registry, &actor, held, Role::Read).is_ok(),
         Err(_) => false,
     }
@@ -300,7 +309,7 @@ pub async fn require_read_with(
     };
     let actor = auth::authenticate_reader(app, token, client).await?;
     actor.require(Scope::Read, &registry.name, None)?;
-    let held = role_for_reading(app, registry, &actor).await?;
+    let held = role_for_reading(app, registry, &actor, true).await?;
     check_role(registry, &actor, held, Role::Read)?;
     Ok(Some(actor))
 }

@@ -36,7 +36,15 @@ pub fn generate_token() -> String {
 /// The stored form of a token: its SHA-256, in hex. Tokens are random enough
 /// that a fast hash is safe; only passwords need argon2.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(token_digest(token))
+}
+
+/// A token's SHA-256 as bytes: what memory keeps checks by (`auth_cache.rs`),
+/// with no hex string to build on every private read.
+pub type TokenDigest = [u8; 32];
+
+pub fn token_digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// What a token allows.
@@ -356,20 +364,26 @@ pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The token in an `Authorization` value: cargo sends it bare, others after `Bearer`.
+/// Only visible ASCII and tabs pass (no token holds anything else); the work is
+/// done on bytes, as every private read does it.
 pub fn token_in_authorization(value: &[u8]) -> Option<&str> {
-    let header = std::str::from_utf8(value)
-        .ok()
-        .filter(|value| {
-            value
-                .bytes()
-                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-        })
-        .map(str::trim)
-        .filter(|value| !value.is_empty())?;
-    Some(match header.split_once(' ') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return None;
+    }
+    let header = value.trim_ascii();
+    if header.is_empty() {
+        return None;
+    }
+    let token = match header.iter().position(|&b| b == b' ') {
+        Some(space) if header[..space].eq_ignore_ascii_case(b"bearer") => {
+            header[space + 1..].trim_ascii()
+        }
         _ => header,
-    })
+    };
+    std::str::from_utf8(token).ok()
 }
 
 /// The holder of `token` when a check of it within `auth_cache::FRESH_FOR` still
@@ -393,7 +407,7 @@ pub fn registry_reader_from_memory(app: &App, token: &str, registry: &str) -> Op
 /// `read` of the kept holder of `token`, when its check is fresh and the token live.
 fn kept_reader<R>(app: &App, token: &str, read: impl FnOnce(&Actor) -> Option<R>) -> Option<R> {
     app.auth_cache
-        .token_with(&hash_token(token), |actor| {
+        .token_with(&token_digest(token), |actor| {
             actor.is_live(clock::now()).then(|| read(actor)).flatten()
         })
         .flatten()
@@ -484,10 +498,11 @@ fn too_many_failures(retry_after: u64) -> AppError {
     }
 }
 
-/// [`authenticate_reader`] without the failure limit: for filling the memory of
-/// [`reader_from_memory`] ahead of a request that will go the full way on failure.
+/// [`authenticate_reader`] without the failure limit, and always from the
+/// database: for filling the memory of [`reader_from_memory`] ahead of a request
+/// that will go the full way on failure.
 pub async fn check_reader(app: &App, token: &str) -> AppResult<Actor> {
-    check_token(app, token, true).await
+    check_token(app, token, false).await
 }
 
 async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
@@ -502,7 +517,8 @@ async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
     if reuse && let Some(actor) = reader_from_memory(app, token) {
         return Ok(actor);
     }
-    let presented = hash_token(token);
+    let digest = token_digest(token);
+    let presented = hex::encode(digest);
     let now = clock::now();
     let epoch = app.auth_cache.epoch();
     let row = db::tokens::find_by_hash(app.db.read(), &presented)
@@ -550,13 +566,28 @@ async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
         registries: split_list(&row.registries),
         expires_at: row.expires_at,
     };
-    app.auth_cache.remember_token(presented, &actor, epoch);
+    app.auth_cache.remember_token(digest, &actor, epoch);
     Ok(actor)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_is_found_bare_or_after_bearer_and_nothing_else_passes() {
+        let token = token_in_authorization;
+        assert_eq!(token(b"cargohold_abc"), Some("cargohold_abc"));
+        assert_eq!(token(b"  cargohold_abc\t"), Some("cargohold_abc"));
+        assert_eq!(token(b"Bearer cargohold_abc"), Some("cargohold_abc"));
+        assert_eq!(token(b"bearer   cargohold_abc "), Some("cargohold_abc"));
+        assert_eq!(token(b"Basic dXNlcjpwYXNz"), Some("Basic dXNlcjpwYXNz"));
+        assert_eq!(token(b""), None);
+        assert_eq!(token(b" \t "), None);
+        assert_eq!(token(b"cargohold_\nabc"), None);
+        assert_eq!(token("cargohold_\u{e9}".as_bytes()), None);
+        assert_eq!(token(b"cargohold_\xff"), None);
+    }
 
     #[test]
     fn tokens_are_prefixed_random_and_hashed_stably() {

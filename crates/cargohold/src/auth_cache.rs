@@ -8,13 +8,12 @@
 //! one made elsewhere (the command line, another node) is seen within that time.
 //! Failed checks are never kept: they go to the database, and to the rate limit.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use crate::access::Role;
-use crate::auth::Actor;
+use crate::auth::{Actor, TokenDigest};
 use crate::cache::shard_of;
 
 /// How long a token check or a granted role is trusted without asking again.
@@ -32,8 +31,10 @@ const SHARDS: usize = 16;
 /// A shard's share of [`MAX_ENTRIES`].
 const MAX_ENTRIES_PER_SHARD: usize = MAX_ENTRIES / SHARDS;
 
-/// One shard of a map: each value with the time it was checked.
-type Shard<K, V> = HashMap<K, (V, Instant)>;
+/// One shard of a map: each value with the time it was checked. Hashed with
+/// foldhash, not SipHash: keys are digests of valid tokens and ids of users and
+/// registries, which no client picks, and every private read hashes two.
+type Shard<K, V> = foldhash::HashMap<K, (V, Instant)>;
 
 /// What one map keeps, spread over [`SHARDS`] locks by its key's [`ShardKey`].
 struct Remembered<K, V> {
@@ -69,15 +70,9 @@ trait ShardKey {
     fn shard(&self) -> usize;
 }
 
-impl ShardKey for str {
+impl ShardKey for TokenDigest {
     fn shard(&self) -> usize {
-        shard_of(self.as_bytes(), SHARDS)
-    }
-}
-
-impl ShardKey for String {
-    fn shard(&self) -> usize {
-        self.as_str().shard()
+        shard_of(self, SHARDS)
     }
 }
 
@@ -94,8 +89,8 @@ impl ShardKey for (i64, i64) {
 pub struct AuthCache {
     /// Bumped by [`AuthCache::forget_all`]: a check that began before it is not kept.
     epoch: AtomicU64,
-    /// Token holders by the token's hash.
-    tokens: Remembered<String, Actor>,
+    /// Token holders by the token's SHA-256.
+    tokens: Remembered<TokenDigest, Actor>,
     /// Roles granted (to the user or its teams) by user and registry id.
     roles: Remembered<(i64, i64), Option<Role>>,
 }
@@ -106,19 +101,19 @@ impl AuthCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// The holder of the token hashed to `hash`, if checked within [`FRESH_FOR`].
-    pub fn token(&self, hash: &str) -> Option<Actor> {
-        self.token_with(hash, Actor::clone)
+    /// The holder of the token whose SHA-256 is `digest`, if checked within [`FRESH_FOR`].
+    pub fn token(&self, digest: &TokenDigest) -> Option<Actor> {
+        self.token_with(digest, Actor::clone)
     }
 
-    /// `read` of the holder of the token hashed to `hash`, if checked within
-    /// [`FRESH_FOR`]; the holder is read where it is kept, not copied out.
-    pub fn token_with<R>(&self, hash: &str, read: impl FnOnce(&Actor) -> R) -> Option<R> {
-        fresh(&self.tokens, hash, read)
+    /// `read` of the holder of the token whose SHA-256 is `digest`, if checked
+    /// within [`FRESH_FOR`]; the holder is read where it is kept, not copied out.
+    pub fn token_with<R>(&self, digest: &TokenDigest, read: impl FnOnce(&Actor) -> R) -> Option<R> {
+        fresh(&self.tokens, digest, read)
     }
 
-    pub fn remember_token(&self, hash: String, actor: &Actor, epoch: u64) {
-        self.remember(&self.tokens, hash, actor.clone(), epoch);
+    pub fn remember_token(&self, digest: TokenDigest, actor: &Actor, epoch: u64) {
+        self.remember(&self.tokens, digest, actor.clone(), epoch);
     }
 
     /// The role granted to `user_id` in `registry_id`, if looked up within [`FRESH_FOR`].
@@ -178,6 +173,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::token_digest;
 
     fn alice() -> Actor {
         Actor::operator(7, "alice", false)
@@ -187,15 +183,16 @@ mod tests {
     fn a_check_is_kept_until_everything_is_forgotten() {
         let cache = AuthCache::default();
         let epoch = cache.epoch();
-        cache.remember_token("h".into(), &alice(), epoch);
+        let (h, other) = (token_digest("h"), token_digest("other"));
+        cache.remember_token(h, &alice(), epoch);
         cache.remember_role(7, 1, Some(Role::Read), epoch);
-        assert_eq!(cache.token("h").map(|a| a.user_id), Some(7));
-        assert_eq!(cache.token_with("h", |a| a.user_id), Some(7));
-        assert_eq!(cache.token_with("other", |a| a.user_id), None);
+        assert_eq!(cache.token(&h).map(|a| a.user_id), Some(7));
+        assert_eq!(cache.token_with(&h, |a| a.user_id), Some(7));
+        assert_eq!(cache.token_with(&other, |a| a.user_id), None);
         assert_eq!(cache.role(7, 1), Some(Some(Role::Read)));
         assert_eq!(cache.role(7, 2), None);
         cache.forget_all();
-        assert!(cache.token("h").is_none());
+        assert!(cache.token(&h).is_none());
         assert_eq!(cache.role(7, 1), None);
     }
 
@@ -204,9 +201,9 @@ mod tests {
         let cache = AuthCache::default();
         let epoch = cache.epoch();
         cache.forget_all();
-        cache.remember_token("h".into(), &alice(), epoch);
+        cache.remember_token(token_digest("h"), &alice(), epoch);
         cache.remember_role(7, 1, None, epoch);
-        assert!(cache.token("h").is_none());
+        assert!(cache.token(&token_digest("h")).is_none());
         assert_eq!(cache.role(7, 1), None);
     }
 
@@ -214,27 +211,28 @@ mod tests {
     fn checks_of_many_tokens_are_all_kept_and_all_forgotten() {
         let cache = AuthCache::default();
         let epoch = cache.epoch();
+        let digest = |n: i64| token_digest(&format!("token-{n}"));
         for n in 0..200 {
-            cache.remember_token(format!("token-{n}"), &alice(), epoch);
+            cache.remember_token(digest(n), &alice(), epoch);
             cache.remember_role(n, 1, Some(Role::Read), epoch);
         }
-        let used: std::collections::HashSet<_> =
-            (0..200).map(|n| format!("token-{n}").shard()).collect();
+        let used: std::collections::HashSet<_> = (0..200).map(|n| digest(n).shard()).collect();
         assert!(used.len() > 1, "the tokens fell in one shard");
-        assert!((0..200).all(|n| cache.token(&format!("token-{n}")).is_some()));
+        assert!((0..200).all(|n| cache.token(&digest(n)).is_some()));
         assert!((0..200).all(|n| cache.role(n, 1) == Some(Some(Role::Read))));
         cache.forget_all();
-        assert!((0..200).all(|n| cache.token(&format!("token-{n}")).is_none()));
+        assert!((0..200).all(|n| cache.token(&digest(n)).is_none()));
         assert!((0..200).all(|n| cache.role(n, 1).is_none()));
     }
 
     #[test]
     fn a_check_goes_stale_after_its_time() {
         let cache = AuthCache::default();
-        cache.remember_token("h".into(), &alice(), cache.epoch());
-        let mut tokens = cache.tokens.shards["h".shard()].write().unwrap();
-        tokens.get_mut("h").unwrap().1 -= FRESH_FOR;
+        let h = token_digest("h");
+        cache.remember_token(h, &alice(), cache.epoch());
+        let mut tokens = cache.tokens.shards[h.shard()].write().unwrap();
+        tokens.get_mut(&h).unwrap().1 -= FRESH_FOR;
         drop(tokens);
-        assert!(cache.token("h").is_none());
+        assert!(cache.token(&h).is_none());
     }
 }

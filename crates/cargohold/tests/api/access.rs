@@ -646,6 +646,43 @@ async fn a_revoked_token_loses_private_reads_at_once_here_and_within_a_second_el
 }
 
 #[tokio::test]
+async fn warming_a_reader_renews_a_check_about_to_go_stale() {
+    let server = private_server(0).await;
+    server.publish(&CrateFixture::new("shared", "1.0.0")).await;
+    add_user(&server, "reader").await;
+    grant(&server, "main", Grantee::User("reader".into()), Role::Read).await;
+    let reader = token(&server, "reader", TokenRequest::default()).await;
+    let main = server.app.registry("main").unwrap().clone();
+    let from_memory = || {
+        cargohold::access::readable_from_memory(&server.app, "main", Some(reader.as_bytes()))
+            .is_some()
+    };
+    let read = server
+        .authed(Method::GET, "registries/main/index/sh/ar/shared", &reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert!(from_memory());
+
+    // The fast lane warms a reader when memory could not answer, then asks memory
+    // again; a check it found still fresh must not go stale in between.
+    let fresh_for = cargohold::auth_cache::FRESH_FOR;
+    tokio::time::sleep(fresh_for.mul_f64(0.9)).await;
+    assert!(cargohold::access::warm_reader(&server.app, &main, Some(reader.as_bytes())).await);
+    tokio::time::sleep(fresh_for.mul_f64(0.3)).await;
+    assert!(
+        from_memory(),
+        "the warmed check went stale with the old one"
+    );
+
+    // Warming never lets in what the full check refuses.
+    let stranger = b"cargohold_not-a-token".as_slice();
+    assert!(!cargohold::access::warm_reader(&server.app, &main, Some(stranger)).await);
+    assert!(cargohold::access::readable_from_memory(&server.app, "main", Some(stranger)).is_none());
+}
+
+#[tokio::test]
 async fn the_last_administrator_cannot_be_disabled_or_demoted() {
     let server = TestServer::start().await;
     let before = server.stored_state().await;
