@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::dataset::Registry;
 use crate::floor::Stack;
+use crate::placement::Placement;
 use crate::report::{Section, ratio};
 use crate::servers::{Cargohold, Floor, Nginx};
 use crate::{Bench, load};
@@ -59,28 +60,15 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         .iter()
         .map(|f| (f.path.clone(), Some(f.floor.clone())))
         .collect();
-    let run = |url: &str, targets: &[(String, Option<String>)]| {
-        load::run(url, targets, bench.seconds, 64, scratch.path())
+    let targets = Targets {
+        full: &full,
+        ours_304: &ours_304,
+        nginx_304: &nginx_304,
+        floor_304: &floor_304,
     };
-    let full_runs = load::rotate(
-        bench.rounds,
-        &mut [
-            &mut || run(&nginx.url, &full),
-            &mut || run(&server.url, &full),
-            &mut || run(&floor.url, &full),
-            &mut || run(&tokio_floor.url, &full),
-        ],
-    )?;
-    let revalidate_runs = load::rotate(
-        bench.rounds,
-        &mut [
-            &mut || run(&nginx.url, &nginx_304),
-            &mut || run(&server.url, &ours_304),
-            &mut || run(&floor.url, &floor_304),
-            // Both floors tag files alike.
-            &mut || run(&tokio_floor.url, &floor_304),
-        ],
-    )?;
+    let urls = [&nginx.url, &server.url, &floor.url, &tokio_floor.url].map(String::as_str);
+    let (full_runs, revalidate_runs) =
+        four_servers(bench, Placement::Shared, urls, &targets, scratch.path())?;
     let peak_kib = server.peak_rss_kib();
 
     // The same registry made private, read with a token as cargo sends it.
@@ -91,21 +79,33 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
         "[[registries]]\nname = \"main\"\nauth-required = true\n",
     )?;
     let private = Cargohold::start_with_config(&bench.binary, &data, Some(&config))?;
+    let revalidate = |url: &str, token: Option<&str>| {
+        load::run_with_token(
+            url,
+            &ours_304,
+            token,
+            Placement::Shared,
+            bench.seconds,
+            64,
+            scratch.path(),
+        )
+    };
     let private_runs = load::rotate(
         bench.rounds,
-        &mut [&mut || run(&server.url, &ours_304), &mut || {
-            let url = &private.url;
-            load::run_with_token(
-                url,
-                &ours_304,
-                Some(&token),
-                bench.seconds,
-                64,
-                scratch.path(),
-            )
+        &mut [&mut || revalidate(&server.url, None), &mut || {
+            revalidate(&private.url, Some(&token))
         }],
     )?;
-    drop((server, private));
+    drop((server, private, nginx, floor, tokio_floor));
+
+    // The same requests with every server alone on one core and wrk on another.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = if cores >= 2 {
+        Some(split_runs(bench, &data, &www, &targets, scratch.path())?)
+    } else {
+        eprintln!("one core only: the index benchmark skips servers and wrk on cores of their own");
+        None
+    };
 
     let row = |what: &str, runs: &[load::Load]| {
         let (nginx, ours, floor, tokio_floor) = (runs[0], runs[1], runs[2], runs[3]);
@@ -165,6 +165,27 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
                 .into(),
         ],
     };
+    let split_index = pinned.map(|(split_full_runs, split_revalidate_runs)| Section {
+        title: "Sparse index throughput, server and wrk on cores of their own",
+        command: format!(
+            "the requests above, each server alone on core 0 (nginx with one worker; the tokio runtimes size \
+             themselves to that one core) and wrk -t1 -c64 -d{}s --latency alone on core 1, both with taskset; \
+             req/s and each latency the median of {} alternating runs",
+            bench.seconds, bench.rounds
+        ),
+        header: index.header.clone(),
+        rows: vec![
+            row("200, full file", &split_full_runs),
+            row("304, If-None-Match", &split_revalidate_runs),
+        ],
+        notes: vec![
+            "Here no server competes with wrk for its core, so the ratio is each server's own work per request \
+             (in user space and in the kernel) on one core. In the shared table above, the kernel places two \
+             wrk threads and the server's threads on two cores, and how it does so moves every server's rate \
+             and p99 from round to round (docs/performance.md)."
+                .into(),
+        ],
+    });
     let footprint = Section {
         title: "Memory and start-up",
         command: format!("cargohold serve on the registry above ({versions} versions)"),
@@ -221,7 +242,75 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
                 .into(),
         ],
     };
-    Ok(vec![index, footprint, private_section])
+    Ok([
+        Some(index),
+        split_index,
+        Some(footprint),
+        Some(private_section),
+    ]
+    .into_iter()
+    .flatten()
+    .collect())
+}
+
+/// What wrk asks of each server: the full files, and the 304s by each server's ETags.
+struct Targets<'a> {
+    full: &'a [(String, Option<String>)],
+    ours_304: &'a [(String, Option<String>)],
+    nginx_304: &'a [(String, Option<String>)],
+    floor_304: &'a [(String, Option<String>)],
+}
+
+/// nginx, cargohold, the hyper floor and the tokio floor at `urls`, in that order,
+/// taking turns round by round with wrk on `placement`: each one's median run of
+/// the full files, then of the 304s.
+fn four_servers(
+    bench: &Bench,
+    placement: Placement,
+    [nginx, ours, floor, tokio_floor]: [&str; 4],
+    targets: &Targets<'_>,
+    scratch: &Path,
+) -> anyhow::Result<(Vec<load::Load>, Vec<load::Load>)> {
+    let run = |url: &str, targets: &[(String, Option<String>)]| {
+        load::run_with_token(url, targets, None, placement, bench.seconds, 64, scratch)
+    };
+    let rotate = |each: [&[(String, Option<String>)]; 4]| {
+        load::rotate(
+            bench.rounds,
+            &mut [
+                &mut || run(nginx, each[0]),
+                &mut || run(ours, each[1]),
+                &mut || run(floor, each[2]),
+                &mut || run(tokio_floor, each[3]),
+            ],
+        )
+    };
+    let full = rotate([targets.full; 4])?;
+    // Both floors tag files alike.
+    let revalidate = rotate([
+        targets.nginx_304,
+        targets.ours_304,
+        targets.floor_304,
+        targets.floor_304,
+    ])?;
+    Ok((full, revalidate))
+}
+
+/// [`four_servers`] on servers started anew, each pinned to one core, with wrk on another.
+fn split_runs(
+    bench: &Bench,
+    data: &Path,
+    www: &Path,
+    targets: &Targets<'_>,
+    scratch: &Path,
+) -> anyhow::Result<(Vec<load::Load>, Vec<load::Load>)> {
+    let split = Placement::Split;
+    let server = Cargohold::start_on(&bench.binary, data, split)?;
+    let nginx = Nginx::start_on(www, split)?;
+    let floor = Floor::start_on(www, Stack::Hyper, split)?;
+    let tokio_floor = Floor::start_on(www, Stack::Tokio, split)?;
+    let urls = [&nginx.url, &server.url, &floor.url, &tokio_floor.url];
+    four_servers(bench, split, urls.map(String::as_str), targets, scratch)
 }
 
 /// A new token of the dataset's administrator with the `read` scope only, made with

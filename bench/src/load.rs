@@ -1,9 +1,10 @@
 //! Load generation with wrk: many connections over a list of paths, each with an optional validator.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, bail};
+
+use crate::placement::{Placement, on_cores};
 
 /// What one wrk run measured.
 #[derive(Debug, Clone, Copy)]
@@ -25,14 +26,24 @@ pub fn run(
     connections: u32,
     scratch: &Path,
 ) -> anyhow::Result<Load> {
-    run_with_token(base_url, targets, None, seconds, connections, scratch)
+    run_with_token(
+        base_url,
+        targets,
+        None,
+        Placement::Shared,
+        seconds,
+        connections,
+        scratch,
+    )
 }
 
-/// [`run`], every request carrying `token` as its `Authorization`, as cargo sends it.
+/// [`run`], every request carrying `token` as its `Authorization`, as cargo sends
+/// it, with wrk on `placement`'s load cores.
 pub fn run_with_token(
     base_url: &str,
     targets: &[(String, Option<String>)],
     token: Option<&str>,
+    placement: Placement,
     seconds: u64,
     connections: u32,
     scratch: &Path,
@@ -89,10 +100,10 @@ function request()
 end
 "#,
     )?;
-    let output = Command::new("wrk")
+    let output = on_cores("wrk", placement.load_cores())
         .args([
             "-t",
-            "2",
+            &placement.load_threads().to_string(),
             "-c",
             &connections.to_string(),
             "-d",

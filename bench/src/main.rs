@@ -19,6 +19,7 @@ mod import;
 mod index;
 mod instructions;
 mod load;
+mod placement;
 mod proxy;
 mod publish;
 mod report;

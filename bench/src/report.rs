@@ -106,7 +106,8 @@ pub fn ratio(ours: f64, theirs: f64) -> String {
 }
 
 /// The report `fresh`, of the benchmarks of `sections` only, folded into the `previous` one:
-/// each of its sections replaces the one of the same title, or comes after the others; every
+/// each of its sections replaces the one of the same title, or comes after the section it
+/// follows in `fresh` (last, if none); every
 /// other section, the machine and the command of the previous run stay as they were, and a
 /// list under that command says which sections were run since, how, at which commit and, when
 /// it changed, on what.
@@ -174,22 +175,29 @@ pub fn merge(previous: &str, fresh: &str, sections: &[Section], invocation: &str
         since.join("\n")
     );
 
-    let mut blocks: Vec<&str> = old_blocks
+    let mut blocks: Vec<(&str, &str)> = old_blocks
         .iter()
         .map(|(title, block)| {
-            fresh_blocks
+            let fresh = fresh_blocks
                 .iter()
                 .find(|(t, _)| t == title && t != MACHINE && rerun.contains(&t.as_str()))
-                .map_or(block.as_str(), |(_, fresh)| fresh.as_str())
+                .map_or(block.as_str(), |(_, fresh)| fresh.as_str());
+            (title.as_str(), fresh)
         })
         .collect();
-    blocks.extend(
-        fresh_blocks
+    // A section new to the report goes after the one it follows in the fresh run.
+    for (index, (title, block)) in fresh_blocks.iter().enumerate() {
+        if title == MACHINE || old_blocks.iter().any(|(t, _)| t == title) {
+            continue;
+        }
+        let at = fresh_blocks[..index]
             .iter()
-            .filter(|(title, _)| title != MACHINE && !old_blocks.iter().any(|(t, _)| t == title))
-            .map(|(_, block)| block.as_str()),
-    );
-    for block in blocks {
+            .rev()
+            .find_map(|(before, _)| blocks.iter().position(|(t, _)| t == before))
+            .map_or(blocks.len(), |position| position + 1);
+        blocks.insert(at, (title.as_str(), block.as_str()));
+    }
+    for (_, block) in blocks {
         let _ = write!(out, "\n\n{}", block.trim_end());
     }
     out.push('\n');

@@ -7,9 +7,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// `program`, or `program` under valgrind's callgrind writing its counts to `counts`
-/// (for the instruction counts of `instructions.rs`).
-fn launch(program: impl AsRef<std::ffi::OsStr>, counts: Option<&Path>) -> Command {
+use crate::placement::{Placement, on_cores};
+
+/// `program` on `placement`'s server cores, or `program` under valgrind's callgrind
+/// writing its counts to `counts` (for the instruction counts of `instructions.rs`).
+fn launch(
+    program: impl AsRef<std::ffi::OsStr>,
+    counts: Option<&Path>,
+    placement: Placement,
+) -> Command {
     match counts {
         Some(counts) => {
             let mut command = Command::new("valgrind");
@@ -19,7 +25,7 @@ fn launch(program: impl AsRef<std::ffi::OsStr>, counts: Option<&Path>) -> Comman
                 .arg(program);
             command
         }
-        None => Command::new(program),
+        None => on_cores(program, placement.server_cores()),
     }
 }
 
@@ -44,12 +50,17 @@ impl Cargohold {
         data_dir: &Path,
         config: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        Self::launch(binary, data_dir, config, None)
+        Self::launch(binary, data_dir, config, None, Placement::Shared)
+    }
+
+    /// Starts `binary` on `data_dir` on `placement`'s server cores.
+    pub fn start_on(binary: &Path, data_dir: &Path, placement: Placement) -> anyhow::Result<Self> {
+        Self::launch(binary, data_dir, None, None, placement)
     }
 
     /// Starts `binary` under callgrind, which writes its counts to `counts`.
     pub fn start_counted(binary: &Path, data_dir: &Path, counts: &Path) -> anyhow::Result<Self> {
-        Self::launch(binary, data_dir, None, Some(counts))
+        Self::launch(binary, data_dir, None, Some(counts), Placement::Shared)
     }
 
     fn launch(
@@ -57,9 +68,10 @@ impl Cargohold {
         data_dir: &Path,
         config: Option<&Path>,
         counts: Option<&Path>,
+        placement: Placement,
     ) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let mut command = launch(binary, counts);
+        let mut command = launch(binary, counts, placement);
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -140,7 +152,16 @@ pub struct Floor {
 impl Floor {
     /// Serves the files under `www` from memory, on `stack`.
     pub fn start(www: &Path, stack: crate::floor::Stack) -> anyhow::Result<Self> {
-        Self::launch(www, stack, None)
+        Self::launch(www, stack, None, Placement::Shared)
+    }
+
+    /// [`Floor::start`] on `placement`'s server cores.
+    pub fn start_on(
+        www: &Path,
+        stack: crate::floor::Stack,
+        placement: Placement,
+    ) -> anyhow::Result<Self> {
+        Self::launch(www, stack, None, placement)
     }
 
     /// Serves the files under `www` under callgrind, which writes its counts to `counts`.
@@ -149,7 +170,7 @@ impl Floor {
         stack: crate::floor::Stack,
         counts: &Path,
     ) -> anyhow::Result<Self> {
-        Self::launch(www, stack, Some(counts))
+        Self::launch(www, stack, Some(counts), Placement::Shared)
     }
 
     pub fn pid(&self) -> u32 {
@@ -160,12 +181,13 @@ impl Floor {
         www: &Path,
         stack: crate::floor::Stack,
         counts: Option<&Path>,
+        placement: Placement,
     ) -> anyhow::Result<Self> {
         let stack = match stack {
             crate::floor::Stack::Hyper => "hyper",
             crate::floor::Stack::Tokio => "tokio",
         };
-        let mut child = launch(std::env::current_exe()?, counts)
+        let mut child = launch(std::env::current_exe()?, counts, placement)
             .arg("--floor-server")
             .arg(www)
             .args(["--floor-stack", stack])
@@ -210,23 +232,32 @@ pub struct Nginx {
 impl Nginx {
     /// Serves `www` with sendfile, an open-file cache and ETags, as a tuned static server would.
     pub fn start(www: &Path) -> anyhow::Result<Self> {
-        Self::launch(www, None)
+        Self::launch(www, None, Placement::Shared)
+    }
+
+    /// [`Nginx::start`] on `placement`'s server cores, with a worker per core.
+    pub fn start_on(www: &Path, placement: Placement) -> anyhow::Result<Self> {
+        Self::launch(www, None, placement)
     }
 
     /// One nginx process (no master, one worker) under callgrind, which writes its
     /// counts to `counts`.
     pub fn start_counted(www: &Path, counts: &Path) -> anyhow::Result<Self> {
-        Self::launch(www, Some(counts))
+        Self::launch(www, Some(counts), Placement::Shared)
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn launch(www: &Path, counts: Option<&Path>) -> anyhow::Result<Self> {
+    fn launch(www: &Path, counts: Option<&Path>, placement: Placement) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
+        // Pinned, one worker for the one core: `auto` counts the machine's cores,
+        // not those nginx may run on.
         let processes = if counts.is_some() {
             "worker_processes 1;\nmaster_process off;"
+        } else if placement.server_cores().is_some() {
+            "worker_processes 1;"
         } else {
             "worker_processes auto;"
         };
@@ -244,7 +275,7 @@ impl Nginx {
         );
         let config_path = dir.path().join("nginx.conf");
         std::fs::write(&config_path, config)?;
-        let child = launch("nginx", counts)
+        let child = launch("nginx", counts, placement)
             .arg("-c")
             .arg(&config_path)
             .stdout(Stdio::null())
