@@ -117,6 +117,11 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             format!("{:.2} / {:.2}", nginx.p50_ms, nginx.p99_ms),
             format!("{:.2} / {:.2}", ours.p50_ms, ours.p99_ms),
             format!("{} / {}", nginx.errors, ours.errors),
+            format!(
+                "{} / {}",
+                micros(nginx.client_wait),
+                micros(ours.client_wait)
+            ),
             format!("{:.0} / {:.2}", floor.requests_per_second, floor.p99_ms),
             ratio(ours.requests_per_second, floor.requests_per_second),
             format!(
@@ -144,6 +149,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             "nginx p50 / p99 ms",
             "cargohold p50 / p99 ms",
             "errors (nginx / cargohold)",
+            "wrk's wait per turn on a core, µs (nginx / cargohold)",
             "hyper floor req/s / p99 ms",
             "cargohold / hyper floor",
             "tokio floor req/s / p99 ms",
@@ -162,6 +168,13 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
              cargohold could do without leaving hyper. The tokio floor leaves hyper as well: a bare loop that parses \
              request heads with httparse and writes canned answers to the socket, on the same runtime and \
              allocator; about the most any server on tokio could do here. The four servers take turns, round by round."
+                .into(),
+            "wrk's wait per turn on a core: how long wrk's threads waited in the kernel's run queue each \
+             time they became ready to run, on average (schedstat, read near each run's end). The kernels measured \
+             so far switch a busy thread out only at a tick (250 Hz: every 4 ms). Against a server that keeps wrk's \
+             sockets full, wrk never sleeps, so it queues behind the server's threads for up to a tick at a \
+             time while the answers it has not read age; its p99 is then about one tick whatever the server \
+             (docs/performance.md). The table below has no such wait."
                 .into(),
         ],
     };
@@ -253,6 +266,15 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     .collect())
 }
 
+/// Microseconds, whole; a dash where they were not measured.
+fn micros(value: f64) -> String {
+    if value.is_nan() {
+        "–".to_owned()
+    } else {
+        format!("{value:.0}")
+    }
+}
+
 /// What wrk asks of each server: the full files, and the 304s by each server's ETags.
 struct Targets<'a> {
     full: &'a [(String, Option<String>)],
@@ -309,8 +331,29 @@ fn split_runs(
     let nginx = Nginx::start_on(www, split)?;
     let floor = Floor::start_on(www, Stack::Hyper, split)?;
     let tokio_floor = Floor::start_on(www, Stack::Tokio, split)?;
-    let urls = [&nginx.url, &server.url, &floor.url, &tokio_floor.url];
-    four_servers(bench, split, urls.map(String::as_str), targets, scratch)
+    let urls = [&nginx.url, &server.url, &floor.url, &tokio_floor.url].map(String::as_str);
+    // Fresh servers: each reads every file once before it is measured, as the
+    // servers of the shared placement did while the index was laid out.
+    for url in urls {
+        read_every_file(url, targets.full.iter().map(|(path, _)| path.as_str()))?;
+    }
+    four_servers(bench, split, urls, targets, scratch)
+}
+
+/// GETs each of `paths` (`/…`) once from the server at `url` (ending in `/`).
+fn read_every_file<'a>(url: &str, paths: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let client = reqwest::Client::new();
+    for path in paths {
+        let response = runtime.block_on(client.get(format!("{url}{}", &path[1..])).send())?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        runtime.block_on(response.bytes())?;
+    }
+    Ok(())
 }
 
 /// A new token of the dataset's administrator with the `read` scope only, made with

@@ -1,6 +1,8 @@
 //! Load generation with wrk: many connections over a list of paths, each with an optional validator.
 
 use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -16,6 +18,11 @@ pub struct Load {
     pub p99_ms: f64,
     /// Responses other than 2xx and 3xx.
     pub errors: u64,
+    /// How long wrk's threads waited for a core each time they became ready to
+    /// run, on average, in microseconds (the kernel's run-queue wait over its time
+    /// slices, read near the run's end); NaN where the kernel keeps no `schedstat`.
+    /// While wrk waits, the answers it has not read yet age, and its latencies with them.
+    pub client_wait: f64,
 }
 
 /// Requests `targets` (path, optional `If-None-Match`) round-robin against `base_url`.
@@ -100,7 +107,7 @@ function request()
 end
 "#,
     )?;
-    let output = on_cores("wrk", placement.load_cores())
+    let wrk = on_cores("wrk", placement.load_cores())
         .args([
             "-t",
             &placement.load_threads().to_string(),
@@ -115,8 +122,14 @@ end
         .arg(base_url.trim_end_matches('/'))
         .env("TARGETS", &list)
         .envs(token.map(|token| ("AUTHORIZATION", token)))
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("wrk runs (apt-get install wrk)")?;
+    // `taskset` execs wrk, so the child's id is wrk's either way.
+    std::thread::sleep(Duration::from_secs(seconds).saturating_sub(Duration::from_millis(300)));
+    let client_wait = wait_per_turn_us(wrk.id()).unwrap_or(f64::NAN);
+    let output = wrk.wait_with_output()?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         bail!(
@@ -124,7 +137,27 @@ end
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    parse(&text)
+    Ok(Load {
+        client_wait,
+        ..parse(&text)?
+    })
+}
+
+/// How long the threads of process `pid` waited for a core per time slice on one,
+/// on average, in microseconds (`/proc/PID/task/*/schedstat`: nanoseconds on a core,
+/// nanoseconds waiting in a run queue, time slices).
+fn wait_per_turn_us(pid: u32) -> Option<f64> {
+    let (mut waiting, mut slices) = (0u64, 0u64);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        let mut fields = stat
+            .split_ascii_whitespace()
+            .map(|field| field.parse::<u64>().ok());
+        let _running = fields.next()??;
+        waiting += fields.next()??;
+        slices += fields.next()??;
+    }
+    (slices > 0).then(|| waiting as f64 / slices as f64 / 1000.0)
 }
 
 fn parse(text: &str) -> anyhow::Result<Load> {
@@ -154,6 +187,7 @@ fn parse(text: &str) -> anyhow::Result<Load> {
         p50_ms,
         p99_ms,
         errors,
+        client_wait: f64::NAN,
     })
 }
 
@@ -201,7 +235,7 @@ pub fn rotate(
     Ok(runs.into_iter().map(median).collect())
 }
 
-/// The run of median throughput, with each latency the median over all runs. On two
+/// The run of median throughput, with each latency (and wrk's wait for a core) the median over all runs. On two
 /// shared cores one run's p99 moves by milliseconds from run to run for every server
 /// (nginx's between 1.0 and 6.5 ms in one sitting), so the median says more.
 fn median(mut runs: Vec<Load>) -> Load {
@@ -211,10 +245,12 @@ fn median(mut runs: Vec<Load>) -> Load {
         field(&runs[middle])
     };
     let (p50_ms, p99_ms) = (of(|l| l.p50_ms), of(|l| l.p99_ms));
+    let client_wait = of(|l| l.client_wait);
     runs.sort_by(|x, y| x.requests_per_second.total_cmp(&y.requests_per_second));
     Load {
         p50_ms,
         p99_ms,
+        client_wait,
         ..runs[middle]
     }
 }
