@@ -333,27 +333,12 @@ fn split_runs(
     let tokio_floor = Floor::start_on(www, Stack::Tokio, split)?;
     let urls = [&nginx.url, &server.url, &floor.url, &tokio_floor.url].map(String::as_str);
     // Fresh servers: each reads every file once before it is measured, as the
-    // servers of the shared placement did while the index was laid out.
+    // servers of the shared placement did while the index was laid out (a HEAD
+    // fills cargohold's cache and nginx's open-file cache as a GET does).
     for url in urls {
-        read_every_file(url, targets.full.iter().map(|(path, _)| path.as_str()))?;
+        etags(url, targets.full.iter().map(|(path, _)| path.as_str()))?;
     }
     four_servers(bench, split, urls, targets, scratch)
-}
-
-/// GETs each of `paths` (`/…`) once from the server at `url` (ending in `/`).
-fn read_every_file<'a>(url: &str, paths: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    let client = reqwest::Client::new();
-    for path in paths {
-        let response = runtime.block_on(client.get(format!("{url}{}", &path[1..])).send())?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        runtime.block_on(response.bytes())?;
-    }
-    Ok(())
 }
 
 /// A new token of the dataset's administrator with the `read` scope only, made with

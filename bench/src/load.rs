@@ -235,9 +235,10 @@ pub fn rotate(
     Ok(runs.into_iter().map(median).collect())
 }
 
-/// The run of median throughput, with each latency (and wrk's wait for a core) the median over all runs. On two
-/// shared cores one run's p99 moves by milliseconds from run to run for every server
-/// (nginx's between 1.0 and 6.5 ms in one sitting), so the median says more.
+/// The run of median throughput, with each latency (and wrk's wait for a core) the
+/// median over all runs. On two shared cores one run's p99 moves by milliseconds from
+/// run to run for every server (nginx's between 1.0 and 6.5 ms in one sitting), so the
+/// median says more.
 fn median(mut runs: Vec<Load>) -> Load {
     let middle = runs.len() / 2;
     let mut of = |field: fn(&Load) -> f64| {
