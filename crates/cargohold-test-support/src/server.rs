@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cargohold::Listeners;
 use cargohold::app::App;
 use cargohold::config::Config;
 use cargohold::db::Pool;
@@ -11,7 +12,6 @@ use cargohold::ops::tokens::TokenRequest;
 use cargohold::ops::users::NewUser;
 use sqlx::Connection;
 use tempfile::TempDir;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// A running registry. Dropping it shuts the server down; its directory goes with it.
@@ -53,6 +53,17 @@ pub struct StoredState {
     pub grants: i64,
 }
 
+/// Where test servers listen unless a test says otherwise: the system picks the port.
+const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
+
+/// Listening before the server task starts (no sleep, no race), as `config` asks;
+/// `config.listen` then holds the real port.
+fn listen(config: &mut Config) -> Listeners {
+    let listeners = Listeners::bind(config.listen, config.connection_threads).expect("a free port");
+    config.listen = listeners.local_addr();
+    listeners
+}
+
 impl TestServer {
     /// Starts a server with the default test configuration.
     pub async fn start() -> Self {
@@ -62,52 +73,49 @@ impl TestServer {
     /// Starts a server after `customize` has adjusted its configuration.
     pub async fn start_with(customize: impl FnOnce(&mut Config)) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
-        // Listening before the server task starts: no sleep, no race.
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let addr = listener.local_addr().expect("a bound address");
-        let mut config = Config::for_tests(data_dir.path(), addr);
+        let mut config = Config::for_tests(data_dir.path(), LOOPBACK_ANY_PORT.parse().unwrap());
         let database = ScratchDatabase::from_env().await;
         if let Some(database) = &database {
             config.database_url = Some(database.url.clone());
         }
         customize(&mut config);
+        let listeners = listen(&mut config);
         let app = Arc::new(App::build(config).await.expect("the app starts"));
         let first = ops::setup::first_start(&app)
             .await
             .expect("first start succeeds")
             .expect("an empty database gets an administrator");
-        Self::serve(listener, app, first.token, database, data_dir)
+        Self::serve(listeners, app, first.token, database, data_dir)
     }
 
     /// Starts a second node on this server's database, as behind a load balancer:
     /// its own address, data directory, caches and blob directory, `customize`d.
     pub async fn start_node(&self, customize: impl FnOnce(&mut Config)) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let addr = listener.local_addr().expect("a bound address");
-        let mut config = Config::for_tests(data_dir.path(), addr);
+        let mut config = Config::for_tests(data_dir.path(), LOOPBACK_ANY_PORT.parse().unwrap());
         config.database_url = Some(self.app.config.database_url());
         customize(&mut config);
+        let listeners = listen(&mut config);
         let app = Arc::new(App::build(config).await.expect("the node starts"));
         let first = ops::setup::first_start(&app)
             .await
             .expect("the node's first start succeeds");
         assert!(first.is_none(), "the database was set up by the first node");
-        Self::serve(listener, app, self.admin_token.clone(), None, data_dir)
+        Self::serve(listeners, app, self.admin_token.clone(), None, data_dir)
     }
 
     fn serve(
-        listener: TcpListener,
+        listeners: Listeners,
         app: Arc<App>,
         admin_token: String,
         database: Option<ScratchDatabase>,
         data_dir: TempDir,
     ) -> Self {
-        let addr = listener.local_addr().expect("a bound address");
+        let addr = listeners.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let server_app = app.clone();
         let finished = tokio::spawn(async move {
-            cargohold::serve(listener, server_app, async {
+            cargohold::serve(listeners, server_app, async {
                 let _ = rx.await;
             })
             .await

@@ -115,6 +115,8 @@ pub struct Stats {
     pub publishes: Counter,
     /// HTTP/1.1 connections the fast lane passed to hyper (`fast_lane.rs`).
     pub fast_lane_hand_overs: Counter,
+    /// Connections open, by the thread serving them; set when the server starts.
+    pub open_connections: std::sync::OnceLock<Arc<crate::connections::OpenConnections>>,
 }
 
 /// One hosted registry and the URLs clients know it by.

@@ -30,6 +30,7 @@ const ENV_KEYS: &[&str] = &[
     "index-cache-size",
     "index-poll-millis",
     "download-cache-size",
+    "connection-threads",
 ];
 
 /// Everything cargohold can be told, with its defaults.
@@ -67,6 +68,10 @@ pub struct Config {
     /// Take the client's address from the first `X-Forwarded-For` entry (only
     /// behind a reverse proxy that sets it), for rate limits and the audit log.
     pub trust_forwarded_for: bool,
+    /// Which threads serve connections: `per-core` (on Linux, one thread pinned
+    /// to each CPU the process may use, taking the connections that CPU received)
+    /// or `shared` (every connection on the general worker threads).
+    pub connection_threads: ConnectionThreads,
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
     pub registries: Vec<RegistryConfig>,
@@ -74,6 +79,19 @@ pub struct Config {
     /// carry one): a crate page points a README's relative links into a
     /// repository there, as it does for GitHub, GitLab and Codeberg.
     pub forges: BTreeMap<String, ForgeKind>,
+}
+
+/// Which threads serve connections (see `listeners.rs` and `connections.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionThreads {
+    /// One thread per allowed CPU, pinned to it, with a listening socket of its
+    /// own that the kernel hands the connections arriving on that CPU. Where this
+    /// cannot be set up (not Linux, one CPU), `shared`.
+    #[default]
+    PerCore,
+    /// Every connection on the general worker threads, from one listening socket.
+    Shared,
 }
 
 /// How a forge lays out the web addresses of a repository's files.
@@ -442,6 +460,7 @@ impl Default for Config {
             index_poll_millis: 100,
             trust_forwarded_for: false,
             download_cache_size: 64 * 1024 * 1024,
+            connection_threads: ConnectionThreads::PerCore,
             limits: Limits::default(),
             registries: Vec::new(),
             forges: BTreeMap::new(),

@@ -1,38 +1,50 @@
-//! Accepting connections: a cap on how many are open at once, a deadline for each
-//! request head (which also closes idle keep-alive connections), and a graceful end
-//! that lets requests in flight finish.
+//! Accepting connections and serving them: a cap on how many are open at once,
+//! threads that own the connections arriving on their CPU, and a graceful end that
+//! lets requests in flight finish.
 //!
-//! A client that dribbles its headers in (slowloris) or holds a connection open
-//! without sending anything loses it after `limits.header-read-timeout-secs` (at
-//! most half as long again: the check is one timer per connection, not one per
-//! request, which the hottest requests would pay for); one
-//! that stalls in the middle of a body gets 408 after `limits.body-read-timeout-secs`
-//! (the router applies that one). One that stops reading an answer loses the
-//! connection after `limits.write-timeout-secs`. Past `limits.max-connections`, a
-//! new connection is answered with a short `503` and `Retry-After` and closed, so
+//! Each listening socket (`listeners.rs`) has a lane: the loop that accepts from
+//! it and runs the fast lane (`fast_lane.rs`) of its connections. With per-core
+//! sockets, each lane is a thread of its own, pinned to its socket's CPU, with a
+//! single-threaded runtime. On shared cores, a multi-threaded runtime kept a
+//! load generator's p99 at one scheduler tick (docs/performance.md): its threads
+//! woke on either core and queued behind each other.
+//!
+//! A lane thread only moves bytes between sockets and memory. Whatever reads the
+//! database (filling a cache for the fast lane, and every connection the fast lane
+//! hands to hyper) runs on the general runtime, the one [`serve`] is called on:
+//! no database or upstream connection belongs to a runtime that ends before it.
+//!
+//! When one lane has many more connections than the least busy one (a client
+//! whose threads all connected from one CPU), it passes new ones on to that lane.
+//!
+//! Deadlines are kept by [`GuardedStream`]; a body that stalls gets 408 from the
+//! router (`limits.body-read-timeout-secs`). Past `limits.max-connections`, a new
+//! connection is answered with a short `503` and `Retry-After` and closed, so
 //! clients see why.
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::time::Sleep;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::Service;
 
 use crate::fast_lane::{self, AnswerFromMemory, Outcome, Prefixed};
-use crate::stop_signal::StopSignal;
+use crate::guarded_stream::{Activity, Counted, GuardedStream};
+use crate::listeners::{self, Listeners};
+use crate::memory_answer::{HotHeaders, MemoryAnswer};
+use crate::stop_signal::{StopListener, StopSignal};
 
 /// What the accept loop enforces.
 #[derive(Debug, Clone, Copy)]
@@ -51,30 +63,147 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 58\r\n\r\n\
 cargohold has too many open connections; try again soon.\r\n";
 
-/// Serves every connection accepted on `listener` with a service made by
+/// Serves every connection accepted on `listeners` with a service made by
 /// `make_service` from the peer's address, until `shutdown` resolves; then stops
 /// accepting and waits for the open connections to finish what they started.
 pub async fn serve<M, S, A>(
-    listener: TcpListener,
+    listeners: Listeners,
     limits: ConnectionLimits,
     memory: Arc<A>,
     make_service: M,
+    open: Arc<OpenConnections>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
-    M: Fn(SocketAddr) -> S,
-    S: Service<
-            hyper::Request<Incoming>,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-        > + Clone
+    M: Fn(SocketAddr) -> S + Send + Sync + 'static,
+    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+        + Clone
         + Send
         + 'static,
     S::Future: Send + Unpin + 'static,
     A: AnswerFromMemory,
 {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-    let slots = Arc::new(Semaphore::new(max));
+    let sockets = listeners.into_sockets();
+    let (inboxes, receivers): (Vec<_>, Vec<_>) =
+        sockets.iter().map(|_| unbounded_channel()).unzip();
+    let shared = Arc::new(Shared {
+        limits,
+        slots: Arc::new(Semaphore::new(max)),
+        builder: http_builder(),
+        stop: StopSignal::new(),
+        memory: OnGeneral {
+            memory,
+            general: Handle::current(),
+        },
+        make_service,
+        open,
+        inboxes,
+    });
+    // Raised at shutdown: the lanes stop accepting.
+    let accepting = StopSignal::new();
+    // Raised once every connection has ended: the lane threads end.
+    let finished = StopSignal::new();
+    // Should this future be dropped half way (its runtime shutting down), the lane
+    // threads end too, instead of serving on without it.
+    let _raised_when_dropped =
+        RaiseOnDrop([accepting.clone(), shared.stop.clone(), finished.clone()]);
+
+    // Everything that can fail is done before the first thread starts.
+    let mut lanes = Vec::with_capacity(sockets.len());
+    for (listening, inbox) in sockets.into_iter().zip(receivers) {
+        let runtime = match listening.cpu {
+            Some(_) => Some(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?,
+            ),
+            None => None,
+        };
+        // Registered with the runtime that polls it.
+        let listener = match &runtime {
+            Some(runtime) => {
+                let _entered = runtime.enter();
+                TcpListener::from_std(listening.socket)?
+            }
+            None => TcpListener::from_std(listening.socket)?,
+        };
+        lanes.push((listening.cpu, runtime, listener, inbox));
+    }
+    let mut tasks = Vec::new();
+    let mut threads = Vec::new();
+    for (lane, (cpu, runtime, listener, inbox)) in lanes.into_iter().enumerate() {
+        let accept = accept(shared.clone(), lane, listener, inbox, accepting.listen());
+        let (Some(cpu), Some(runtime)) = (cpu, runtime) else {
+            tasks.push(tokio::spawn(accept));
+            continue;
+        };
+        let until_finished = finished.listen();
+        let thread = std::thread::Builder::new()
+            .name(format!("cargohold-cpu{cpu}"))
+            .spawn(move || {
+                if let Err(err) = listeners::pin_this_thread(cpu) {
+                    tracing::warn!(cpu, error = %err, "could not pin a connection thread to its CPU; it runs unpinned");
+                }
+                runtime.block_on(async move {
+                    accept.await;
+                    // The lane's connections run on this runtime until they end.
+                    until_finished.stopped().await;
+                });
+            });
+        match thread {
+            Ok(thread) => threads.push(thread),
+            // The lanes already started end as the signals are raised on return.
+            Err(err) => return Err(err),
+        }
+    }
+
+    shutdown.await;
+    accepting.stop();
+    for task in tasks {
+        let _ = task.await;
+    }
+    shared.stop.stop();
+    // Every connection gives its slot back when it ends.
+    let _all = shared.slots.acquire_many(max as u32).await;
+    finished.stop();
+    let _ = tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            let _ = thread.join();
+        }
+    })
+    .await;
+    Ok(())
+}
+
+/// Raises its signals when dropped.
+struct RaiseOnDrop<const N: usize>([Arc<StopSignal>; N]);
+
+impl<const N: usize> Drop for RaiseOnDrop<N> {
+    fn drop(&mut self) {
+        for signal in &self.0 {
+            signal.stop();
+        }
+    }
+}
+
+/// What every lane of one server shares.
+struct Shared<M, A> {
+    limits: ConnectionLimits,
+    /// One permit per connection that may be open.
+    slots: Arc<Semaphore>,
+    builder: Builder<TokioExecutor>,
+    /// Raised, it tells every connection to finish its current request and close.
+    stop: Arc<StopSignal>,
+    memory: OnGeneral<A>,
+    make_service: M,
+    open: Arc<OpenConnections>,
+    /// Where each lane takes connections passed on by another.
+    inboxes: Vec<UnboundedSender<Passed>>,
+}
+
+/// hyper's server for connections the fast lane hands over.
+fn http_builder() -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     // The head deadline is kept by `GuardedStream`, with one timer per connection;
     // hyper's own would arm and drop a timer for every request.
@@ -83,291 +212,266 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    // Raised, it tells every connection to finish its current request and close.
-    let stop = StopSignal::new();
-    let mut shutdown = std::pin::pin!(shutdown);
+    builder
+}
 
+/// A connection one lane accepted and passed on to a less busy one.
+struct Passed {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    /// Already counted for the lane it goes to.
+    counted: Tally,
+}
+
+/// Accepts connections on `listener`, and those other lanes pass on, until
+/// `accepting` is raised; each is served on the runtime this runs on.
+async fn accept<M, S, A>(
+    shared: Arc<Shared<M, A>>,
+    lane: usize,
+    listener: TcpListener,
+    mut inbox: UnboundedReceiver<Passed>,
+    accepting: StopListener,
+) where
+    M: Fn(SocketAddr) -> S + Send + Sync + 'static,
+    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + Unpin + 'static,
+    A: AnswerFromMemory,
+{
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+        let (stream, peer, slot, counted) = tokio::select! {
+            biased;
+            () = accepting.stopped() => break,
+            Some(passed) = inbox.recv() => match TcpStream::from_std(passed.stream) {
+                Ok(stream) => (stream, passed.peer, passed.slot, passed.counted),
                 Err(err) => {
-                    accept_failed(&err).await;
+                    tracing::debug!(error = %err, "could not take over a connection from another lane");
                     continue;
                 }
             },
-            () = &mut shutdown => break,
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max, "connection refused: too many open connections");
-            tokio::spawn(turn_away(stream));
-            continue;
-        };
-        // Responses are written whole; waiting for ACKs of small writes (Nagle) only adds latency.
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "could not set TCP_NODELAY");
-        }
-        let activity = Arc::new(Activity::default());
-        let service = TowerToHyperService::new(Counted {
-            inner: make_service(peer),
-            activity: activity.clone(),
-        });
-        let builder = builder.clone();
-        let stop = stop.listen();
-        let mut stream = GuardedStream::new(stream, limits, activity);
-        let memory = memory.clone();
-        tokio::spawn(async move {
-            // Plain GETs that memory answers skip hyper, until the first request that does not.
-            let unanswered = match fast_lane::serve(&mut stream, &*memory, &stop).await {
-                Outcome::Closed => return drop(slot),
-                Outcome::HandOver(unanswered) => {
-                    memory.handed_over();
-                    unanswered
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        accept_failed(&err).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+                    let max = shared.limits.max_connections;
+                    tracing::warn!(%peer, max, "connection refused: too many open connections");
+                    tokio::spawn(turn_away(stream));
+                    continue;
+                };
+                match shared.open.less_busy_lane(lane) {
+                    Some(other) => {
+                        pass_on(&shared, other, stream, peer, slot);
+                        continue;
+                    }
+                    None => (stream, peer, slot, shared.open.count(lane)),
                 }
-            };
-            let io = TokioIo::new(Prefixed::new(unanswered, stream));
-            let connection = builder.serve_connection(io, service);
-            let mut connection = std::pin::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = stop.stopped() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
             }
-            drop(slot);
-        });
-    }
-
-    drop(listener);
-    stop.stop();
-    // Every connection gives its slot back when it ends.
-    let _all = slots.acquire_many(max as u32).await;
-    Ok(())
-}
-
-/// What a connection's requests are doing: counted by its service ([`Counted`]),
-/// read by its stream ([`GuardedStream`]) to tell an idle connection from a busy one.
-#[derive(Debug, Default)]
-struct Activity {
-    started: AtomicU64,
-    /// Requests whose answer future is done (its body may still be on its way).
-    finished: AtomicU64,
-}
-
-/// A connection's service, counting its requests as they start and finish.
-#[derive(Clone)]
-struct Counted<S> {
-    inner: S,
-    activity: Arc<Activity>,
-}
-
-impl<S, R> Service<R> for Counted<S>
-where
-    S: Service<R>,
-    S::Future: Unpin,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = CountedFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: R) -> Self::Future {
-        self.activity.started.fetch_add(1, Ordering::Relaxed);
-        CountedFuture {
-            inner: self.inner.call(request),
-            activity: self.activity.clone(),
-        }
+        };
+        tokio::spawn(connection(shared.clone(), stream, peer, slot, counted));
     }
 }
 
-/// A request's answer; counted as finished when it is dropped, done or not.
-struct CountedFuture<F> {
-    inner: F,
-    activity: Arc<Activity>,
-}
-
-impl<F: Future + Unpin> Future for CountedFuture<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        Pin::new(&mut self.inner).poll(cx)
-    }
-}
-
-impl<F> Drop for CountedFuture<F> {
-    fn drop(&mut self) {
-        self.activity.finished.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// A connection's socket with its two deadlines.
-///
-/// - **Idle**: while no request is in flight, a client must start one within
-///   the head timeout, or the connection is closed. A timer fires every half
-///   timeout; after two firings in a row with nothing started, finished or
-///   written, and nothing in flight, reads fail. A request head that takes as
-///   long (slowloris) starts nothing, so it is cut off the same way. One timer
-///   per connection, reset twice per timeout, instead of one per request.
-/// - **Stall**: writes fail once the client has left them unread (the socket
-///   full) for the write timeout: without it, a client that asks for a large
-///   `.crate` and never reads holds its connection, and its slot, for ever.
-///   Costs nothing while writes go through; a timer exists only during a stall.
-struct GuardedStream {
+/// Sends a just-accepted connection to lane `to`.
+fn pass_on<M, A>(
+    shared: &Shared<M, A>,
+    to: usize,
     stream: TcpStream,
-    activity: Arc<Activity>,
-    idle_period: Duration,
-    idle_timer: Pin<Box<Sleep>>,
-    /// Requests started and finished and writes made, at the last firing.
-    seen: (u64, u64, u64),
-    /// Firings in a row that found the connection idle and unchanged.
-    quiet: u8,
-    writes: u64,
-    write_timeout: Duration,
-    stalled: Option<Pin<Box<Sleep>>>,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+) {
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::debug!(%peer, error = %err, "could not pass a connection on to another lane");
+            return;
+        }
+    };
+    let passed = Passed {
+        stream,
+        peer,
+        slot,
+        counted: shared.open.count(to),
+    };
+    // Fails only while the server stops, when that lane no longer accepts: the connection closes.
+    let _ = shared.inboxes[to].send(passed);
 }
 
-impl GuardedStream {
-    fn new(stream: TcpStream, limits: ConnectionLimits, activity: Arc<Activity>) -> Self {
-        let idle_period = limits.header_read_timeout / 2;
-        Self {
-            stream,
-            activity,
-            idle_period,
-            idle_timer: Box::pin(tokio::time::sleep(idle_period)),
-            seen: (0, 0, 0),
-            quiet: 0,
-            writes: 0,
-            write_timeout: limits.write_timeout,
-            stalled: None,
-        }
+/// Serves one connection: the fast lane on this thread, then, from the first
+/// request the fast lane does not answer, hyper on the general runtime.
+async fn connection<M, S, A>(
+    shared: Arc<Shared<M, A>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    in_lane: Tally,
+) where
+    M: Fn(SocketAddr) -> S + Send + Sync + 'static,
+    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + Unpin + 'static,
+    A: AnswerFromMemory,
+{
+    // Responses are written whole; waiting for ACKs of small writes (Nagle) only adds latency.
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(error = %err, "could not set TCP_NODELAY");
     }
-
-    /// Whether the connection has been idle for the whole head timeout; while it
-    /// has not, the timer is armed to wake the task at its next firing.
-    fn idle_too_long(&mut self, cx: &mut Context<'_>) -> bool {
-        while self.idle_timer.as_mut().poll(cx).is_ready() {
-            let now = (
-                self.activity.started.load(Ordering::Relaxed),
-                self.activity.finished.load(Ordering::Relaxed),
-                self.writes,
-            );
-            let idle = now.0 == now.1;
-            self.quiet = if idle && now == self.seen {
-                self.quiet + 1
-            } else {
-                0
-            };
-            self.seen = now;
-            if self.quiet >= 2 {
-                return true;
+    let activity = Arc::new(Activity::default());
+    let stop = shared.stop.listen();
+    let mut stream = GuardedStream::new(stream, shared.limits, activity.clone());
+    // Plain GETs that memory answers skip hyper, until the first request that does not.
+    let unanswered = match fast_lane::serve(&mut stream, &shared.memory, &stop).await {
+        Outcome::Closed => return,
+        Outcome::HandOver(unanswered) => unanswered,
+    };
+    drop(in_lane);
+    shared.memory.handed_over();
+    let stream = match stream.into_inner().into_std() {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::debug!(%peer, error = %err, "could not hand a connection over");
+            return;
+        }
+    };
+    let in_general = shared.open.count(shared.open.general());
+    let service = TowerToHyperService::new(Counted {
+        inner: (shared.make_service)(peer),
+        activity: activity.clone(),
+    });
+    let general = shared.memory.general.clone();
+    general.spawn(async move {
+        let _counted = in_general;
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::debug!(%peer, error = %err, "could not take over a handed-over connection");
+                return drop(slot);
             }
-            let next = tokio::time::Instant::now() + self.idle_period;
-            self.idle_timer.as_mut().reset(next);
-        }
-        false
-    }
-
-    /// Called when a write could not proceed: pending until the stall outlasts the timeout.
-    fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        let timeout = self.write_timeout;
-        let stall = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match stall.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client stopped reading the answer",
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// [`GuardedStream::progressed`] for a write, counted when it wrote anything.
-    fn wrote(
-        &mut self,
-        result: Poll<io::Result<usize>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Ok(1..)) = result {
-            self.writes += 1;
-        }
-        self.progressed(result, cx)
-    }
-
-    fn progressed<T>(
-        &mut self,
-        result: Poll<io::Result<T>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<T>> {
-        match result {
-            Poll::Ready(result) => {
-                self.stalled = None;
-                Poll::Ready(result)
+        };
+        let stream = GuardedStream::new(stream, shared.limits, activity);
+        let io = TokioIo::new(Prefixed::new(unanswered, stream));
+        let connection = shared.builder.serve_connection(io, service);
+        let mut connection = std::pin::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = stop.stopped() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
             }
-            Poll::Pending => self.poll_stall(cx),
+        };
+        if let Err(err) = result {
+            tracing::debug!(%peer, error = %err, "connection ended with an error");
         }
+        drop(slot);
+    });
+}
+
+/// The server's memory, with what fills it run on the general runtime: a lane
+/// thread's runtime owns no database connection.
+struct OnGeneral<A> {
+    memory: Arc<A>,
+    general: Handle,
+}
+
+impl<A: AnswerFromMemory> AnswerFromMemory for OnGeneral<A> {
+    fn answer_get(&self, path: &str, presented: &HotHeaders<'_>) -> Option<MemoryAnswer> {
+        self.memory.answer_get(path, presented)
+    }
+
+    fn warm_for_get(
+        &self,
+        path: &str,
+        authorization: Option<&[u8]>,
+    ) -> impl Future<Output = bool> + Send {
+        let memory = self.memory.clone();
+        let path = path.to_owned();
+        let authorization = authorization.map(<[u8]>::to_vec);
+        let warming = self
+            .general
+            .spawn(async move { memory.warm_for_get(&path, authorization.as_deref()).await });
+        async move { warming.await.unwrap_or(false) }
+    }
+
+    fn handed_over(&self) {
+        self.memory.handed_over();
     }
 }
 
-impl AsyncRead for GuardedStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if result.is_pending() && this.idle_too_long(cx) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no request head within the header timeout",
-            )));
+/// Connections open, by the lane serving them (`cpu0`, `cpu1`, …, or `shared`)
+/// and on the general runtime (`general`: handed over by the fast lane), for
+/// `/metrics` and for passing connections on.
+#[derive(Debug)]
+pub struct OpenConnections {
+    names: Box<[String]>,
+    counts: Box<[AtomicUsize]>,
+}
+
+impl OpenConnections {
+    /// Counts for the lanes of `listeners`, and the general runtime's.
+    pub fn new(listeners: &Listeners) -> Self {
+        let lanes = listeners.cpus().map(|cpu| match cpu {
+            Some(cpu) => format!("cpu{cpu}"),
+            None => "shared".to_owned(),
+        });
+        Self::named(lanes.chain(["general".to_owned()]).collect())
+    }
+
+    /// Counts for `names`, the last of them the general runtime's.
+    fn named(names: Box<[String]>) -> Self {
+        let counts = names.iter().map(|_| AtomicUsize::new(0)).collect();
+        Self { names, counts }
+    }
+
+    /// Each lane's connections (then the general runtime's), by name.
+    pub fn by_thread(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.names
+            .iter()
+            .zip(&self.counts)
+            .map(|(name, count)| (name.as_str(), count.load(Ordering::Relaxed)))
+    }
+
+    fn general(&self) -> usize {
+        self.counts.len() - 1
+    }
+
+    /// Counts one connection for `index` until the returned value is dropped.
+    fn count(self: &Arc<Self>, index: usize) -> Tally {
+        self.counts[index].fetch_add(1, Ordering::Relaxed);
+        Tally {
+            open: self.clone(),
+            index,
         }
-        result
+    }
+
+    /// The least busy lane, when `lane` serves well more connections than it:
+    /// more than two more, and more than a sixteenth of all lanes' connections more.
+    fn less_busy_lane(&self, lane: usize) -> Option<usize> {
+        let lanes = &self.counts[..self.general()];
+        let load = |count: &AtomicUsize| count.load(Ordering::Relaxed);
+        let (least, fewest) = lanes.iter().map(load).enumerate().min_by_key(|&(_, n)| n)?;
+        let total: usize = lanes.iter().map(load).sum();
+        (load(&lanes[lane]) > fewest + 2 + total / 16).then_some(least)
     }
 }
 
-impl AsyncWrite for GuardedStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
-        this.wrote(result, cx)
-    }
+/// One connection counted in [`OpenConnections`] while it lives.
+struct Tally {
+    open: Arc<OpenConnections>,
+    index: usize,
+}
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        this.wrote(result, cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.stream).poll_flush(cx);
-        this.progressed(result, cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.open.counts[self.index].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -399,4 +503,56 @@ async fn accept_failed(err: &std::io::Error) {
     }
     tracing::error!(error = %err, "could not accept a connection; trying again in 100 ms");
     tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lanes(n: usize) -> Arc<OpenConnections> {
+        let names = (0..n)
+            .map(|cpu| format!("cpu{cpu}"))
+            .chain(["general".to_owned()])
+            .collect();
+        Arc::new(OpenConnections::named(names))
+    }
+
+    /// Where each of `count` connections arriving on lane 0 ends up.
+    fn arrive_on_first_lane(open: &Arc<OpenConnections>, count: usize) -> Vec<Tally> {
+        (0..count)
+            .map(|_| {
+                let lane = open.less_busy_lane(0).unwrap_or(0);
+                open.count(lane)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn connections_arriving_on_one_lane_are_spread_until_the_lanes_are_close() {
+        let open = lanes(2);
+        let _held = arrive_on_first_lane(&open, 64);
+        let counts: Vec<usize> = open.by_thread().map(|(_, n)| n).collect();
+        assert_eq!(counts.iter().sum::<usize>(), 64);
+        assert!(counts[0].abs_diff(counts[1]) <= 2 + 64 / 16, "{counts:?}");
+        assert_eq!(counts[2], 0, "nothing counted as general");
+    }
+
+    #[test]
+    fn a_lane_keeps_its_first_connections_and_passes_none_when_alone() {
+        let open = lanes(2);
+        let _held = arrive_on_first_lane(&open, 3);
+        assert_eq!(open.by_thread().next(), Some(("cpu0", 3)));
+        let alone = lanes(1);
+        let _held = arrive_on_first_lane(&alone, 100);
+        assert_eq!(alone.by_thread().next(), Some(("cpu0", 100)));
+    }
+
+    #[test]
+    fn a_closed_connection_is_no_longer_counted() {
+        let open = lanes(2);
+        let tally = open.count(1);
+        assert_eq!(open.by_thread().nth(1), Some(("cpu1", 1)));
+        drop(tally);
+        assert_eq!(open.by_thread().nth(1), Some(("cpu1", 0)));
+    }
 }

@@ -23,7 +23,9 @@ pub mod counter;
 pub mod db;
 pub mod error;
 pub mod fast_lane;
+pub mod guarded_stream;
 pub mod index;
+pub mod listeners;
 pub mod memory_answer;
 pub mod metrics;
 pub mod ops;
@@ -38,4 +40,5 @@ pub mod web;
 
 pub use app::{App, AppState};
 pub use config::Config;
+pub use listeners::Listeners;
 pub use server::serve;

@@ -135,6 +135,19 @@ fn write_app_metrics(text: &mut String, app: &App) {
         "HTTP/1.1 connections passed to the general server at a request memory could not answer.",
         &count(&stats.fast_lane_hand_overs),
     );
+    let open: Vec<(String, f64)> = stats
+        .open_connections
+        .get()
+        .into_iter()
+        .flat_map(|open| open.by_thread())
+        .map(|(thread, n)| (labels(&[("thread", thread)]), n as f64))
+        .collect();
+    family(
+        "cargohold_connections_open",
+        "gauge",
+        "Connections open, by the thread serving them: a per-core lane (cpu0, cpu1, …), the one shared lane, or the general threads (connections hyper serves).",
+        &open,
+    );
     family(
         "cargohold_download_cache_bytes",
         "gauge",

@@ -15,7 +15,6 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response};
 use futures::future::{BoxFuture, Either, Ready, ready};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 use tower::Service;
 use tower::ServiceBuilder;
 use tower_http::ServiceBuilderExt;
@@ -25,14 +24,15 @@ use tower_http::trace::TraceLayer;
 use tracing::{Level, Span};
 
 use crate::app::{AppState, Registry};
-use crate::connections::{self, ConnectionLimits};
+use crate::connections::{self, ConnectionLimits, OpenConnections};
+use crate::listeners::Listeners;
 use crate::memory_answer::HotHeaders;
 use crate::routes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests in
 /// flight finish, writes pending download counts and closes the database.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     app: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -82,17 +82,22 @@ pub async fn serve(
         write_timeout: Duration::from_secs(limits.write_timeout_secs.max(1)),
     };
     let body_timeout = Duration::from_secs(limits.body_read_timeout_secs.max(1));
-    let make_dispatch = |peer| Dispatch {
-        app: app.clone(),
+    let dispatching = app.clone();
+    let make_dispatch = move |peer| Dispatch {
+        app: dispatching.clone(),
         router: router.clone(),
         peer,
         body_timeout,
     };
+    let open = Arc::new(OpenConnections::new(&listeners));
+    // A second `serve` of the same app (none in cargohold) would report the first one's.
+    let _ = app.stats.open_connections.set(open.clone());
     connections::serve(
-        listener,
+        listeners,
         connection_limits,
         app.clone(),
         make_dispatch,
+        open,
         shutdown,
     )
     .await?;

@@ -220,16 +220,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| {
+    let listeners =
+        crate::Listeners::bind(config.listen, config.connection_threads).with_context(|| {
             format!(
                 "could not listen on {}; is another server using it? pick one with --listen",
                 config.listen
             )
         })?;
     // With port 0 the system picks the port; URLs must carry the real one.
-    config.listen = listener.local_addr()?;
+    config.listen = listeners.local_addr();
     let app = Arc::new(App::build(config).await?);
     app.storage
         .probe()
@@ -245,7 +244,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         app.storage.description()
     );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
-    crate::server::serve(listener, app, crate::server::shutdown_signal()).await
+    crate::server::serve(listeners, app, crate::server::shutdown_signal()).await
 }
 
 async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ mod gc;
 mod git_index;
 mod http1;
 mod index;
+mod lanes;
 mod limits;
 mod odd_manifests;
 mod operations;

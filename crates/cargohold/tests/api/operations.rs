@@ -2,7 +2,7 @@
 
 use cargohold_test_support::{CrateFixture, TestServer};
 
-async fn metrics(server: &TestServer) -> String {
+pub(crate) async fn metrics(server: &TestServer) -> String {
     let response = server.get("/metrics").await;
     assert_eq!(response.status(), 200);
     assert!(
@@ -15,7 +15,7 @@ async fn metrics(server: &TestServer) -> String {
 }
 
 /// The value of the sample `series` (name with its labels, as written), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
