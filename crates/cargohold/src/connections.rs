@@ -3,11 +3,12 @@
 //! lets requests in flight finish.
 //!
 //! Each listening socket (`listeners.rs`) has a lane: the loop that accepts from
-//! it and runs the fast lane (`fast_lane.rs`) of its connections. With per-core
-//! sockets, each lane is a thread of its own, pinned to its socket's CPU, with a
-//! single-threaded runtime. On shared cores, a multi-threaded runtime kept a
-//! load generator's p99 at one scheduler tick (docs/performance.md): its threads
-//! woke on either core and queued behind each other.
+//! it and runs the fast lane (`fast_lane.rs`) of its connections. With one socket
+//! (`connection-threads = "shared"`, the default) the lane is a task on the
+//! general runtime. With per-core sockets, each lane is a thread of its own,
+//! pinned to its socket's CPU, with a single-threaded runtime: meant to keep a
+//! connection's wake-ups on one core, it has measured no faster yet
+//! (docs/performance.md).
 //!
 //! A lane thread only moves bytes between sockets and memory. Whatever reads the
 //! database (filling a cache for the fast lane, and every connection the fast lane

@@ -1,7 +1,7 @@
-//! Which thread serves a connection: with `connection-threads = "per-core"` (the
-//! default), the thread of the CPU the connection arrived on, unless that thread
-//! already has well more than another; with `"shared"`, the general threads. The
-//! threads are seen as `/metrics` reports them.
+//! Which thread serves a connection: with `connection-threads = "per-core"`, the
+//! thread of the CPU the connection arrived on, unless that thread already has
+//! well more than another; with `"shared"` (the default), the general threads.
+//! The threads are seen as `/metrics` reports them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -64,6 +64,10 @@ fn read_one_answer(stream: &mut TcpStream) {
     }
 }
 
+async fn per_core_server() -> TestServer {
+    TestServer::start_with(|config| config.connection_threads = ConnectionThreads::PerCore).await
+}
+
 /// Open connections per thread, as `/metrics` reports them.
 async fn open_connections(server: &TestServer, threads: &[String]) -> Vec<f64> {
     let text = metrics(server).await;
@@ -83,7 +87,7 @@ async fn connections_stay_on_the_thread_of_the_cpu_they_arrived_on() {
         eprintln!("one CPU: no per-core threads to tell apart");
         return;
     }
-    let server = TestServer::start().await;
+    let server = per_core_server().await;
     let lanes: Vec<String> = cpus.iter().map(|cpu| format!("cpu{cpu}")).collect();
     for (index, &cpu) in cpus.iter().enumerate() {
         let _open = connect_from_cpu(&server, cpu, 2).await;
@@ -102,7 +106,7 @@ async fn connections_that_all_arrive_on_one_cpu_are_shared_among_the_threads() {
         eprintln!("one CPU: one thread takes every connection");
         return;
     }
-    let server = TestServer::start().await;
+    let server = per_core_server().await;
     let lanes: Vec<String> = cpus.iter().map(|cpu| format!("cpu{cpu}")).collect();
     let count = 16 * cpus.len();
     let _open = connect_from_cpu(&server, cpus[0], count).await;
@@ -138,4 +142,37 @@ async fn shared_threads_serve_the_index_and_the_api_from_one_socket() {
         "{text}"
     );
     assert!(!text.contains("thread=\"cpu"), "{text}");
+}
+
+#[tokio::test]
+async fn a_per_core_thread_hands_a_connection_to_hyper_and_the_server_stops_cleanly() {
+    let server = per_core_server().await;
+    let address = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        // An index request the thread answers, then one only hyper does, pipelined.
+        stream
+            .write_all(
+                b"GET /registries/main/index/config.json HTTP/1.1\r\nHost: registry\r\n\r\n\
+                  GET /registries/main/api/v1/crates?q=none HTTP/1.1\r\nHost: registry\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+        let mut all = String::new();
+        stream.read_to_string(&mut all).unwrap();
+        all
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 2, "{answers}");
+    assert!(answers.contains("\"dl\""), "config.json first: {answers}");
+    assert!(answers.contains("\"crates\""), "then the search: {answers}");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), server.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "the per-core threads ended with the server"
+    );
 }
