@@ -77,11 +77,7 @@ pub async fn serve<M, S, A>(
 ) -> std::io::Result<()>
 where
     M: Fn(SocketAddr) -> S + Send + Sync + 'static,
-    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + Unpin + 'static,
+    S: HandedOverService,
     A: AnswerFromMemory,
 {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
@@ -188,6 +184,31 @@ impl<const N: usize> Drop for RaiseOnDrop<N> {
     }
 }
 
+/// The service hyper runs on a connection the fast lane hands over.
+pub trait HandedOverService:
+    Service<
+        hyper::Request<Incoming>,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send + Unpin + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HandedOverService for S where
+    S: Service<
+            hyper::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send + Unpin + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// What every lane of one server shares.
 struct Shared<M, A> {
     limits: ConnectionLimits,
@@ -235,11 +256,7 @@ async fn accept<M, S, A>(
     accepting: StopListener,
 ) where
     M: Fn(SocketAddr) -> S + Send + Sync + 'static,
-    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + Unpin + 'static,
+    S: HandedOverService,
     A: AnswerFromMemory,
 {
     loop {
@@ -315,11 +332,7 @@ async fn connection<M, S, A>(
     in_lane: Tally,
 ) where
     M: Fn(SocketAddr) -> S + Send + Sync + 'static,
-    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + Unpin + 'static,
+    S: HandedOverService,
     A: AnswerFromMemory,
 {
     // Responses are written whole; waiting for ACKs of small writes (Nagle) only adds latency.

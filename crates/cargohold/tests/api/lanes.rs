@@ -68,6 +68,18 @@ async fn per_core_server() -> TestServer {
     TestServer::start_with(|config| config.connection_threads = ConnectionThreads::PerCore).await
 }
 
+/// A per-core server, the CPUs it runs a thread on and those threads' names;
+/// none with one CPU, where there are no threads to tell apart.
+async fn per_core_server_on_several_cpus() -> Option<(TestServer, Vec<usize>, Vec<String>)> {
+    let cpus = allowed_cpus();
+    if cpus.len() < 2 {
+        eprintln!("one CPU: one thread takes every connection");
+        return None;
+    }
+    let lanes = cpus.iter().map(|cpu| format!("cpu{cpu}")).collect();
+    Some((per_core_server().await, cpus, lanes))
+}
+
 /// Open connections per thread, as `/metrics` reports them.
 async fn open_connections(server: &TestServer, threads: &[String]) -> Vec<f64> {
     let text = metrics(server).await;
@@ -82,13 +94,9 @@ async fn open_connections(server: &TestServer, threads: &[String]) -> Vec<f64> {
 
 #[tokio::test]
 async fn connections_stay_on_the_thread_of_the_cpu_they_arrived_on() {
-    let cpus = allowed_cpus();
-    if cpus.len() < 2 {
-        eprintln!("one CPU: no per-core threads to tell apart");
+    let Some((server, cpus, lanes)) = per_core_server_on_several_cpus().await else {
         return;
-    }
-    let server = per_core_server().await;
-    let lanes: Vec<String> = cpus.iter().map(|cpu| format!("cpu{cpu}")).collect();
+    };
     for (index, &cpu) in cpus.iter().enumerate() {
         let _open = connect_from_cpu(&server, cpu, 2).await;
         let open = open_connections(&server, &lanes).await;
@@ -101,13 +109,9 @@ async fn connections_stay_on_the_thread_of_the_cpu_they_arrived_on() {
 
 #[tokio::test]
 async fn connections_that_all_arrive_on_one_cpu_are_shared_among_the_threads() {
-    let cpus = allowed_cpus();
-    if cpus.len() < 2 {
-        eprintln!("one CPU: one thread takes every connection");
+    let Some((server, cpus, lanes)) = per_core_server_on_several_cpus().await else {
         return;
-    }
-    let server = per_core_server().await;
-    let lanes: Vec<String> = cpus.iter().map(|cpu| format!("cpu{cpu}")).collect();
+    };
     let count = 16 * cpus.len();
     let _open = connect_from_cpu(&server, cpus[0], count).await;
     let open = open_connections(&server, &lanes).await;
