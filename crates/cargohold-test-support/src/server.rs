@@ -188,6 +188,11 @@ impl TestServer {
         );
     }
 
+    /// The address the server listens on, for tests that speak raw TCP.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.app.config.listen
+    }
+
     /// A URL under the server, from a path without the leading slash.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.url, path.trim_start_matches('/'))

@@ -109,29 +109,27 @@ where
     // Everything that can fail is done before the first thread starts.
     let mut lanes = Vec::with_capacity(sockets.len());
     for (listening, inbox) in sockets.into_iter().zip(receivers) {
-        let runtime = match listening.cpu {
-            Some(_) => Some(
+        // A per-core lane's own runtime, with the CPU it is pinned to.
+        let pinned = match listening.cpu {
+            Some(cpu) => Some((
+                cpu,
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?,
-            ),
+            )),
             None => None,
         };
         // Registered with the runtime that polls it.
-        let listener = match &runtime {
-            Some(runtime) => {
-                let _entered = runtime.enter();
-                TcpListener::from_std(listening.socket)?
-            }
-            None => TcpListener::from_std(listening.socket)?,
-        };
-        lanes.push((listening.cpu, runtime, listener, inbox));
+        let entered = pinned.as_ref().map(|(_, runtime)| runtime.enter());
+        let listener = TcpListener::from_std(listening.socket)?;
+        drop(entered);
+        lanes.push((pinned, listener, inbox));
     }
     let mut tasks = Vec::new();
     let mut threads = Vec::new();
-    for (lane, (cpu, runtime, listener, inbox)) in lanes.into_iter().enumerate() {
+    for (lane, (pinned, listener, inbox)) in lanes.into_iter().enumerate() {
         let accept = accept(shared.clone(), lane, listener, inbox, accepting.listen());
-        let (Some(cpu), Some(runtime)) = (cpu, runtime) else {
+        let Some((cpu, runtime)) = pinned else {
             tasks.push(tokio::spawn(accept));
             continue;
         };

@@ -19,11 +19,7 @@ struct Answer {
 }
 
 async fn connect(server: &TestServer) -> TcpStream {
-    let address = server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    TcpStream::connect(address).await.unwrap()
+    TcpStream::connect(server.address()).await.unwrap()
 }
 
 fn get(path: &str, extra: &str) -> String {

@@ -7,14 +7,6 @@ use cargohold_test_support::{CrateFixture, TarEntry, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn addr(server: &TestServer) -> String {
-    server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 /// Reads until the server closes the connection (or `within` passes) and returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
     let mut received = Vec::new();
@@ -28,7 +20,7 @@ async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<S
 /// Sends a publish of `name` whose body stops halfway, and returns the connection.
 async fn send_half_a_publish(server: &TestServer, name: &str) -> TcpStream {
     let body = CrateFixture::new(name, "1.0.0").publish_body();
-    let mut stream = TcpStream::connect(addr(server)).await.unwrap();
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
     let head = format!(
         "PUT /registries/main/api/v1/crates/new HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
          Content-Length: {}\r\n\r\n",
@@ -45,7 +37,7 @@ const CONFIG_JSON: &[u8] = b"GET /registries/main/index/config.json HTTP/1.1\r\n
 
 /// A new raw connection to `server` that has sent `bytes`.
 async fn connect_and_send(server: &TestServer, bytes: &[u8]) -> TcpStream {
-    let mut stream = TcpStream::connect(addr(server)).await.unwrap();
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
     stream.write_all(bytes).await.unwrap();
     stream
 }
@@ -218,7 +210,7 @@ async fn an_overlong_request_line_or_too_many_headers_get_4xx() {
         "GET /registries/main/index/config.json HTTP/1.1\r\nHost: x\r\n{huge_header}\r\n"
     ));
     for request in requests {
-        let mut stream = TcpStream::connect(addr(&server)).await.unwrap();
+        let mut stream = TcpStream::connect(server.address()).await.unwrap();
         // The server may close before it has read everything; that is an answer too.
         let _ = stream.write_all(request.as_bytes()).await;
         let answer = read_until_closed(&mut stream, Duration::from_secs(5))
@@ -339,10 +331,7 @@ async fn a_client_that_stops_reading_a_download_loses_its_connection() {
     // Ask for it on a socket with a small receive buffer, and do not read for 3 s.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut stalled = socket
-        .connect(addr(&server).parse().unwrap())
-        .await
-        .unwrap();
+    let mut stalled = socket.connect(server.address()).await.unwrap();
     stalled
         .write_all(
             b"GET /registries/main/crates/large/large-1.0.0.crate HTTP/1.1\r\nHost: x\r\n\r\n",

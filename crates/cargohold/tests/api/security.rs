@@ -37,7 +37,7 @@ impl Answer {
 /// Sends `method target` exactly as given (no normalisation, no escaping), with
 /// `headers` and `body`, and reads the whole answer.
 async fn send_raw(
-    addr: &str,
+    addr: &std::net::SocketAddr,
     method: &str,
     target: &str,
     headers: &[(&str, String)],
@@ -79,14 +79,6 @@ async fn send_raw(
         head,
         body: response[split + 4..].to_vec(),
     }
-}
-
-fn addr_of(server: &TestServer) -> String {
-    server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
 }
 
 fn percent_encode_all(text: &str) -> String {
@@ -479,7 +471,7 @@ async fn hostile_path_parameters_on_every_route_are_client_errors_that_read_and_
     let server = populated_server().await;
     let planted = plant_secrets(server.data_dir());
     let (cookies, csrf) = admin_session(&server).await;
-    let addr = addr_of(&server);
+    let addr = server.address();
     let token = server.admin_token.clone();
     let publish_body = CrateFixture::new("fresh", "1.0.0").publish_body();
     let tarball = CrateFixture::new("fresh", "1.0.0").tarball();
@@ -579,7 +571,7 @@ async fn the_next_page_after_signing_in_stays_on_this_site() {
     ops::sessions::set_password(&server.app, "admin", "a long admin passphrase".into(), None)
         .await
         .unwrap();
-    let addr = addr_of(&server);
+    let addr = server.address();
     let csrf = "c".repeat(40);
     let before = server.stored_state().await;
     for next in [
@@ -647,7 +639,7 @@ async fn no_request_parameter_or_header_steers_a_proxy_to_another_url() {
     let token = "upstream-token-for-the-proxy-only";
     let server = proxy_of(upstream.index_url(), token).await;
     let planted = plant_secrets(server.data_dir());
-    let addr = addr_of(&server);
+    let addr = server.address();
     let evil_addr = evil.addr.clone();
     let steering = [
         ("X-Forwarded-Host", evil_addr.clone()),
@@ -817,7 +809,7 @@ async fn pages_and_api_answers_carry_security_headers_and_pages_need_nothing_inl
     let uploaded = server.upload(&readme, &server.admin_token).await;
     assert_eq!(uploaded.status(), 201);
     let (cookies, _) = admin_session(&server).await;
-    let addr = addr_of(&server);
+    let addr = server.address();
     let stylesheet = cargohold::web::STYLESHEET_PATH;
     let pages = [
         "/",
@@ -929,7 +921,7 @@ async fn credentials_in_an_upstream_url_are_never_shown() {
     .unwrap();
     let server = proxy_of(index, "upstream-token-for-the-proxy-only").await;
     let (cookies, _) = admin_session(&server).await;
-    let addr = addr_of(&server);
+    let addr = server.address();
     for target in [
         "/registries/upstream/index/se/rd/serde",
         "/registries/upstream/crates/serde/serde-1.0.0.crate",
