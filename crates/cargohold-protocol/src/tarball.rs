@@ -13,6 +13,8 @@ use std::rc::Rc;
 use flate2::read::GzDecoder;
 use tar::EntryType;
 
+use crate::manifest::Manifest;
+
 /// Caps on what one `.crate` may unpack to.
 #[derive(Debug, Clone, Copy)]
 pub struct TarballLimits {
@@ -85,6 +87,9 @@ pub struct CrateContents {
     pub entries: usize,
     /// Bytes of the decompressed tar stream.
     pub unpacked_size: u64,
+    /// The bytes of the README the manifest names, when [`inspect_with_readme`] asked
+    /// for it and it is a regular file within the size given there.
+    pub readme: Option<Vec<u8>>,
 }
 
 /// Checks every entry of `tarball` and returns its manifest.
@@ -96,26 +101,78 @@ pub fn inspect(
     prefix: &str,
     limits: &TarballLimits,
 ) -> Result<CrateContents, TarballError> {
+    inspect_and_read(tarball, prefix, limits, None)
+}
+
+/// [`inspect`], also reading the README the manifest names (`package.readme`) if it
+/// is at most `max_readme_size` bytes.
+///
+/// cargo packs `Cargo.toml` before the README in nearly every `.crate`, so the
+/// README is read in the same pass; one packed before the manifest costs a second.
+pub fn inspect_with_readme(
+    tarball: &[u8],
+    prefix: &str,
+    limits: &TarballLimits,
+    max_readme_size: u64,
+) -> Result<CrateContents, TarballError> {
+    inspect_and_read(tarball, prefix, limits, Some(max_readme_size))
+}
+
+fn inspect_and_read(
+    tarball: &[u8],
+    prefix: &str,
+    limits: &TarballLimits,
+    max_readme_size: Option<u64>,
+) -> Result<CrateContents, TarballError> {
     let mut manifest = None;
     let mut vcs_info = None;
+    let mut readme = None;
+    // Named by the manifest once it is read; `passed` when it came first.
+    let mut readme_path: Option<String> = None;
+    let mut readme_passed = false;
     let manifest_path = format!("{prefix}/Cargo.toml");
     let vcs_info_path = format!("{prefix}/.cargo_vcs_info.json");
-    let (entries, unpacked_size) = walk(tarball, prefix, limits, |path, entry| {
+    let (entries, unpacked_size) = walk(tarball, prefix, limits, |path, entry, seen| {
         if path == manifest_path {
-            manifest = Some(read_text(entry, path, limits.max_file_size)?);
+            let text = read_text(entry, path, limits.max_file_size)?;
+            if max_readme_size.is_some()
+                && let Some(relative) = Manifest::parse(&text).ok().and_then(|m| m.package.readme)
+            {
+                let wanted = format!("{prefix}/{}", relative.trim_start_matches("./"));
+                // The manifest and the VCS file are read for themselves: a README
+                // that is one of them is read again, like one that came first.
+                readme_passed = seen.contains(&wanted) || wanted == vcs_info_path;
+                readme_path = Some(wanted);
+            }
+            manifest = Some(text);
         } else if path == vcs_info_path {
             vcs_info = Some(read_text(entry, path, limits.max_file_size)?);
         } else if path.eq_ignore_ascii_case(&manifest_path) {
             return Err(TarballError::ManifestCase(path.to_owned()));
+        } else if let (Some(wanted), Some(max)) = (&readme_path, max_readme_size)
+            && path == wanted
+            && !readme_passed
+        {
+            // Too large to show is no README, not a bad `.crate`.
+            readme = read_bytes(entry, path, max).ok();
         }
         Ok(())
     })?;
     let manifest = manifest.ok_or_else(|| TarballError::NoManifest(prefix.to_owned()))?;
+    if readme_passed && let (Some(wanted), Some(max)) = (&readme_path, max_readme_size) {
+        let limits = TarballLimits {
+            max_file_size: max,
+            ..*limits
+        };
+        let relative = &wanted[prefix.len() + 1..];
+        readme = read_file(tarball, prefix, relative, &limits).ok().flatten();
+    }
     Ok(CrateContents {
         manifest,
         vcs_info,
         entries,
         unpacked_size,
+        readme,
     })
 }
 
@@ -151,7 +208,7 @@ pub fn read_file(
 ) -> Result<Option<Vec<u8>>, TarballError> {
     let wanted = format!("{prefix}/{}", relative.trim_start_matches("./"));
     let mut found = None;
-    walk(tarball, prefix, limits, |path, entry| {
+    walk(tarball, prefix, limits, |path, entry, _| {
         if path == wanted {
             found = Some(read_bytes(entry, path, limits.max_file_size)?);
         }
@@ -160,7 +217,8 @@ pub fn read_file(
     Ok(found)
 }
 
-/// Walks every entry, enforcing the rules, and hands each regular file to `visit`.
+/// Walks every entry, enforcing the rules, and hands each regular file to `visit`
+/// with the paths of the regular files seen so far, its own included.
 /// Returns the entry count and the decompressed size.
 fn walk<F>(
     tarball: &[u8],
@@ -169,7 +227,7 @@ fn walk<F>(
     mut visit: F,
 ) -> Result<(usize, u64), TarballError>
 where
-    F: FnMut(&str, &mut dyn Read) -> Result<(), TarballError>,
+    F: FnMut(&str, &mut dyn Read, &HashSet<String>) -> Result<(), TarballError>,
 {
     if !tarball.starts_with(&[0x1f, 0x8b]) {
         return Err(TarballError::NotGzip);
@@ -252,7 +310,7 @@ where
         if !seen.insert(path.clone()) {
             return Err(TarballError::Duplicate(path));
         }
-        visit(&path, &mut entry)?;
+        visit(&path, &mut entry, &seen)?;
         // Whatever `visit` left unread is skipped by tar, still through the counter.
     }
     // Read to the end of the gzip stream so a truncated or corrupt trailer is noticed.
@@ -410,6 +468,50 @@ mod tests {
             read_file(&tar, "demo-1.0.0", "NOPE", &limits).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn the_readme_the_manifest_names_is_read_wherever_it_is_packed() {
+        let manifest =
+            b"[package]\nname = \"demo\"\nversion = \"1.0.0\"\nreadme = \"./docs/intro.md\"\n";
+        let m = ("demo-1.0.0/Cargo.toml", EntryType::Regular, &manifest[..]);
+        let readme = (
+            "demo-1.0.0/docs/intro.md",
+            EntryType::Regular,
+            &b"# Demo"[..],
+        );
+        let other = ("demo-1.0.0/README.md", EntryType::Regular, &b"not this"[..]);
+        let limits = TarballLimits::default();
+        for entries in [vec![m, other, readme], vec![readme, other, m]] {
+            let contents =
+                inspect_with_readme(&tarball(&entries), "demo-1.0.0", &limits, 100).unwrap();
+            assert_eq!(contents.readme.as_deref(), Some(&b"# Demo"[..]));
+            assert_eq!(contents.manifest.as_bytes(), manifest);
+        }
+        // Only when asked.
+        let plain = inspect(&tarball(&[m, readme]), "demo-1.0.0", &limits).unwrap();
+        assert_eq!(plain.readme, None);
+    }
+
+    #[test]
+    fn a_readme_too_large_missing_or_unnamed_is_none_and_the_crate_still_passes() {
+        let named = b"[package]\nname = \"demo\"\nversion = \"1.0.0\"\nreadme = \"README.md\"\n";
+        let m = ("demo-1.0.0/Cargo.toml", EntryType::Regular, &named[..]);
+        let big = ("demo-1.0.0/README.md", EntryType::Regular, &[b'x'; 101][..]);
+        let limits = TarballLimits::default();
+        let inspect = |entries: &[Entry<'_>]| {
+            inspect_with_readme(&tarball(entries), "demo-1.0.0", &limits, 100).unwrap()
+        };
+        assert_eq!(inspect(&[m, big]).readme, None);
+        assert_eq!(inspect(&[big, m]).readme, None);
+        assert_eq!(inspect(&[m]).readme, None);
+        let unnamed = ("demo-1.0.0/Cargo.toml", EntryType::Regular, MANIFEST);
+        let small = ("demo-1.0.0/README.md", EntryType::Regular, &b"hi"[..]);
+        assert_eq!(inspect(&[unnamed, small]).readme, None);
+        // A README that is the manifest itself is its text.
+        let itself = b"[package]\nname = \"demo\"\nversion = \"1.0.0\"\nreadme = \"Cargo.toml\"\n";
+        let m = ("demo-1.0.0/Cargo.toml", EntryType::Regular, &itself[..]);
+        assert_eq!(inspect(&[m]).readme.as_deref(), Some(&itself[..]));
     }
 
     #[test]

@@ -163,6 +163,15 @@ impl Db {
             .before_acquire(|conn, _| {
                 Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
             })
+            // `Db::begin_relaxed` lowers `synchronous` for one transaction; whatever way
+            // the connection comes back (committed, rolled back, dropped half-way), it
+            // is FULL again before anyone else writes on it, or it is closed.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = FULL").await?;
+                    Ok(true)
+                })
+            })
             .connect_with(options.clone())
             .await
             .with_context(|| format!("could not open the SQLite database {url}"))?;
@@ -204,6 +213,27 @@ impl Db {
         Ok(match &self.write {
             Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Starts a write transaction for what can be fetched or worked out again (a
+    /// proxy's copies of its upstream, leases): its commit does not wait for the
+    /// disk, so a power cut may undo it, but never out of order: a later
+    /// [`Db::begin`] commit makes it durable too.
+    ///
+    /// SQLite in WAL mode with `synchronous = NORMAL` for this one transaction;
+    /// PostgreSQL with `synchronous_commit = off` for it.
+    pub async fn begin_relaxed(&self) -> sqlx::Result<Tx> {
+        Ok(match &self.write {
+            Pool::Sqlite(pool) => Tx::Sqlite(
+                pool.begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                    .await?,
+            ),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::Executor::execute(&mut *tx, "SET LOCAL synchronous_commit = off").await?;
+                Tx::Postgres(tx)
+            }
         })
     }
 
@@ -262,5 +292,47 @@ impl Tx {
             Tx::Sqlite(tx) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PRAGMA synchronous` on SQLite's one writing connection: 2 is FULL, 1 NORMAL.
+    async fn synchronous(db: &Db) -> i64 {
+        let Pool::Sqlite(pool) = db.write() else {
+            unreachable!("an SQLite database")
+        };
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn after_a_relaxed_transaction_the_next_write_waits_for_the_disk_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let db = Db::connect(&url).await.unwrap();
+        assert_eq!(synchronous(&db).await, 2);
+
+        let mut tx = db.begin_relaxed().await.unwrap();
+        let Tx::Sqlite(inner) = &mut tx else {
+            unreachable!()
+        };
+        let inside: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **inner)
+            .await
+            .unwrap();
+        assert_eq!(inside, 1, "relaxed inside the transaction");
+        tx.commit().await.unwrap();
+        assert_eq!(synchronous(&db).await, 2, "after a commit");
+
+        // Dropped without a commit, as when a request is cancelled half-way.
+        drop(db.begin_relaxed().await.unwrap());
+        assert_eq!(synchronous(&db).await, 2, "after a drop");
+        let tx = db.begin().await.unwrap();
+        tx.commit().await.unwrap();
     }
 }

@@ -374,8 +374,14 @@ fn check_crate(
         max_entries: limits.max_tarball_entries,
         ..TarballLimits::default()
     };
-    let contents =
-        tarball::inspect(tarball, &prefix, &tarball_limits).map_err(AppError::bad_request)?;
+    // `cargo publish` sends its README beside the archive; other sources keep theirs inside.
+    let contents = match &source {
+        Source::Cargo(_) => tarball::inspect(tarball, &prefix, &tarball_limits),
+        Source::Upload { .. } | Source::Import => {
+            tarball::inspect_with_readme(tarball, &prefix, &tarball_limits, MAX_README_SIZE)
+        }
+    }
+    .map_err(AppError::bad_request)?;
     let manifest = Manifest::parse(&contents.manifest)
         .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
     let declared = format!("{}-{}", manifest.package.name, manifest.package.version);
@@ -418,10 +424,10 @@ fn check_crate(
                 refuse_existing: false,
                 dependencies_must_exist: matches!(source, Source::Upload { .. }),
             };
-            (
-                readme_from(tarball, &prefix, &manifest, &tarball_limits),
-                rules,
-            )
+            let readme = contents
+                .readme
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            (readme, rules)
         }
     };
     Ok(CheckedCrate {
@@ -452,22 +458,6 @@ fn path_in_vcs(vcs_info: &str) -> Option<String> {
             .all(|part| !part.is_empty() && part != "." && part != "..")
         && !path.contains(['\\', '\0', '?', '#']);
     plain.then_some(path)
-}
-
-/// The README the manifest points at, read from the archive, if it is UTF-8 text of a sane size.
-fn readme_from(
-    tarball: &[u8],
-    prefix: &str,
-    manifest: &Manifest,
-    limits: &TarballLimits,
-) -> Option<String> {
-    let path = manifest.package.readme.as_deref()?;
-    let limits = TarballLimits {
-        max_file_size: MAX_README_SIZE,
-        ..*limits
-    };
-    let bytes = tarball::read_file(tarball, prefix, path, &limits).ok()??;
-    String::from_utf8(bytes).ok()
 }
 
 /// Dependencies on this registry that name no crate in it.
@@ -548,7 +538,12 @@ async fn record(
     now: i64,
 ) -> AppResult<Recorded> {
     let package = &checked.manifest.package;
-    let mut tx = app.db.begin().await?;
+    // Publishes and imports are acknowledged, so they wait for the disk. A proxy's
+    // cache fill (no actor) can be fetched again, and its blob is already durable.
+    let mut tx = match actor {
+        Some(_) => app.db.begin().await?,
+        None => app.db.begin_relaxed().await?,
+    };
 
     let (crate_id, new_crate) =
         match db::crates::insert(&mut tx, registry.id, name.as_str(), &name.canonical(), now)

@@ -238,7 +238,11 @@ async fn revalidate(
     let failed = format!("{}{FAILED}", app.node_id);
     loop {
         let until = now + REVALIDATION_LEASE_SECS;
-        if db::leases::claim(app.db.write(), &lease, &app.node_id, now, until).await? {
+        // A lease lost in a power cut only lets the next node ask the upstream too.
+        let mut tx = app.db.begin_relaxed().await?;
+        let claimed = db::leases::claim(&mut tx, &lease, &app.node_id, now, until).await?;
+        tx.commit().await?;
+        if claimed {
             // Another node may have stored a newer copy since it was read.
             stored = db::upstream_index::find(app.db.read(), registry.id, name).await?;
             if let Some(row) = stored.as_ref()
@@ -312,7 +316,8 @@ async fn refresh(
         Ok(fetched) => fetched,
         Err(err) => return Err(failed_here(err, stored)),
     };
-    let mut tx = app.db.begin().await?;
+    // A copy of the upstream's: if a power cut undoes this, it is asked for again.
+    let mut tx = app.db.begin_relaxed().await?;
     let row = match (fetched, stored) {
         (IndexFetch::NotModified, Some(stored)) => {
             db::upstream_index::touch(&mut tx, registry.id, name, now).await?;
