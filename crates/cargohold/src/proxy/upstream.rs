@@ -5,7 +5,7 @@
 //! an arbitrary address.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -19,6 +19,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const INDEX_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a `.crate` may take.
 const CRATE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the `dl` template read from `config.json` is used before it is read
+/// again: a registry may move its downloads (crates.io did, to static.crates.io).
+const DL_TEMPLATE_MAX_AGE: Duration = Duration::from_secs(3600);
+/// After a download fails, `config.json` is read again, but not more often than
+/// this, so an upstream that is down is not asked for it on every failure.
+const DL_TEMPLATE_RECHECK: Duration = Duration::from_secs(10);
 
 /// One upstream registry.
 #[derive(Debug)]
@@ -27,8 +33,10 @@ pub struct Upstream {
     pub index_url: Url,
     client: reqwest::Client,
     token: Option<String>,
-    /// The `dl` template from the upstream's `config.json`, once read.
-    dl: Mutex<Option<String>>,
+    /// The `dl` template from the upstream's `config.json`, and when it was read.
+    dl: Mutex<Option<(String, Instant)>>,
+    /// When a failed download last made us read `config.json` again.
+    rechecked: Mutex<Option<Instant>>,
 }
 
 /// The part of an upstream's `config.json` a proxy needs.
@@ -80,6 +88,7 @@ impl Upstream {
             client,
             token,
             dl: Mutex::new(None),
+            rechecked: Mutex::new(None),
         })
     }
 
@@ -132,11 +141,33 @@ impl Upstream {
         }
     }
 
-    /// The upstream's `dl` template, read from its `config.json` the first time.
-    async fn dl_template(&self) -> Result<String, UpstreamError> {
-        if let Some(dl) = self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-            return Ok(dl);
+    /// The upstream's `dl` template: the one read from its `config.json` if that is
+    /// younger than `max_age`, else read again. When the upstream does not answer,
+    /// the template read before, if any, is used.
+    async fn dl_template(&self, max_age: Duration) -> Result<String, UpstreamError> {
+        let known = self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((dl, read_at)) = &known
+            && read_at.elapsed() < max_age
+        {
+            return Ok(dl.clone());
         }
+        match self.read_dl_template().await {
+            Ok(dl) => {
+                *self.dl.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((dl.clone(), Instant::now()));
+                Ok(dl)
+            }
+            Err(err) => match known {
+                Some((dl, _)) => {
+                    tracing::warn!(upstream = %self.shown_url(), error = %err, "could not read the upstream's config.json again; keeping its download location");
+                    Ok(dl)
+                }
+                None => Err(err),
+            },
+        }
+    }
+
+    async fn read_dl_template(&self) -> Result<String, UpstreamError> {
         let url = self.join("config.json")?;
         let response = self
             .get(url.clone(), INDEX_TIMEOUT)
@@ -150,12 +181,12 @@ impl Upstream {
             url: shown(&url),
             reason: e.to_string().replace(url.as_str(), &shown(&url)),
         })?;
-        *self.dl.lock().unwrap_or_else(|e| e.into_inner()) = Some(config.dl.clone());
         Ok(config.dl)
     }
 
     /// Downloads `name@version` and checks it against the upstream index's
-    /// `checksum`; nothing over `max_size` bytes is read.
+    /// `checksum`; nothing over `max_size` bytes is read. A failed download reads
+    /// `config.json` again, and is tried once more when the upstream moved its downloads.
     pub async fn crate_file(
         &self,
         name: &str,
@@ -163,8 +194,44 @@ impl Upstream {
         checksum: &str,
         max_size: u64,
     ) -> Result<Bytes, UpstreamError> {
-        let template = self.dl_template().await?;
-        let raw = cargohold_protocol::upstream::download_url(&template, name, version, checksum);
+        let template = self.dl_template(DL_TEMPLATE_MAX_AGE).await?;
+        let err = match self
+            .download(&template, name, version, checksum, max_size)
+            .await
+        {
+            Ok(bytes) => return Ok(bytes),
+            Err(err) => err,
+        };
+        let recheck = {
+            let mut rechecked = self.rechecked.lock().unwrap_or_else(|e| e.into_inner());
+            let due = rechecked.is_none_or(|at| at.elapsed() >= DL_TEMPLATE_RECHECK);
+            if due {
+                *rechecked = Some(Instant::now());
+            }
+            due
+        };
+        if !recheck {
+            return Err(err);
+        }
+        match self.dl_template(Duration::ZERO).await {
+            Ok(moved) if moved != template => {
+                tracing::info!(upstream = %self.shown_url(), from = %template, to = %moved, "the upstream moved its downloads");
+                self.download(&moved, name, version, checksum, max_size)
+                    .await
+            }
+            _ => Err(err),
+        }
+    }
+
+    async fn download(
+        &self,
+        template: &str,
+        name: &str,
+        version: &str,
+        checksum: &str,
+        max_size: u64,
+    ) -> Result<Bytes, UpstreamError> {
+        let raw = cargohold_protocol::upstream::download_url(template, name, version, checksum);
         let url = self
             .index_url
             .join(&raw)
@@ -184,10 +251,11 @@ impl Upstream {
             url: shown(&url),
             reason: format!("the .crate is larger than {max_size} bytes"),
         };
-        if response.content_length().is_some_and(|len| len > max_size) {
+        let announced = response.content_length();
+        if announced.is_some_and(|len| len > max_size) {
             return Err(too_big());
         }
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
         while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&url, &e))? {
             if (bytes.len() + chunk.len()) as u64 > max_size {
                 return Err(too_big());

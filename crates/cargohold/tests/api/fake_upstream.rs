@@ -19,9 +19,12 @@ pub struct Heard {
 }
 
 /// What a fake upstream answers for one path.
+#[derive(Clone)]
 pub enum Reply {
     Body(Vec<u8>),
     Redirect(String),
+    /// An empty answer with this status.
+    Status(u16),
 }
 
 /// An HTTP server on loopback that answers fixed paths and records every request.
@@ -30,6 +33,7 @@ pub struct FakeUpstream {
     /// While set, every request is answered `503 Service Unavailable`.
     pub failing: Arc<AtomicBool>,
     heard: Arc<Mutex<Vec<Heard>>>,
+    replies: Arc<Mutex<HashMap<String, Reply>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,13 +50,14 @@ impl FakeUpstream {
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let replies = Arc::new(replies(&addr));
+        let replies = Arc::new(Mutex::new(replies(&addr)));
+        let answers = replies.clone();
         let heard: Arc<Mutex<Vec<Heard>>> = Arc::default();
         let log = heard.clone();
         let failing = Arc::new(AtomicBool::new(false));
         let fail = failing.clone();
         let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (replies, log, fail) = (replies.clone(), log.clone(), fail.clone());
+            let (answers, log, fail) = (answers.clone(), log.clone(), fail.clone());
             let header = |name: &str| {
                 request
                     .headers()
@@ -65,19 +70,20 @@ impl FakeUpstream {
                 host: header("host").unwrap_or_default(),
                 authorization: header("authorization"),
             });
-            let path = request.uri().path().to_owned();
+            let reply = answers.lock().unwrap().get(request.uri().path()).cloned();
             async move {
                 tokio::time::sleep(delay).await;
                 if fail.load(Ordering::SeqCst) {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
                 }
-                match replies.get(&path) {
-                    Some(Reply::Body(body)) => {
-                        (axum::http::StatusCode::OK, body.clone()).into_response()
-                    }
+                match reply {
+                    Some(Reply::Body(body)) => (axum::http::StatusCode::OK, body).into_response(),
                     Some(Reply::Redirect(to)) => {
-                        axum::response::Redirect::temporary(to).into_response()
+                        axum::response::Redirect::temporary(&to).into_response()
                     }
+                    Some(Reply::Status(code)) => axum::http::StatusCode::from_u16(code)
+                        .unwrap()
+                        .into_response(),
                     None => axum::http::StatusCode::NOT_FOUND.into_response(),
                 }
             }
@@ -89,8 +95,14 @@ impl FakeUpstream {
             addr,
             failing,
             heard,
+            replies,
             task,
         }
+    }
+
+    /// From now on, answers `path` with `reply`.
+    pub fn set_reply(&self, path: &str, reply: Reply) {
+        self.replies.lock().unwrap().insert(path.to_owned(), reply);
     }
 
     pub fn heard(&self) -> Vec<Heard> {

@@ -636,3 +636,71 @@ impl TwoNodes {
         futures::future::join_all(requests).await
     }
 }
+
+#[tokio::test]
+async fn a_proxy_follows_an_upstream_that_moves_its_downloads() {
+    // Two versions as a real registry serves them.
+    let source = TestServer::start().await;
+    let (v1, v2) = (
+        CrateFixture::new("left-pad", "1.0.0"),
+        CrateFixture::new("left-pad", "1.1.0"),
+    );
+    publish_upstream(&source, &v1).await;
+    publish_upstream(&source, &v2).await;
+    let (_, index) = source.index_file("left-pad").await;
+    let upstream = FakeUpstream::start(|addr| {
+        let mut replies = left_pad_upstream(addr, index.as_bytes(), Reply::Body(v1.tarball()));
+        replies.insert(
+            "/dl/left-pad/1.1.0/download".to_owned(),
+            Reply::Body(v2.tarball()),
+        );
+        replies
+    })
+    .await;
+    let server = proxy_server(upstream.index_url().as_str(), |_| {}).await;
+    let (status, bytes) = server.download_from("upstream", "left-pad", "1.0.0").await;
+    assert_eq!((status, bytes), (200, v1.tarball()));
+
+    // The upstream moves its downloads: the old place answers 404 from now on.
+    let addr = &upstream.addr;
+    upstream.set_reply(
+        "/index/config.json",
+        Reply::Body(
+            format!(r#"{{"dl":"http://{addr}/moved/{{crate}}-{{version}}.crate"}}"#).into_bytes(),
+        ),
+    );
+    upstream.set_reply("/dl/left-pad/1.1.0/download", Reply::Status(404));
+    upstream.set_reply("/moved/left-pad-1.1.0.crate", Reply::Body(v2.tarball()));
+
+    let (status, bytes) = server.download_from("upstream", "left-pad", "1.1.0").await;
+    assert_eq!((status, bytes), (200, v2.tarball()));
+    let asked: Vec<String> = upstream.heard().into_iter().map(|h| h.target).collect();
+    let configs = asked.iter().filter(|t| *t == "/index/config.json").count();
+    assert_eq!(
+        configs, 2,
+        "config.json read again after the failure: {asked:?}"
+    );
+    assert!(
+        asked.contains(&"/moved/left-pad-1.1.0.crate".to_owned()),
+        "{asked:?}"
+    );
+    let seen = stats(&server, "upstream");
+    assert_eq!((seen.crate_fetches, seen.upstream_errors), (2, 0));
+}
+
+#[tokio::test]
+async fn a_failed_download_from_an_upstream_that_did_not_move_is_not_retried() {
+    let (index, _) = left_pad().await;
+    let upstream =
+        FakeUpstream::start(|addr| left_pad_upstream(addr, &index, Reply::Status(404))).await;
+    let server = proxy_server(upstream.index_url().as_str(), |_| {}).await;
+    let (status, _) = server.download_from("upstream", "left-pad", "1.0.0").await;
+    assert_eq!(status, 502);
+    let downloads = upstream
+        .heard()
+        .into_iter()
+        .filter(|h| h.target.starts_with("/dl/"))
+        .count();
+    assert_eq!(downloads, 1, "the same place is not asked twice");
+    assert_eq!(server.stored_state().await.versions, 0);
+}
