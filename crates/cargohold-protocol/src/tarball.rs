@@ -154,7 +154,11 @@ fn inspect_and_read(
             && !readme_passed
         {
             // Too large to show is no README, not a bad `.crate`.
-            readme = read_bytes(entry, path, max).ok();
+            readme = match read_bytes(entry, path, max) {
+                Ok(bytes) => Some(bytes),
+                Err(TarballError::FileTooLarge(..)) => None,
+                Err(err) => return Err(err),
+            };
         }
         Ok(())
     })?;

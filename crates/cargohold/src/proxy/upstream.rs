@@ -160,6 +160,10 @@ impl Upstream {
             Err(err) => match known {
                 Some((dl, _)) => {
                     tracing::warn!(upstream = %self.shown_url(), error = %err, "could not read the upstream's config.json again; keeping its download location");
+                    // Counted as read: downloads may still work while the index host is down,
+                    // and should not each wait for config.json first.
+                    *self.dl.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((dl.clone(), Instant::now()));
                     Ok(dl)
                 }
                 None => Err(err),
@@ -202,6 +206,13 @@ impl Upstream {
             Ok(bytes) => return Ok(bytes),
             Err(err) => err,
         };
+        // Another request may have found the new place already.
+        let known = self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((dl, _)) = known
+            && dl != template
+        {
+            return self.download(&dl, name, version, checksum, max_size).await;
+        }
         let recheck = {
             let mut rechecked = self.rechecked.lock().unwrap_or_else(|e| e.into_inner());
             let due = rechecked.is_none_or(|at| at.elapsed() >= DL_TEMPLATE_RECHECK);
@@ -215,7 +226,7 @@ impl Upstream {
         }
         match self.dl_template(Duration::ZERO).await {
             Ok(moved) if moved != template => {
-                tracing::info!(upstream = %self.shown_url(), from = %template, to = %moved, "the upstream moved its downloads");
+                tracing::info!(upstream = %self.shown_url(), "the upstream moved its downloads (config.json names a new dl)");
                 self.download(&moved, name, version, checksum, max_size)
                     .await
             }
@@ -255,7 +266,9 @@ impl Upstream {
         if announced.is_some_and(|len| len > max_size) {
             return Err(too_big());
         }
-        let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
+        // Sized by the header, up to what most crates are: the upstream announces it,
+        // the bytes have yet to come.
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(1 << 20) as usize);
         while let Some(chunk) = response.chunk().await.map_err(|e| unreachable(&url, &e))? {
             if (bytes.len() + chunk.len()) as u64 > max_size {
                 return Err(too_big());
