@@ -145,30 +145,29 @@ impl Upstream {
     /// younger than `max_age`, else read again. When the upstream does not answer,
     /// the template read before, if any, is used.
     async fn dl_template(&self, max_age: Duration) -> Result<String, UpstreamError> {
-        let known = self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let known = self.known_dl();
         if let Some((dl, read_at)) = &known
             && read_at.elapsed() < max_age
         {
             return Ok(dl.clone());
         }
-        match self.read_dl_template().await {
-            Ok(dl) => {
-                *self.dl.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((dl.clone(), Instant::now()));
-                Ok(dl)
+        let dl = match (self.read_dl_template().await, known) {
+            (Ok(dl), _) => dl,
+            // Counted as read: downloads may still work while the index host is down,
+            // and should not each wait for config.json first.
+            (Err(err), Some((dl, _))) => {
+                tracing::warn!(upstream = %self.shown_url(), error = %err, "could not read the upstream's config.json again; keeping its download location");
+                dl
             }
-            Err(err) => match known {
-                Some((dl, _)) => {
-                    tracing::warn!(upstream = %self.shown_url(), error = %err, "could not read the upstream's config.json again; keeping its download location");
-                    // Counted as read: downloads may still work while the index host is down,
-                    // and should not each wait for config.json first.
-                    *self.dl.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some((dl.clone(), Instant::now()));
-                    Ok(dl)
-                }
-                None => Err(err),
-            },
-        }
+            (Err(err), None) => return Err(err),
+        };
+        *self.dl.lock().unwrap_or_else(|e| e.into_inner()) = Some((dl.clone(), Instant::now()));
+        Ok(dl)
+    }
+
+    /// The `dl` template last read, and when.
+    fn known_dl(&self) -> Option<(String, Instant)> {
+        self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     async fn read_dl_template(&self) -> Result<String, UpstreamError> {
@@ -207,8 +206,7 @@ impl Upstream {
             Err(err) => err,
         };
         // Another request may have found the new place already.
-        let known = self.dl.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some((dl, _)) = known
+        if let Some((dl, _)) = self.known_dl()
             && dl != template
         {
             return self.download(&dl, name, version, checksum, max_size).await;
