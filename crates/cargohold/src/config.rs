@@ -143,7 +143,8 @@ pub struct Limits {
     /// Seconds a request body may stall between two pieces before the request
     /// is answered 408.
     pub body_read_timeout_secs: u64,
-    /// Seconds an answer may wait on a client that does not read it before the
+    /// Seconds an answer may wait on a client that does not read it, or that
+    /// takes less than 64 KiB of it while its socket is full, before the
     /// connection is closed.
     pub write_timeout_secs: u64,
 }

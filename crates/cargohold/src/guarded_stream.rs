@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::Service;
 
 use crate::connections::ConnectionLimits;
@@ -88,10 +88,12 @@ impl<F> Drop for CountedFuture<F> {
 ///   written, and nothing in flight, reads fail. A request head that takes as
 ///   long (slowloris) starts nothing, so it is cut off the same way. One timer
 ///   per connection, reset twice per timeout, instead of one per request.
-/// - **Stall**: writes fail once the client has left them unread (the socket
-///   full) for the write timeout: without it, a client that asks for a large
-///   `.crate` and never reads holds its connection, and its slot, for ever.
-///   Costs nothing while writes go through; a timer exists only during a stall.
+/// - **Stall**: writes fail once the client has kept the socket full for the
+///   write timeout while taking less than [`MIN_TAKEN_PER_TIMEOUT`] of the
+///   answer: without it, a client that asks for a large `.crate` and never reads,
+///   or reads a few bytes now and then, holds its connection, and its slot, for
+///   ever. Costs nothing while writes go through; a timer exists only while the
+///   socket stays full.
 pub struct GuardedStream {
     stream: TcpStream,
     activity: Arc<Activity>,
@@ -103,7 +105,22 @@ pub struct GuardedStream {
     quiet: u8,
     writes: u64,
     write_timeout: Duration,
-    stalled: Option<Pin<Box<Sleep>>>,
+    stalled: Option<Stall>,
+}
+
+/// How much of an answer a client whose socket stays full must take per write
+/// timeout: 64 KiB a minute (the default timeout) is about 1 KiB/s, which any
+/// real client beats, while one taking a few bytes at a time is cut off.
+pub const MIN_TAKEN_PER_TIMEOUT: usize = 64 * 1024;
+
+/// A socket that stays full: its deadline, how much the client has taken since
+/// it began, when a write last found the socket full, and whether one has gone
+/// through since.
+struct Stall {
+    deadline: Pin<Box<Sleep>>,
+    taken: usize,
+    last_full: Instant,
+    took_since: bool,
 }
 
 impl GuardedStream {
@@ -152,42 +169,59 @@ impl GuardedStream {
         false
     }
 
-    /// Called when a write could not proceed: pending until the stall outlasts the timeout.
+    /// Called when a write found the socket full: pending until the stall
+    /// outlasts the timeout. Writes that went through, then a pause longer than
+    /// the timeout (an answer that ended, a connection idle since) start a new
+    /// stall.
     fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let now = Instant::now();
         let timeout = self.write_timeout;
-        let stall = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        match stall.as_mut().poll(cx) {
+        let stall = match &mut self.stalled {
+            Some(stall) if !stall.took_since || now.duration_since(stall.last_full) <= timeout => {
+                stall
+            }
+            stalled => stalled.insert(Stall {
+                deadline: Box::pin(tokio::time::sleep_until(now + timeout)),
+                taken: 0,
+                last_full: now,
+                took_since: false,
+            }),
+        };
+        stall.last_full = now;
+        stall.took_since = false;
+        match stall.deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the client stopped reading the answer",
+                "the client stopped reading the answer, or reads it too slowly",
             ))),
             Poll::Pending => Poll::Pending,
         }
     }
 
-    /// [`GuardedStream::progressed`] for a write, counted when it wrote anything.
+    /// Counts a write: what the client took during a stall counts towards the
+    /// [`MIN_TAKEN_PER_TIMEOUT`] that ends it.
     fn wrote(
         &mut self,
         result: Poll<io::Result<usize>>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(Ok(1..)) = result {
-            self.writes += 1;
-        }
-        self.progressed(result, cx)
-    }
-
-    fn progressed<T>(
-        &mut self,
-        result: Poll<io::Result<T>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<T>> {
         match result {
-            Poll::Ready(result) => {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.writes += 1;
+                }
+                if let Some(stall) = &mut self.stalled {
+                    stall.taken += written;
+                    stall.took_since |= written > 0;
+                    if stall.taken >= MIN_TAKEN_PER_TIMEOUT {
+                        self.stalled = None;
+                    }
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(err)) => {
                 self.stalled = None;
-                Poll::Ready(result)
+                Poll::Ready(Err(err))
             }
             Poll::Pending => self.poll_stall(cx),
         }
@@ -237,13 +271,105 @@ impl AsyncWrite for GuardedStream {
         self.stream.is_write_vectored()
     }
 
+    // A TCP socket's flush does nothing, so it says nothing of a stall either.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.stream).poll_flush(cx);
-        this.progressed(result, cx)
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// How a client reads: its receive buffer, and `chunk` bytes every `pause`.
+    struct Reader {
+        buffer: usize,
+        chunk: usize,
+        pause: Duration,
+    }
+
+    /// Writes `size` bytes, through a server socket whose send buffer holds a
+    /// few KiB (so the kernel reports it writable again after every few KiB the
+    /// client takes), to a client reading as `reader` says, for at most
+    /// `within`: how the write ended, and when.
+    async fn write_to(
+        reader: Reader,
+        size: usize,
+        within: Duration,
+    ) -> Option<(io::Result<()>, Duration)> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(4096)
+            .unwrap();
+        socket2::SockRef::from(&client)
+            .set_recv_buffer_size(reader.buffer)
+            .unwrap();
+        let limits = ConnectionLimits {
+            max_connections: 1,
+            header_read_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(1),
+        };
+        let mut server = GuardedStream::new(server, limits, Arc::new(Activity::default()));
+        let reading = tokio::spawn(async move {
+            let mut buffer = vec![0u8; reader.chunk];
+            while !matches!(client.read(&mut buffer).await, Ok(0) | Err(_)) {
+                tokio::time::sleep(reader.pause).await;
+            }
+        });
+        let started = std::time::Instant::now();
+        let answer = vec![7u8; size];
+        let written = tokio::time::timeout(within, server.write_all(&answer)).await;
+        reading.abort();
+        written.ok().map(|result| (result, started.elapsed()))
+    }
+
+    #[tokio::test]
+    async fn a_client_taking_a_few_kib_a_second_loses_the_answer() {
+        // 4 KiB every 100 ms: the socket is writable again and again (without
+        // the minimum, this client held the answer for as long as it liked), yet
+        // it takes 40 KiB a second, under the 64 KiB per timeout.
+        let reader = Reader {
+            buffer: 16 * 1024,
+            chunk: 4096,
+            pause: Duration::from_millis(100),
+        };
+        let (result, after) = write_to(reader, 4 << 20, Duration::from_secs(10))
+            .await
+            .expect("the write was still going after 10 s");
+        let err = result.expect_err("the whole answer was written");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(after < Duration::from_secs(5), "cut off after {after:?}");
+    }
+
+    #[tokio::test]
+    async fn a_client_taking_more_than_the_minimum_gets_the_whole_answer() {
+        // 16 KiB every 50 ms, 320 KiB a second, with the socket full between
+        // reads: 1 MiB takes several write timeouts.
+        let reader = Reader {
+            buffer: 64 * 1024,
+            chunk: 16 * 1024,
+            pause: Duration::from_millis(50),
+        };
+        let (result, after) = write_to(reader, 1 << 20, Duration::from_secs(30))
+            .await
+            .expect("the write was still going after 30 s");
+        result.expect("the whole answer is written");
+        assert!(
+            after > Duration::from_secs(2),
+            "the client was not slow: {after:?}"
+        );
     }
 }

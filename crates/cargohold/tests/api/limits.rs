@@ -309,11 +309,10 @@ async fn a_crate_with_too_many_entries_is_refused_and_stores_nothing() {
     assert_eq!(server.stored_state().await, before);
 }
 
-#[tokio::test]
-async fn a_client_that_stops_reading_a_download_loses_its_connection() {
-    let server = TestServer::start_with(|config| config.limits.write_timeout_secs = 1).await;
-    // 8 MiB that gzip cannot shrink: more than the kernel buffers on both sides hold.
-    let mut noise = vec![0u8; 8 * 1024 * 1024];
+/// Publishes `name` 1.0.0 with `size` bytes that gzip cannot shrink, and returns
+/// the size of its `.crate`.
+async fn publish_incompressible(server: &TestServer, name: &str, size: usize) -> usize {
+    let mut noise = vec![0u8; size];
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for byte in &mut noise {
         state ^= state << 13;
@@ -321,23 +320,59 @@ async fn a_client_that_stops_reading_a_download_loses_its_connection() {
         state ^= state << 17;
         *byte = state as u8;
     }
-    let mut large = CrateFixture::new("large", "1.0.0");
+    let mut large = CrateFixture::new(name, "1.0.0");
     large
         .extra_entries
-        .push(TarEntry::file("large-1.0.0/noise.bin", noise));
+        .push(TarEntry::file(format!("{name}-1.0.0/noise.bin"), noise));
     let size = large.tarball().len();
     assert_eq!(server.publish(&large).await.status(), 200);
+    size
+}
+
+/// Asks for `name`'s `.crate` on a socket whose receive buffer is `buffer` bytes;
+/// the server closes the connection after the answer.
+async fn ask_for_crate(server: &TestServer, name: &str, buffer: u32) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(buffer).unwrap();
+    let mut stream = socket.connect(server.address()).await.unwrap();
+    let request = format!(
+        "GET /registries/main/crates/{name}/{name}-1.0.0.crate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Reads `stream` in chunks of at most `chunk` bytes with `pause` after each, until
+/// the server closes it, `bytes` have arrived or `within` passes; returns what arrived
+/// and whether the connection was closed.
+async fn read_paced(
+    stream: &mut TcpStream,
+    chunk: usize,
+    pause: Duration,
+    bytes: usize,
+    within: Duration,
+) -> (Vec<u8>, bool) {
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; chunk];
+    let deadline = Instant::now() + within;
+    while received.len() < bytes && Instant::now() < deadline {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return (received, true),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+        tokio::time::sleep(pause).await;
+    }
+    (received, false)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_download_loses_its_connection() {
+    let server = TestServer::start_with(|config| config.limits.write_timeout_secs = 1).await;
+    // 8 MiB: more than the kernel buffers on both sides hold.
+    let size = publish_incompressible(&server, "large", 8 * 1024 * 1024).await;
 
     // Ask for it on a socket with a small receive buffer, and do not read for 3 s.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stalled = socket.connect(server.address()).await.unwrap();
-    stalled
-        .write_all(
-            b"GET /registries/main/crates/large/large-1.0.0.crate HTTP/1.1\r\nHost: x\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    let mut stalled = ask_for_crate(&server, "large", 4096).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_others_are_served(&server).await;
 
@@ -364,4 +399,80 @@ async fn a_client_that_stops_reading_a_download_loses_its_connection() {
         "the whole answer arrived ({} of {size} bytes)",
         received.len()
     );
+}
+
+/// Connections the server holds open, as `/metrics` reports them (every thread).
+async fn open_connections(server: &TestServer) -> f64 {
+    crate::operations::metrics(server)
+        .await
+        .lines()
+        .filter(|line| line.starts_with("cargohold_connections_open{"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_client_that_reads_a_download_a_few_bytes_at_a_time_loses_its_connection() {
+    let server = TestServer::start_with(|config| config.limits.write_timeout_secs = 1).await;
+    let size = publish_incompressible(&server, "trickled", 8 * 1024 * 1024).await;
+    let before = open_connections(&server).await;
+
+    // 1 KiB every 100 ms keeps the socket full yet moving: 10 KiB a second, which
+    // would take 14 minutes for the whole answer. The server lets go of the
+    // connection; what its kernel had already queued still trickles in after that.
+    let mut trickle = ask_for_crate(&server, "trickled", 4096).await;
+    let (mut received, mut served, mut let_go) = (0, false, None);
+    let mut buffer = [0u8; 1024];
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        for _ in 0..5 {
+            match trickle.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received += n,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let open = open_connections(&server).await;
+        served |= open > before;
+        if served && open == before {
+            let_go = Some(started.elapsed());
+            break;
+        }
+    }
+    assert!(served, "the download's connection never showed in /metrics");
+    let let_go = let_go.expect("the server still holds the connection after 20 s");
+    assert!(let_go < Duration::from_secs(10), "let go after {let_go:?}");
+    assert!(received < size, "the whole answer arrived");
+    assert_others_are_served(&server).await;
+}
+
+#[tokio::test]
+async fn a_slow_client_that_keeps_reading_gets_the_whole_download() {
+    let server = TestServer::start_with(|config| config.limits.write_timeout_secs = 1).await;
+    let size = publish_incompressible(&server, "patient", 2 * 1024 * 1024).await;
+
+    // The socket stays full for seconds, several write timeouts, while the client
+    // takes far more than the minimum in each.
+    let mut patient = ask_for_crate(&server, "patient", 16 * 1024).await;
+    let started = Instant::now();
+    let (received, _) = read_paced(
+        &mut patient,
+        16 * 1024,
+        Duration::from_millis(25),
+        usize::MAX,
+        Duration::from_secs(30),
+    )
+    .await;
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head")
+        + 4;
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "the client was not slow: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(received.len() - head_end, size);
 }
