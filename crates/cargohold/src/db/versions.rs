@@ -434,18 +434,19 @@ pub async fn details<'c>(
         .await)
 }
 
-/// A crate that depends on another, through its newest available version.
+/// A crate that depends on another, through its newest available version, with
+/// one of the requirements it states.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DependentRow {
     pub name: String,
     pub version: String,
     pub req: String,
-    pub kind: String,
-    pub optional: bool,
 }
 
 /// Crates of a registry whose highest available version depends on `name`
-/// (compared canonically) from the same registry, most downloaded first.
+/// (compared canonically) from the same registry, most downloaded first: one
+/// row per distinct requirement, so a crate that depends on `name` as a normal
+/// and a dev dependency alike comes once, and the rows of one crate are adjacent.
 /// The name comparison is spelled exactly as the expression index
 /// `dependencies_canonical_name` (migration 0010), which it needs.
 pub async fn dependents<'c>(
@@ -454,12 +455,13 @@ pub async fn dependents<'c>(
     name: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<DependentRow>> {
-    const SQL: &str = "SELECT c.name, v.num AS version, d.req, d.kind, d.optional
+    const SQL: &str = "SELECT c.name, v.num AS version, d.req
                        FROM dependencies d JOIN versions v ON v.id = d.version_id
                        JOIN crates c ON c.id = v.crate_id
                        WHERE c.registry_id = $1 AND v.num = c.max_version AND d.registry IS NULL
                          AND replace(lower(d.crate_name), '-', '_') = $2
-                       ORDER BY c.downloads DESC, c.canonical_name LIMIT $3";
+                       GROUP BY c.id, c.name, c.downloads, c.canonical_name, v.num, d.req
+                       ORDER BY c.downloads DESC, c.canonical_name, d.req LIMIT $3";
     on_conn!(conn, |c| sqlx::query_as(SQL)
         .bind(registry_id)
         .bind(cargohold_protocol::name::canonical_name(name))

@@ -408,7 +408,8 @@ async fn registry_page(
             settings.push(("Freshness", format!("{} s", config.freshness_seconds)));
             settings.push(("Allow", or_none(&config.allow)));
             settings.push(("Deny", or_none(&config.deny)));
-            settings.push(("Minimum age", format!("{} days", config.min_age_days)));
+            let days = i64::try_from(config.min_age_days).unwrap_or(i64::MAX);
+            settings.push(("Minimum age", view::count(days, "day")));
         }
         if !config.members.is_empty() {
             settings.push(("Members", config.members.join(", ")));

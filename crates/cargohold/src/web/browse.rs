@@ -5,10 +5,11 @@ use serde::Deserialize;
 
 use super::view::{self, CrateItem, HomePage, ListPage, Pager, RegistryCard};
 use super::{Viewer, WebResult};
-use crate::app::AppState;
+use crate::app::{App, AppState, Registry};
+use crate::auth::Actor;
 use crate::config::RegistryKind;
 use crate::db::crates::ListOrder;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ops::browse::{self, ListRequest, PER_PAGE};
 
 /// How many crates each list on the start page shows.
@@ -22,30 +23,26 @@ pub async fn home(State(app): State<AppState>, viewer: Viewer) -> WebResult {
     let newest = browse::list(&app, who, &request, ListOrder::RecentlyCreated, HOME_LIST).await?;
     let updated = browse::list(&app, who, &request, ListOrder::RecentlyUpdated, HOME_LIST).await?;
     let hidden_hint = who.is_none() && app.registries().any(|r| r.auth_required);
+    let mut cards = Vec::with_capacity(registries.len());
+    for r in &registries {
+        let about = match (&r.proxy, &r.members) {
+            (Some(proxy), _) => format!("A cache of {}", proxy.upstream.shown_url()),
+            (_, Some(_)) => match visible_members(&app, r, who).await?.as_slice() {
+                [] => "One URL over its members".to_owned(),
+                members => format!("One URL over {}", members.join(", ")),
+            },
+            _ => "Crates published here".to_owned(),
+        };
+        cards.push(RegistryCard {
+            name: r.name.clone(),
+            kind: kind_name(r.kind),
+            private: r.auth_required,
+            about,
+        });
+    }
     let page = HomePage {
         chrome: viewer.chrome("Crates"),
-        registries: registries
-            .iter()
-            .map(|r| RegistryCard {
-                name: r.name.clone(),
-                kind: kind_name(r.kind),
-                private: r.auth_required,
-                about: match (&r.proxy, &r.members) {
-                    (Some(proxy), _) => format!("A cache of {}", proxy.upstream.shown_url()),
-                    (_, Some(members)) => format!(
-                        "One URL over {}",
-                        members
-                            .locals
-                            .iter()
-                            .chain(&members.proxies)
-                            .map(|m| m.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    _ => "Crates published here".to_owned(),
-                },
-            })
-            .collect(),
+        registries: cards,
         new_crates: newest.crates.into_iter().map(CrateItem::from).collect(),
         updated_crates: updated.crates.into_iter().map(CrateItem::from).collect(),
         hidden_hint,
@@ -107,6 +104,7 @@ pub async fn search(
         crates: listing.crates.into_iter().map(CrateItem::from).collect(),
         empty: "No crate matches. Try fewer or shorter words.".to_owned(),
         registry: None,
+        members: Vec::new(),
     };
     viewer.render(&page)
 }
@@ -119,6 +117,7 @@ pub async fn registry(
     Query(query): Query<ListQuery>,
 ) -> WebResult {
     let registry = browse::readable_registry(&app, &name, viewer.actor.as_ref()).await?;
+    let members = visible_members(&app, &registry, viewer.actor.as_ref()).await?;
     let request = ListRequest {
         registry: Some(&registry.name),
         query: "",
@@ -133,19 +132,23 @@ pub async fn registry(
         PER_PAGE,
     )
     .await?;
+    let private = if registry.auth_required {
+        ", private,"
+    } else {
+        ""
+    };
     let page = ListPage {
         chrome: viewer.chrome(format!("Registry {}", registry.name)),
         heading: format!("Registry {}", registry.name),
-        summary: format!(
-            "A {} registry{} with {}",
-            kind_name(registry.kind),
-            if registry.auth_required {
-                ", private,"
-            } else {
-                ""
-            },
-            view::count(listing.total, "crate")
-        ),
+        summary: match registry.kind {
+            // Its crates are its members': a count of its own would always be 0.
+            RegistryKind::Virtual => format!("A virtual registry{private} serving its members"),
+            kind => format!(
+                "A {} registry{private} with {}",
+                kind_name(kind),
+                view::count(listing.total, "crate")
+            ),
+        },
         pager: Pager::new(
             &format!("/registries/{}?", view::url_encode(&registry.name)),
             listing.page,
@@ -153,6 +156,9 @@ pub async fn registry(
         ),
         crates: listing.crates.into_iter().map(CrateItem::from).collect(),
         empty: match registry.kind {
+            RegistryKind::Virtual if members.is_empty() => {
+                "A virtual registry holds no crates itself, and none of its members is one you may read."
+            }
             RegistryKind::Virtual => {
                 "A virtual registry holds no crates itself: browse its members."
             }
@@ -165,6 +171,7 @@ pub async fn registry(
         }
         .to_owned(),
         registry: Some(registry.name.clone()),
+        members,
     };
     viewer.render(&page)
 }
@@ -211,8 +218,28 @@ pub async fn keyword(
         crates: listing.crates.into_iter().map(CrateItem::from).collect(),
         empty: "No crate you may see has this keyword.".to_owned(),
         registry: None,
+        members: Vec::new(),
     };
     viewer.render(&page)
+}
+
+/// The names of the members of virtual `registry` that `viewer` may read, in the
+/// order they are asked (none for other kinds): a private member stays unnamed
+/// to anyone who may not read it.
+pub async fn visible_members(
+    app: &App,
+    registry: &Registry,
+    viewer: Option<&Actor>,
+) -> AppResult<Vec<String>> {
+    let mut visible = Vec::new();
+    if let Some(members) = &registry.members {
+        for member in members.all() {
+            if browse::may_read(app, member, viewer).await? {
+                visible.push(member.name.clone());
+            }
+        }
+    }
+    Ok(visible)
 }
 
 /// How a registry's kind reads on a page.

@@ -6,12 +6,14 @@ use serde::Deserialize;
 
 use super::browse::kind_name;
 use super::markdown::{ReadmeBase, render_readme};
+use super::setup::used_as_crates_io;
 use super::view::{
-    self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, OwnerItem,
-    VersionItem,
+    self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, InstallLines,
+    OwnerItem, VersionItem,
 };
 use super::{Viewer, WebResult};
-use crate::app::AppState;
+use crate::app::{AppState, Registry};
+use crate::db::versions::DependentRow;
 use crate::ops::browse;
 
 #[derive(Debug, Deserialize)]
@@ -71,12 +73,11 @@ pub async fn crate_page(
     let page = CratePage {
         chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
         registry_kind: kind_name(c.registry.kind),
-        cargo_add: format!("cargo add {}@{} --registry {registry}", c.name, shown.num),
-        toml_line: format!(
-            // Crate names are ASCII letters, digits, `-` and `_`: always a bare TOML key.
-            "{} = {{ version = \"{}\", registry = \"{registry}\" }}",
-            c.name, shown.num
-        ),
+        // Without a version cargo may take, `cargo add` fails whatever the page offers.
+        install: c
+            .max_version
+            .is_some()
+            .then(|| install_lines(&c.registry, &c.name, &shown.num)),
         name: c.name.clone(),
         version: shown.num.clone(),
         yanked: shown.yanked,
@@ -149,21 +150,62 @@ pub async fn crate_page(
                 team: true,
             }))
             .collect(),
-        dependents: c
-            .dependents
-            .iter()
-            .map(|d| DependentItem {
-                url: url(&d.name, None),
-                name: d.name.clone(),
-                version: d.version.clone(),
-                req: d.req.clone(),
-            })
-            .collect(),
+        dependents: dependent_items(&c.dependents, &url),
         chart_svg: view::bar_chart(&c.downloads_per_day),
-        chart_total: view::thousands(chart_total),
+        chart_total: view::count(chart_total, "download"),
         registry,
     };
     viewer.render(&page)
+}
+
+/// `cargo add` and the `Cargo.toml` line for version `num` of `name` in `registry`.
+///
+/// A proxy standing in for crates.io is used through `[source.crates-io] replace-with`
+/// (its set-up page gives the lines): its crates are then plain crates.io dependencies.
+fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
+    let through_replacement = used_as_crates_io(registry);
+    let registry = &registry.name;
+    if through_replacement {
+        InstallLines {
+            cargo_add: format!("cargo add {name}@{num}"),
+            toml_line: format!("{name} = \"{num}\""),
+            through_replacement,
+        }
+    } else {
+        InstallLines {
+            cargo_add: format!("cargo add {name}@{num} --registry {registry}"),
+            toml_line: format!(
+                // Crate names are ASCII letters, digits, `-` and `_`: always a bare TOML key.
+                "{name} = {{ version = \"{num}\", registry = \"{registry}\" }}"
+            ),
+            through_replacement,
+        }
+    }
+}
+
+/// One item per dependent version, with each distinct requirement it states;
+/// the rows of one dependent come adjacent (`db::versions::dependents`).
+fn dependent_items(
+    rows: &[DependentRow],
+    url: &impl Fn(&str, Option<&str>) -> String,
+) -> Vec<DependentItem> {
+    let mut items: Vec<DependentItem> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match items.last_mut() {
+            Some(last) if last.name == row.name && last.version == row.version => {
+                if !last.reqs.contains(&row.req) {
+                    last.reqs.push(row.req.clone());
+                }
+            }
+            _ => items.push(DependentItem {
+                url: url(&row.name, None),
+                name: row.name.clone(),
+                version: row.version.clone(),
+                reqs: vec![row.req.clone()],
+            }),
+        }
+    }
+    items
 }
 
 /// Only http(s) links from a manifest become links on the page.

@@ -2,10 +2,11 @@
 
 use axum::extract::{Path, State};
 
-use super::browse::kind_name;
+use super::browse::{kind_name, visible_members};
 use super::view::SetupPage;
 use super::{Viewer, WebResult};
-use crate::app::AppState;
+use crate::app::{AppState, Registry};
+use crate::config::RegistryKind;
 use crate::ops::{self, browse};
 
 /// `GET /registries/{registry}/setup`.
@@ -14,24 +15,34 @@ pub async fn setup_page(
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> WebResult {
-    let registry = browse::readable_registry(&app, &name, viewer.actor.as_ref()).await?;
+    let who = viewer.actor.as_ref();
+    let registry = browse::readable_registry(&app, &name, who).await?;
     let config = ops::setup::cargo_config(&registry);
     let name = registry.name.clone();
-    let members = registry.members.as_ref();
+    let members = visible_members(&app, &registry, who).await?;
+    // Named only to those who may read it, like every member.
+    let publish_to = registry
+        .members
+        .as_ref()
+        .and_then(|m| m.publish_to.as_ref())
+        .map(|r| r.name.clone())
+        .filter(|target| members.contains(target));
+    // Cargo sends a token only to read a private registry or to publish.
+    let needs_token = registry.auth_required || config.takes_publishes;
+    let as_crates_io = used_as_crates_io(&registry);
+    let add_command = if as_crates_io {
+        "cargo add SOME_CRATE".to_owned()
+    } else {
+        format!("cargo add SOME_CRATE --registry {name}")
+    };
     let page = SetupPage {
         chrome: viewer.chrome(format!("Set up {name}")),
         kind: kind_name(registry.kind),
+        is_virtual: registry.kind == RegistryKind::Virtual,
+        as_crates_io,
         private: registry.auth_required,
-        members: members
-            .map(|m| {
-                m.locals
-                    .iter()
-                    .chain(&m.proxies)
-                    .map(|r| r.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        publish_to: members.and_then(|m| m.publish_to.as_ref().map(|r| r.name.clone())),
+        members,
+        publish_to,
         config_snippet: config.registry,
         replace_snippet: config.replace_crates_io,
         git_snippet: config.git_index,
@@ -42,13 +53,24 @@ pub async fn setup_page(
                 + &name.to_uppercase().replace('-', "_")
                 + "_TOKEN=…"
         }),
-        login_command: format!("cargo login --registry {name}"),
+        login_command: needs_token.then(|| format!("cargo login --registry {name}")),
         publish_command: config
             .takes_publishes
             .then(|| format!("cargo publish --registry {name}")),
-        add_command: format!("cargo add SOME_CRATE --registry {name}"),
+        add_command,
         upstream: registry.proxy.as_ref().map(|p| p.upstream.shown_url()),
         registry: name,
     };
     viewer.render(&page)
+}
+
+/// Whether `registry` is a proxy or virtual registry that users put in place of
+/// crates.io (`[source.crates-io] replace-with`): its crates are then written as
+/// crates.io dependencies, and `--registry` or a `registry` key would make them
+/// dependencies on another registry instead. Local registries keep their advice.
+pub fn used_as_crates_io(registry: &Registry) -> bool {
+    registry.kind != RegistryKind::Local
+        && ops::setup::cargo_config(registry)
+            .replace_crates_io
+            .is_some()
 }

@@ -118,6 +118,8 @@ pub struct ListPage {
     pub empty: String,
     /// For a registry's own listing: its name, to link its set-up page.
     pub registry: Option<String>,
+    /// For a virtual registry's listing: the members the viewer may read, in order.
+    pub members: Vec<String>,
 }
 
 /// A version in a crate page's list.
@@ -161,12 +163,23 @@ pub struct OwnerItem {
     pub team: bool,
 }
 
+/// A crate whose newest version depends on the crate of the page, listed once.
 #[derive(Debug, Clone)]
 pub struct DependentItem {
     pub name: String,
     pub url: String,
     pub version: String,
-    pub req: String,
+    /// Each distinct requirement it states (as a normal, build or dev dependency).
+    pub reqs: Vec<String>,
+}
+
+/// How a crate page tells a reader to add the crate to a project.
+#[derive(Debug, Clone)]
+pub struct InstallLines {
+    pub cargo_add: String,
+    pub toml_line: String,
+    /// Written as for crates.io: right once crates.io is replaced by this registry.
+    pub through_replacement: bool,
 }
 
 #[derive(Template)]
@@ -193,8 +206,8 @@ pub struct CratePage {
     pub documentation: Option<String>,
     pub repository: Option<String>,
     pub keywords: Vec<(String, String)>,
-    pub cargo_add: String,
-    pub toml_line: String,
+    /// `None` when every version is yanked: cargo would refuse to add any.
+    pub install: Option<InstallLines>,
     pub readme_html: Option<String>,
     pub versions: Vec<VersionItem>,
     pub dependency_groups: Vec<DependencyGroup>,
@@ -251,13 +264,19 @@ pub struct SetupPage {
     pub registry: String,
     pub kind: &'static str,
     pub private: bool,
+    pub is_virtual: bool,
+    /// Put in place of crates.io: crates are added as crates.io dependencies.
+    pub as_crates_io: bool,
+    /// The members the viewer may read, in the order they are asked.
     pub members: Vec<String>,
+    /// Where publishes go, when the viewer may read it.
     pub publish_to: Option<String>,
     pub config_snippet: String,
     pub replace_snippet: Option<String>,
     pub git_snippet: Option<String>,
     pub credential_snippet: Option<String>,
-    pub login_command: String,
+    /// `None` when cargo needs no token: a public registry that takes no publishes.
+    pub login_command: Option<String>,
     pub publish_command: Option<String>,
     pub add_command: String,
     pub upstream: Option<String>,

@@ -645,3 +645,313 @@ async fn the_admin_registry_page_shows_where_the_git_index_stands() {
     assert!(page.contains("“Publish tracked 1.0.0”"), "{page}");
     assert!(page.contains("holding changes up to #1 of #1"), "{page}");
 }
+
+/// Yanks `name@version` of `main` with the administrator's token.
+async fn yank(server: &TestServer, name: &str, version: &str) {
+    let response = server
+        .authed(
+            reqwest::Method::DELETE,
+            &format!("registries/main/api/v1/crates/{name}/{version}/yank"),
+            &server.admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_dependent_is_listed_once_however_many_ways_it_depends_on_the_crate() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("foo-lib", "0.1.1"))
+            .await
+            .status(),
+        200
+    );
+    let also_as = |mut fixture: CrateFixture, kind: &'static str, req: &str| {
+        let mut dep = fixture.deps[0].clone();
+        dep.kind = kind;
+        dep.req = req.into();
+        fixture.deps.push(dep);
+        fixture
+    };
+    // The same requirement as a normal and as a dev dependency.
+    let depper = also_as(
+        CrateFixture::new("depper", "0.1.0").dep("foo-lib", "^0.1"),
+        "dev",
+        "^0.1",
+    );
+    // Two requirements, one per kind.
+    let twice = also_as(
+        CrateFixture::new("twice", "0.2.0").dep("foo-lib", "^0.1"),
+        "build",
+        "^0.1.1",
+    );
+    for fixture in [&depper, &twice] {
+        let response = server.publish(fixture).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    let web = WebClient::visit(&server).await;
+    let page = web
+        .get("registries/main/crates/foo-lib")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(page.matches(">depper</a>").count(), 1, "{page}");
+    assert!(
+        page.contains(
+            ">depper</a> 0.1.0 <span class=\"muted\">requires <code>^0.1</code></span></li>"
+        ),
+        "{page}"
+    );
+    assert_eq!(page.matches(">twice</a>").count(), 1, "{page}");
+    assert!(
+        page.contains(
+            ">twice</a> 0.2.0 <span class=\"muted\">requires <code>^0.1</code> and <code>^0.1.1</code></span>"
+        ),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_crate_page_counts_one_download_in_the_singular() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("once", "1.0.0"))
+            .await
+            .status(),
+        200
+    );
+    let web = WebClient::visit(&server).await;
+    assert_eq!(server.download("once", "1.0.0").await.0, 200);
+    server.app.flush_downloads().await.unwrap();
+    let page = web
+        .get("registries/main/crates/once")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"chart-total\">1 download in that time<"),
+        "{page}"
+    );
+    assert_eq!(server.download("once", "1.0.0").await.0, 200);
+    server.app.flush_downloads().await.unwrap();
+    let page = web
+        .get("registries/main/crates/once")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"chart-total\">2 downloads in that time<"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_crate_whose_every_version_is_yanked_offers_no_cargo_add_but_says_why() {
+    let server = TestServer::start().await;
+    for fixture in [
+        CrateFixture::new("gone", "1.0.0"),
+        CrateFixture::new("kept", "1.0.0"),
+        CrateFixture::new("kept", "1.1.0"),
+    ] {
+        assert_eq!(server.publish(&fixture).await.status(), 200);
+    }
+    yank(&server, "gone", "1.0.0").await;
+    yank(&server, "kept", "1.1.0").await;
+
+    let web = WebClient::visit(&server).await;
+    let page = web
+        .get("registries/main/crates/gone")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"all-yanked\">Every version of gone is yanked"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("cargo add") && !page.contains("id=\"toml-line\""),
+        "{page}"
+    );
+    // One version left: it is offered as before.
+    let page = web
+        .get("registries/main/crates/kept")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("all-yanked"), "{page}");
+    assert!(
+        page.contains("value=\"cargo add kept@1.0.0 --registry main\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"kept = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_crates_io_proxy_is_used_as_crates_io_without_login_or_registry_key() {
+    let server = TestServer::start_with(|config| {
+        use cargohold::config::RegistryConfig;
+        // Nothing here asks the upstream: the pages are made from the database.
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            RegistryConfig::proxy(
+                "crates-io-cache",
+                "https://index.crates.io/".parse().unwrap(),
+            ),
+        ];
+    })
+    .await;
+    let fixture = CrateFixture::new("itoa", "1.0.19");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("itoa-1.0.19.crate");
+    std::fs::write(&file, fixture.tarball()).unwrap();
+    let registry = server.app.registry("crates-io-cache").unwrap().clone();
+    let admin = cargohold::auth::Actor::operator(1, "admin", true);
+    let report =
+        cargohold::ops::import::import(&server.app, &registry, &admin, vec![file], |_, _| {}).await;
+    assert_eq!(report.imported, ["itoa@1.0.19"], "{:?}", report.rejected);
+
+    let web = WebClient::visit(&server).await;
+    let page = web
+        .get("registries/crates-io-cache/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("[source.crates-io]\nreplace-with = &#34;crates-io-cache&#34;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<pre id=\"use-commands\"><code>cargo add SOME_CRATE</code></pre>"),
+        "{page}"
+    );
+    for absent in ["cargo login", "--registry", "member", "cargo publish"] {
+        assert!(!page.contains(absent), "{absent:?} in {page}");
+    }
+    let page = web
+        .get("registries/crates-io-cache/crates/itoa")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("value=\"cargo add itoa@1.0.19\""), "{page}");
+    assert!(page.contains("value=\"itoa = &#34;1.0.19&#34;\""), "{page}");
+    assert!(
+        page.contains("href=\"/registries/crates-io-cache/setup\""),
+        "{page}"
+    );
+    assert!(!page.contains("--registry"), "{page}");
+
+    // A local registry is still used by name, with a token to publish.
+    let page = web.get("registries/main/setup").await.text().await.unwrap();
+    for expected in [
+        "cargo login --registry main",
+        "cargo add SOME_CRATE --registry main",
+        "cargo publish --registry main",
+    ] {
+        assert!(page.contains(expected), "expected {expected:?} in {page}");
+    }
+}
+
+#[tokio::test]
+async fn a_virtual_registry_links_the_members_its_viewer_may_read_and_no_other() {
+    use crate::access::grant;
+    use cargohold::access::Role;
+    use cargohold::config::RegistryConfig;
+    use cargohold::ops::permissions::Grantee;
+
+    let server = TestServer::start_with(|config| {
+        let private = |name: &str| RegistryConfig {
+            auth_required: true,
+            ..RegistryConfig::local(name)
+        };
+        config.registries = vec![
+            private("internal"),
+            private("secret-team"),
+            RegistryConfig::proxy(
+                "crates-io-cache",
+                "https://index.crates.io/".parse().unwrap(),
+            ),
+            RegistryConfig {
+                auth_required: true,
+                ..RegistryConfig::virtual_of(
+                    "all",
+                    &["internal", "secret-team", "crates-io-cache"],
+                    Some("internal"),
+                )
+            },
+        ];
+    })
+    .await;
+    add_user(&server, "alice", "alice password", false).await;
+    add_user(&server, "bob", "bob password", false).await;
+    // The first grant closes `secret-team` to everyone else.
+    grant(
+        &server,
+        "secret-team",
+        Grantee::User("bob".into()),
+        Role::Read,
+    )
+    .await;
+
+    let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+    let page = alice.get("registries/all").await.text().await.unwrap();
+    assert!(
+        page.contains(
+            "<li><a href=\"/registries/internal\">internal</a></li>\
+             <li><a href=\"/registries/crates-io-cache\">crates-io-cache</a></li>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("with 0 crates"), "{page}");
+    for path in ["registries/all", "registries/all/setup", ""] {
+        let page = alice.get(path).await.text().await.unwrap();
+        assert!(!page.contains("secret-team"), "{path}: {page}");
+    }
+    // Its set-up page: crates.io replaced, so no `--registry` to add a crate; a token
+    // to read it and to publish.
+    let page = alice
+        .get("registries/all/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "local member",
+        "cargo login --registry all",
+        "cargo add SOME_CRATE\ncargo publish --registry all",
+    ] {
+        assert!(page.contains(expected), "expected {expected:?} in {page}");
+    }
+
+    let bob = WebClient::signed_in(&server, "bob", "bob password").await;
+    let page = bob.get("registries/all").await.text().await.unwrap();
+    assert!(
+        page.contains(
+            "<li><a href=\"/registries/internal\">internal</a></li>\
+             <li><a href=\"/registries/secret-team\">secret-team</a></li>\
+             <li><a href=\"/registries/crates-io-cache\">crates-io-cache</a></li>"
+        ),
+        "{page}"
+    );
+    // Visitors see nothing of a private virtual registry.
+    let visitor = WebClient::visit(&server).await;
+    assert_eq!(
+        visitor.get("registries/all").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
