@@ -76,7 +76,7 @@ pub enum TokenCommand {
         /// Limit the token to registry R; repeatable
         #[arg(long = "registry", value_name = "R")]
         registries: Vec<String>,
-        /// Make the token expire after DAYS days
+        /// Make the token expire after DAYS days (1 to 3650)
         #[arg(long, value_name = "DAYS")]
         expires_in: Option<u32>,
     },

@@ -93,7 +93,7 @@ pub struct RestoreArgs {
 /// Options of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Registry to import into [default: main]
+    /// Registry to import into
     #[arg(long, value_name = "R", default_value = "main")]
     pub registry: String,
     /// User who becomes the owner of new crates (and must own existing ones)
@@ -249,17 +249,37 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 
 async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
-    // A proxy takes imports (to fill its cache offline); a virtual registry passes them to its publish-to member.
-    let registry = match &app.registry(&args.registry)?.proxy {
-        Some(_) => app.registry(&args.registry)?.clone(),
+    // A proxy takes imports (to fill its cache offline); a virtual registry over
+    // local registries only passes them to its publish-to member.
+    let named = app.registry(&args.registry)?;
+    if let Some(members) = &named.members
+        && let Some(cache) = members.proxies.first()
+    {
+        let local = members
+            .publish_to
+            .as_ref()
+            .or(members.locals.first())
+            .map_or("a local registry", |r| r.name.as_str());
+        anyhow::bail!(
+            "`{}` is a virtual registry that serves `{}`'s crates too, so it cannot tell your own crates from              theirs: import your own with `--registry {local}`, and crates from `{}` (such as a              ~/.cargo/registry/cache folder) with `--registry {}`. Imported into `{local}`, a crate of theirs              would hide its other versions behind this URL",
+            named.name,
+            cache.name,
+            cache.name,
+            cache.name,
+        );
+    }
+    let registry = match &named.proxy {
+        Some(_) => named.clone(),
         None => app.write_registry(&args.registry)?.clone(),
     };
     let owner = crate::db::users::find_by_login(app.db.read(), &args.owner)
         .await?
         .with_context(|| {
             format!(
-                "there is no user `{}` to own the imported crates; create it with `cargohold user add {}` or choose one with --owner",
-                args.owner, args.owner
+                "there is no user `{}` to own the imported crates; create it with `cargohold user add {}{}` or choose one with --owner",
+                args.owner,
+                args.owner,
+                if args.owner == ops::setup::FIRST_ADMIN { " --admin" } else { "" }
             )
         })?;
     let actor = crate::auth::Actor::operator(owner.id, &owner.login, owner.is_admin);

@@ -7,6 +7,9 @@ use crate::clock;
 use crate::db::{self, Tx, audit::AuditEvent, tokens::NewToken, tokens::TokenRow};
 use crate::error::{AppError, AppResult};
 
+/// The longest expiry a token may be given, in days; a token may also never expire.
+pub const MAX_EXPIRY_DAYS: u32 = 3650;
+
 /// What a new token may do, and for how long.
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
@@ -86,10 +89,13 @@ pub(crate) async fn create_in(
     for pattern in &request.crate_patterns {
         validate_pattern(pattern)?;
     }
-    if request.expires_in_days == Some(0) {
-        return Err(AppError::BadRequest(
-            "the expiry must be at least one day".into(),
-        ));
+    if let Some(days) = request.expires_in_days
+        && !(1..=MAX_EXPIRY_DAYS).contains(&days)
+    {
+        return Err(AppError::BadRequest(format!(
+            "the expiry must be 1 to {MAX_EXPIRY_DAYS} days (ten years), not {days}; \
+             leave it out for a token that does not expire"
+        )));
     }
 
     if user.disabled_at.is_some() {

@@ -119,6 +119,12 @@ async fn bad_token_requests_are_refused_and_store_nothing() {
             404,
         ),
         (&server.admin_token, json!({ "expires_in_days": 0 }), 400),
+        (&server.admin_token, json!({ "expires_in_days": 3651 }), 400),
+        (
+            &server.admin_token,
+            json!({ "expires_in_days": 4_294_967_295u32 }),
+            400,
+        ),
         (&server.admin_token, json!({ "unknown": true }), 400),
         // A token is never stronger than its user.
         (&user, json!({ "scopes": ["admin"] }), 403),

@@ -585,7 +585,49 @@ fn import_without_an_owner_says_how_to_make_one() {
     let output = cargohold(data.path(), &["import", source.path().to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cargohold user add admin"), "{stderr}");
+    assert!(
+        stderr.contains("cargohold user add admin --admin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn import_into_a_virtual_registry_over_a_crates_io_cache_is_refused_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("cargohold.toml"),
+        "[[registries]]\nname = \"internal\"\n\n\
+         [[registries]]\nname = \"crates-io-cache\"\nkind = \"proxy\"\nupstream = \"http://127.0.0.1:9/index/\"\n\n\
+         [[registries]]\nname = \"all\"\nkind = \"virtual\"\nmembers = [\"internal\", \"crates-io-cache\"]\n\
+         publish-to = \"internal\"\n",
+    )
+    .unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    let source = tempfile::tempdir().unwrap();
+    write_crate(source.path(), &CrateFixture::new("serde", "1.0.0"));
+    let path = source.path().to_str().unwrap();
+
+    let refused = cargohold(data.path(), &["import", "--registry", "all", path]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--registry internal") && stderr.contains("--registry crates-io-cache"),
+        "{stderr}"
+    );
+    // Nothing was stored: the same file is new to both members.
+    for member in ["internal", "crates-io-cache"] {
+        let output = cargohold(data.path(), &["import", "--registry", member, path]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 imported"),
+            "{member}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[test]
