@@ -206,7 +206,7 @@ pub async fn user(app: App, command: UserCommand) -> anyhow::Result<()> {
                 password,
             };
             ops::users::add(&app, user, None).await?;
-            println!(
+            outln!(
                 "created user `{name}`{}",
                 if admin { " (administrator)" } else { "" }
             );
@@ -215,13 +215,13 @@ pub async fn user(app: App, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Password { name, .. } => {
             let password = read_password()?;
             ops::sessions::set_password(&app, &name, password, None).await?;
-            println!("set the web password of `{name}`; it can sign in at /login");
+            outln!("set the web password of `{name}`; it can sign in at /login");
             return Ok(());
         }
         UserCommand::List => {
-            println!("{:<24} {:<6} {:<9} created", "login", "admin", "disabled");
+            outln!("{:<24} {:<6} {:<9} created", "login", "admin", "disabled");
             for user in ops::users::list(&app, None).await? {
-                println!(
+                outln!(
                     "{:<24} {:<6} {:<9} {}",
                     user.login,
                     yes_no(user.is_admin),
@@ -247,9 +247,9 @@ pub async fn user(app: App, command: UserCommand) -> anyhow::Result<()> {
         UserChange::RemoveAdmin => "no longer an administrator",
     };
     if changed {
-        println!("`{name}` is now {what}");
+        outln!("`{name}` is now {what}");
     } else {
-        println!("no change: `{name}` already is {what}");
+        outln!("no change: `{name}` already is {what}");
     }
     Ok(())
 }
@@ -273,18 +273,22 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
                 expires_in_days: expires_in,
             };
             let created = ops::tokens::create(&app, &user, request, None).await?;
-            println!("{}", created.token);
+            outln!("{}", created.token);
         }
         TokenCommand::List { user, json } => {
             let tokens = ops::tokens::list(&app, user.as_deref(), None).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                outln!("{}", serde_json::to_string_pretty(&tokens)?);
                 return Ok(());
             }
             let now = clock::now();
-            println!(
+            outln!(
                 "{:>5}  {:<16} {:<24} {:<10} {:<40} last used",
-                "id", "user", "name", "state", "scopes"
+                "id",
+                "user",
+                "name",
+                "state",
+                "scopes"
             );
             for t in tokens {
                 let state = match (t.revoked_at, t.expires_at) {
@@ -299,7 +303,7 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
                 if !t.registries.is_empty() {
                     scopes.push_str(&format!(" registries={}", t.registries));
                 }
-                println!(
+                outln!(
                     "{:>5}  {:<16} {:<24} {:<10} {:<40} {}",
                     t.id,
                     t.login,
@@ -312,9 +316,10 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id } => {
             let token = ops::tokens::revoke(&app, id, None).await?;
-            println!(
+            outln!(
                 "revoked token {id} (`{}` of `{}`); it no longer works",
-                token.name, token.login
+                token.name,
+                token.login
             );
         }
     }
@@ -325,22 +330,22 @@ pub async fn team(app: App, command: TeamCommand) -> anyhow::Result<()> {
     match command {
         TeamCommand::Create { name } => {
             ops::teams::create(&app, &name, None).await?;
-            println!(
+            outln!(
                 "created team `{name}`; add members with `cargohold team add-member {name} USER...`"
             );
         }
         TeamCommand::List => {
             for team in ops::teams::list(&app, None).await? {
-                println!("{}: {}", team.name, team.members.join(", "));
+                outln!("{}: {}", team.name, team.members.join(", "));
             }
         }
         TeamCommand::AddMember { team, users } => {
             let changed = ops::teams::change_members(&app, &team, &users, true, None).await?;
-            println!("added to `{team}`: {}", list_or_none(&changed));
+            outln!("added to `{team}`: {}", list_or_none(&changed));
         }
         TeamCommand::RemoveMember { team, users } => {
             let changed = ops::teams::change_members(&app, &team, &users, false, None).await?;
-            println!("removed from `{team}`: {}", list_or_none(&changed));
+            outln!("removed from `{team}`: {}", list_or_none(&changed));
         }
     }
     Ok(())
@@ -357,7 +362,7 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
             let role = Role::parse(&role)?;
             let grantee = grantee.grantee();
             ops::permissions::set(&app, &registry, &grantee, Some(role), None).await?;
-            println!(
+            outln!(
                 "{grantee} now holds `{role}` in registry `{}`",
                 registry.name
             );
@@ -367,13 +372,15 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
             let grantee = grantee.grantee();
             let previous = ops::permissions::set(&app, &registry, &grantee, None, None).await?;
             match previous {
-                Some(role) => println!(
+                Some(role) => outln!(
                     "{} no longer holds `{role}` in registry `{}`",
-                    grantee, registry.name
+                    grantee,
+                    registry.name
                 ),
-                None => println!(
+                None => outln!(
                     "no change: {} held no role in registry `{}`",
-                    grantee, registry.name
+                    grantee,
+                    registry.name
                 ),
             }
         }
@@ -381,13 +388,13 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
             let registry = app.registry(&registry)?.clone();
             let permissions = ops::permissions::list(&app, &registry, None).await?;
             if permissions.open_to_all_users {
-                println!(
+                outln!(
                     "registry `{}` has no grants: every user may read and publish new crates",
                     registry.name
                 );
             }
             for grant in permissions.grants {
-                println!("{:<5} {:<24} {}", grant.kind, grant.holder, grant.role);
+                outln!("{:<5} {:<24} {}", grant.kind, grant.holder, grant.role);
             }
         }
     }
@@ -411,7 +418,7 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
     };
     let events = ops::audit::list(&app, filter, None).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&events)?);
+        outln!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(());
     }
     for e in events {
@@ -420,7 +427,7 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
             (Some(krate), None) => krate.clone(),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "{}  {:<18} {:<16} {:<14} {:<8} {:<24} {}",
             format_pubtime(e.at),
             e.action,

@@ -14,6 +14,27 @@ use crate::app::App;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::ops::{self, setup::FirstStart};
 
+/// `println!` for a command's output. A reader that goes away early (`| head`)
+/// ends the command quietly, as it ends any Unix tool, instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::cli::output_failed(err);
+        }
+    }};
+}
+
+/// `print!` for a command's output; see [`outln`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = write!(std::io::stdout(), $($arg)*) {
+            $crate::cli::output_failed(err);
+        }
+    }};
+}
+
 mod admin;
 
 pub use admin::{AuditArgs, PermissionCommand, TeamCommand, TokenCommand, UserCommand};
@@ -213,7 +234,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup(config, args).await,
         Command::Restore(args) => restore(config, args).await,
         Command::Config(ConfigCommand::Show) => {
-            print!("{}", config.to_redacted_toml()?);
+            out!("{}", config.to_redacted_toml()?);
             Ok(())
         }
     }
@@ -238,7 +259,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         print_first_start(&app, &first);
     }
     let public = app.config.public_url();
-    println!(
+    if app.config.public_url.is_none() && app.config.listen.ip().is_unspecified() {
+        eprintln!(
+            "warning: cargohold listens on every interface ({}) but sends cargo to {public}, which other \
+             machines cannot reach; set public-url (--public-url, CARGOHOLD_PUBLIC_URL) to the URL they use",
+            app.config.listen
+        );
+    }
+    outln!(
         "cargohold is listening on {public} (database: {}, storage: {})",
         crate::config::redact_url(&app.config.database_url()),
         app.storage.description()
@@ -328,7 +356,7 @@ async fn mirror(config: Config, args: MirrorArgs) -> anyhow::Result<()> {
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "{total} packages for `{}` in {:.1} s: {} fetched, {} already cached, {} served by local members, {} from other sources skipped, {} failed",
         registry.name,
         started.elapsed().as_secs_f64(),
@@ -339,7 +367,7 @@ async fn mirror(config: Config, args: MirrorArgs) -> anyhow::Result<()> {
         report.failed.len()
     );
     for (package, reason) in &report.failed {
-        println!("  failed {package}: {reason}");
+        outln!("  failed {package}: {reason}");
     }
     if report.failed.is_empty() {
         Ok(())
@@ -378,7 +406,7 @@ async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
     }
     let evicted = ops::evict::evict(&app, &registry, limits, args.dry_run).await?;
     for version in &evicted.versions {
-        println!(
+        outln!(
             "{} {version}",
             if args.dry_run {
                 "would evict"
@@ -387,7 +415,7 @@ async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
             }
         );
     }
-    println!(
+    outln!(
         "{} {} versions ({} bytes) from `{}`; {} kept because local crates need them; {} versions ({} bytes) stay",
         if args.dry_run {
             "would evict"
@@ -420,7 +448,7 @@ async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "rebuilt the derived data of {} crate{}; {} needed a correction",
         done.crates,
         if done.crates == 1 { "" } else { "s" },
@@ -431,7 +459,7 @@ async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
         .filter(|r| r.git.is_some() && registry.as_ref().is_none_or(|only| only.id == r.id))
         .count();
     if git_indexes > 0 {
-        println!(
+        outln!(
             "git indexes: {git_indexes} rebuilt, {} with a new commit{}",
             done.git_rewritten,
             if args.squash_git {
@@ -459,15 +487,15 @@ async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     for problem in &report.problems {
         match problem.remedy() {
-            _ if report.repaired && problem.repairable() => println!("repaired: {problem}"),
+            _ if report.repaired && problem.repairable() => outln!("repaired: {problem}"),
             Some(remedy) if args.repair => {
-                println!("{problem} (cannot be repaired: {remedy})")
+                outln!("{problem} (cannot be repaired: {remedy})")
             }
-            _ => println!("{problem}"),
+            _ => outln!("{problem}"),
         }
     }
     let remaining = report.remaining().count();
-    println!(
+    outln!(
         "checked {} crate{} and {} version{}: {} problem{}{}",
         report.crates,
         if report.crates == 1 { "" } else { "s" },
@@ -506,9 +534,9 @@ async fn gc(config: Config, args: GcArgs) -> anyhow::Result<()> {
         "removed"
     };
     for blob in &collected.removed {
-        println!("{verb} {} ({} bytes)", blob.key, blob.size);
+        outln!("{verb} {} ({} bytes)", blob.key, blob.size);
     }
-    println!(
+    outln!(
         "{verb} {} unreferenced blob{} ({} bytes); kept {} younger than {} hour{} and {} in use",
         collected.removed.len(),
         if collected.removed.len() == 1 {
@@ -535,7 +563,7 @@ async fn backup(config: Config, args: BackupArgs) -> anyhow::Result<()> {
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "backed up the database and {} blob{} ({} bytes) to {} in {:.1} s",
         copied.blobs,
         if copied.blobs == 1 { "" } else { "s" },
@@ -554,7 +582,7 @@ async fn restore(config: Config, args: RestoreArgs) -> anyhow::Result<()> {
     })
     .await?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "restored the database and {} blob{} ({} bytes) from {}; `cargohold check` verifies them",
         copied.blobs,
         if copied.blobs == 1 { "" } else { "s" },
@@ -589,7 +617,7 @@ fn print_import_report(
     elapsed: std::time::Duration,
 ) {
     let seconds = elapsed.as_secs_f64();
-    println!(
+    outln!(
         "{total} files into `{registry}` in {seconds:.1} s ({:.0} crates/s): {} imported, {} already present, {} rejected",
         total as f64 / seconds.max(0.001),
         report.imported.len(),
@@ -597,22 +625,22 @@ fn print_import_report(
         report.rejected.len()
     );
     for (path, reason) in &report.rejected {
-        println!("rejected {}: {reason}", path.display());
+        outln!("rejected {}: {reason}", path.display());
     }
     if !report.missing_dependencies.is_empty() {
-        println!(
+        outln!(
             "note: {} crates needed as dependencies are not in `{registry}`; the versions needing them resolve once they are imported:",
             report.missing_dependencies.len()
         );
         for (dep, needed_by) in report.missing_dependencies.iter().take(20) {
-            println!("  {dep} (needed by {})", needed_by.join(", "));
+            outln!("  {dep} (needed by {})", needed_by.join(", "));
         }
         if report.missing_dependencies.len() > 20 {
-            println!("  … and {} more", report.missing_dependencies.len() - 20);
+            outln!("  … and {} more", report.missing_dependencies.len() - 20);
         }
     }
     if !report.missing_dev_dependencies.is_empty() {
-        println!(
+        outln!(
             "note: {} more crates are named only as dev-dependencies and are not in `{registry}`; nothing needs them to build",
             report.missing_dev_dependencies.len()
         );
@@ -631,14 +659,15 @@ fn print_first_start(app: &App, first: &FirstStart) {
         .registries()
         .min_by_key(|r| (r.auth_required, rank(r), r.name.clone()))
         .expect("there is always at least one registry");
-    println!(
+    outln!(
         "\nFirst start: created the administrator `{}`. Its API token is shown only now:\n\n    {}\n",
-        first.login, first.token
+        first.login,
+        first.token
     );
     let name = &registry.name;
     let config = ops::setup::cargo_config(registry);
     if !config.takes_publishes {
-        println!(
+        outln!(
             "To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n{}{}",
             config.registry,
             config
@@ -648,7 +677,7 @@ fn print_first_start(app: &App, first: &FirstStart) {
         );
         return;
     }
-    println!(
+    outln!(
         "To publish, add this to .cargo/config.toml:\n\n{}{}\n\
          then store the token with:\n\n    cargo login --registry {name}\n\n\
          The web pages at {} show the same for every registry (sign in as `{}` after \
@@ -675,4 +704,14 @@ fn init_logging(format: LogFormat, quiet: bool) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Ends the process when standard output cannot be written: quietly when its
+/// reader has gone (a closed pipe), with the reason otherwise.
+fn output_failed(err: std::io::Error) -> ! {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: could not write the output: {err}");
+    std::process::exit(1);
 }

@@ -592,6 +592,82 @@ fn import_without_an_owner_says_how_to_make_one() {
 }
 
 #[test]
+fn listening_on_every_interface_without_a_public_url_warns_that_others_cannot_reach_it() {
+    let banner_and_warnings = |extra: &[&str]| {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["serve", "--listen", "0.0.0.0:0"])
+            .args(extra)
+            .current_dir(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.starts_with("cargohold is listening on ") {
+            line.clear();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "serve exited early"
+            );
+        }
+        signal_term(&child);
+        wait_with_timeout(&mut child);
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (line, stderr)
+    };
+    let (listening, stderr) = banner_and_warnings(&[]);
+    assert!(listening.contains("http://127.0.0.1:"), "{listening}");
+    assert!(
+        stderr.contains("warning:") && stderr.contains("public-url"),
+        "{stderr}"
+    );
+    let (listening, stderr) =
+        banner_and_warnings(&["--public-url", "http://crates.example.com:8000/"]);
+    assert!(
+        listening.contains("http://crates.example.com:8000/"),
+        "{listening}"
+    );
+    assert!(!stderr.contains("public-url"), "{stderr}");
+}
+
+#[test]
+fn a_listing_whose_reader_has_gone_ends_quietly() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "alice"])
+            .status
+            .success()
+    );
+    for args in [&["user", "list"][..], &["token", "list"], &["audit"]] {
+        // As `cargohold user list | head -0`: the reader is gone before the first line.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(args)
+            .current_dir(data.path())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn import_into_a_virtual_registry_over_a_crates_io_cache_is_refused_and_stores_nothing() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(
