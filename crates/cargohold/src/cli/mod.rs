@@ -218,6 +218,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let quiet = !matches!(cli.command, Command::Serve(_));
     init_logging(config.log_format, quiet);
 
+    if !makes_a_registry(&cli.command) {
+        require_existing_data(&config)?;
+    }
     match cli.command {
         Command::Serve(_) => serve(config).await,
         Command::User(command) => admin::user(App::build(config).await?, command).await,
@@ -238,6 +241,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether `command` may start a registry in an empty data directory: the
+/// others only read or change one that exists.
+fn makes_a_registry(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Serve(_)
+            | Command::Import(_)
+            | Command::Mirror(_)
+            | Command::Restore(_)
+            | Command::Config(_)
+            | Command::User(UserCommand::Add { .. })
+    )
+}
+
+/// Refuses to go on when the embedded database does not exist yet, which is a
+/// mistyped `--data-dir` far more often than a wish for an empty registry.
+fn require_existing_data(config: &Config) -> anyhow::Result<()> {
+    let database = config.data_dir.join("cargohold.db");
+    if config.database_url.is_none() && !database.exists() {
+        anyhow::bail!(
+            "there is no cargohold data in {} ({} does not exist): pass the --data-dir a server uses \
+             (or set CARGOHOLD_DATA_DIR), or start one there with `cargohold serve`",
+            config.data_dir.display(),
+            database.display()
+        );
+    }
+    Ok(())
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {

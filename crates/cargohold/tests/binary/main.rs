@@ -295,12 +295,33 @@ fn users_and_scoped_tokens_are_created_from_the_command_line() {
 #[test]
 fn mistakes_on_the_command_line_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
+    // A data directory with no registry in it is a mistyped --data-dir: nothing is created.
+    let typo = dir.path().join("cargohold-dta");
+    let output = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&typo)
+        .args(["user", "list"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no cargohold data") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    assert!(!typo.exists());
+
+    assert!(
+        cargohold(dir.path(), &["user", "add", "carol"])
+            .status
+            .success()
+    );
     let no_user = cargohold(dir.path(), &["token", "create", "nobody"]);
     assert!(!no_user.status.success());
     let stderr = String::from_utf8_lossy(&no_user.stderr);
     assert!(stderr.contains("cargohold user add nobody"), "{stderr}");
 
-    cargohold(dir.path(), &["user", "add", "carol"]);
     let bad_scope = cargohold(
         dir.path(),
         &["token", "create", "carol", "--scope", "everything"],
