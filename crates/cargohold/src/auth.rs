@@ -180,15 +180,16 @@ impl Actor {
 
     /// Fails with 403 unless the token allows `scope` on `registry` (and `krate`, when given).
     pub fn require(&self, scope: Scope, registry: &str, krate: Option<&str>) -> AppResult<()> {
+        // A new token would not help someone who is not an administrator.
+        if scope == Scope::Admin && !self.is_admin {
+            return Err(AppError::Forbidden(format!(
+                "`{}` is not an administrator; ask one to do this, or to make you one",
+                self.login
+            )));
+        }
         if !self.scopes.contains(&scope) {
             return Err(AppError::Forbidden(format!(
                 "this token does not have the `{scope}` scope; create a token with `--scope {scope}`"
-            )));
-        }
-        if scope == Scope::Admin && !self.is_admin {
-            return Err(AppError::Forbidden(format!(
-                "`{}` is not an administrator",
-                self.login
             )));
         }
         self.require_registry(registry)?;

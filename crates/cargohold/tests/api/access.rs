@@ -562,6 +562,23 @@ async fn a_private_registry_without_grants_is_readable_by_every_user_but_not_ano
 }
 
 #[tokio::test]
+async fn a_user_who_is_not_an_administrator_is_told_so_not_to_make_another_token() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice").await;
+    // Her everyday token: every scope but `admin`, which she may not have.
+    let everyday = token(&server, "alice", TokenRequest::default()).await;
+    let answer = server
+        .authed(Method::GET, "api/v1/admin/users", &everyday)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let detail = error_detail(&answer.text().await.unwrap()).unwrap();
+    assert!(detail.contains("`alice` is not an administrator"), "{detail}");
+    assert!(!detail.contains("--scope"), "{detail}");
+}
+
+#[tokio::test]
 async fn losing_a_grant_or_the_admin_role_takes_power_from_existing_tokens_at_once() {
     let server = private_server(0).await;
     server.publish(&CrateFixture::new("shared", "1.0.0")).await;
