@@ -283,12 +283,13 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
             }
             let now = clock::now();
             outln!(
-                "{:>5}  {:<16} {:<24} {:<10} {:<40} last used",
+                "{:>5}  {:<16} {:<24} {:<10} {:<40} {:<20} last used",
                 "id",
                 "user",
                 "name",
                 "state",
-                "scopes"
+                "scopes",
+                "expires"
             );
             for t in tokens {
                 let state = match (t.revoked_at, t.expires_at) {
@@ -304,23 +305,33 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
                     scopes.push_str(&format!(" registries={}", t.registries));
                 }
                 outln!(
-                    "{:>5}  {:<16} {:<24} {:<10} {:<40} {}",
+                    "{:>5}  {:<16} {:<24} {:<10} {:<40} {:<20} {}",
                     t.id,
                     t.login,
                     t.name,
                     state,
                     scopes,
+                    t.expires_at.map_or("never".into(), format_pubtime),
                     t.last_used_at.map_or("never".into(), format_pubtime)
                 );
             }
         }
         TokenCommand::Revoke { id } => {
+            let before = clock::now();
             let token = ops::tokens::revoke(&app, id, None).await?;
-            outln!(
-                "revoked token {id} (`{}` of `{}`); it no longer works",
-                token.name,
-                token.login
-            );
+            match token.revoked_at {
+                Some(at) if at < before => outln!(
+                    "token {id} (`{}` of `{}`) was already revoked, at {}",
+                    token.name,
+                    token.login,
+                    format_pubtime(at)
+                ),
+                _ => outln!(
+                    "revoked token {id} (`{}` of `{}`); it no longer works",
+                    token.name,
+                    token.login
+                ),
+            }
         }
     }
     Ok(())

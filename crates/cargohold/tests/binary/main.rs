@@ -290,6 +290,25 @@ fn users_and_scoped_tokens_are_created_from_the_command_line() {
         403
     );
     served.terminate();
+
+    // The listing shows when it expires (and that it was used); revoking it twice says so.
+    let listed = String::from_utf8(cargohold(dir.path(), &["token", "list"]).stdout).unwrap();
+    assert!(
+        listed.lines().next().unwrap().contains("expires"),
+        "{listed}"
+    );
+    let line = listed
+        .lines()
+        .find(|line| line.contains(" ci "))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(!line.contains("never"), "{line}");
+    let id = line.split_whitespace().next().unwrap();
+    let revoke =
+        || String::from_utf8(cargohold(dir.path(), &["token", "revoke", id]).stdout).unwrap();
+    assert!(revoke().starts_with("revoked token"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let again = revoke();
+    assert!(again.contains("was already revoked"), "{again}");
 }
 
 #[test]
