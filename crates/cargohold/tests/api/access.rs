@@ -574,7 +574,10 @@ async fn a_user_who_is_not_an_administrator_is_told_so_not_to_make_another_token
         .unwrap();
     assert_eq!(answer.status(), 403);
     let detail = error_detail(&answer.text().await.unwrap()).unwrap();
-    assert!(detail.contains("`alice` is not an administrator"), "{detail}");
+    assert!(
+        detail.contains("`alice` is not an administrator"),
+        "{detail}"
+    );
     assert!(!detail.contains("--scope"), "{detail}");
 }
 
