@@ -321,7 +321,10 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
             .or(members.locals.first())
             .map_or("a local registry", |r| r.name.as_str());
         anyhow::bail!(
-            "`{}` is a virtual registry that serves `{}`'s crates too, so it cannot tell your own crates from              theirs: import your own with `--registry {local}`, and crates from `{}` (such as a              ~/.cargo/registry/cache folder) with `--registry {}`. Imported into `{local}`, a crate of theirs              would hide its other versions behind this URL",
+            "`{}` is a virtual registry that serves `{}`'s crates too, so it cannot tell your own crates \
+             from theirs: import your own with `--registry {local}`, and crates from `{}` (such as a \
+             ~/.cargo/registry/cache folder) with `--registry {}`. Imported into `{local}`, a crate of \
+             theirs would hide its other versions behind this URL",
             named.name,
             cache.name,
             cache.name,
