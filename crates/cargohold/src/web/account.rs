@@ -1,13 +1,16 @@
 //! Signing in and out, and `/me`: the user's tokens and password.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use super::view::{self, LoginPage, MePage, TokenItem};
-use super::{CSRF_COOKIE, SESSION_COOKIE, Viewer, WebError, WebResult};
+use super::{
+    CSRF_COOKIE, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
+    session_cookie_value,
+};
 use crate::app::AppState;
 use crate::auth::{self, Scope};
 use crate::clock;
@@ -38,7 +41,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 /// `GET /login`.
-pub async fn login_page(viewer: Viewer, Query(query): Query<NextQuery>) -> WebResult {
+pub async fn login_page(viewer: Viewer, PageQuery(query): PageQuery<NextQuery>) -> WebResult {
     let next = safe_next(query.next.as_deref());
     if viewer.actor.is_some() {
         return Ok(Redirect::to(&next).into_response());
@@ -75,18 +78,12 @@ pub async fn login(
             viewer.set_cookie(
                 headers,
                 SESSION_COOKIE,
-                &session.secret,
+                session_cookie_value(&session.secret),
                 "Lax",
                 Some(SESSION_SECONDS),
             );
             // A fresh CSRF token for the signed-in browser.
-            viewer.set_cookie(
-                headers,
-                CSRF_COOKIE,
-                &auth::generate_token(),
-                "Strict",
-                None,
-            );
+            viewer.set_cookie(headers, CSRF_COOKIE, &new_csrf_token(), "Strict", None);
             tracing::info!(user.login = %session.login, "signed in on the web");
             Ok(response)
         }
@@ -222,6 +219,13 @@ pub async fn create_token(
     viewer.check_csrf(field("csrf"))?;
     let actor = viewer.require_user("/me")?;
     let result = async {
+        // The command line may leave a token unnamed (it is then named after its
+        // creation time); on this page the name is what tells tokens apart.
+        if field("name").is_empty() {
+            return Err(AppError::BadRequest(
+                "give the token a name, so you can tell it apart from your others".into(),
+            ));
+        }
         let expires_in_days =
             match field("expires_in_days") {
                 "" => None,

@@ -4,14 +4,14 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use super::browse::kind_name;
 use super::view::{self, Chrome};
-use super::{Viewer, WebResult};
+use super::{PageQuery, Viewer, WebResult};
 use crate::access::Role;
 use crate::app::{App, AppState};
 use crate::auth::Actor;
@@ -566,7 +566,9 @@ pub struct AuditQuery {
     registry: String,
     #[serde(default, rename = "crate")]
     krate: String,
-    before: Option<i64>,
+    /// An event id, read by the handler, which says what is wrong with a bad one.
+    #[serde(default)]
+    before: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -598,9 +600,15 @@ const AUDIT_PAGE: i64 = 50;
 pub async fn audit(
     State(app): State<AppState>,
     viewer: Viewer,
-    Query(query): Query<AuditQuery>,
+    PageQuery(query): PageQuery<AuditQuery>,
 ) -> WebResult {
     let actor = admin(&viewer, "/admin/audit")?;
+    let before_id = match query.before.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(id) => Some(id.parse::<i64>().map_err(|_| {
+            AppError::BadRequest("before must be a whole number: the id of an audit event".into())
+        })?),
+    };
     let some = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
     let filter = AuditFilter {
         registry: some(&query.registry),
@@ -608,7 +616,7 @@ pub async fn audit(
         actor: some(&query.actor),
         action: some(&query.action),
         since: None,
-        before_id: query.before,
+        before_id,
         limit: AUDIT_PAGE,
     };
     let rows = ops::audit::list(&app, filter, Some(actor)).await?;

@@ -1,10 +1,10 @@
 //! Browsing: the start page, search results, a registry's crates, keyword pages.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use super::view::{self, CrateItem, HomePage, ListPage, Pager, RegistryCard};
-use super::{Viewer, WebResult};
+use super::{PageQuery, Viewer, WebResult, page_number};
 use crate::app::{App, AppState, Registry};
 use crate::auth::Actor;
 use crate::config::RegistryKind;
@@ -57,26 +57,23 @@ pub struct ListQuery {
     q: String,
     #[serde(default)]
     registry: Option<String>,
-    #[serde(default = "first_page")]
-    page: i64,
-}
-
-fn first_page() -> i64 {
-    1
+    /// Read by [`page_number`], which says what is wrong with a bad one.
+    #[serde(default)]
+    page: Option<String>,
 }
 
 /// `GET /search?q=…[&registry=R][&page=N]`.
 pub async fn search(
     State(app): State<AppState>,
     viewer: Viewer,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> WebResult {
     let registry = query.registry.as_deref().filter(|r| !r.is_empty());
     let request = ListRequest {
         registry,
         query: query.q.trim(),
         keyword: None,
-        page: query.page,
+        page: page_number(query.page.as_deref())?,
     };
     let listing = browse::list(
         &app,
@@ -114,7 +111,7 @@ pub async fn registry(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(name): Path<String>,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> WebResult {
     let registry = browse::readable_registry(&app, &name, viewer.actor.as_ref()).await?;
     let members = visible_members(&app, &registry, viewer.actor.as_ref()).await?;
@@ -122,7 +119,7 @@ pub async fn registry(
         registry: Some(&registry.name),
         query: "",
         keyword: None,
-        page: query.page,
+        page: page_number(query.page.as_deref())?,
     };
     let listing = browse::list(
         &app,
@@ -181,7 +178,7 @@ pub async fn keyword(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(keyword): Path<String>,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> WebResult {
     // Keywords are short words; nothing with control characters (a NUL would
     // reach the database) or longer than a search can be one.
@@ -196,7 +193,7 @@ pub async fn keyword(
         registry: None,
         query: "",
         keyword: Some(&keyword),
-        page: query.page,
+        page: page_number(query.page.as_deref())?,
     };
     let listing = browse::list(
         &app,

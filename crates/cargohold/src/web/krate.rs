@@ -1,6 +1,6 @@
 //! The crate page: README, versions, dependencies, features, owners, downloads.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use cargohold_protocol::DependencyKind;
 use serde::Deserialize;
 
@@ -11,7 +11,7 @@ use super::view::{
     self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, InstallLines,
     OwnerItem, VersionItem,
 };
-use super::{Viewer, WebResult};
+use super::{PageQuery, Viewer, WebResult};
 use crate::app::{AppState, Registry};
 use crate::db::versions::DependentRow;
 use crate::ops::browse;
@@ -26,7 +26,7 @@ pub async fn crate_page(
     State(app): State<AppState>,
     viewer: Viewer,
     Path((registry, name)): Path<(String, String)>,
-    Query(query): Query<VersionQuery>,
+    PageQuery(query): PageQuery<VersionQuery>,
 ) -> WebResult {
     let version = query.version.as_deref().filter(|v| !v.is_empty());
     let c = browse::crate_view(&app, viewer.actor.as_ref(), &registry, &name, version).await?;
@@ -70,14 +70,17 @@ pub async fn crate_page(
         })
         .collect();
     let chart_total: i64 = c.downloads_per_day.iter().sum();
+    // Cargo adds no yanked version: a yanked version's page offers the newest one
+    // it will add, and a crate with every version yanked offers none.
+    let offered = if shown.yanked {
+        c.max_version.as_deref()
+    } else {
+        Some(shown.num.as_str())
+    };
     let page = CratePage {
         chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
         registry_kind: kind_name(c.registry.kind),
-        // Without a version cargo may take, `cargo add` fails whatever the page offers.
-        install: c
-            .max_version
-            .is_some()
-            .then(|| install_lines(&c.registry, &c.name, &shown.num)),
+        install: offered.map(|num| install_lines(&c.registry, &c.name, num)),
         name: c.name.clone(),
         version: shown.num.clone(),
         yanked: shown.yanked,
@@ -169,6 +172,7 @@ fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
         InstallLines {
             cargo_add: format!("cargo add {name}@{num}"),
             toml_line: format!("{name} = \"{num}\""),
+            version: num.to_owned(),
             through_replacement,
         }
     } else {
@@ -178,6 +182,7 @@ fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
                 // Crate names are ASCII letters, digits, `-` and `_`: always a bare TOML key.
                 "{name} = {{ version = \"{num}\", registry = \"{registry}\" }}"
             ),
+            version: num.to_owned(),
             through_replacement,
         }
     }

@@ -10,16 +10,20 @@
 //! Secure behind https), a random secret whose hash is stored. Every form
 //! carries a CSRF token that must equal the `cargohold_csrf` cookie
 //! (SameSite=Strict, HttpOnly): another site can neither read the cookie nor
-//! send it along with a forged form.
+//! send it along with a forged form. Neither value carries the `cargohold_`
+//! prefix of API tokens, so a saved page never looks like a leaked token to a
+//! secret scanner.
 
 use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use rand::RngExt;
+use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::app::{App, AppState};
@@ -55,10 +59,38 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// A new CSRF token: 40 random letters and digits (about 238 bits), from the
+/// same source as API tokens but without their prefix.
+pub fn new_csrf_token() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+/// The value of the session cookie for the secret `ops::sessions` made: the
+/// secret without the API tokens' prefix.
+pub fn session_cookie_value(secret: &str) -> &str {
+    secret.strip_prefix(auth::TOKEN_PREFIX).unwrap_or(secret)
+}
+
+/// The session secret a session cookie stands for. `ops::sessions` stores the
+/// hash of the whole secret, prefix included, so the prefix is put back; a
+/// cookie set before the prefix was dropped from cookies carries it already.
+fn session_secret(cookie_value: &str) -> String {
+    if cookie_value.starts_with(auth::TOKEN_PREFIX) {
+        cookie_value.to_owned()
+    } else {
+        format!("{}{cookie_value}", auth::TOKEN_PREFIX)
+    }
+}
+
 /// Who is looking at a page: a signed-in user or an anonymous visitor, with the
 /// CSRF token the page's forms carry.
 pub struct Viewer {
     pub actor: Option<Actor>,
+    /// The session secret as `ops::sessions` knows it (not the cookie's value).
     pub session: Option<String>,
     pub csrf: String,
     /// Set when the CSRF cookie must be (re)sent with the response.
@@ -72,7 +104,9 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, WebError> {
         let client = auth::client_addr(app, &parts.headers, &parts.extensions);
-        let session = cookie(&parts.headers, SESSION_COOKIE).map(str::to_owned);
+        let session = cookie(&parts.headers, SESSION_COOKIE)
+            .filter(|value| !value.is_empty())
+            .map(session_secret);
         let actor = match &session {
             Some(secret) => ops::sessions::resume(app, secret, client).await?,
             None => None,
@@ -81,7 +115,7 @@ impl FromRequestParts<AppState> for Viewer {
             .filter(|v| v.len() >= 32 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         let (csrf, new_csrf) = match existing {
             Some(value) => (value.to_owned(), false),
-            None => (auth::generate_token(), true),
+            None => (new_csrf_token(), true),
         };
         Ok(Viewer {
             actor,
@@ -191,6 +225,44 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, value)| value)
 }
 
+/// A page's query string, read like axum's `Query`; one that cannot be read is a
+/// 400 error page saying why instead of axum's plain-text answer.
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, WebError> {
+        Query::try_from_uri(&parts.uri)
+            .map(|Query(query)| PageQuery(query))
+            .map_err(|rejection| {
+                // The source is serde's own words (`duplicate field `page``),
+                // without axum's "Failed to deserialize query string".
+                let reason = std::error::Error::source(&rejection)
+                    .map_or_else(|| rejection.body_text(), ToString::to_string);
+                WebError::App(AppError::BadRequest(format!(
+                    "the query of this address cannot be read: {reason}"
+                )))
+            })
+    }
+}
+
+/// The `page` of a listing's query: 1 when absent or empty.
+pub fn page_number(page: Option<&str>) -> Result<i64, WebError> {
+    match page.map(str::trim) {
+        None | Some("") => Ok(1),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|page| *page >= 1)
+            .ok_or_else(|| {
+                WebError::App(AppError::BadRequest(
+                    "page must be a whole number from 1".into(),
+                ))
+            }),
+    }
+}
+
 /// How a page request fails: an error page with the status the API would give,
 /// or a trip to the sign-in page.
 #[derive(Debug)]
@@ -270,5 +342,24 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, CSRF_COOKIE), None);
+    }
+
+    #[test]
+    fn session_cookies_stand_for_the_stored_secret_with_or_without_the_prefix() {
+        let secret = auth::generate_token();
+        let value = session_cookie_value(&secret);
+        assert!(!value.starts_with(auth::TOKEN_PREFIX) && value.len() == 40);
+        assert_eq!(session_secret(value), secret);
+        assert_eq!(session_secret(&secret), secret);
+    }
+
+    #[test]
+    fn page_numbers_are_whole_numbers_from_one() {
+        assert_eq!(page_number(None).unwrap(), 1);
+        assert_eq!(page_number(Some("")).unwrap(), 1);
+        assert_eq!(page_number(Some("3")).unwrap(), 3);
+        for bad in ["0", "-1", "abc", "1.5", "99999999999999999999"] {
+            assert!(page_number(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

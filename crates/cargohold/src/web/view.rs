@@ -178,6 +178,8 @@ pub struct DependentItem {
 pub struct InstallLines {
     pub cargo_add: String,
     pub toml_line: String,
+    /// The version the lines add.
+    pub version: String,
     /// Written as for crates.io: right once crates.io is replaced by this registry.
     pub through_replacement: bool,
 }
@@ -206,6 +208,7 @@ pub struct CratePage {
     pub documentation: Option<String>,
     pub repository: Option<String>,
     pub keywords: Vec<(String, String)>,
+    /// For the version shown, or the newest cargo will add when it is yanked;
     /// `None` when every version is yanked: cargo would refuse to add any.
     pub install: Option<InstallLines>,
     pub readme_html: Option<String>,

@@ -955,3 +955,249 @@ async fn a_virtual_registry_links_the_members_its_viewer_may_read_and_no_other()
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_yanked_versions_page_says_so_and_offers_the_newest_version_cargo_will_add() {
+    let server = TestServer::start().await;
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let fixture = CrateFixture::new("kept", version);
+        assert_eq!(server.publish(&fixture).await.status(), 200);
+    }
+    yank(&server, "kept", "1.1.0").await;
+    yank(&server, "kept", "1.2.0").await;
+
+    let web = WebClient::visit(&server).await;
+    let page = web
+        .get("registries/main/crates/kept?version=1.2.0")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            "id=\"yanked-notice\">Version 1.2.0 is yanked: cargo will not add it to a project"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "The newest version cargo will add is <a href=\"/registries/main/crates/kept?version=1.0.0\">1.0.0</a>."
+        ),
+        "{page}"
+    );
+    // Nothing on the page adds the yanked version; the lines add 1.0.0.
+    assert!(!page.contains("kept@1.2.0"), "{page}");
+    assert!(!page.contains("version = &#34;1.2.0&#34;"), "{page}");
+    assert!(
+        page.contains("id=\"install-instead\">1.2.0 is yanked, so these add 1.0.0"),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"cargo add kept@1.0.0 --registry main\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"kept = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }\""),
+        "{page}"
+    );
+    // The version that is not yanked still offers itself, with no yanked notice.
+    let page = web
+        .get("registries/main/crates/kept?version=1.0.0")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("value=\"cargo add kept@1.0.0 --registry main\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("yanked-notice") && !page.contains("install-instead"),
+        "{page}"
+    );
+
+    // With every version yanked, a version's page says so and offers nothing.
+    yank(&server, "kept", "1.0.0").await;
+    let page = web
+        .get("registries/main/crates/kept?version=1.1.0")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"yanked-notice\">Version 1.1.0 is yanked"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("The newest version cargo will add"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"all-yanked\""), "{page}");
+    assert!(
+        !page.contains("cargo add") && !page.contains("id=\"toml-line\""),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_a_name_is_refused_on_me_and_none_is_stored() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let before = server.stored_state().await;
+    let names_before = server.column("SELECT name FROM api_tokens").await;
+    for fields in [
+        vec![("name", ""), ("scope", "read")],
+        vec![("name", "   "), ("scope", "read")],
+        vec![("name", "\t\u{a0}\n"), ("scope", "read")],
+        vec![("scope", "read")],
+    ] {
+        let response = web.post("me/tokens", &fields).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("id=\"form-error\">give the token a name"),
+            "{fields:?}: {page}"
+        );
+        // The form is shown again, and no token.
+        assert!(page.contains("id=\"create-token\""), "{page}");
+        assert!(!page.contains("id=\"new-token\""), "{page}");
+        assert!(page.contains("You have no tokens yet."), "{page}");
+    }
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(
+        server.column("SELECT name FROM api_tokens").await,
+        names_before
+    );
+}
+
+#[tokio::test]
+async fn a_bad_page_number_or_query_gets_the_sites_error_page_saying_what_is_wrong() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    let web = WebClient::signed_in(&server, "root", "root password").await;
+    let before = server.stored_state().await;
+    for (path, message) in [
+        ("search?q=x&page=abc", "page must be a whole number from 1"),
+        ("search?page=-1", "page must be a whole number from 1"),
+        (
+            "registries/main?page=0",
+            "page must be a whole number from 1",
+        ),
+        (
+            "registries/main?page=1.5",
+            "page must be a whole number from 1",
+        ),
+        (
+            "keywords/fast?page=99999999999999999999",
+            "page must be a whole number from 1",
+        ),
+        (
+            "admin/audit?before=yesterday",
+            "before must be a whole number: the id of an audit event",
+        ),
+        (
+            "search?page=1&page=2",
+            "the query of this address cannot be read: duplicate field `page`",
+        ),
+        (
+            "registries/main/crates/anything?version=1.0.0&version=2.0.0",
+            "the query of this address cannot be read: duplicate field `version`",
+        ),
+        (
+            "login?next=/a&next=/b",
+            "the query of this address cannot be read: duplicate field `next`",
+        ),
+    ] {
+        let response = web.get(path).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let content_type = response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("id=\"error-message\">{message}<")),
+            "{path}: {page}"
+        );
+        // The site's layout, not a bare message.
+        assert!(
+            page.contains("<a class=\"brand\" href=\"/\">cargohold</a>"),
+            "{path}: {page}"
+        );
+        assert!(
+            page.contains("<h1>400 · Bad Request</h1>"),
+            "{path}: {page}"
+        );
+    }
+    // Good and absent page numbers still list.
+    for path in [
+        "search?q=x&page=1",
+        "search?page=",
+        "registries/main?page=2",
+        "keywords/fast",
+        "admin/audit?before=",
+    ] {
+        assert_eq!(web.get(path).await.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(server.stored_state().await, before);
+}
+
+#[tokio::test]
+async fn session_cookies_and_csrf_tokens_do_not_look_like_api_tokens_and_signing_in_works() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let visitor = WebClient::visit(&server).await;
+    assert!(!visitor.csrf.starts_with("cargohold_"), "{}", visitor.csrf);
+
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let session = web.session.clone().unwrap();
+    assert!(!session.starts_with("cargohold_"), "{session}");
+    assert!(!web.csrf.starts_with("cargohold_"), "{}", web.csrf);
+    let page = web.get("me").await.text().await.unwrap();
+    let in_page: Vec<&str> = page
+        .split("name=\"csrf\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(!in_page.is_empty(), "{page}");
+    for csrf in &in_page {
+        assert_eq!(*csrf, web.csrf);
+    }
+    assert!(!page.contains("cargohold_"), "{page}");
+
+    // A form sent with that token does what it says.
+    let response = web
+        .post("me/tokens", &[("name", "laptop"), ("scope", "read")])
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        server
+            .column("SELECT name FROM api_tokens WHERE name = 'laptop'")
+            .await,
+        vec!["laptop".to_owned()]
+    );
+    // A session opened before cookies dropped the prefix still signs its browser in.
+    let old = ops::sessions::sign_in(&server.app, "alice", "alice password", None)
+        .await
+        .unwrap();
+    assert!(old.secret.starts_with("cargohold_"));
+    let mut earlier = WebClient::visit(&server).await;
+    earlier.session = Some(old.secret);
+    assert_eq!(earlier.get("me").await.status(), StatusCode::OK);
+    // Signing out ends the session the new cookie stands for.
+    let sessions = server.count("SELECT COUNT(*) FROM web_sessions").await;
+    assert_eq!(
+        web.post("logout", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM web_sessions").await,
+        sessions - 1
+    );
+    assert_eq!(web.get("me").await.status(), StatusCode::SEE_OTHER);
+}
