@@ -367,6 +367,50 @@ impl UpstreamPolicy {
         allowed && !denied && self.old_enough(pubtime, now)
     }
 
+    /// Why no version of `name` can come in, whatever the upstream holds: a `deny`
+    /// rule without a version requirement covers the name, or `allow` has rules and
+    /// none names it. `None` when some version might come in.
+    pub fn refuses_name(&self, name: &str) -> Option<String> {
+        let canonical = canonical_name(name);
+        if let Some(rule) = self
+            .deny
+            .iter()
+            .find(|rule| rule.req.is_none() && rule.name_matches_canonical(&canonical))
+        {
+            return Some(format!("`deny` has `{rule}`"));
+        }
+        let allowed = self.allow.is_empty()
+            || self
+                .allow
+                .iter()
+                .any(|rule| rule.name_matches_canonical(&canonical));
+        (!allowed).then(|| "no `allow` rule names it".to_owned())
+    }
+
+    /// The policy's settings as a user wrote them, for messages:
+    /// `deny = [openssl@<0.10.55], min-age-days = 7`.
+    pub fn summary(&self) -> String {
+        let rules = |key: &str, rules: &[VersionRule]| {
+            let texts: Vec<&str> = rules.iter().map(|rule| rule.text.as_str()).collect();
+            format!("{key} = [{}]", texts.join(", "))
+        };
+        let mut parts = Vec::new();
+        if !self.allow.is_empty() {
+            parts.push(rules("allow", &self.allow));
+        }
+        if !self.deny.is_empty() {
+            parts.push(rules("deny", &self.deny));
+        }
+        if self.has_min_age() {
+            // Whole days, as `min-age-days` is written; a part of a day shows as one more.
+            parts.push(format!(
+                "min-age-days = {}",
+                self.min_age_secs.saturating_add(86_399) / 86_400
+            ));
+        }
+        parts.join(", ")
+    }
+
     /// Whether the policy admits every version: no rules and no minimum age.
     pub fn is_open(&self) -> bool {
         self.allow.is_empty() && self.deny.is_empty() && !self.has_min_age()
@@ -536,6 +580,41 @@ mod tests {
 
     fn rules(texts: &[&str]) -> Vec<VersionRule> {
         texts.iter().map(|t| rule(t)).collect()
+    }
+
+    #[test]
+    fn a_name_is_refused_by_a_deny_rule_without_versions_or_by_an_allow_list_that_misses_it() {
+        let policy = UpstreamPolicy {
+            allow: rules(&["serde*", "tokio", "acme-core"]),
+            deny: rules(&["acme-*", "serde_json@<1"]),
+            min_age_secs: 0,
+        };
+        assert_eq!(
+            policy.refuses_name("Acme_Core").as_deref(),
+            Some("`deny` has `acme-*`")
+        );
+        assert_eq!(
+            policy.refuses_name("rand").as_deref(),
+            Some("no `allow` rule names it")
+        );
+        // Only some versions are denied: the name itself may come in.
+        assert_eq!(policy.refuses_name("serde_json"), None);
+        assert_eq!(policy.refuses_name("tokio"), None);
+        assert_eq!(UpstreamPolicy::default().refuses_name("anything"), None);
+    }
+
+    #[test]
+    fn a_policy_summary_reads_like_the_configuration() {
+        let policy = UpstreamPolicy {
+            allow: Vec::new(),
+            deny: rules(&["openssl@<0.10.55", "leftpad-*"]),
+            min_age_secs: 7 * DAY,
+        };
+        assert_eq!(
+            policy.summary(),
+            "deny = [openssl@<0.10.55, leftpad-*], min-age-days = 7"
+        );
+        assert_eq!(UpstreamPolicy::default().summary(), "");
     }
 
     #[test]

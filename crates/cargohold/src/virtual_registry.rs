@@ -33,27 +33,39 @@ impl Members {
     }
 }
 
-/// The member that serves `name` (lowercase) and its index file, or `None` when no member has it.
-pub async fn resolve<'m>(
-    app: &App,
-    members: &'m Members,
-    name: &str,
-) -> AppResult<Option<(&'m Arc<Registry>, Arc<CachedFile>)>> {
+/// What a virtual registry serves for one crate name.
+pub enum Resolved<'m> {
+    /// The member that serves the name, and its index file.
+    Found(&'m Arc<Registry>, Arc<CachedFile>),
+    /// No member serves it because a proxy's policy keeps it out; why, in words.
+    Refused(Arc<str>),
+    /// No member has it.
+    Missing,
+}
+
+/// The member that serves `name` (lowercase) and its index file; when none does,
+/// the first proxy's refusal, if a proxy's policy is why.
+pub async fn resolve<'m>(app: &App, members: &'m Members, name: &str) -> AppResult<Resolved<'m>> {
     for local in &members.locals {
         if let Cached::File(file) = index::sparse::lookup_local(app, local, name).await? {
-            return Ok(Some((local, file)));
+            return Ok(Resolved::Found(local, file));
         }
     }
     if held_locally_under_another_spelling(app, members, name).await? {
-        return Ok(None);
+        return Ok(Resolved::Missing);
     }
+    let mut resolved = Resolved::Missing;
     for member in &members.proxies {
         let Some(proxy) = &member.proxy else { continue };
-        if let Cached::File(file) = proxy::index_file(app, member, proxy, name).await? {
-            return Ok(Some((member, file)));
+        match proxy::index_file(app, member, proxy, name).await? {
+            Cached::File(file) => return Ok(Resolved::Found(member, file)),
+            Cached::Refused { reason, .. } if matches!(resolved, Resolved::Missing) => {
+                resolved = Resolved::Refused(reason);
+            }
+            Cached::Refused { .. } | Cached::Missing { .. } => {}
         }
     }
-    Ok(None)
+    Ok(resolved)
 }
 
 /// Whether a local member has a crate whose canonical name is `name`'s (`-` ≡ `_`).

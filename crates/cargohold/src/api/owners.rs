@@ -17,9 +17,9 @@ pub async fn list_owners(
     Path((registry, name)): Path<(String, String)>,
     meta: RequestMeta,
 ) -> AppResult<Json<OwnersResponse>> {
-    access::require_read(&app, app.registry(&registry)?, &meta.headers, meta.client).await?;
-    let registry = app.write_registry(&registry)?;
-    let users = owners::list(&app, registry, &name)
+    let registry = app.registry(&registry)?;
+    access::require_read(&app, registry, &meta.headers, meta.client).await?;
+    let users = owners::list_for_reading(&app, registry, &name)
         .await?
         .into_iter()
         .map(|row| Owner {

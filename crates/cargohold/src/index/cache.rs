@@ -26,6 +26,12 @@ pub enum Cached {
     Missing {
         until: i64,
     },
+    /// A proxy's upstream has the crate, or might, but the proxy's policy keeps all
+    /// of it out; `reason` says so to the user (until `until`).
+    Refused {
+        until: i64,
+        reason: Arc<str>,
+    },
 }
 
 impl Cached {
@@ -36,7 +42,7 @@ impl Cached {
     pub fn is_fresh(&self, now: i64) -> bool {
         match self {
             Cached::File(file) => now < file.expires_at,
-            Cached::Missing { until } => now < *until,
+            Cached::Missing { until } | Cached::Refused { until, .. } => now < *until,
         }
     }
 }
@@ -46,6 +52,7 @@ impl Weigh for Cached {
         match self {
             Cached::File(file) => file.body.len(),
             Cached::Missing { .. } => 0,
+            Cached::Refused { reason, .. } => reason.len(),
         }
     }
 }

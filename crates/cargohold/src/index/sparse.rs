@@ -16,6 +16,7 @@ use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
 use crate::memory_answer::{HotHeaders, MemoryAnswer};
+use crate::virtual_registry::Resolved;
 use crate::{access, auth, proxy, virtual_registry};
 
 /// Index files may be cached, but every use must be revalidated: a publish or
@@ -108,7 +109,8 @@ pub async fn answer_index_file(
     };
     match answer.await {
         Ok(Cached::File(file)) => file_answer(app, &HotHeaders::from_headers(headers), &file),
-        Ok(_) => not_found(app),
+        Ok(Cached::Refused { reason, .. }) => refused(&reason),
+        Ok(Cached::Missing { .. }) => not_found(app),
         Err(err) => return err.into_response(),
     }
     .into_response()
@@ -137,6 +139,7 @@ pub fn answer_index_file_from_memory(
     Some(match cached {
         Cached::File(file) => file_answer(app, presented, &file),
         Cached::Missing { .. } => not_found(app),
+        Cached::Refused { reason, .. } => refused(&reason),
     })
 }
 
@@ -199,6 +202,19 @@ fn not_found(app: &App) -> MemoryAnswer {
     }
 }
 
+/// A proxy's policy keeps the crate out. Cargo takes a 404 for "no such crate" and
+/// says only that; a 403 stops it with this body shown, so the user learns why.
+fn refused(reason: &str) -> MemoryAnswer {
+    MemoryAnswer {
+        status: StatusCode::FORBIDDEN,
+        content_type: Some("text/plain; charset=utf-8"),
+        cache_control: None,
+        etag: None,
+        last_modified: None,
+        body: Bytes::from(format!("{reason}\n")),
+    }
+}
+
 /// The index file `registry` serves for `name` (lowercase), whatever its kind.
 pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
     // The branches a local cache hit does not take are boxed, so the futures of the
@@ -207,8 +223,16 @@ pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cac
         return Box::pin(proxy::index_file(app, registry, proxy, name)).await;
     }
     if let Some(members) = &registry.members {
-        let resolved = Box::pin(virtual_registry::resolve(app, members, name)).await?;
-        return Ok(resolved.map_or(Cached::MISSING, |(_, file)| Cached::File(file)));
+        return Ok(
+            match Box::pin(virtual_registry::resolve(app, members, name)).await? {
+                Resolved::Found(_, file) => Cached::File(file),
+                Resolved::Refused(reason) => Cached::Refused {
+                    until: i64::MAX,
+                    reason,
+                },
+                Resolved::Missing => Cached::MISSING,
+            },
+        );
     }
     lookup_local(app, registry, name).await
 }

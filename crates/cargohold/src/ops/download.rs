@@ -12,6 +12,7 @@ use crate::app::{App, DownloadCache, Registry};
 use crate::db;
 use crate::db::versions::DownloadRow;
 use crate::error::{AppError, AppResult};
+use crate::virtual_registry::Resolved;
 use crate::{proxy, virtual_registry};
 
 /// A `.crate` ready to be sent.
@@ -47,8 +48,11 @@ pub async fn open(
             let lower = name.to_ascii_lowercase();
             resolved = Box::pin(virtual_registry::resolve(app, members, &lower)).await?;
             match &resolved {
-                Some((member, _)) => *member,
-                None => return Err(AppError::NotFound(format!("no crate named `{name}`"))),
+                Resolved::Found(member, _) => *member,
+                Resolved::Refused(reason) => return Err(AppError::NotFound(reason.to_string())),
+                Resolved::Missing => {
+                    return Err(AppError::NotFound(format!("no crate named `{name}`")));
+                }
             }
         }
         None => registry,

@@ -27,6 +27,54 @@ pub async fn list(app: &App, registry: &Registry, name: &str) -> AppResult<Vec<O
     Ok(owners)
 }
 
+/// The owners `cargo owner --list` shows for `name` asked of `registry`, whatever
+/// its kind: a virtual registry keeps owners in its `publish-to` member, and a
+/// proxy keeps none, since its crates' owners are the upstream's.
+pub async fn list_for_reading(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+) -> AppResult<Vec<OwnerRow>> {
+    if let Some(proxy) = &registry.proxy {
+        return Err(AppError::BadRequest(format!(
+            "`{}` is a cache of {}, which keeps the owners of its crates{}",
+            registry.name,
+            proxy.upstream.shown_url(),
+            where_upstream_shows_owners(proxy, name)
+        )));
+    }
+    let keeper = app.write_registry(&registry.name)?;
+    match list(app, keeper, name).await {
+        Err(AppError::NotFound(detail)) => {
+            let caches: Vec<&str> = registry
+                .members
+                .iter()
+                .flat_map(|members| &members.proxies)
+                .map(|member| member.name.as_str())
+                .collect();
+            if caches.is_empty() {
+                return Err(AppError::NotFound(detail));
+            }
+            Err(AppError::NotFound(format!(
+                "{detail}, the member of `{}` that keeps owners; crates that come from its cache ({}) have their owners upstream",
+                registry.name,
+                caches.join(", ")
+            )))
+        }
+        other => other,
+    }
+}
+
+/// Where a user reads the owners of `name` upstream (crates.io has a page for it).
+fn where_upstream_shows_owners(proxy: &crate::proxy::Proxy, name: &str) -> String {
+    let crates_io = proxy.upstream.index_url.host_str() == Some("index.crates.io");
+    if crates_io && cargohold_protocol::name::validate_dependency_name(name, false).is_ok() {
+        format!(": see https://crates.io/crates/{name}")
+    } else {
+        String::new()
+    }
+}
+
 /// How `cargo owner --add` names a team.
 pub const TEAM_PREFIX: &str = "team:";
 

@@ -153,6 +153,19 @@ pub async fn index_file(
     if validate_dependency_name(name, false).is_err() {
         return Ok(Cached::MISSING);
     }
+    // A name the policy refuses whatever its versions is not even asked about upstream,
+    // so internal names kept out this way never leave the building.
+    if let Some(rule) = proxy.policy.refuses_name(name) {
+        return Ok(Cached::Refused {
+            until: i64::MAX,
+            reason: format!(
+                "`{name}` is not taken from {}: the policy of `{}` refuses it ({rule})",
+                proxy.upstream.shown_url(),
+                registry.name
+            )
+            .into(),
+        });
+    }
     let _flight = proxy.flights.enter(&format!("index/{name}")).await;
     if let Some(cached) = registry.index_cache.get(name)
         && cached.is_fresh(now)
@@ -423,7 +436,20 @@ async fn served_file(
             clock::now(),
         );
         if filtered.content.is_empty() {
-            return Ok(Cached::Missing { until: expires_at });
+            if filtered.dropped == 0 {
+                return Ok(Cached::Missing { until: expires_at });
+            }
+            return Ok(Cached::Refused {
+                until: expires_at,
+                reason: format!(
+                    "`{name}` is on {}, but the policy of `{}` admits none of its {} versions ({})",
+                    proxy.upstream.shown_url(),
+                    registry.name,
+                    filtered.dropped,
+                    proxy.policy.summary()
+                )
+                .into(),
+            });
         }
         let etag = etag_for(filtered.content.as_bytes());
         let file = IndexFileRow {

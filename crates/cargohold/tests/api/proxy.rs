@@ -209,7 +209,14 @@ async fn the_policy_hides_denied_and_too_young_versions_and_refuses_their_downlo
         body.contains("\"1.0.0\"") && !body.contains("\"1.1.0\""),
         "{body}"
     );
-    assert_eq!(server.index_file_in("upstream", "banned").await.0, 404);
+    // Cargo takes a 404 for "no such crate"; a 403 stops it and shows this body.
+    let (status, body) = server.index_file_in("upstream", "banned").await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("`banned` is not taken from")
+            && body.contains("the policy of `upstream` refuses it (`deny` has `banned`)"),
+        "{body}"
+    );
     let response = server
         .get("registries/upstream/crates/gated/gated-1.1.0.crate")
         .await;
@@ -229,12 +236,104 @@ async fn the_policy_hides_denied_and_too_young_versions_and_refuses_their_downlo
 
     // A minimum age keeps versions published moments ago out.
     let young = proxy_server(&upstream_index(&upstream), |p| p.min_age_days = 1).await;
-    assert_eq!(young.index_file_in("upstream", "gated").await.0, 404);
+    let (status, body) = young.index_file_in("upstream", "gated").await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("`gated` is on")
+            && body.contains(
+                "the policy of `upstream` admits none of its 2 versions (min-age-days = 1)"
+            ),
+        "{body}"
+    );
+    // A crate the upstream does not have is still just missing.
+    assert_eq!(
+        young.index_file_in("upstream", "no-such-crate").await.0,
+        404
+    );
     assert_eq!(
         young.download_from("upstream", "gated", "1.0.0").await.0,
         404
     );
     assert_eq!(young.stored_state().await.versions, 0);
+}
+
+#[tokio::test]
+async fn a_name_the_policy_refuses_is_never_asked_upstream_and_the_one_url_says_why() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("acme-secret", "1.0.0")).await;
+    let server = proxy_server(&upstream_index(&upstream), |p| {
+        p.deny = vec!["acme-*".into()];
+    })
+    .await;
+
+    for registry in ["upstream", "all"] {
+        let (status, body) = server.index_file_in(registry, "acme-secret").await;
+        assert_eq!(status, 403, "{registry}");
+        assert!(
+            body.contains("the policy of `upstream` refuses it (`deny` has `acme-*`)"),
+            "{registry}: {body}"
+        );
+    }
+    let (status, _) = server.download_from("all", "acme-secret", "1.0.0").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        stats(&server, "upstream").index_fetches,
+        0,
+        "the internal name never went upstream"
+    );
+    assert_eq!(server.stored_state().await.versions, 0);
+
+    // Published internally, the name is served through the one URL as usual.
+    let response = server
+        .publish_to("internal", &CrateFixture::new("acme-secret", "2.0.0"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let (status, body) = server.index_file_in("all", "acme-secret").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"2.0.0\""), "{body}");
+}
+
+#[tokio::test]
+async fn owners_of_a_cached_crate_are_said_to_be_upstream() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("cached-crate", "1.0.0")).await;
+    let server = proxy_server(&upstream_index(&upstream), |_| {}).await;
+    assert_eq!(server.index_file_in("all", "cached-crate").await.0, 200);
+
+    let response = server
+        .get("registries/upstream/api/v1/crates/cached-crate/owners")
+        .await;
+    assert_eq!(response.status(), 400);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(
+        detail.contains("`upstream` is a cache of")
+            && detail.contains("which keeps the owners of its crates")
+            && !detail.contains("publish"),
+        "{detail}"
+    );
+
+    let response = server
+        .get("registries/all/api/v1/crates/cached-crate/owners")
+        .await;
+    assert_eq!(response.status(), 404);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(
+        detail.contains("`cached-crate` does not exist in registry `internal`")
+            && detail
+                .contains("crates that come from its cache (upstream) have their owners upstream"),
+        "{detail}"
+    );
+
+    // An internal crate's owners are listed through the one URL.
+    let response = server
+        .publish_to("all", &CrateFixture::new("internal-crate", "1.0.0"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let response = server
+        .get("registries/all/api/v1/crates/internal-crate/owners")
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("\"login\""));
 }
 
 #[tokio::test]

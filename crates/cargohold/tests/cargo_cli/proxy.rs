@@ -129,3 +129,34 @@ async fn builds_keep_working_from_the_cache_after_the_upstream_dies() {
         "{stats:?}"
     );
 }
+
+#[tokio::test]
+async fn cargo_is_told_why_a_crate_the_proxy_policy_refuses_cannot_be_used() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("leftpad-evil", "1.0.0")).await;
+    let index = Url::parse(&upstream.url("registries/main/index/")).unwrap();
+    let server = TestServer::start_with(move |config| {
+        let mut proxy = RegistryConfig::proxy("crates-io-cache", index);
+        proxy.deny = vec!["leftpad-*".into()];
+        config.registries = vec![
+            RegistryConfig::local("internal"),
+            proxy,
+            RegistryConfig::virtual_of("all", &["internal", "crates-io-cache"], Some("internal")),
+        ];
+    })
+    .await;
+    let cargo = developer(&server);
+    let app = cargo.binary(
+        "policy-app",
+        "0.1.0",
+        "[dependencies]\nleftpad-evil = \"1\"\n",
+        "fn main() {}\n",
+    );
+    cargo
+        .cargo(&app, &["generate-lockfile"])
+        .await
+        .assert_failure_containing(
+            "the policy of `crates-io-cache` refuses it (`deny` has `leftpad-*`)",
+        );
+    assert!(!app.join("Cargo.lock").exists());
+}
