@@ -267,20 +267,43 @@ impl PublishMetadata {
         from_metadata.sort();
         from_manifest.sort();
         if from_metadata != from_manifest {
-            let only_in = |a: &[DependencyKey], b: &[DependencyKey]| -> Vec<String> {
-                a.iter()
-                    .filter(|k| !b.contains(k))
-                    .map(|k| format!("{} ({}, {})", k.name, k.kind.as_str(), k.req))
-                    .collect()
-            };
-            return mismatch(format!(
-                "the dependencies differ (only in the metadata: [{}]; only in Cargo.toml: [{}])",
-                only_in(&from_metadata, &from_manifest).join(", "),
-                only_in(&from_manifest, &from_metadata).join(", "),
-            ));
+            return mismatch(dependency_differences(&from_metadata, &from_manifest));
         }
         Ok(())
     }
+}
+
+/// What differs between the dependencies of the metadata and of the manifest: a
+/// dependency found in both (same name, kind and target) is named with the fields
+/// that differ; the rest is listed as found on one side only.
+fn dependency_differences(metadata: &[DependencyKey], manifest: &[DependencyKey]) -> String {
+    let mut unmatched: Vec<&DependencyKey> =
+        manifest.iter().filter(|k| !metadata.contains(k)).collect();
+    let mut parts = Vec::new();
+    let mut only_in_metadata = Vec::new();
+    for ours in metadata.iter().filter(|k| !manifest.contains(k)) {
+        let twin = unmatched.iter().position(|theirs| {
+            theirs.name == ours.name && theirs.kind == ours.kind && theirs.target == ours.target
+        });
+        match twin {
+            Some(at) => {
+                let theirs = unmatched.remove(at);
+                parts.push(format!("{}: {}", ours.label(), ours.fields_unlike(theirs)));
+            }
+            None => only_in_metadata.push(ours.label()),
+        }
+    }
+    if !only_in_metadata.is_empty() {
+        parts.push(format!(
+            "only in the metadata: {}",
+            only_in_metadata.join(", ")
+        ));
+    }
+    if !unmatched.is_empty() {
+        let labels: Vec<String> = unmatched.iter().map(|k| k.label()).collect();
+        parts.push(format!("only in Cargo.toml: {}", labels.join(", ")));
+    }
+    format!("the dependencies differ: {}", parts.join("; "))
 }
 
 /// A dependency reduced to what must agree between metadata and manifest.
@@ -298,6 +321,61 @@ struct DependencyKey {
 }
 
 impl DependencyKey {
+    /// `serde1` (normal, cfg(unix)), as a message names it.
+    fn label(&self) -> String {
+        match &self.target {
+            Some(target) => format!("`{}` ({}, {target})", self.name, self.kind.as_str()),
+            None => format!("`{}` ({})", self.name, self.kind.as_str()),
+        }
+    }
+
+    /// The fields in which `self` (from the metadata) differs from `manifest`'s.
+    fn fields_unlike(&self, manifest: &DependencyKey) -> String {
+        fn registry(url: &Option<String>) -> String {
+            url.as_deref()
+                .map_or_else(|| "this registry".to_owned(), |url| format!("`{url}`"))
+        }
+        let mut fields = Vec::new();
+        let mut differs = |field: &str, ours: String, theirs: String| {
+            if ours != theirs {
+                fields.push(format!(
+                    "{field}: {ours} in the metadata, {theirs} in Cargo.toml"
+                ));
+            }
+        };
+        differs(
+            "package",
+            format!("{:?}", self.package),
+            format!("{:?}", manifest.package),
+        );
+        differs(
+            "version requirement",
+            format!("`{}`", self.req),
+            format!("`{}`", manifest.req),
+        );
+        differs(
+            "features",
+            format!("{:?}", self.features),
+            format!("{:?}", manifest.features),
+        );
+        differs(
+            "optional",
+            self.optional.to_string(),
+            manifest.optional.to_string(),
+        );
+        differs(
+            "default-features",
+            self.default_features.to_string(),
+            manifest.default_features.to_string(),
+        );
+        differs(
+            "registry",
+            registry(&self.registry),
+            registry(&manifest.registry),
+        );
+        fields.join(", ")
+    }
+
     fn from_index(dep: &IndexDependency) -> Self {
         Self {
             name: dep.name.clone(),
@@ -456,7 +534,14 @@ package = "serde"
             ),
             (
                 MANIFEST.replace("\"derive\"", "\"std\""),
-                "dependencies differ",
+                "the dependencies differ: `serde1` (normal): features: [\"derive\"] in the metadata, [\"std\"] in Cargo.toml",
+            ),
+            (
+                MANIFEST.replace(
+                    "package = \"serde\"",
+                    "package = \"serde\"\nregistry-index = \"https://example.com/other-index\"",
+                ),
+                "`serde1` (normal): registry: `https://github.com/rust-lang/crates.io-index` in the metadata, `https://example.com/other-index` in Cargo.toml",
             ),
             (
                 MANIFEST

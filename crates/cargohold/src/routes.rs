@@ -75,7 +75,7 @@ pub fn routes(app: &AppState) -> Routes {
         )
         .route(
             "/registries/{registry}/api/{*rest}",
-            axum::routing::any(api::not_found),
+            axum::routing::any(api::not_a_registry_endpoint),
         )
         .route_layer(middleware::from_fn(api::ensure_json_errors))
         .layer(middleware::map_response(web::headers::api));
@@ -118,7 +118,10 @@ pub fn routes(app: &AppState) -> Routes {
             "/api/v1/registries/{registry}/cache",
             get(api::registries::cache),
         )
-        .route("/api/{*rest}", axum::routing::any(api::not_found))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(api::not_an_instance_endpoint),
+        )
         .route_layer(middleware::from_fn(api::ensure_json_errors))
         .layer(middleware::map_response(web::headers::api));
 

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::body::{Body, to_bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cargohold_protocol::api::ErrorBody;
@@ -104,9 +104,21 @@ pub fn read_body(body: Result<Bytes, BytesRejection>, limit: u64) -> Result<Byte
     })
 }
 
-/// The answer to a URL under the API that names no endpoint.
-pub async fn not_found() -> impl IntoResponse {
-    AppError::NotFound(
-        "no such API endpoint; cargo's API lives under /registries/NAME/api/v1/".into(),
-    )
+/// The answer to a URL under a registry's `api/` that names none of cargo's endpoints.
+pub async fn not_a_registry_endpoint(method: Method, uri: Uri) -> impl IntoResponse {
+    AppError::NotFound(format!(
+        "`{method} {}` is none of cargo's registry endpoints; under /registries/NAME/api/v1/ there are \
+         `PUT crates/new`, `GET crates?q=…`, `DELETE crates/NAME/VERSION/yank`, `PUT crates/NAME/VERSION/unyank` \
+         and `GET`/`PUT`/`DELETE crates/NAME/owners`",
+        uri.path()
+    ))
+}
+
+/// The answer to a URL under `/api/` that names none of the instance's endpoints.
+pub async fn not_an_instance_endpoint(method: Method, uri: Uri) -> impl IntoResponse {
+    AppError::NotFound(format!(
+        "`{method} {}` is none of this instance's endpoints (`/api/v1/me`, `/api/v1/me/tokens`, \
+         `/api/v1/admin/…`); cargo's API is under /registries/NAME/api/v1/",
+        uri.path()
+    ))
 }

@@ -355,6 +355,30 @@ async fn check_may_publish<'c>(
     Ok(())
 }
 
+/// Why an archive was refused. An archive of another package or version than the
+/// one it was sent as fails as entries outside the expected directory; that is
+/// said as what it is, naming both.
+fn refusal_of_archive(
+    tarball: &[u8],
+    prefix: &str,
+    source: &Source,
+    err: tarball::TarballError,
+) -> AppError {
+    let other = match (&err, tarball::top_directory(tarball)) {
+        (tarball::TarballError::OutsidePrefix { .. }, Ok(top)) if top != prefix => top,
+        _ => return AppError::bad_request(err),
+    };
+    AppError::BadRequest(match source {
+        Source::Upload { .. } => format!(
+            "the .crate file holds `{other}`, but the URL names `{prefix}.crate`; \
+             put it at the URL ending in `{other}.crate`"
+        ),
+        Source::Cargo(_) | Source::Import => {
+            format!("the .crate file holds `{other}`, but the publish metadata names `{prefix}`")
+        }
+    })
+}
+
 /// Unpacks and checks the `.crate`, derives its index line and checks what the
 /// source claimed against it.
 fn check_crate(
@@ -381,7 +405,7 @@ fn check_crate(
             tarball::inspect_with_readme(tarball, &prefix, &tarball_limits, MAX_README_SIZE)
         }
     }
-    .map_err(AppError::bad_request)?;
+    .map_err(|err| refusal_of_archive(tarball, &prefix, &source, err))?;
     let manifest = Manifest::parse(&contents.manifest)
         .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
     let declared = format!("{}-{}", manifest.package.name, manifest.package.version);

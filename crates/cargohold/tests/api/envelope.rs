@@ -30,11 +30,23 @@ async fn a_wrong_method_on_an_api_route_is_a_405_in_cargos_envelope() {
 }
 
 #[tokio::test]
-async fn an_unknown_api_path_is_a_404_in_cargos_envelope() {
+async fn an_unknown_api_path_is_a_404_naming_the_request_and_the_endpoints_there_are() {
     let server = TestServer::start().await;
     let detail =
         assert_envelope(server.get("registries/main/api/v1/nothing/here").await, 404).await;
-    assert!(detail.contains("/api/v1/"), "{detail}");
+    assert!(
+        detail.contains("`GET /registries/main/api/v1/nothing/here` is none of cargo's")
+            && detail.contains("PUT crates/new")
+            && detail.contains("crates/NAME/owners"),
+        "{detail}"
+    );
+
+    let detail = assert_envelope(server.get("api/v1/nothing").await, 404).await;
+    assert!(
+        detail.contains("`GET /api/v1/nothing` is none of this instance's endpoints")
+            && detail.contains("cargo's API is under /registries/NAME/api/v1/"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]

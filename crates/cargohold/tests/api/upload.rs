@@ -128,9 +128,13 @@ async fn a_url_that_disagrees_with_the_manifest_is_refused() {
         (
             "honest-upload",
             "2.0.0",
-            "outside of `honest-upload-2.0.0/`",
+            "the .crate file holds `honest-upload-1.0.0`, but the URL names `honest-upload-2.0.0.crate`; put it at the URL ending in `honest-upload-1.0.0.crate`",
         ),
-        ("other-name", "1.0.0", "outside of `other-name-1.0.0/`"),
+        (
+            "other-name",
+            "1.0.0",
+            "holds `honest-upload-1.0.0`, but the URL names `other-name-1.0.0.crate`",
+        ),
     ] {
         let before = server.stored_state().await;
         let response = server
