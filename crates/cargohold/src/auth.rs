@@ -25,12 +25,17 @@ const LAST_USED_PRECISION_SECONDS: i64 = 60;
 
 /// A new random token: the prefix and 40 letters and digits (about 238 bits).
 pub fn generate_token() -> String {
-    let random: String = rand::rng()
+    format!("{TOKEN_PREFIX}{}", random_secret())
+}
+
+/// 40 random letters and digits (about 238 bits) without the tokens' prefix: for
+/// web sessions and CSRF tokens, which secret scanners must not take for leaked tokens.
+pub fn random_secret() -> String {
+    rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(40)
         .map(char::from)
-        .collect();
-    format!("{TOKEN_PREFIX}{random}")
+        .collect()
 }
 
 /// The stored form of a token: its SHA-256, in hex. Tokens are random enough

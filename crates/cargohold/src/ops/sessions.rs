@@ -62,7 +62,7 @@ pub async fn sign_in(
         }
         return Err(refused());
     };
-    let secret = auth::generate_token();
+    let secret = auth::random_secret();
     let now = clock::now();
     let expires_at = now + SESSION_SECONDS;
     let mut tx = app.db.begin().await?;

@@ -7,10 +7,7 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use super::view::{self, LoginPage, MePage, TokenItem};
-use super::{
-    CSRF_COOKIE, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
-    session_cookie_value,
-};
+use super::{CSRF_COOKIE, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token};
 use crate::app::AppState;
 use crate::auth::{self, Scope};
 use crate::clock;
@@ -78,7 +75,7 @@ pub async fn login(
             viewer.set_cookie(
                 headers,
                 SESSION_COOKIE,
-                session_cookie_value(&session.secret),
+                &session.secret,
                 "Lax",
                 Some(SESSION_SECONDS),
             );

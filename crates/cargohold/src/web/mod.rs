@@ -22,7 +22,6 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use rand::RngExt;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
@@ -59,38 +58,16 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// A new CSRF token: 40 random letters and digits (about 238 bits), from the
-/// same source as API tokens but without their prefix.
+/// A new CSRF token: random, without the API tokens' prefix.
 pub fn new_csrf_token() -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect()
-}
-
-/// The value of the session cookie for the secret `ops::sessions` made: the
-/// secret without the API tokens' prefix.
-pub fn session_cookie_value(secret: &str) -> &str {
-    secret.strip_prefix(auth::TOKEN_PREFIX).unwrap_or(secret)
-}
-
-/// The session secret a session cookie stands for. `ops::sessions` stores the
-/// hash of the whole secret, prefix included, so the prefix is put back; a
-/// cookie set before the prefix was dropped from cookies carries it already.
-fn session_secret(cookie_value: &str) -> String {
-    if cookie_value.starts_with(auth::TOKEN_PREFIX) {
-        cookie_value.to_owned()
-    } else {
-        format!("{}{cookie_value}", auth::TOKEN_PREFIX)
-    }
+    auth::random_secret()
 }
 
 /// Who is looking at a page: a signed-in user or an anonymous visitor, with the
 /// CSRF token the page's forms carry.
 pub struct Viewer {
     pub actor: Option<Actor>,
-    /// The session secret as `ops::sessions` knows it (not the cookie's value).
+    /// The session secret: the session cookie's value.
     pub session: Option<String>,
     pub csrf: String,
     /// Set when the CSRF cookie must be (re)sent with the response.
@@ -106,7 +83,7 @@ impl FromRequestParts<AppState> for Viewer {
         let client = auth::client_addr(app, &parts.headers, &parts.extensions);
         let session = cookie(&parts.headers, SESSION_COOKIE)
             .filter(|value| !value.is_empty())
-            .map(session_secret);
+            .map(str::to_owned);
         let actor = match &session {
             Some(secret) => ops::sessions::resume(app, secret, client).await?,
             None => None,
@@ -342,15 +319,6 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, CSRF_COOKIE), None);
-    }
-
-    #[test]
-    fn session_cookies_stand_for_the_stored_secret_with_or_without_the_prefix() {
-        let secret = auth::generate_token();
-        let value = session_cookie_value(&secret);
-        assert!(!value.starts_with(auth::TOKEN_PREFIX) && value.len() == 40);
-        assert_eq!(session_secret(value), secret);
-        assert_eq!(session_secret(&secret), secret);
     }
 
     #[test]

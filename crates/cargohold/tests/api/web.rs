@@ -1181,13 +1181,23 @@ async fn session_cookies_and_csrf_tokens_do_not_look_like_api_tokens_and_signing
             .await,
         vec!["laptop".to_owned()]
     );
-    // A session opened before cookies dropped the prefix still signs its browser in.
-    let old = ops::sessions::sign_in(&server.app, "alice", "alice password", None)
-        .await
-        .unwrap();
-    assert!(old.secret.starts_with("cargohold_"));
+    // A session opened when session secrets still carried the prefix signs its browser in.
+    let old_secret = cargohold::auth::generate_token();
+    let alice = server
+        .count("SELECT id FROM users WHERE login = 'alice'")
+        .await;
+    let now = cargohold::clock::now();
+    cargohold::db::sessions::insert(
+        server.app.db.write(),
+        &cargohold::auth::hash_token(&old_secret),
+        alice,
+        now,
+        now + 3600,
+    )
+    .await
+    .unwrap();
     let mut earlier = WebClient::visit(&server).await;
-    earlier.session = Some(old.secret);
+    earlier.session = Some(old_secret);
     assert_eq!(earlier.get("me").await.status(), StatusCode::OK);
     // Signing out ends the session the new cookie stands for.
     let sessions = server.count("SELECT COUNT(*) FROM web_sessions").await;
