@@ -338,30 +338,7 @@ impl RegistryConfig {
     fn validate(&self, all: &[RegistryConfig]) -> anyhow::Result<()> {
         let name = &self.name;
         let is = |kind| self.kind == kind;
-        let proxy_only = self.upstream.is_some()
-            || self.upstream_token.is_some()
-            || self.upstream_token_env.is_some()
-            || !self.allow.is_empty()
-            || !self.deny.is_empty()
-            || self.min_age_days > 0
-            || self.cache_max_size > 0
-            || self.cache_max_age_days > 0;
-        if proxy_only && !is(RegistryKind::Proxy) {
-            bail!(
-                "registry `{name}`: upstream, allow, deny, min-age-days and cache-* apply to `kind = \"proxy\"` registries only"
-            );
-        }
-        if (!self.members.is_empty() || self.publish_to.is_some()) && !is(RegistryKind::Virtual) {
-            bail!(
-                "registry `{name}`: members and publish-to apply to `kind = \"virtual\"` registries only"
-            );
-        }
-        if self.git_index && !is(RegistryKind::Local) {
-            bail!(
-                "registry `{name}`: git-index applies to `kind = \"local\"` registries only; \
-                 proxies and virtual registries are served through the sparse index"
-            );
-        }
+        self.refuse_keys_of_other_kinds(self.changed_keys().iter().map(String::as_str))?;
         if is(RegistryKind::Proxy) {
             let url = self.upstream_url();
             if !matches!(url.scheme(), "http" | "https") {
@@ -421,7 +398,65 @@ impl RegistryConfig {
         }
         Ok(())
     }
+
+    /// Refuses any of `keys` that applies to another kind of registry only.
+    fn refuse_keys_of_other_kinds<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> anyhow::Result<()> {
+        for key in keys {
+            if let Some((_, kind)) = KIND_SPECIFIC_KEYS
+                .iter()
+                .find(|(known, kind)| *known == key && *kind != self.kind)
+            {
+                bail!(
+                    "registry `{}` (kind = \"{}\"): `{key}` applies to `kind = \"{}\"` registries only; \
+                     remove it from this registry's table, or set the kind it belongs to",
+                    self.name,
+                    self.kind.as_str(),
+                    kind.as_str(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys whose values differ from the defaults (a table built in code has
+    /// no other record of what was set).
+    fn changed_keys(&self) -> Vec<String> {
+        let table = |registry: &RegistryConfig| match serde_json::to_value(registry) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let (ours, defaults) = (table(self), table(&RegistryConfig::default()));
+        let mut keys: Vec<String> = ours
+            .keys()
+            .chain(defaults.keys())
+            .filter(|key| ours.get(*key) != defaults.get(*key))
+            .cloned()
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
 }
+
+/// Keys of a `[[registries]]` table that apply to one kind of registry only
+/// (`name`, `kind`, `replaces-crates-io` and `auth-required` apply to every kind).
+const KIND_SPECIFIC_KEYS: &[(&str, RegistryKind)] = &[
+    ("upstream", RegistryKind::Proxy),
+    ("upstream-token", RegistryKind::Proxy),
+    ("upstream-token-env", RegistryKind::Proxy),
+    ("freshness-seconds", RegistryKind::Proxy),
+    ("allow", RegistryKind::Proxy),
+    ("deny", RegistryKind::Proxy),
+    ("min-age-days", RegistryKind::Proxy),
+    ("cache-max-size", RegistryKind::Proxy),
+    ("cache-max-age-days", RegistryKind::Proxy),
+    ("members", RegistryKind::Virtual),
+    ("publish-to", RegistryKind::Virtual),
+    ("git-index", RegistryKind::Local),
+];
 
 /// What a registry holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -510,11 +545,23 @@ impl Config {
             let top = key.split('.').next().unwrap_or_default();
             ENV_KEYS.contains(&top).then(|| key.into())
         });
-        let config: Config = figment
-            .merge(env)
-            .merge(Serialized::globals(overrides))
-            .extract()
-            .context("the configuration is invalid")?;
+        let figment = figment.merge(env).merge(Serialized::globals(overrides));
+        let config: Config = figment.extract().map_err(|err| explain(&figment, err))?;
+        // A key left at its default is invisible in `config`: look at the tables as written.
+        if let Ok(tables) = figment.find_value("registries")
+            && let Some(tables) = tables.as_array()
+        {
+            let file = figment
+                .find_metadata("registries")
+                .map_or_else(|| "the configuration".to_owned(), |md| source(md, &[]));
+            for (table, registry) in tables.iter().zip(&config.registries) {
+                if let Some(keys) = table.as_dict() {
+                    registry
+                        .refuse_keys_of_other_kinds(keys.keys().map(String::as_str))
+                        .with_context(|| format!("{file} is invalid"))?;
+                }
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -644,6 +691,117 @@ impl Config {
     }
 }
 
+/// Says what is wrong with the configuration: for an unknown key (or value of a
+/// key with a fixed set), where it was written (file or environment variable), in
+/// which table, what was probably meant, and every key (value) there is; otherwise
+/// the library's own words.
+fn explain(figment: &Figment, err: figment::Error) -> anyhow::Error {
+    let messages: Vec<String> = err
+        .into_iter()
+        .map(|err| match &err.kind {
+            figment::error::Kind::UnknownField(key, expected) => {
+                let written = err.metadata.as_ref().map_or_else(
+                    || "the configuration".to_owned(),
+                    |md| source(md, &err.path),
+                );
+                let table = table_name(figment, &err.path[..err.path.len().saturating_sub(1)]);
+                let hint = closest(key, expected)
+                    .map(|meant| format!(" (did you mean `{meant}`?)"))
+                    .unwrap_or_default();
+                format!(
+                    "{written}: unknown key `{key}` {table}{hint}; the keys there are {}",
+                    quoted(expected)
+                )
+            }
+            figment::error::Kind::UnknownVariant(value, expected) if !err.path.is_empty() => {
+                let written = err.metadata.as_ref().map_or_else(
+                    || "the configuration".to_owned(),
+                    |md| source(md, &err.path),
+                );
+                let (key, table) = err.path.split_last().expect("a path that is not empty");
+                let table = table_name(figment, table);
+                let hint = closest(value, expected)
+                    .map(|meant| format!(" (did you mean `{meant}`?)"))
+                    .unwrap_or_default();
+                format!(
+                    "{written}: `{key}` {table} is `{value}`, which is not one of {}{hint}",
+                    quoted(expected)
+                )
+            }
+            _ => format!("the configuration is invalid: {err}"),
+        })
+        .collect();
+    anyhow::anyhow!(messages.join("\n"))
+}
+
+/// `a`, `b`, `c`.
+fn quoted(items: &[&str]) -> String {
+    let items: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
+    items.join(", ")
+}
+
+/// Where a value came from: the file's path, or the `CARGOHOLD_*` variable
+/// that sets the key at `path`.
+fn source(md: &figment::Metadata, path: &[String]) -> String {
+    if let Some(file) = md.source.as_ref().and_then(|s| s.file_path()) {
+        return file.display().to_string();
+    }
+    if md.name.contains("environment variable") && !path.is_empty() {
+        let name = path.join("__").to_ascii_uppercase().replace('-', "_");
+        return format!("the environment variable CARGOHOLD_{name}");
+    }
+    md.name.to_string()
+}
+
+/// The table at `path`, as a user would look for it in the file.
+fn table_name(figment: &Figment, path: &[String]) -> String {
+    match path {
+        [] => "at the top level".to_owned(),
+        [registries, index] if registries == "registries" => {
+            let name = index.parse::<usize>().ok().and_then(|i| {
+                let tables = figment.find_value("registries").ok()?;
+                let name = tables.as_array()?.get(i)?.as_dict()?.get("name")?;
+                name.as_str().map(str::to_owned)
+            });
+            match name {
+                Some(name) => format!("in the [[registries]] table of `{name}`"),
+                None => format!(
+                    "in [[registries]] table number {}",
+                    index.parse::<usize>().map_or(0, |i| i + 1)
+                ),
+            }
+        }
+        _ => format!("in [{}]", path.join(".")),
+    }
+}
+
+/// The key among `expected` that `key` was most likely meant to be, if one is close.
+fn closest<'a>(key: &str, expected: &[&'a str]) -> Option<&'a str> {
+    let typed = key.to_ascii_lowercase().replace('_', "-");
+    expected
+        .iter()
+        .map(|candidate| (edit_distance(&typed, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= 2.min(typed.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// Hides a password in a URL such as `postgres://user:secret@host/db`.
 pub(crate) fn redact_url(url: &str) -> String {
     match Url::parse(url) {
@@ -765,10 +923,11 @@ mod tests {
     fn proxy_settings_belong_to_proxies_and_rules_must_parse() {
         let mut local = RegistryConfig::local("internal");
         local.deny = vec!["openssl".into()];
+        let err = check(vec![local]).unwrap_err();
         assert!(
-            check(vec![local])
-                .unwrap_err()
-                .contains("apply to `kind = \"proxy\"`")
+            err.contains("registry `internal`")
+                && err.contains("`deny` applies to `kind = \"proxy\"` registries only"),
+            "{err}"
         );
         let mut bad_rule = proxy("cache");
         bad_rule.deny = vec!["openssl@not-a-range".into()];
@@ -789,11 +948,161 @@ mod tests {
         assert_eq!(check(vec![local]), Ok(()));
         let mut cache = proxy("cache");
         cache.git_index = true;
+        let err = check(vec![cache]).unwrap_err();
         assert!(
-            check(vec![cache])
-                .unwrap_err()
-                .contains("git-index applies to `kind = \"local\"`")
+            err.contains("`git-index` applies to `kind = \"local\"` registries only"),
+            "{err}"
         );
+    }
+
+    /// Loads `text` as the configuration file.
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cargohold.toml");
+        std::fs::write(&file, text).unwrap();
+        Config::load(Some(&file), Overrides::default()).map_err(|e| format!("{e:#}"))
+    }
+
+    #[test]
+    fn freshness_seconds_on_a_local_registry_is_refused_naming_registry_key_and_kind() {
+        // The default value, written out, is refused too: it still does nothing there.
+        for value in ["300", "60"] {
+            let err = load(&format!(
+                "[[registries]]\nname = \"internal\"\nfreshness-seconds = {value}\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.contains("cargohold.toml")
+                    && err.contains("registry `internal` (kind = \"local\")")
+                    && err.contains(
+                        "`freshness-seconds` applies to `kind = \"proxy\"` registries only"
+                    ),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_setting_of_another_kind_of_registry_is_refused() {
+        // A value for each kind-specific key, as written in the file.
+        let value = |key: &str| match key {
+            "upstream" => "\"https://index.crates.io/\"",
+            "upstream-token" | "upstream-token-env" => "\"X\"",
+            "allow" | "deny" => "[]",
+            "members" => "[\"internal\"]",
+            "publish-to" => "\"internal\"",
+            "git-index" => "false",
+            _ => "0",
+        };
+        let kinds = [
+            RegistryKind::Local,
+            RegistryKind::Proxy,
+            RegistryKind::Virtual,
+        ];
+        for (key, applies_to) in KIND_SPECIFIC_KEYS {
+            for kind in kinds.into_iter().filter(|kind| kind != applies_to) {
+                let members = if kind == RegistryKind::Virtual && *key != "members" {
+                    "members = [\"internal\"]\n"
+                } else {
+                    ""
+                };
+                let text = format!(
+                    "[[registries]]\nname = \"internal\"\n\n[[registries]]\nname = \"other\"\nkind = \"{}\"\n{members}{key} = {}\n",
+                    kind.as_str(),
+                    value(key)
+                );
+                let err = load(&text).unwrap_err();
+                let wanted = format!(
+                    "registry `other` (kind = \"{}\"): `{key}` applies to `kind = \"{}\"` registries only",
+                    kind.as_str(),
+                    applies_to.as_str()
+                );
+                assert!(err.contains(&wanted), "{text}\n{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_of_a_registry_table_is_either_general_or_for_one_kind() {
+        let Err(err) = Figment::from(Toml::string("not-a-key = 1")).extract::<RegistryConfig>()
+        else {
+            panic!("an unknown key is refused");
+        };
+        let figment::error::Kind::UnknownField(_, keys) = err.kind else {
+            panic!("{err}");
+        };
+        let general = ["name", "kind", "replaces-crates-io", "auth-required"];
+        for key in keys {
+            assert!(
+                general.contains(key) || KIND_SPECIFIC_KEYS.iter().any(|(k, _)| k == key),
+                "`{key}` is neither general nor in KIND_SPECIFIC_KEYS"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_of_the_right_kind_are_accepted() {
+        let config = load(
+            "[[registries]]\nname = \"internal\"\ngit-index = true\n\n\
+             [[registries]]\nname = \"cache\"\nkind = \"proxy\"\nfreshness-seconds = 300\nmin-age-days = 2\n\n\
+             [[registries]]\nname = \"all\"\nkind = \"virtual\"\nmembers = [\"internal\", \"cache\"]\npublish-to = \"internal\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.registries.len(), 3);
+    }
+
+    #[test]
+    fn a_typo_in_a_key_names_the_file_the_table_the_close_match_and_the_valid_keys() {
+        let err = load("publc-url = \"https://crates.example.com/\"\n").unwrap_err();
+        assert!(
+            err.contains("cargohold.toml: unknown key `publc-url` at the top level"),
+            "{err}"
+        );
+        assert!(err.contains("(did you mean `public-url`?)"), "{err}");
+        assert!(err.contains("`listen`, `public-url`, `data-dir`"), "{err}");
+        assert!(!err.contains("unknown field"), "{err}");
+
+        let err = load("[limits]\nmax-crate-sise = 1\n").unwrap_err();
+        assert!(
+            err.contains(
+                "unknown key `max-crate-sise` in [limits] (did you mean `max-crate-size`?)"
+            ) && err.contains("`max-metadata-size`"),
+            "{err}"
+        );
+
+        let err =
+            load("[[registries]]\nname = \"cache\"\nkind = \"proxy\"\nfreshnes-seconds = 1\n")
+                .unwrap_err();
+        assert!(
+            err.contains(
+                "in the [[registries]] table of `cache` (did you mean `freshness-seconds`?)"
+            ) && err.contains("`members`"),
+            "{err}"
+        );
+
+        let err = load("public_url = \"https://crates.example.com/\"\n").unwrap_err();
+        assert!(err.contains("(did you mean `public-url`?)"), "{err}");
+
+        let err = load("[[registries]]\nname = \"cache\"\nkind = \"proxi\"\n").unwrap_err();
+        assert!(
+            err.contains("`kind` in the [[registries]] table of `cache` is `proxi`, which is not one of `local`, `proxy`, `virtual` (did you mean `proxy`?)"),
+            "{err}"
+        );
+
+        let err = load("colour = \"blue\"\n").unwrap_err();
+        assert!(
+            err.contains("unknown key `colour`") && !err.contains("did you mean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("publc-url", "public-url"), 1);
+        assert_eq!(edit_distance("lisen", "listen"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
     }
 
     #[test]

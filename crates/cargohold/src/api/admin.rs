@@ -10,6 +10,7 @@ use crate::access::Role;
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::ApiToken;
+use crate::clock;
 use crate::db::audit::{AuditFilter, AuditRow};
 use crate::db::tokens::TokenRow;
 use crate::db::users::UserRow;
@@ -306,8 +307,8 @@ pub struct AuditQuery {
     pub crate_name: Option<String>,
     pub user: Option<String>,
     pub action: Option<String>,
-    /// Unix seconds.
-    pub since: Option<i64>,
+    /// Unix seconds, an RFC 3339 time, a date or an age ([`audit::parse_since`]).
+    pub since: Option<String>,
     /// Only events with a smaller id (the `id` of the last event of a page).
     pub before: Option<i64>,
     pub limit: Option<i64>,
@@ -325,12 +326,22 @@ pub async fn list_audit(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> AppResult<Json<AuditList>> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let since = match query.since.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(audit::parse_since(text, clock::now()).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "since `{}` is not a time; give {}",
+                text.escape_debug(),
+                audit::SINCE_FORMS
+            ))
+        })?),
+    };
     let filter = AuditFilter {
         registry: query.registry,
         crate_name: query.crate_name,
         actor: query.user,
         action: query.action,
-        since: query.since,
+        since,
         before_id: query.before,
         limit: query.limit.unwrap_or(100),
     };

@@ -7,6 +7,7 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use cargohold_protocol::index::format_pubtime;
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
 
 use crate::access::Role;
@@ -174,12 +175,13 @@ pub struct AuditArgs {
     /// Only events done by this user
     #[arg(long, value_name = "LOGIN")]
     user: Option<String>,
-    /// Only this action (publish, yank, unyank, owner_add, token_create, …)
-    #[arg(long)]
+    /// Only this action
+    #[arg(long, value_parser = PossibleValuesParser::new(ops::audit::ACTIONS.iter().copied()))]
     action: Option<String>,
-    /// Only events newer than this: a date (2026-11-01) or an age (30m, 12h, 7d)
-    #[arg(long, value_name = "WHEN")]
-    since: Option<String>,
+    /// Only events at or after this: Unix seconds, an RFC 3339 time (2026-11-01T12:00:00Z),
+    /// a date (2026-11-01, midnight UTC) or an age (30m, 12h, 7d)
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    since: Option<i64>,
     /// Most events to show, newest first
     #[arg(long, default_value_t = 50)]
     limit: i64,
@@ -413,17 +415,12 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
 }
 
 pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|text| parse_since(text, clock::now()))
-        .transpose()?;
     let filter = AuditFilter {
         registry: args.registry,
         crate_name: args.crate_name,
         actor: args.user,
         action: args.action,
-        since,
+        since: args.since,
         before_id: None,
         limit: args.limit,
     };
@@ -452,46 +449,10 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `2026-11-01` (midnight UTC) or an age: `30m`, `12h`, `7d`.
-fn parse_since(text: &str, now: i64) -> anyhow::Result<i64> {
-    let bad = || {
-        anyhow::anyhow!("`--since {text}` is neither a date (2026-11-01) nor an age (30m, 12h, 7d)")
-    };
-    if let Some((number, unit)) = text.split_at_checked(text.len().saturating_sub(1))
-        && let Ok(n) = number.parse::<i64>()
-    {
-        let seconds = match unit {
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        return Ok(now - n * seconds);
-    }
-    let parts: Vec<&str> = text.split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    Ok(days_from_civil(y, m, d) * 86_400)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// `--since`, read as the admin API reads `since`.
+fn parse_since(text: &str) -> Result<i64, String> {
+    ops::audit::parse_since(text, clock::now())
+        .ok_or_else(|| format!("not a time; give {}", ops::audit::SINCE_FORMS))
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -513,23 +474,4 @@ fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("could not read the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_takes_dates_and_ages() {
-        assert_eq!(parse_since("1970-01-02", 0).unwrap(), 86_400);
-        assert_eq!(parse_since("2026-11-01", 0).unwrap(), 1_793_491_200);
-        assert_eq!(
-            parse_since("7d", 1_000_000).unwrap(),
-            1_000_000 - 7 * 86_400
-        );
-        assert_eq!(parse_since("30m", 10_000).unwrap(), 10_000 - 1800);
-        for bad in ["yesterday", "7w", "2026-13-01", "d"] {
-            assert!(parse_since(bad, 0).is_err(), "{bad}");
-        }
-    }
 }

@@ -1,6 +1,6 @@
 //! The audit log: every change leaves exactly one event, with who, which token and from where.
 
-use cargohold::db::audit::AuditFilter;
+use cargohold::db::audit::{AuditEvent, AuditFilter};
 use cargohold::ops;
 use cargohold_test_support::{CrateFixture, TestServer};
 use reqwest::Method;
@@ -112,6 +112,10 @@ async fn each_change_leaves_exactly_one_event_with_actor_token_and_address() {
         ),
     ];
     for (action, method, path, body) in steps {
+        assert!(
+            ops::audit::ACTIONS.contains(&action),
+            "`{action}` can be filtered by"
+        );
         let before = events(&server).await.len();
         if action == "publish" {
             assert_eq!(server.publish(&publish).await.status(), 200);
@@ -290,4 +294,117 @@ async fn bad_administration_requests_are_refused_and_store_nothing() {
             "{method} {path} {body}"
         );
     }
+}
+
+/// Records a `publish` event of `dated@{version}` at `at`, as a publish at that time would.
+async fn event_at(server: &TestServer, version: &str, at: i64) {
+    let event = AuditEvent {
+        action: "publish",
+        registry: Some("main"),
+        crate_name: Some("dated"),
+        version: Some(version),
+        ..AuditEvent::default()
+    };
+    cargohold::db::audit::insert(server.app.db.write(), &event, at)
+        .await
+        .unwrap();
+}
+
+/// `GET /api/v1/admin/audit?{query}` as the administrator: the status and the body.
+async fn audit_query(server: &TestServer, query: &str) -> (u16, String) {
+    let response = server
+        .authed(
+            Method::GET,
+            &format!("api/v1/admin/audit?{query}"),
+            &server.admin_token,
+        )
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn audit_since_takes_unix_seconds_rfc3339_times_and_dates() {
+    let server = TestServer::start().await;
+    // 2026-11-30T23:59:59Z, 2026-12-01T00:00:00Z and 2026-12-01T12:00:00Z.
+    event_at(&server, "1.0.0", 1_796_083_199).await;
+    event_at(&server, "2.0.0", 1_796_083_200).await;
+    event_at(&server, "3.0.0", 1_796_126_400).await;
+    for (since, expected) in [
+        ("1796083200", &["3.0.0", "2.0.0"][..]),
+        ("1796083199", &["3.0.0", "2.0.0", "1.0.0"]),
+        ("2026-12-01T00:00:00Z", &["3.0.0", "2.0.0"]),
+        ("2026-12-01T00:00:01Z", &["3.0.0"]),
+        ("2026-12-01T01:00:00%2B01:00", &["3.0.0", "2.0.0"]),
+        ("2026-12-01T12:00:00.500Z", &["3.0.0"]),
+        ("2026-12-01", &["3.0.0", "2.0.0"]),
+        ("2026-11-30", &["3.0.0", "2.0.0", "1.0.0"]),
+        ("2026-12-02", &[]),
+    ] {
+        let (status, body) = audit_query(&server, &format!("crate=dated&since={since}")).await;
+        assert_eq!(status, 200, "since={since}: {body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let versions: Vec<&str> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["version"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions, expected, "since={since}");
+    }
+}
+
+#[tokio::test]
+async fn audit_since_in_another_form_is_refused_with_the_accepted_forms() {
+    let server = TestServer::start().await;
+    event_at(&server, "1.0.0", 1_796_083_200).await;
+    let before = server.stored_state().await;
+    for since in [
+        "yesterday",
+        "12/01/2026",
+        "2026-13-01",
+        "2026-12-01T00:00:00",
+        "-5",
+        "1.5",
+    ] {
+        let (status, body) = audit_query(&server, &format!("since={since}")).await;
+        assert_eq!(status, 400, "since={since}: {body}");
+        let detail = cargohold_test_support::error_detail(&body)
+            .unwrap_or_else(|| panic!("cargo's error shape: {body}"));
+        for form in [
+            "Unix seconds",
+            "RFC 3339",
+            "2026-12-01T00:00:00Z",
+            "2026-12-01",
+        ] {
+            assert!(
+                detail.contains(since) && detail.contains(form),
+                "since={since}: {detail}"
+            );
+        }
+        assert_eq!(server.stored_state().await, before, "since={since}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_api_refuses_an_unknown_action_or_user_instead_of_answering_nothing() {
+    let server = TestServer::start().await;
+    let before = server.stored_state().await;
+    let (status, body) = audit_query(&server, "action=publsh").await;
+    assert_eq!(status, 400, "{body}");
+    let detail = cargohold_test_support::error_detail(&body).unwrap();
+    assert!(
+        detail.contains("`publsh`") && detail.contains("publish, yank, unyank"),
+        "{detail}"
+    );
+    let (status, body) = audit_query(&server, "user=nobody").await;
+    assert_eq!(status, 404, "{body}");
+    let detail = cargohold_test_support::error_detail(&body).unwrap();
+    assert!(detail.contains("there is no user `nobody`"), "{detail}");
+    assert_eq!(server.stored_state().await, before);
+
+    // Known ones still answer, also when nothing matches.
+    let (status, body) = audit_query(&server, "action=gc&user=ADMIN").await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use cargohold_test_support::CrateFixture;
 
+mod audit;
 mod backup;
+mod config;
 mod git_index;
 mod nodes;
 mod reliability;

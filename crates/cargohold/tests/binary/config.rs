@@ -1,0 +1,101 @@
+//! Configuration mistakes: refused before anything starts, with what to change.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use super::BIN;
+
+/// Runs `cargohold args` in `dir` (where `cargohold.toml` is), giving up after 20 s:
+/// a server that started despite its configuration would never end by itself.
+fn run_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    panic!(
+        "cargohold {args:?} was still running after 20 s:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[test]
+fn serve_and_config_show_refuse_a_proxy_setting_on_a_local_registry_and_start_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        "[[registries]]\nname = \"internal\"\nfreshness-seconds = 60\n",
+    )
+    .unwrap();
+    for args in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["config", "show"],
+    ] {
+        let output = run_in(dir.path(), args, &[]);
+        assert!(!output.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!stdout.contains("listening"), "{args:?}: {stdout}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("registry `internal` (kind = \"local\")")
+                && stderr
+                    .contains("`freshness-seconds` applies to `kind = \"proxy\"` registries only"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        !dir.path().join("cargohold-data").exists(),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn a_typo_in_a_config_key_names_the_file_the_table_and_the_key_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cargohold.toml");
+    std::fs::write(&file, "publc-url = \"https://crates.example.com/\"\n").unwrap();
+    let output = run_in(dir.path(), &["config", "show"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: unknown key `publc-url` at the top level (did you mean `public-url`?)",
+            file.canonicalize().unwrap().display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the keys there are `listen`, `public-url`"),
+        "{stderr}"
+    );
+
+    // Set through the environment, the variable is named instead.
+    std::fs::write(&file, "").unwrap();
+    let output = run_in(
+        dir.path(),
+        &["config", "show"],
+        &[("CARGOHOLD_LIMITS__MAX_CRATE_SIZ", "5")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "the environment variable CARGOHOLD_LIMITS__MAX_CRATE_SIZ: unknown key `max-crate-siz` \
+             in [limits] (did you mean `max-crate-size`?)"
+        ),
+        "{stderr}"
+    );
+}
