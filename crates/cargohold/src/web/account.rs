@@ -1,13 +1,14 @@
 //! Signing in and out, and `/me`: the user's tokens and password.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use super::view::{self, LoginPage, MePage, TokenItem};
-use super::{CSRF_COOKIE, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token};
+use super::{
+    CSRF_COOKIE, PageForm, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
+};
 use crate::app::AppState;
 use crate::auth::{self, Scope};
 use crate::clock;
@@ -64,7 +65,7 @@ pub struct LoginForm {
 pub async fn login(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let next = safe_next(form.next.as_deref());
@@ -109,7 +110,7 @@ pub struct CsrfForm {
 pub async fn logout(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     if let Some(secret) = &viewer.session {
@@ -196,7 +197,7 @@ pub async fn me(State(app): State<AppState>, viewer: Viewer) -> WebResult {
 pub async fn create_token(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(fields): Form<Vec<(String, String)>>,
+    PageForm(fields): PageForm<Vec<(String, String)>>,
 ) -> WebResult {
     let field = |name: &str| {
         fields
@@ -270,7 +271,7 @@ pub async fn revoke_token(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = viewer.require_user("/me")?;
@@ -292,7 +293,7 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<PasswordForm>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = viewer.require_user("/me")?;

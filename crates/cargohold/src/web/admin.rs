@@ -3,7 +3,6 @@
 //! change goes through the same use cases (and checks) as the API and the CLI.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -11,7 +10,7 @@ use serde::Deserialize;
 
 use super::browse::kind_name;
 use super::view::{self, Chrome};
-use super::{PageQuery, Viewer, WebResult};
+use super::{PageForm, PageQuery, Viewer, WebResult};
 use crate::access::Role;
 use crate::app::{App, AppState};
 use crate::auth::Actor;
@@ -127,7 +126,7 @@ pub struct CsrfForm {
 pub async fn reindex(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    PageForm(form): PageForm<CsrfForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = admin(&viewer, "/admin")?;
@@ -198,7 +197,7 @@ pub struct NewUserForm {
 pub async fn add_user(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<NewUserForm>,
+    PageForm(form): PageForm<NewUserForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = admin(&viewer, "/admin/users")?;
@@ -226,7 +225,7 @@ pub async fn change_user(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(login): Path<String>,
-    Form(form): Form<UserChangeForm>,
+    PageForm(form): PageForm<UserChangeForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = admin(&viewer, "/admin/users")?;
@@ -304,7 +303,7 @@ pub struct TeamForm {
 pub async fn change_team(
     State(app): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<TeamForm>,
+    PageForm(form): PageForm<TeamForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = admin(&viewer, "/admin/teams")?;
@@ -524,7 +523,7 @@ pub async fn set_permission(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(name): Path<String>,
-    Form(form): Form<GrantForm>,
+    PageForm(form): PageForm<GrantForm>,
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = admin(&viewer, "/admin")?;

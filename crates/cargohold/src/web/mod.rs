@@ -13,11 +13,17 @@
 //! send it along with a forged form. Neither value carries the `cargohold_`
 //! prefix of API tokens, so a saved page never looks like a leaked token to a
 //! secret scanner.
+//!
+//! Pages read queries with [`PageQuery`] and forms with [`PageForm`], so a
+//! request they cannot read gets this site's error page saying what is wrong,
+//! never axum's plain-text rejection.
 
 use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{FromRequestParts, Query};
+use axum::Form;
+use axum::extract::rejection::{BytesRejection, FormRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -118,10 +124,7 @@ impl Viewer {
         if !self.new_csrf && bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes())) {
             Ok(())
         } else {
-            Err(WebError::App(AppError::Forbidden(
-                "this form is out of date or was not sent from this site; reload the page and try again"
-                    .into(),
-            )))
+            Err(csrf_refusal())
         }
     }
 
@@ -224,6 +227,116 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
     }
 }
 
+/// The 403 of a form without this browser's CSRF token.
+fn csrf_refusal() -> WebError {
+    WebError::App(AppError::Forbidden(
+        "this form is out of date or was not sent from this site; reload the page and try again"
+            .into(),
+    ))
+}
+
+/// A posted form, read like axum's `Form`; one that cannot be read is an error
+/// page saying why (400, or 415 when it was not sent as a form) instead of
+/// axum's plain-text answer. Handlers still check the form's CSRF token.
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, WebError> {
+        let sent_as = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        Form::from_request(request, state)
+            .await
+            .map(|Form(form)| PageForm(form))
+            .map_err(|rejection| form_refusal(&rejection, sent_as.as_deref()))
+    }
+}
+
+/// What a browser user is told about a form `Form` could not read.
+fn form_refusal(rejection: &FormRejection, sent_as: Option<&str>) -> WebError {
+    const AGAIN: &str = "reload the page and send it again";
+    match rejection {
+        FormRejection::InvalidFormContentType(_) => {
+            let sent_as = sent_as
+                .and_then(|value| value.split(';').next())
+                .map(str::trim)
+                .filter(|media_type| !media_type.is_empty())
+                .map(|media_type| media_type.chars().take(100).collect::<String>());
+            let sent = match sent_as {
+                Some(media_type) => format!("this form was sent as `{media_type}`"),
+                None => "this form was sent without a content type".to_owned(),
+            };
+            WebError::UnsupportedMediaType(format!(
+                "{sent}, not as a web form (`application/x-www-form-urlencoded`); {AGAIN}"
+            ))
+        }
+        FormRejection::FailedToDeserializeForm(_)
+        | FormRejection::FailedToDeserializeFormBody(_) => {
+            // The source is serde's own words (`missing field `login``), without
+            // axum's "Failed to deserialize form body".
+            let reason = std::error::Error::source(rejection)
+                .map_or_else(|| rejection.body_text(), ToString::to_string);
+            if let Some(field) = reason
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
+                // Without its token the form is refused as any other without
+                // this browser's token is.
+                if field == "csrf" {
+                    return csrf_refusal();
+                }
+                return WebError::App(AppError::BadRequest(format!(
+                    "the form is missing the field `{field}`; {AGAIN}"
+                )));
+            }
+            if let Some(field) = reason
+                .strip_prefix("duplicate field `")
+                .and_then(|rest| rest.strip_suffix('`'))
+            {
+                return WebError::App(AppError::BadRequest(format!(
+                    "the form has the field `{field}` more than once; {AGAIN}"
+                )));
+            }
+            WebError::App(AppError::BadRequest(format!(
+                "the form cannot be read ({reason}); {AGAIN}"
+            )))
+        }
+        FormRejection::BytesRejection(rejection) => body_refusal(rejection),
+        other => WebError::App(AppError::BadRequest(format!(
+            "the form cannot be read ({}); {AGAIN}",
+            other.body_text()
+        ))),
+    }
+}
+
+/// What a browser user is told about a form body that did not arrive whole.
+fn body_refusal(rejection: &BytesRejection) -> WebError {
+    let stalled = std::iter::successors(
+        Some(rejection as &(dyn std::error::Error + 'static)),
+        |err| err.source(),
+    )
+    .any(|err| err.is::<tower_http::timeout::TimeoutError>());
+    let err = if stalled {
+        AppError::RequestTimeout(
+            "the form stopped arriving before it was complete; nothing was changed, send it again"
+                .into(),
+        )
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge(
+            "the form is larger than this site accepts; nothing was changed".into(),
+        )
+    } else {
+        AppError::BadRequest(format!(
+            "the form could not be read ({}); nothing was changed, reload the page and send it again",
+            rejection.body_text()
+        ))
+    };
+    WebError::App(err)
+}
+
 /// The `page` of a listing's query: 1 when absent or empty.
 pub fn page_number(page: Option<&str>) -> Result<i64, WebError> {
     match page.map(str::trim) {
@@ -247,6 +360,8 @@ pub enum WebError {
     App(AppError),
     /// Not signed in: go to `/login?next=…`.
     SignIn(String),
+    /// A form sent as something other than a form: 415, saying so.
+    UnsupportedMediaType(String),
 }
 
 impl From<AppError> for WebError {
@@ -265,24 +380,29 @@ pub type WebResult<T = Response> = Result<T, WebError>;
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let err = match self {
+        let (status, message) = match self {
             WebError::SignIn(next) => {
                 let target = format!("/login?next={}", view::url_encode(&next));
                 return Redirect::to(&target).into_response();
             }
-            WebError::App(err) => err,
-        };
-        let status = err.status();
-        let message = match &err {
-            AppError::Internal(cause) => {
-                tracing::error!(error = ?cause, "page failed");
-                "Something went wrong on the server; its log has the details.".to_owned()
+            WebError::UnsupportedMediaType(message) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
             }
-            AppError::Unavailable { message, cause } | AppError::OutOfSpace { message, cause } => {
-                tracing::error!(error = ?cause, "page failed: {message}");
-                message.clone()
+            WebError::App(err) => {
+                let message = match &err {
+                    AppError::Internal(cause) => {
+                        tracing::error!(error = ?cause, "page failed");
+                        "Something went wrong on the server; its log has the details.".to_owned()
+                    }
+                    AppError::Unavailable { message, cause }
+                    | AppError::OutOfSpace { message, cause } => {
+                        tracing::error!(error = ?cause, "page failed: {message}");
+                        message.clone()
+                    }
+                    other => other.to_string(),
+                };
+                (err.status(), message)
             }
-            other => other.to_string(),
         };
         let page = view::ErrorPage {
             chrome: view::Chrome::plain(status.canonical_reason().unwrap_or("Error")),
@@ -291,7 +411,7 @@ impl IntoResponse for WebError {
         };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, err.to_string()).into_response(),
+            Err(_) => (status, page.message).into_response(),
         }
     }
 }

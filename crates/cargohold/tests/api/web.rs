@@ -91,6 +91,56 @@ impl<'s> WebClient<'s> {
             .await
             .unwrap()
     }
+
+    /// Posts `body` as it is, with `content_type` if given (and no other).
+    async fn post_body(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: String,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.server.url(path))
+            .header(COOKIE, self.cookies());
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        request.body(body).send().await.unwrap()
+    }
+
+    /// `fields` and this visitor's CSRF token, encoded as a browser encodes a form.
+    fn form_body(&self, fields: &[(&str, &str)]) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &self.csrf)
+            .extend_pairs(fields)
+            .finish()
+    }
+}
+
+/// The text of `response` after checking it is the site's error page with `status`.
+async fn error_page(response: reqwest::Response, status: StatusCode, what: &str) -> String {
+    assert_eq!(response.status(), status, "{what}");
+    let content_type = response.headers()[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/html"),
+        "{what}: {content_type}"
+    );
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("<a class=\"brand\" href=\"/\">cargohold</a>"),
+        "{what}: {page}"
+    );
+    let heading = format!(
+        "<h1>{} · {}</h1>",
+        status.as_u16(),
+        status.canonical_reason().unwrap()
+    );
+    assert!(page.contains(&heading), "{what}: {page}");
+    page
 }
 
 fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -1210,4 +1260,209 @@ async fn session_cookies_and_csrf_tokens_do_not_look_like_api_tokens_and_signing
         sessions - 1
     );
     assert_eq!(web.get("me").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_form_missing_a_field_gets_the_sites_error_page_naming_the_field_and_changes_nothing() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    let visitor = WebClient::visit(&server).await;
+    let root = WebClient::signed_in(&server, "root", "root password").await;
+    let before = server.stored_state().await;
+    let sessions = server.count("SELECT COUNT(*) FROM web_sessions").await;
+    let again = "; reload the page and send it again<";
+    for (web, path, fields, message) in [
+        (
+            &visitor,
+            "login",
+            vec![("login", "root")],
+            "the form is missing the field `password`",
+        ),
+        (
+            &visitor,
+            "login",
+            vec![
+                ("login", "root"),
+                ("login", "mallory"),
+                ("password", "root password"),
+            ],
+            "the form has the field `login` more than once",
+        ),
+        (
+            &root,
+            "admin/teams",
+            vec![("team", "release")],
+            "the form is missing the field `action`",
+        ),
+        (
+            &root,
+            "admin/users",
+            vec![("password", "12345678"), ("admin", "on")],
+            "the form is missing the field `login`",
+        ),
+        (
+            &root,
+            "admin/registries/main/permissions",
+            vec![("kind", "user"), ("holder", "root")],
+            "the form is missing the field `role`",
+        ),
+        (
+            &root,
+            "me/password",
+            vec![],
+            "the form is missing the field `password`",
+        ),
+    ] {
+        let what = format!("{path} {fields:?}");
+        let page = error_page(
+            web.post(path, &fields).await,
+            StatusCode::BAD_REQUEST,
+            &what,
+        )
+        .await;
+        assert!(
+            page.contains(&format!("id=\"error-message\">{message}{again}")),
+            "{what}: {page}"
+        );
+    }
+    // A form without its CSRF field is refused as one with a forged token is.
+    for (web, path, fields) in [
+        (
+            &visitor,
+            "login",
+            vec![("login", "root"), ("password", "root password")],
+        ),
+        (
+            &root,
+            "me/tokens",
+            vec![("name", "laptop"), ("scope", "read")],
+        ),
+        (
+            &root,
+            "admin/teams",
+            vec![("team", "t"), ("action", "create")],
+        ),
+    ] {
+        let what = format!("{path} {fields:?} without csrf");
+        let page = error_page(
+            web.post_raw(path, &fields).await,
+            StatusCode::FORBIDDEN,
+            &what,
+        )
+        .await;
+        assert!(
+            page.contains("reload the page and try again"),
+            "{what}: {page}"
+        );
+    }
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM web_sessions").await,
+        sessions,
+        "no session was opened"
+    );
+    // The same forms, whole, still do what they say.
+    let response = visitor
+        .post("login", &[("login", "root"), ("password", "root password")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(cookie_value(&response, "cargohold_session").is_some());
+    let response = root
+        .post("admin/teams", &[("team", "release"), ("action", "create")])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.stored_state().await.teams, before.teams + 1);
+}
+
+#[tokio::test]
+async fn a_form_not_sent_as_a_form_gets_the_sites_415_error_page_and_changes_nothing() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    let visitor = WebClient::visit(&server).await;
+    let root = WebClient::signed_in(&server, "root", "root password").await;
+    let before = server.stored_state().await;
+    let sessions = server.count("SELECT COUNT(*) FROM web_sessions").await;
+    let token_form = root.form_body(&[("name", "laptop"), ("scope", "read")]);
+    let login_form = visitor.form_body(&[("login", "root"), ("password", "root password")]);
+    let user_form = root.form_body(&[("login", "mallory"), ("password", "12345678")]);
+    let login_json = format!(
+        r#"{{"csrf":"{}","login":"root","password":"root password"}}"#,
+        visitor.csrf
+    );
+    let web_form = "not as a web form (`application/x-www-form-urlencoded`); \
+                    reload the page and send it again<";
+    for (web, path, content_type, body, sent) in [
+        (
+            &root,
+            "me/tokens",
+            Some("text/plain"),
+            token_form.clone(),
+            "this form was sent as `text/plain`, ",
+        ),
+        (
+            &root,
+            "me/tokens",
+            None,
+            token_form.clone(),
+            "this form was sent without a content type, ",
+        ),
+        (
+            &visitor,
+            "login",
+            Some("application/json"),
+            login_json,
+            "this form was sent as `application/json`, ",
+        ),
+        (
+            &visitor,
+            "login",
+            Some("multipart/form-data; boundary=x"),
+            login_form,
+            "this form was sent as `multipart/form-data`, ",
+        ),
+        (
+            &root,
+            "admin/users",
+            Some("text/plain;charset=UTF-8"),
+            user_form,
+            "this form was sent as `text/plain`, ",
+        ),
+    ] {
+        let what = format!("{path} as {content_type:?}");
+        let response = web.post_body(path, content_type, body).await;
+        assert!(
+            cookie_value(&response, "cargohold_session").is_none(),
+            "{what}"
+        );
+        let page = error_page(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, &what).await;
+        assert!(
+            page.contains(&format!("id=\"error-message\">{sent}{web_form}")),
+            "{what}: {page}"
+        );
+    }
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM api_tokens").await,
+        before.tokens
+    );
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM web_sessions").await,
+        sessions,
+        "no session was opened"
+    );
+    // The same form sent as browsers send it makes the token.
+    let response = root
+        .post_body(
+            "me/tokens",
+            Some("application/x-www-form-urlencoded; charset=UTF-8"),
+            token_form,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        server
+            .column("SELECT name FROM api_tokens WHERE name = 'laptop'")
+            .await,
+        vec!["laptop".to_owned()]
+    );
 }
