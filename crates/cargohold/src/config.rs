@@ -33,6 +33,35 @@ const ENV_KEYS: &[&str] = &[
     "connection-threads",
 ];
 
+/// `CARGOHOLD_*` variables among `names` that are no setting but one letter or two
+/// away from one, each with the variable probably meant; they are ignored, so the
+/// user is told. Other `CARGOHOLD_` variables (a token kept for git, say) are not
+/// cargohold's business.
+pub fn mistyped_env_vars(names: impl IntoIterator<Item = String>) -> Vec<(String, String)> {
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let rest = name.strip_prefix("CARGOHOLD_")?;
+            let (top, nested) = match rest.split_once("__") {
+                Some((top, nested)) => (top, Some(nested)),
+                None => (rest, None),
+            };
+            let top = top.to_ascii_lowercase().replace('_', "-");
+            if ENV_KEYS.contains(&top.as_str()) {
+                return None;
+            }
+            let meant = closest(&top, ENV_KEYS)?
+                .to_ascii_uppercase()
+                .replace('-', "_");
+            let meant = match nested {
+                Some(nested) => format!("CARGOHOLD_{meant}__{nested}"),
+                None => format!("CARGOHOLD_{meant}"),
+            };
+            Some((name, meant))
+        })
+        .collect()
+}
+
 /// Everything cargohold can be told, with its defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -780,26 +809,10 @@ fn closest<'a>(key: &str, expected: &[&'a str]) -> Option<&'a str> {
     let typed = key.to_ascii_lowercase().replace('_', "-");
     expected
         .iter()
-        .map(|candidate| (edit_distance(&typed, candidate), *candidate))
+        .map(|candidate| (strsim::levenshtein(&typed, candidate), *candidate))
         .filter(|(distance, _)| *distance <= 2.min(typed.len() / 3).max(1))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance: insertions, deletions and substitutions of characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substituted = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substituted.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// Hides a password in a URL such as `postgres://user:secret@host/db`.
@@ -1097,15 +1110,6 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_counts_insertions_deletions_and_substitutions() {
-        assert_eq!(edit_distance("publc-url", "public-url"), 1);
-        assert_eq!(edit_distance("lisen", "listen"), 1);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("same", "same"), 0);
-    }
-
-    #[test]
     fn the_upstream_url_drops_sparse_and_ends_in_a_slash() {
         let mut cache = proxy("cache");
         assert_eq!(cache.upstream_url().as_str(), "https://index.crates.io/");
@@ -1113,6 +1117,32 @@ mod tests {
         assert_eq!(
             cache.upstream_url().as_str(),
             "https://mirror.example/index/"
+        );
+    }
+
+    #[test]
+    fn a_mistyped_setting_variable_is_named_with_the_one_meant_and_others_are_left_alone() {
+        let names = [
+            "CARGOHOLD_PUBLC_URL",
+            "CARGOHOLD_LIMIT__MAX_CRATE_SIZE",
+            "CARGOHOLD_PUBLIC_URL",
+            "CARGOHOLD_TOKEN",
+            "CARGOHOLD_TEST_DATABASE_URL",
+            "PATH",
+        ]
+        .map(str::to_owned);
+        assert_eq!(
+            mistyped_env_vars(names),
+            [
+                (
+                    "CARGOHOLD_PUBLC_URL".to_owned(),
+                    "CARGOHOLD_PUBLIC_URL".to_owned()
+                ),
+                (
+                    "CARGOHOLD_LIMIT__MAX_CRATE_SIZE".to_owned(),
+                    "CARGOHOLD_LIMITS__MAX_CRATE_SIZE".to_owned()
+                ),
+            ]
         );
     }
 

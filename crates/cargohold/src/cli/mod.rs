@@ -215,6 +215,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         overrides.public_url = args.public_url.clone();
     }
     let config = Config::load(cli.config.as_deref(), overrides)?;
+    let variables = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for (name, meant) in crate::config::mistyped_env_vars(variables) {
+        eprintln!(
+            "warning: {name} is no setting of cargohold and is ignored; did you mean {meant}?"
+        );
+    }
     let quiet = !matches!(cli.command, Command::Serve(_));
     init_logging(config.log_format, quiet);
 
