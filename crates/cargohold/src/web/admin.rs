@@ -584,7 +584,8 @@ pub struct AuditItem {
 #[template(path = "admin/audit.html")]
 pub struct AuditPage {
     pub chrome: Chrome,
-    pub action: String,
+    /// Every action the log records, and whether it is the one filtered on.
+    pub actions: Vec<(&'static str, bool)>,
     pub actor: String,
     pub registry: String,
     pub krate: String,
@@ -650,7 +651,10 @@ pub async fn audit(
                 },
             })
             .collect(),
-        action: query.action,
+        actions: ops::audit::ACTIONS
+            .iter()
+            .map(|&name| (name, name == query.action.trim()))
+            .collect(),
         actor: query.actor,
         registry: query.registry,
         krate: query.krate,

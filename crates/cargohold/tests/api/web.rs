@@ -1466,3 +1466,28 @@ async fn a_form_not_sent_as_a_form_gets_the_sites_415_error_page_and_changes_not
         vec!["laptop".to_owned()]
     );
 }
+
+#[tokio::test]
+async fn the_audit_page_offers_every_recorded_action_to_filter_on_and_keeps_the_one_chosen() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    server.publish(&CrateFixture::new("audited", "1.0.0")).await;
+    let root = WebClient::signed_in(&server, "root", "root password").await;
+
+    let response = root.get("admin/audit?action=publish").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    for action in cargohold::ops::audit::ACTIONS {
+        assert!(page.contains(&format!(">{action}</option>")), "{action}");
+    }
+    assert!(page.contains("<option selected>publish</option>"), "{page}");
+    assert!(!page.contains("<option selected>yank</option>"));
+    let table = &page[page.find("id=\"audit\"").expect("the events table")..];
+    assert!(table.contains("audited"), "{table}");
+    assert!(!table.contains("user_add"), "{table}");
+
+    // "any" shows every event again.
+    let page = root.get("admin/audit?action=").await.text().await.unwrap();
+    assert!(!page.contains("<option selected>"), "{page}");
+    assert!(page.contains("user_add"));
+}
