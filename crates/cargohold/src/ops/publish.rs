@@ -144,6 +144,16 @@ pub async fn publish(
     {
         return already_there(&checked, &krate.name, &taken);
     }
+    if !registry.auth_required
+        && let Some((dependency, private)) = private_dependency(app, &checked.entry)
+    {
+        return Err(AppError::BadRequest(format!(
+            "`{name}` would be readable by anyone in `{}`, but it depends on `{dependency}` from the private \
+             registry `{private}`: its index line would show that name to everyone, and nobody without access \
+             to `{private}` could build it; publish `{name}` to `{private}` instead",
+            registry.name
+        )));
+    }
     let missing = missing_dependencies(app, registry, &checked.entry).await?;
     if checked.rules.dependencies_must_exist
         && let Some(missing) = missing.needed.first().or(missing.dev_only.first())
@@ -254,6 +264,43 @@ pub async fn store_upstream_crate(
     )
     .await?;
     Ok(())
+}
+
+/// A dependency of `entry` on a private registry of this instance, and that registry's name.
+fn private_dependency<'e>(app: &App, entry: &'e IndexEntry) -> Option<(&'e str, String)> {
+    entry.deps.iter().find_map(|dep| {
+        let registry = registry_served_at(app, dep.registry.as_deref()?)?;
+        let name = dep.package.as_deref().unwrap_or(&dep.name);
+        registry
+            .auth_required
+            .then(|| (name, registry.name.clone()))
+    })
+}
+
+/// The registry of this instance whose index (sparse or git) is at `index_url`, as
+/// a manifest names it: the public URL's host and port, or any loopback name for
+/// a loopback public URL (cargo users write `localhost` for `127.0.0.1`).
+fn registry_served_at<'a>(app: &'a App, index_url: &str) -> Option<&'a std::sync::Arc<Registry>> {
+    let url = index_url
+        .strip_prefix("sparse+")
+        .or_else(|| index_url.strip_prefix("registry+"))
+        .unwrap_or(index_url);
+    let url = url::Url::parse(url).ok()?;
+    let public = app.config.public_url();
+    let loopback = |url: &url::Url| match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let same_host = url.host() == public.host() || (loopback(&url) && loopback(&public));
+    if !same_host || url.port_or_known_default() != public.port_or_known_default() {
+        return None;
+    }
+    let rest = url.path().strip_prefix(public.path())?;
+    let (name, served) = rest.strip_prefix("registries/")?.split_once('/')?;
+    matches!(served.trim_end_matches('/'), "index" | "git").then_some(())?;
+    app.find_registry(name)
 }
 
 /// The name and version a source states before its archive is opened.

@@ -343,3 +343,67 @@ async fn metadata_that_is_not_json_is_rejected() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn a_public_crate_depending_on_a_private_registrys_crate_is_refused_and_nothing_stored() {
+    use cargohold::config::RegistryConfig;
+    use cargohold_test_support::fixture::DepRegistry;
+
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            RegistryConfig {
+                auth_required: true,
+                ..RegistryConfig::local("private")
+            },
+        ];
+    })
+    .await;
+    let private_index = format!("sparse+{}", server.url("registries/private/index/"));
+    let response = server
+        .publish_to("private", &CrateFixture::new("acme-core", "0.2.0"))
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    // However the manifest spells this instance (cargo users write `localhost` too).
+    let port = server.address().port();
+    for url in [
+        private_index.clone(),
+        format!("sparse+http://localhost:{port}/registries/private/index/"),
+        format!("http://127.0.0.1:{port}/registries/private/git"),
+    ] {
+        let leaky = CrateFixture::new("leaky", "1.0.0").dep_from(
+            "acme-core",
+            "0.2",
+            DepRegistry::Other(url.clone()),
+        );
+        let before = server.stored_state().await;
+        let response = server.publish_to("main", &leaky).await;
+        assert_eq!(response.status(), 400, "{url}");
+        let detail = cargohold_test_support::error_detail(&response.text().await.unwrap()).unwrap();
+        assert!(
+            detail.contains(
+                "`leaky` would be readable by anyone in `main`, but it depends on `acme-core` from the private registry `private`"
+            ) && detail.contains("publish `leaky` to `private` instead"),
+            "{detail}"
+        );
+        assert_eq!(server.stored_state().await, before, "{url}");
+    }
+
+    // The same crate is welcome in the private registry, and a public crate may
+    // depend on other public registries.
+    let leaky = CrateFixture::new("leaky", "1.0.0").dep_from(
+        "acme-core",
+        "0.2",
+        DepRegistry::Other(private_index),
+    );
+    let response = server.publish_to("private", &leaky).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let open = CrateFixture::new("open", "1.0.0").dep_from(
+        "leaky",
+        "1",
+        DepRegistry::Other("sparse+https://other.example/index/".into()),
+    );
+    let response = server.publish_to("main", &open).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
