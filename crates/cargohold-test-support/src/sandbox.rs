@@ -137,6 +137,11 @@ color = "never"
         self.home = Some(home);
     }
 
+    /// The `HOME` git reads its `.gitconfig` from, once [`Self::use_git_index`] made one.
+    pub fn git_home(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+
     /// Adds registry `name` pointing at another server's `main`, with that server's admin token.
     pub fn add_registry(&mut self, name: &str, server: &TestServer) {
         let config = self.cargo_home().join("config.toml");

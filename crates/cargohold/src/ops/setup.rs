@@ -90,17 +90,27 @@ pub fn cargo_config(registry: &Registry) -> CargoConfig {
         takes_publishes,
         git_index: registry.git.as_ref().map(|git| {
             let url = &git.url;
+            // Credential providers, which private reads need, came with cargo 1.74.
+            let when = if registry.auth_required {
+                "networks that only let git through"
+            } else {
+                "cargo before 1.68 or networks that only let git through"
+            };
             let mut snippet = format!(
-                "# Instead of the lines above, for cargo before 1.68 or networks that only let git through:\n\
+                "# Instead of the lines above, for {when}:\n\
                  {provider}[registries.{name}]\nindex = \"{url}\"\n"
             );
             if registry.auth_required {
+                // cargo's built-in git looks a helper up by the exact URL (or the host
+                // without its port); the git command by scheme, host and port.
                 let base = url.split("/registries/").next().unwrap_or(url);
+                let helper = "'!f() { echo username=cargo; echo \"password=$CARGOHOLD_TOKEN\"; }; f'";
                 snippet.push_str(&format!(
-                    "\n# git asks for credentials: any user name, and a token as the password.\n\
-                     # One way, reading the token from CARGOHOLD_TOKEN:\n\
-                     # git config --global credential.{base}.helper \\\n\
-                     #   '!f() {{ echo username=cargo; echo \"password=$CARGOHOLD_TOKEN\"; }}; f'\n"
+                    "\n# git asks for credentials: any user name, and a token with read access as the password.\n\
+                     # One way, reading the token from CARGOHOLD_TOKEN: the first line for cargo's own git,\n\
+                     # the second for the git command (net.git-fetch-with-cli = true):\n\
+                     # git config --global credential.{url}.helper {helper}\n\
+                     # git config --global credential.{base}.helper {helper}\n"
                 ));
             }
             snippet

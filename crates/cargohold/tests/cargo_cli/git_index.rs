@@ -132,10 +132,29 @@ async fn cargo_reads_a_private_git_index_with_a_token_from_a_git_credential_help
     .unwrap();
     let manifest = "[dependencies]\nsecret-lib = { version = \"1\", registry = \"test\" }\n";
 
+    // The git credential lines the registry's setup page shows, as a user runs them.
+    let setup = ops::setup::cargo_config(&registry).git_index.unwrap();
+    let git_lines: Vec<&str> = setup
+        .lines()
+        .filter_map(|line| line.strip_prefix("# git config --global credential."))
+        .collect();
+    assert_eq!(git_lines.len(), 2, "{setup}");
+
     for with_cli in [false, true] {
         // The same token: git's credential helper for the index, cargo's for downloads.
         let mut cargo = CargoSandbox::with_token(&server, Some(reader.clone()));
-        cargo.use_git_index(&server, "main", Some(&reader));
+        cargo.use_git_index(&server, "main", None);
+        let home = cargo.git_home().unwrap().to_owned();
+        for line in &git_lines {
+            let ran = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("git config --global credential.{line}"))
+                .env("HOME", &home)
+                .status()
+                .unwrap();
+            assert!(ran.success(), "{line}");
+        }
+        cargo.set_env("CARGOHOLD_TOKEN", &reader);
         if with_cli {
             cargo.set_env("CARGO_NET_GIT_FETCH_WITH_CLI", "true");
         }
