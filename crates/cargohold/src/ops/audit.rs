@@ -100,9 +100,68 @@ pub fn parse_since(text: &str, now: i64) -> Option<i64> {
     parse_pubtime(text)
 }
 
+/// An event's detail (a JSON object) as a person reads it:
+/// `user: alice; scopes: read, publish-update; expires at: 2027-01-01T00:00:00Z`.
+/// Times (keys ending in `_at`) are shown as dates; anything else that is not an
+/// object is shown as it is.
+pub fn readable_detail(detail: &str) -> String {
+    use serde_json::Value;
+    fn shown(key: &str, value: &Value) -> String {
+        match value {
+            Value::Null => "none".to_owned(),
+            Value::Bool(yes) => if *yes { "yes" } else { "no" }.to_owned(),
+            Value::Number(number) => match number.as_i64() {
+                Some(secs) if key.ends_with("_at") => {
+                    cargohold_protocol::index::format_pubtime(secs)
+                }
+                _ => number.to_string(),
+            },
+            Value::String(text) => text.clone(),
+            Value::Array(items) if items.is_empty() => "none".to_owned(),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| shown(key, item))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Object(_) => value.to_string(),
+        }
+    }
+    match serde_json::from_str::<Value>(detail) {
+        Ok(Value::Object(fields)) => fields
+            .iter()
+            .map(|(key, field)| format!("{}: {}", key.replace('_', " "), shown(key, field)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => detail.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn details_read_as_words_with_times_as_dates() {
+        let readable = readable_detail(
+            r#"{"token_id":7,"user":"alice","scopes":["read","publish-update"],"crates":[],"expires_at":1798761600,"admin":false,"previous":null}"#,
+        );
+        let mut parts: Vec<&str> = readable.split("; ").collect();
+        parts.sort_unstable();
+        assert_eq!(
+            parts,
+            [
+                "admin: no",
+                "crates: none",
+                "expires at: 2027-01-01T00:00:00Z",
+                "previous: none",
+                "scopes: read, publish-update",
+                "token id: 7",
+                "user: alice",
+            ]
+        );
+        assert_eq!(readable_detail("{}"), "");
+        assert_eq!(readable_detail("not json"), "not json");
+    }
 
     #[test]
     fn since_takes_unix_seconds_rfc3339_times_dates_and_ages() {

@@ -644,11 +644,7 @@ pub async fn audit(
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(" "),
-                detail: if r.detail == "{}" {
-                    String::new()
-                } else {
-                    r.detail
-                },
+                detail: ops::audit::readable_detail(&r.detail),
             })
             .collect(),
         actions: ops::audit::ACTIONS

@@ -1485,6 +1485,12 @@ async fn the_audit_page_offers_every_recorded_action_to_filter_on_and_keeps_the_
     let table = &page[page.find("id=\"audit\"").expect("the events table")..];
     assert!(table.contains("audited"), "{table}");
     assert!(!table.contains("user_add"), "{table}");
+    // Details read as words, not as JSON.
+    assert!(
+        table.contains("checksum: ") && table.contains("size: "),
+        "{table}"
+    );
+    assert!(!table.contains("{&#34;"), "{table}");
 
     // "any" shows every event again.
     let page = root.get("admin/audit?action=").await.text().await.unwrap();
