@@ -298,19 +298,33 @@ impl App {
 
     /// The registry called `name`, or a 404 that lists the public ones.
     pub fn registry(&self, name: &str) -> AppResult<&Arc<Registry>> {
-        self.registries.get(name).ok_or_else(|| {
-            let mut known: Vec<&str> = self
-                .registries
-                .values()
-                .filter(|r| !r.auth_required)
-                .map(|r| r.name.as_str())
-                .collect();
-            known.sort_unstable();
-            AppError::NotFound(format!(
-                "there is no registry named `{name}` here; registries: {}",
-                known.join(", ")
-            ))
-        })
+        self.registries
+            .get(name)
+            .ok_or_else(|| self.no_such_registry(name, false))
+    }
+
+    /// The registry called `name` for the operator (the command line), who may
+    /// know every registry: the 404 lists private ones too.
+    pub fn registry_for_operator(&self, name: &str) -> AppResult<&Arc<Registry>> {
+        self.registries
+            .get(name)
+            .ok_or_else(|| self.no_such_registry(name, true))
+    }
+
+    /// The 404 for a registry name that is not configured, listing the
+    /// registries (private ones only with `with_private`: an HTTP answer never names them).
+    fn no_such_registry(&self, name: &str, with_private: bool) -> AppError {
+        let mut known: Vec<&str> = self
+            .registries
+            .values()
+            .filter(|r| with_private || !r.auth_required)
+            .map(|r| r.name.as_str())
+            .collect();
+        known.sort_unstable();
+        AppError::NotFound(format!(
+            "there is no registry named `{name}` here; registries: {}",
+            known.join(", ")
+        ))
     }
 
     /// The registry that receives writes (publish, yank, owners) sent to `name`:

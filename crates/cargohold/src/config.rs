@@ -103,6 +103,8 @@ pub struct Config {
     pub connection_threads: ConnectionThreads,
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
+    /// Written out with the keys of each one's kind only, as the file must have them.
+    #[serde(serialize_with = "serialize_registries")]
     pub registries: Vec<RegistryConfig>,
     /// Self-hosted forges, by host name (with `:port` when the repository URLs
     /// carry one): a crate page points a README's relative links into a
@@ -487,6 +489,90 @@ const KIND_SPECIFIC_KEYS: &[(&str, RegistryKind)] = &[
     ("git-index", RegistryKind::Local),
 ];
 
+/// Writes `[[registries]]` tables as the loader takes them back: the keys every
+/// kind has, then those of the registry's kind, each with its effective value.
+/// A key of another kind would be refused, even at its default value.
+fn serialize_registries<S: serde::Serializer>(
+    registries: &[RegistryConfig],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(registries.iter().map(ShownRegistry::from))
+}
+
+/// A `[[registries]]` table as written out (see [`serialize_registries`]).
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ShownRegistry<'a> {
+    name: &'a str,
+    kind: RegistryKind,
+    replaces_crates_io: bool,
+    auth_required: bool,
+    #[serde(flatten)]
+    of_kind: KindSettings<'a>,
+}
+
+/// The keys of one kind of registry, as listed in [`KIND_SPECIFIC_KEYS`].
+#[derive(Serialize)]
+#[serde(untagged, rename_all_fields = "kebab-case")]
+enum KindSettings<'a> {
+    Local {
+        git_index: bool,
+    },
+    Proxy {
+        upstream: Url,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upstream_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upstream_token_env: Option<&'a str>,
+        freshness_seconds: u64,
+        allow: &'a [String],
+        deny: &'a [String],
+        min_age_days: u64,
+        cache_max_size: u64,
+        cache_max_age_days: u64,
+    },
+    Virtual {
+        members: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        publish_to: Option<&'a str>,
+    },
+}
+
+impl<'a> From<&'a RegistryConfig> for ShownRegistry<'a> {
+    fn from(r: &'a RegistryConfig) -> Self {
+        let of_kind = match r.kind {
+            RegistryKind::Local => KindSettings::Local {
+                git_index: r.git_index,
+            },
+            RegistryKind::Proxy => KindSettings::Proxy {
+                upstream: r
+                    .upstream
+                    .clone()
+                    .unwrap_or_else(|| Url::parse(CRATES_IO_SPARSE_INDEX).expect("a valid URL")),
+                upstream_token: r.upstream_token.as_deref(),
+                upstream_token_env: r.upstream_token_env.as_deref(),
+                freshness_seconds: r.freshness_seconds,
+                allow: &r.allow,
+                deny: &r.deny,
+                min_age_days: r.min_age_days,
+                cache_max_size: r.cache_max_size,
+                cache_max_age_days: r.cache_max_age_days,
+            },
+            RegistryKind::Virtual => KindSettings::Virtual {
+                members: &r.members,
+                publish_to: r.publish_to.as_deref(),
+            },
+        };
+        Self {
+            name: &r.name,
+            kind: r.kind,
+            replaces_crates_io: r.replaces_crates_io,
+            auth_required: r.auth_required,
+            of_kind,
+        }
+    }
+}
+
 /// What a registry holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -696,12 +782,14 @@ impl Config {
         }
     }
 
-    /// The effective configuration as TOML, with secrets in URLs redacted.
+    /// The effective configuration as TOML, with secrets redacted: a file the
+    /// loader accepts (each registry with the keys of its kind) and shows the same again.
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         shown.public_url = Some(self.public_url());
         shown.database_url = Some(redact_url(&self.database_url()));
         shown.storage_url = Some(redact_url(&self.storage_url()));
+        shown.git_dir = Some(self.git_dir());
         if shown.s3.secret_access_key.is_some() {
             shown.s3.secret_access_key = Some("REDACTED".into());
         }
@@ -1051,6 +1139,50 @@ mod tests {
                 "`{key}` is neither general nor in KIND_SPECIFIC_KEYS"
             );
         }
+    }
+
+    #[test]
+    fn config_show_writes_each_registry_with_the_keys_of_its_kind_and_reads_back_the_same() {
+        let mut cache = proxy("cache");
+        cache.upstream_token = Some("s3cret".into());
+        cache.upstream_token_env = Some("CACHE_TOKEN".into());
+        cache.allow = vec!["serde".into()];
+        let config = Config {
+            registries: vec![
+                RegistryConfig {
+                    git_index: true,
+                    ..RegistryConfig::local("internal")
+                },
+                cache,
+                RegistryConfig::virtual_of("all", &["internal", "cache"], Some("internal")),
+            ],
+            ..Config::default()
+        };
+        let shown = config.to_redacted_toml().unwrap();
+        let file: toml::Table = toml::from_str(&shown).unwrap();
+        let tables = file["registries"].as_array().unwrap();
+        assert_eq!(tables.len(), 3, "{shown}");
+        for table in tables {
+            let table = table.as_table().unwrap();
+            let kind = table["kind"].as_str().unwrap();
+            let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+            let mut wanted: Vec<&str> = ["name", "kind", "replaces-crates-io", "auth-required"]
+                .into_iter()
+                .chain(
+                    KIND_SPECIFIC_KEYS
+                        .iter()
+                        .filter(|(_, of)| of.as_str() == kind)
+                        .map(|(key, _)| *key),
+                )
+                .collect();
+            keys.sort_unstable();
+            wanted.sort_unstable();
+            assert_eq!(keys, wanted, "{shown}");
+        }
+        assert!(shown.contains("git-dir = "), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let again = load(&shown).unwrap().to_redacted_toml().unwrap();
+        assert_eq!(again, shown);
     }
 
     #[test]

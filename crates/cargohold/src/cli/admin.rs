@@ -8,7 +8,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use cargohold_protocol::index::format_pubtime;
 use clap::builder::PossibleValuesParser;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::access::Role;
 use crate::app::App;
@@ -24,8 +24,12 @@ use crate::ops::{self};
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user
+    #[command(after_long_help = "\
+Examples:
+  cargohold user add alice
+  echo 'a long passphrase' | cargohold user add bob --admin --password-stdin")]
     Add {
-        /// Login of the new user
+        /// Login of the new user (letters, digits, `-` and `_`)
         name: String,
         /// Make the user an administrator
         #[arg(long)]
@@ -43,13 +47,24 @@ pub enum UserCommand {
         password_stdin: bool,
     },
     /// List users
-    List,
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable a user: every token of it stops working at once
-    Disable { name: String },
+    Disable {
+        /// Login of the user
+        name: String,
+    },
     /// Enable a disabled user again
-    Enable { name: String },
+    Enable {
+        /// Login of the user
+        name: String,
+    },
     /// Make a user an administrator (`--revoke` to take it back)
     Admin {
+        /// Login of the user
         name: String,
         /// Take the administrator role away instead
         #[arg(long)]
@@ -61,6 +76,11 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an API token and print it (only it) on standard output
+    #[command(after_long_help = "\
+Examples:
+  cargohold token create alice
+  cargohold token create ci-bot --name release --scope publish-new,publish-update \\
+      --crate 'acme-*' --registry main --expires-in 90")]
     Create {
         /// Login of the user the token acts for
         user: String,
@@ -90,25 +110,39 @@ pub enum TokenCommand {
         json: bool,
     },
     /// Revoke a token by its id (from `token list`)
-    Revoke { id: i64 },
+    Revoke {
+        /// The token's id, as `token list` shows it
+        id: i64,
+    },
 }
 
 /// `team` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TeamCommand {
     /// Create a team; give it crates with `cargo owner --add team:NAME`
-    Create { name: String },
+    Create {
+        /// Name of the new team (letters, digits, `-` and `_`)
+        name: String,
+    },
     /// List teams and their members
-    List,
+    List {
+        /// Print JSON instead of a list
+        #[arg(long)]
+        json: bool,
+    },
     /// Add users to a team
     AddMember {
+        /// The team to add them to
         team: String,
+        /// Logins of the users to add
         #[arg(required = true)]
         users: Vec<String>,
     },
     /// Remove users from a team
     RemoveMember {
+        /// The team to remove them from
         team: String,
+        /// Logins of the users to remove
         #[arg(required = true)]
         users: Vec<String>,
     },
@@ -136,35 +170,71 @@ impl GranteeArgs {
     }
 }
 
+/// A role in a registry, as `--role` takes it; each includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Read a private registry; yank and change the owners of crates one owns
+    Read,
+    /// Read, and publish crates with new names
+    Publish,
+    /// Act as an owner of every crate of the registry
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Read => Role::Read,
+            RoleArg::Publish => Role::Publish,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
 /// `permission` subcommands. A registry without any grant is open to every user;
 /// the first grant closes it to everyone not granted. Administrators may do anything.
 #[derive(Debug, Subcommand)]
 pub enum PermissionCommand {
-    /// Give a user or team a role in a registry: read, publish (read + new crates) or admin
+    /// Give a user or team a role in a registry; the first grant closes the registry to users without one
+    #[command(after_long_help = "\
+Examples:
+  cargohold permission grant --registry main --team core --role publish
+  cargohold permission grant --registry private --user ci-bot --role read")]
     Grant {
-        #[arg(long, value_name = "R", default_value = "main")]
+        /// The registry (`cargohold config show` lists them)
+        #[arg(long, value_name = "R")]
         registry: String,
         #[command(flatten)]
         grantee: GranteeArgs,
+        /// The role to give
         #[arg(long, value_name = "ROLE")]
-        role: String,
+        role: RoleArg,
     },
-    /// Take a user's or team's role in a registry away
+    /// Take a user's or team's role in a registry away; without grants, a registry is open to every user
     Revoke {
-        #[arg(long, value_name = "R", default_value = "main")]
+        /// The registry (`cargohold config show` lists them)
+        #[arg(long, value_name = "R")]
         registry: String,
         #[command(flatten)]
         grantee: GranteeArgs,
     },
     /// List who holds which role in a registry
     List {
-        #[arg(long, value_name = "R", default_value = "main")]
+        /// The registry (`cargohold config show` lists them)
+        #[arg(long, value_name = "R")]
         registry: String,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
     },
 }
 
 /// Options of `audit`.
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  cargohold audit --crate my-crate --since 7d
+  cargohold audit --user alice --action token_create --json")]
 pub struct AuditArgs {
     /// Only events of this registry
     #[arg(long, value_name = "R")]
@@ -183,7 +253,7 @@ pub struct AuditArgs {
     #[arg(long, value_name = "WHEN", value_parser = parse_since)]
     since: Option<i64>,
     /// Most events to show, newest first
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = 50)]
     limit: i64,
     /// Print JSON instead of a table
     #[arg(long)]
@@ -220,17 +290,28 @@ pub async fn user(app: App, command: UserCommand) -> anyhow::Result<()> {
             outln!("set the web password of `{name}`; it can sign in at /login");
             return Ok(());
         }
-        UserCommand::List => {
-            outln!("{:<24} {:<6} {:<9} created", "login", "admin", "disabled");
-            for user in ops::users::list(&app, None).await? {
-                outln!(
-                    "{:<24} {:<6} {:<9} {}",
-                    user.login,
-                    yes_no(user.is_admin),
-                    yes_no(user.disabled_at.is_some()),
-                    format_pubtime(user.created_at)
-                );
+        UserCommand::List { json } => {
+            let users = ops::users::list(&app, None).await?;
+            if json {
+                let users: Vec<_> = users
+                    .into_iter()
+                    .map(crate::api::admin::User::from)
+                    .collect();
+                outln!("{}", serde_json::to_string_pretty(&users)?);
+                return Ok(());
             }
+            let rows: Vec<[String; 4]> = users
+                .into_iter()
+                .map(|user| {
+                    [
+                        user.login,
+                        yes_no(user.is_admin).to_owned(),
+                        yes_no(user.disabled_at.is_some()).to_owned(),
+                        format_pubtime(user.created_at),
+                    ]
+                })
+                .collect();
+            print_table(["login", "admin", "disabled", "created"], &rows);
             return Ok(());
         }
         UserCommand::Disable { name } => (name, UserChange::Disable),
@@ -267,6 +348,9 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
             expires_in,
         } => {
             let scopes = Scope::parse_all(&scopes)?;
+            for registry in &registries {
+                app.registry_for_operator(registry)?;
+            }
             let request = TokenRequest {
                 name: name.unwrap_or_default(),
                 scopes,
@@ -284,51 +368,59 @@ pub async fn token(app: App, command: TokenCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let now = clock::now();
-            outln!(
-                "{:>5}  {:<16} {:<24} {:<10} {:<40} {:<20} last used",
-                "id",
-                "user",
-                "name",
-                "state",
-                "scopes",
-                "expires"
+            let rows: Vec<[String; 7]> = tokens
+                .into_iter()
+                .map(|t| {
+                    let state = match (t.revoked_at, t.expires_at) {
+                        (Some(_), _) => "revoked",
+                        (None, Some(at)) if at <= now => "expired",
+                        _ => "active",
+                    };
+                    let mut scopes = t.scopes.clone();
+                    if !t.crate_patterns.is_empty() {
+                        scopes.push_str(&format!(" crates={}", t.crate_patterns));
+                    }
+                    if !t.registries.is_empty() {
+                        scopes.push_str(&format!(" registries={}", t.registries));
+                    }
+                    [
+                        t.id.to_string(),
+                        t.login,
+                        t.name,
+                        state.to_owned(),
+                        scopes,
+                        t.expires_at.map_or("never".into(), format_pubtime),
+                        t.last_used_at.map_or("never".into(), format_pubtime),
+                    ]
+                })
+                .collect();
+            print_table(
+                [
+                    "id",
+                    "user",
+                    "name",
+                    "state",
+                    "scopes",
+                    "expires",
+                    "last used",
+                ],
+                &rows,
             );
-            for t in tokens {
-                let state = match (t.revoked_at, t.expires_at) {
-                    (Some(_), _) => "revoked",
-                    (None, Some(at)) if at <= now => "expired",
-                    _ => "active",
-                };
-                let mut scopes = t.scopes.clone();
-                if !t.crate_patterns.is_empty() {
-                    scopes.push_str(&format!(" crates={}", t.crate_patterns));
-                }
-                if !t.registries.is_empty() {
-                    scopes.push_str(&format!(" registries={}", t.registries));
-                }
-                outln!(
-                    "{:>5}  {:<16} {:<24} {:<10} {:<40} {:<20} {}",
-                    t.id,
-                    t.login,
-                    t.name,
-                    state,
-                    scopes,
-                    t.expires_at.map_or("never".into(), format_pubtime),
-                    t.last_used_at.map_or("never".into(), format_pubtime)
-                );
-            }
         }
         TokenCommand::Revoke { id } => {
-            let before = clock::now();
+            // Looked at first: `ops::tokens::revoke` answers the same row either way.
+            let already = crate::db::tokens::find(app.db.read(), id)
+                .await?
+                .and_then(|t| t.revoked_at);
             let token = ops::tokens::revoke(&app, id, None).await?;
-            match token.revoked_at {
-                Some(at) if at < before => outln!(
-                    "token {id} (`{}` of `{}`) was already revoked, at {}",
+            match already {
+                Some(at) => outln!(
+                    "no change: token {id} (`{}` of `{}`) was already revoked, at {}",
                     token.name,
                     token.login,
                     format_pubtime(at)
                 ),
-                _ => outln!(
+                None => outln!(
                     "revoked token {id} (`{}` of `{}`); it no longer works",
                     token.name,
                     token.login
@@ -347,18 +439,47 @@ pub async fn team(app: App, command: TeamCommand) -> anyhow::Result<()> {
                 "created team `{name}`; add members with `cargohold team add-member {name} USER...`"
             );
         }
-        TeamCommand::List => {
-            for team in ops::teams::list(&app, None).await? {
-                outln!("{}: {}", team.name, team.members.join(", "));
+        TeamCommand::List { json } => {
+            let teams = ops::teams::list(&app, None).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&teams)?);
+                return Ok(());
+            }
+            for team in teams {
+                if team.members.is_empty() {
+                    outln!("{}: (no members)", team.name);
+                } else {
+                    outln!("{}: {}", team.name, team.members.join(", "));
+                }
             }
         }
         TeamCommand::AddMember { team, users } => {
             let changed = ops::teams::change_members(&app, &team, &users, true, None).await?;
-            outln!("added to `{team}`: {}", list_or_none(&changed));
+            let unchanged = not_in(&users, &changed);
+            outln!(
+                "{}",
+                members_changed(
+                    &team,
+                    "added to",
+                    &changed,
+                    &unchanged,
+                    ("was already a member", "were already members")
+                )
+            );
         }
         TeamCommand::RemoveMember { team, users } => {
             let changed = ops::teams::change_members(&app, &team, &users, false, None).await?;
-            outln!("removed from `{team}`: {}", list_or_none(&changed));
+            let unchanged = not_in(&users, &changed);
+            outln!(
+                "{}",
+                members_changed(
+                    &team,
+                    "removed from",
+                    &changed,
+                    &unchanged,
+                    ("was not a member", "were not members")
+                )
+            );
         }
     }
     Ok(())
@@ -371,50 +492,84 @@ pub async fn permission(app: App, command: PermissionCommand) -> anyhow::Result<
             grantee,
             role,
         } => {
-            let registry = app.registry(&registry)?.clone();
-            let role = Role::parse(&role)?;
+            let registry = app.registry_for_operator(&registry)?.clone();
+            let role = Role::from(role);
             let grantee = grantee.grantee();
-            ops::permissions::set(&app, &registry, &grantee, Some(role), None).await?;
-            outln!(
-                "{grantee} now holds `{role}` in registry `{}`",
-                registry.name
-            );
+            let change =
+                ops::permissions::change(&app, &registry, &grantee, Some(role), None).await?;
+            let name = &registry.name;
+            match change.previous.as_deref() {
+                Some(previous) if previous == role.as_str() => {
+                    outln!("no change: {grantee} already holds `{role}` in registry `{name}`")
+                }
+                Some(previous) => outln!(
+                    "{grantee} now holds `{role}` in registry `{name}` (instead of `{previous}`)"
+                ),
+                None => outln!("{grantee} now holds `{role}` in registry `{name}`"),
+            }
+            if let Some(notice) = &change.notice {
+                outln!("note: {notice}");
+            }
         }
         PermissionCommand::Revoke { registry, grantee } => {
-            let registry = app.registry(&registry)?.clone();
+            let registry = app.registry_for_operator(&registry)?.clone();
             let grantee = grantee.grantee();
-            let previous = ops::permissions::set(&app, &registry, &grantee, None, None).await?;
-            match previous {
+            let change = ops::permissions::change(&app, &registry, &grantee, None, None).await?;
+            match change.previous {
                 Some(role) => outln!(
-                    "{} no longer holds `{role}` in registry `{}`",
-                    grantee,
+                    "{grantee} no longer holds `{role}` in registry `{}`",
                     registry.name
                 ),
                 None => outln!(
-                    "no change: {} held no role in registry `{}`",
-                    grantee,
+                    "no change: {grantee} held no role in registry `{}`",
                     registry.name
                 ),
             }
+            if let Some(notice) = &change.notice {
+                outln!("note: {notice}");
+            }
         }
-        PermissionCommand::List { registry } => {
-            let registry = app.registry(&registry)?.clone();
+        PermissionCommand::List { registry, json } => {
+            let registry = app.registry_for_operator(&registry)?.clone();
             let permissions = ops::permissions::list(&app, &registry, None).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&permissions)?);
+                return Ok(());
+            }
             if permissions.open_to_all_users {
                 outln!(
-                    "registry `{}` has no grants: every user may read and publish new crates",
-                    registry.name
+                    "registry `{}` has no grants: every user may {} new crates",
+                    registry.name,
+                    if registry.auth_required {
+                        "read and publish"
+                    } else {
+                        "publish"
+                    }
                 );
+                return Ok(());
             }
-            for grant in permissions.grants {
-                outln!("{:<5} {:<24} {}", grant.kind, grant.holder, grant.role);
-            }
+            let rows: Vec<[String; 4]> = permissions
+                .grants
+                .into_iter()
+                .map(|grant| {
+                    [
+                        grant.kind,
+                        grant.holder,
+                        grant.role,
+                        format_pubtime(grant.granted_at),
+                    ]
+                })
+                .collect();
+            print_table(["kind", "holder", "role", "granted"], &rows);
         }
     }
     Ok(())
 }
 
 pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
+    if let Some(registry) = &args.registry {
+        app.registry_for_operator(registry)?;
+    }
     let filter = AuditFilter {
         registry: args.registry,
         crate_name: args.crate_name,
@@ -459,11 +614,70 @@ fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
 
-fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() {
-        "nobody new".into()
-    } else {
-        items.join(", ")
+/// Prints `rows` under `header`, each column as wide as its widest cell (the
+/// last one unpadded, so lines carry no trailing spaces).
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(|title| title.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        line
+    };
+    outln!("{}", line(header));
+    for row in rows {
+        outln!("{}", line(row.each_ref().map(String::as_str)));
+    }
+}
+
+/// The logins of `given` that are not among `changed` (logins compare without case), once each.
+fn not_in(given: &[String], changed: &[String]) -> Vec<String> {
+    let mut rest: Vec<String> = Vec::new();
+    for login in given {
+        let seen = |other: &String| other.eq_ignore_ascii_case(login);
+        if !changed.iter().any(seen) && !rest.iter().any(seen) {
+            rest.push(login.clone());
+        }
+    }
+    rest
+}
+
+/// What `team add-member` and `remove-member` did: who changed, and why the others did not.
+fn members_changed(
+    team: &str,
+    done: &str,
+    changed: &[String],
+    unchanged: &[String],
+    (one, several): (&str, &str),
+) -> String {
+    let why = match unchanged {
+        [] => String::new(),
+        [login] => format!("{login} {one}"),
+        _ => format!("{} {several}", and_list(unchanged)),
+    };
+    match (changed.is_empty(), why.is_empty()) {
+        (false, true) => format!("{done} `{team}`: {}", changed.join(", ")),
+        (false, false) => format!("{done} `{team}`: {}; {why}", changed.join(", ")),
+        (true, _) => format!("no change to `{team}`: {why}"),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 

@@ -59,6 +59,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the registry server
+    #[command(after_long_help = "\
+Examples:
+  cargohold serve
+  cargohold serve --listen 0.0.0.0:8000 --public-url https://crates.example.com/
+  cargohold --config /etc/cargohold/cargohold.toml serve")]
     Serve(ServeArgs),
     /// Manage users
     #[command(subcommand)]
@@ -75,8 +80,17 @@ pub enum Command {
     /// Show the audit log: who changed what, when, from where
     Audit(AuditArgs),
     /// Import .crate files (folders are walked); safe to run again and while `serve` runs
+    #[command(after_long_help = "\
+Examples:
+  cargohold import ./old-registry/crates
+  cargohold import --registry internal --owner alice my-crate-1.0.0.crate
+  cargohold import --registry crates-io-cache ~/.cargo/registry/cache")]
     Import(ImportArgs),
     /// Fetch every crate a Cargo.lock names into a proxy, ahead of time (for offline builds)
+    #[command(after_long_help = "\
+Examples:
+  cargohold mirror --registry crates-io-cache --lockfile Cargo.lock
+  cargohold mirror --registry all --lockfile ../app/Cargo.lock")]
     Mirror(MirrorArgs),
     /// Evict cached crates from a proxy by age and size (never what a local crate needs)
     Evict(EvictArgs),
@@ -87,8 +101,16 @@ pub enum Command {
     /// Remove blobs no version refers to, once older than a grace period
     Gc(GcArgs),
     /// Write a consistent backup of the embedded database and its blobs to a new directory (safe while `serve` runs)
+    #[command(after_long_help = "\
+Examples:
+  cargohold backup /backups/cargohold-2026-11-01
+  cargohold --data-dir /srv/cargohold backup /mnt/backups/today")]
     Backup(BackupArgs),
     /// Put a backup made by `backup` into an empty data directory
+    #[command(after_long_help = "\
+Examples:
+  cargohold restore /backups/cargohold-2026-11-01
+  cargohold restore --data-dir /srv/cargohold /mnt/backups/today   # then: cargohold check")]
     Restore(RestoreArgs),
     /// Inspect the configuration
     #[command(subcommand)]
@@ -317,7 +339,7 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     // A proxy takes imports (to fill its cache offline); a virtual registry over
     // local registries only passes them to its publish-to member.
-    let named = app.registry(&args.registry)?;
+    let named = app.registry_for_operator(&args.registry)?;
     if let Some(members) = &named.members
         && let Some(cache) = members.proxies.first()
     {
@@ -387,7 +409,7 @@ async fn mirror(config: Config, args: MirrorArgs) -> anyhow::Result<()> {
         )
     })?;
     let app = App::build(config).await?;
-    let registry = app.registry(&args.registry)?.clone();
+    let registry = app.registry_for_operator(&args.registry)?.clone();
     let started = std::time::Instant::now();
     let total = packages.len();
     let bar = progress_bar(total as u64);
@@ -422,7 +444,7 @@ async fn mirror(config: Config, args: MirrorArgs) -> anyhow::Result<()> {
 
 async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
-    let registry = app.registry(&args.registry)?.clone();
+    let registry = app.registry_for_operator(&args.registry)?.clone();
     let configured = registry
         .proxy
         .as_ref()
@@ -476,7 +498,7 @@ async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
 async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let registry = match &args.registry {
-        Some(name) => Some(app.registry(name)?.clone()),
+        Some(name) => Some(app.registry_for_operator(name)?.clone()),
         None => None,
     };
     let bar = progress_bar(0);
@@ -516,7 +538,7 @@ async fn reindex(config: Config, args: ReindexArgs) -> anyhow::Result<()> {
 async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let registry = match &args.registry {
-        Some(name) => Some(app.registry(name)?.clone()),
+        Some(name) => Some(app.registry_for_operator(name)?.clone()),
         None => None,
     };
     let bar = progress_bar(0);
@@ -755,4 +777,68 @@ fn output_failed(err: std::io::Error) -> ! {
     }
     eprintln!("error: could not write the output: {err}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every subcommand, with its path (`cargohold permission grant`).
+    fn commands(command: &clap::Command, path: &str, all: &mut Vec<(String, clap::Command)>) {
+        let path = format!("{path} {}", command.get_name()).trim().to_owned();
+        for sub in command.get_subcommands() {
+            commands(sub, &path, all);
+        }
+        all.push((path, command.clone()));
+    }
+
+    #[test]
+    fn every_argument_of_every_command_says_what_it_is() {
+        Cli::command().debug_assert();
+        let mut all = Vec::new();
+        commands(&Cli::command(), "", &mut all);
+        for (path, command) in &all {
+            assert!(command.get_about().is_some(), "`{path}` has no description");
+            for arg in command.get_arguments() {
+                let generated = matches!(arg.get_id().as_str(), "help" | "version");
+                assert!(
+                    generated || arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "`{path}`: the argument `{}` has no description",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_main_commands_show_examples_in_their_long_help() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), "", &mut all);
+        for wanted in [
+            "cargohold serve",
+            "cargohold import",
+            "cargohold mirror",
+            "cargohold user add",
+            "cargohold token create",
+            "cargohold permission grant",
+            "cargohold audit",
+            "cargohold backup",
+            "cargohold restore",
+        ] {
+            let (_, command) = all
+                .iter()
+                .find(|(path, _)| path == wanted)
+                .unwrap_or_else(|| panic!("no command `{wanted}`"));
+            let examples = command
+                .get_after_long_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(
+                examples.starts_with("Examples:") && examples.contains(wanted),
+                "`{wanted}`: {examples:?}"
+            );
+        }
+    }
 }

@@ -200,9 +200,11 @@ pub async fn change(
         (_, true) => format!("no change to the owners of `{}`", krate.name),
     };
     if !unchanged.is_empty() {
-        let why = match change {
-            Change::Add => "already an owner",
-            Change::Remove => "not an owner",
+        let why = match (change, unchanged.len()) {
+            (Change::Add, 1) => "is already an owner",
+            (Change::Add, _) => "are already owners",
+            (Change::Remove, 1) => "is not an owner",
+            (Change::Remove, _) => "are not owners",
         };
         message.push_str(&format!("; {} {why}", unchanged.join(", ")));
     }

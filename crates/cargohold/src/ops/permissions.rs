@@ -49,8 +49,29 @@ pub async fn list(app: &App, registry: &Registry, by: Option<&Actor>) -> AppResu
     })
 }
 
+/// Who may get into a registry, when a grant or a revocation changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessChange {
+    /// The first grant: users without one lost their implicit `publish` role.
+    Closed,
+    /// The last grant went: every user now holds `publish` implicitly.
+    Opened,
+}
+
+/// What a grant or a revocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PermissionChange {
+    /// The role the grantee held before.
+    pub previous: Option<String>,
+    /// Set when the change opened the registry to every user or closed it to those without a grant.
+    pub access: Option<AccessChange>,
+    /// What [`Self::access`] means for users, in words: for the operator, the page and the API.
+    pub notice: Option<String>,
+}
+
 /// Gives `grantee` `role` in `registry` (`None`: takes its role away); returns
-/// the role it held before. Administrators only.
+/// the role it held before. Administrators only. See [`change`] for the rest of what happened.
 pub async fn set(
     app: &App,
     registry: &Registry,
@@ -58,14 +79,29 @@ pub async fn set(
     role: Option<Role>,
     by: Option<&Actor>,
 ) -> AppResult<Option<String>> {
+    Ok(change(app, registry, grantee, role, by).await?.previous)
+}
+
+/// Gives `grantee` `role` in `registry` (`None`: takes its role away), and says
+/// whether that opened or closed the registry to users without a grant.
+/// Administrators only.
+pub async fn change(
+    app: &App,
+    registry: &Registry,
+    grantee: &Grantee,
+    role: Option<Role>,
+    by: Option<&Actor>,
+) -> AppResult<PermissionChange> {
     super::require_instance_admin(by)?;
     let mut tx = app.db.begin().await?;
     let holder = holder(&mut tx, grantee).await?;
+    let closed_before = db::grants::any(&mut tx, registry.id).await?;
     let now = clock::now();
     let previous = match role {
         Some(role) => db::grants::set(&mut tx, registry.id, holder, role.as_str(), now).await?,
         None => db::grants::remove(&mut tx, registry.id, holder).await?,
     };
+    let closed_after = db::grants::any(&mut tx, registry.id).await?;
     if previous.as_deref() != role.map(Role::as_str) {
         db::audit::insert(
             &mut tx,
@@ -94,7 +130,37 @@ pub async fn set(
     }
     tx.commit().await?;
     app.auth_cache.forget_all();
-    Ok(previous)
+    let access = match (closed_before, closed_after) {
+        (false, true) => Some(AccessChange::Closed),
+        (true, false) => Some(AccessChange::Opened),
+        _ => None,
+    };
+    Ok(PermissionChange {
+        previous,
+        access,
+        notice: access.map(|access| access_notice(registry, access)),
+    })
+}
+
+/// What opening or closing `registry` means for its users. A public registry's
+/// index and downloads stay open to anyone either way; roles decide the rest.
+fn access_notice(registry: &Registry, access: AccessChange) -> String {
+    let name = &registry.name;
+    match (access, registry.auth_required) {
+        (AccessChange::Closed, true) => format!(
+            "this is the first grant of `{name}`: users without a grant can no longer read or publish there"
+        ),
+        (AccessChange::Closed, false) => format!(
+            "this is the first grant of `{name}`: users without a grant can no longer publish there, \
+             nor yank or change the owners of their crates (its index stays public)"
+        ),
+        (AccessChange::Opened, true) => format!(
+            "this was the last grant of `{name}`: every user may now read and publish new crates there"
+        ),
+        (AccessChange::Opened, false) => format!(
+            "this was the last grant of `{name}`: every user may now publish new crates there"
+        ),
+    }
 }
 
 async fn holder(tx: &mut Tx, grantee: &Grantee) -> AppResult<Holder> {

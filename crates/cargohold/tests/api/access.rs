@@ -753,3 +753,128 @@ async fn an_administrators_token_without_the_admin_scope_has_no_admin_powers() {
         .unwrap();
     assert_eq!(with_admin_scope.status(), 200);
 }
+
+#[tokio::test]
+async fn cargo_owner_add_of_an_owner_says_it_is_already_one_and_remove_of_a_stranger_says_it_is_not()
+ {
+    let server = TestServer::start().await;
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("widget", "1.0.0"))
+            .await
+            .status(),
+        200
+    );
+    for login in ["alice", "bob", "carol"] {
+        add_user(&server, login).await;
+    }
+    let owners = |method: Method, users: &[&str]| {
+        server
+            .authed(
+                method,
+                "registries/main/api/v1/crates/widget/owners",
+                &server.admin_token,
+            )
+            .json(&serde_json::json!({ "users": users }))
+            .send()
+    };
+    let message = |answer: reqwest::Response| async move {
+        assert_eq!(answer.status(), 200);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        body["msg"].as_str().unwrap().to_owned()
+    };
+    let added = message(owners(Method::PUT, &["alice"]).await.unwrap()).await;
+    assert_eq!(added, "added alice as owner(s) of `widget`");
+    let again = message(owners(Method::PUT, &["alice"]).await.unwrap()).await;
+    assert_eq!(
+        again,
+        "no change to the owners of `widget`; alice is already an owner"
+    );
+    let mixed = message(
+        owners(Method::PUT, &["alice", "admin", "bob"])
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        mixed,
+        "added bob as owner(s) of `widget`; alice, admin are already owners"
+    );
+    let stranger = message(owners(Method::DELETE, &["carol"]).await.unwrap()).await;
+    assert_eq!(
+        stranger,
+        "no change to the owners of `widget`; carol is not an owner"
+    );
+    let main = server.app.registry("main").unwrap().clone();
+    let listed: Vec<String> = ops::owners::list(&server.app, &main, "widget")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|owner| owner.login)
+        .collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(!listed.contains(&"carol".to_owned()), "{listed:?}");
+}
+
+#[tokio::test]
+async fn the_first_grant_and_the_last_revocation_say_who_can_get_in_now() {
+    let server = private_server(0).await;
+    add_user(&server, "ci-bot").await;
+    add_user(&server, "alice").await;
+    let change = |registry: &str, login: &str, role: Option<Role>| {
+        let registry = server.app.registry(registry).unwrap().clone();
+        let grantee = Grantee::User(login.into());
+        let app = &server.app;
+        async move {
+            ops::permissions::change(app, &registry, &grantee, role, None)
+                .await
+                .unwrap()
+        }
+    };
+    use ops::permissions::AccessChange;
+
+    // `main` is private.
+    let first = change("main", "ci-bot", Some(Role::Read)).await;
+    assert_eq!(first.previous, None);
+    assert_eq!(first.access, Some(AccessChange::Closed));
+    assert_eq!(
+        first.notice.as_deref(),
+        Some(
+            "this is the first grant of `main`: users without a grant can no longer read or publish there"
+        )
+    );
+    let second = change("main", "alice", Some(Role::Publish)).await;
+    assert_eq!((second.access, second.notice), (None, None));
+    let upgraded = change("main", "ci-bot", Some(Role::Publish)).await;
+    assert_eq!(upgraded.previous.as_deref(), Some("read"));
+    assert_eq!(upgraded.access, None);
+    assert_eq!(change("main", "alice", None).await.access, None);
+    let last = change("main", "ci-bot", None).await;
+    assert_eq!(last.previous.as_deref(), Some("publish"));
+    assert_eq!(last.access, Some(AccessChange::Opened));
+    assert_eq!(
+        last.notice.as_deref(),
+        Some(
+            "this was the last grant of `main`: every user may now read and publish new crates there"
+        )
+    );
+    // Revoking what nobody holds opens nothing: there was nothing to close.
+    let nothing = change("main", "ci-bot", None).await;
+    assert_eq!((nothing.previous, nothing.access), (None, None));
+
+    // `other` is public: its index stays open to anyone either way.
+    let first = change("other", "ci-bot", Some(Role::Read)).await;
+    assert_eq!(first.access, Some(AccessChange::Closed));
+    let notice = first.notice.unwrap();
+    assert!(
+        notice.starts_with(
+            "this is the first grant of `other`: users without a grant can no longer publish there"
+        ),
+        "{notice}"
+    );
+    let last = change("other", "ci-bot", None).await;
+    assert_eq!(
+        last.notice.as_deref(),
+        Some("this was the last grant of `other`: every user may now publish new crates there")
+    );
+}
