@@ -272,6 +272,20 @@ impl App {
             }
             registries.insert(row.name, Arc::new(registry));
         }
+        // A restore without its configuration, or a renamed table, leaves crates
+        // nothing serves; say so rather than let them vanish quietly.
+        for (name, crates) in db::registries::crate_counts(db.read()).await? {
+            if crates > 0 && !registries.contains_key(&name) {
+                tracing::warn!(
+                    registry = %name,
+                    crates,
+                    "the database holds the registry `{name}` ({crates} crate{}), which the configuration \
+                     does not name, so none of it is served; add a [[registries]] table with name = \"{name}\" \
+                     (and its kind) to the configuration",
+                    if crates == 1 { "" } else { "s" }
+                );
+            }
+        }
         let download_cache = DownloadCache::new(config.download_cache_size);
         let rate_limits = RateLimits {
             auth_failures: RateLimit::per_minute(config.limits.auth_failures_per_minute),

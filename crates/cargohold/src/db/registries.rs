@@ -27,3 +27,11 @@ pub async fn ensure(pool: &Pool, name: &str, kind: &str, now: i64) -> sqlx::Resu
         .fetch_one(p)
         .await)
 }
+
+/// Every registry the database has rows for, with how many crates each holds.
+pub async fn crate_counts(pool: &Pool) -> sqlx::Result<Vec<(String, i64)>> {
+    const SQL: &str = "SELECT r.name, COUNT(c.id) FROM registries r
+                       LEFT JOIN crates c ON c.registry_id = r.id
+                       GROUP BY r.name ORDER BY r.name";
+    on_pool!(pool, |p| sqlx::query_as(SQL).fetch_all(p).await)
+}

@@ -1111,3 +1111,49 @@ async fn gc_lists_with_dry_run_then_removes_only_old_unreferenced_blobs() {
     let check = cargohold(data.path(), &["check"]);
     assert!(check.status.success(), "{check:?}");
 }
+
+#[test]
+fn a_registry_the_configuration_no_longer_names_is_pointed_out_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("cargohold.toml");
+    std::fs::write(
+        &config,
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"private\"\nauth-required = true\n",
+    )
+    .unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    let source = tempfile::tempdir().unwrap();
+    write_crate(source.path(), &CrateFixture::new("secret", "1.0.0"));
+    let imported = cargohold(
+        data.path(),
+        &[
+            "import",
+            "--registry",
+            "private",
+            source.path().to_str().unwrap(),
+        ],
+    );
+    assert!(imported.status.success());
+    let quiet = cargohold(data.path(), &["user", "list"]);
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("does not name"),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+
+    // The configuration loses `private` (a restore without its file, a renamed table).
+    std::fs::write(&config, "[[registries]]\nname = \"main\"\n").unwrap();
+    let listed = cargohold(data.path(), &["user", "list"]);
+    assert!(listed.status.success());
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        stderr.contains(
+            "the database holds the registry `private` (1 crate), which the configuration does not name"
+        ) && stderr.contains("name = \"private\""),
+        "{stderr}"
+    );
+}
