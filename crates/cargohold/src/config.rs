@@ -785,6 +785,22 @@ impl Config {
     /// The effective configuration as TOML, with secrets redacted: a file the
     /// loader accepts (each registry with the keys of its kind) and shows the same again.
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(&self.redacted())?)
+    }
+
+    /// [`Config::to_redacted_toml`] without where the data lives (`data-dir`,
+    /// `database-url`, `storage-url`, `git-dir`): what a backup keeps, so its data
+    /// can run elsewhere with the same registries and settings.
+    pub fn to_portable_toml(&self) -> anyhow::Result<String> {
+        let mut portable = toml::Table::try_from(self.redacted())?;
+        for location in ["data-dir", "database-url", "storage-url", "git-dir"] {
+            portable.remove(location);
+        }
+        Ok(toml::to_string_pretty(&portable)?)
+    }
+
+    /// The effective configuration with secrets replaced by `REDACTED`.
+    fn redacted(&self) -> Config {
         let mut shown = self.clone();
         shown.public_url = Some(self.public_url());
         shown.database_url = Some(redact_url(&self.database_url()));
@@ -804,7 +820,7 @@ impl Config {
                 let _ = upstream.set_password(Some("REDACTED"));
             }
         }
-        Ok(toml::to_string_pretty(&shown)?)
+        shown
     }
 }
 

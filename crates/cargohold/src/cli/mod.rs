@@ -652,6 +652,16 @@ async fn restore(config: Config, args: RestoreArgs) -> anyhow::Result<()> {
         copied.bytes,
         args.dir.display()
     );
+    let saved = args.dir.join(ops::backup::CONFIG_FILE);
+    if saved.is_file() {
+        outln!(
+            "the registries and settings it was made with are in {} (secrets redacted): serve with \
+             `--config {}`, or copy what differs into your configuration; git indexes are rebuilt by \
+             `serve` or `check --repair`",
+            saved.display(),
+            saved.display()
+        );
+    }
     Ok(())
 }
 

@@ -1,7 +1,9 @@
 //! `cargohold backup` and `restore` for the embedded setup (SQLite and a blob directory).
 //!
 //! A backup is itself a data directory: `cargohold.db` and `blobs/`, so `cargohold --data-dir
-//! BACKUP serve` would run it. It is consistent without stopping the server: the database is
+//! BACKUP serve` would run it. Beside them, `cargohold.toml` keeps the registries and settings
+//! it was made with (secrets redacted, data locations left out): the database alone does not
+//! say which registries are private, proxies or virtual. It is consistent without stopping the server: the database is
 //! copied as of one moment (`VACUUM INTO`), then every blob that copy names is copied; blobs are
 //! written before the rows that name them and never change, so each of them exists.
 
@@ -16,6 +18,9 @@ use crate::storage::BlobStore;
 
 /// The database file's name inside a backup (and a default data directory).
 const DATABASE_FILE: &str = "cargohold.db";
+
+/// The configuration's file name inside a backup.
+pub const CONFIG_FILE: &str = "cargohold.toml";
 
 /// What a backup or a restore copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +40,11 @@ pub async fn backup(app: &App, dir: &Path, progress: &dyn Fn(u64, u64)) -> anyho
     let keys = db::versions::all_blob_keys(&snapshot).await;
     close(&snapshot).await;
     let target = BlobStore::local(&dir.join("blobs"))?;
-    copy_blobs(&app.storage, &target, &keys?, progress).await
+    let copied = copy_blobs(&app.storage, &target, &keys?, progress).await?;
+    let config = dir.join(CONFIG_FILE);
+    std::fs::write(&config, app.config.to_portable_toml()?)
+        .with_context(|| format!("could not write {}", config.display()))?;
+    Ok(copied)
 }
 
 /// Puts the backup in `dir` into the data of `config`: its SQLite file must not exist

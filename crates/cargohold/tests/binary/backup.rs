@@ -82,8 +82,36 @@ async fn a_backup_of_a_running_server_restores_into_an_empty_data_dir_that_check
     );
     drop(server);
 
+    // The backup keeps the registries and settings it was made with, without
+    // where the data lived, and the configuration it holds reads back.
+    let saved = std::fs::read_to_string(backup.join("cargohold.toml")).unwrap();
+    assert!(saved.contains("name = \"main\""), "{saved}");
+    assert!(
+        !saved.contains("data-dir") && !saved.contains("database-url"),
+        "{saved}"
+    );
+    let shown = cargohold(
+        restored.path(),
+        &[
+            "--config",
+            backup.join("cargohold.toml").to_str().unwrap(),
+            "config",
+            "show",
+        ],
+    );
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+
     let printed = run_ok(restored.path(), &["restore", backup.to_str().unwrap()]);
     assert!(printed.contains("3 blobs"), "{printed}");
+    assert!(
+        printed.contains("the registries and settings it was made with are in")
+            && printed.contains("cargohold.toml"),
+        "{printed}"
+    );
     let checked = run_ok(restored.path(), &["check"]);
     assert!(checked.contains("0 problems"), "{checked}");
     // Restoring over data that is already there is refused.
