@@ -767,7 +767,12 @@ fn print_first_start(app: &App, first: &FirstStart) {
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
+    // PostgreSQL's notices (a migration's "already exists, skipping") are not news.
+    let default = if quiet {
+        "warn"
+    } else {
+        "info,sqlx::postgres::notice=warn"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
