@@ -581,26 +581,51 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
     };
     let events = ops::audit::list(&app, filter, None).await?;
     if args.json {
+        // Each detail as the JSON object it is, not as a string holding one.
+        let events = events
+            .iter()
+            .map(|event| {
+                let mut value = serde_json::to_value(event)?;
+                if let Ok(detail) = serde_json::from_str::<serde_json::Value>(&event.detail) {
+                    value["detail"] = detail;
+                }
+                Ok(value)
+            })
+            .collect::<serde_json::Result<Vec<_>>>()?;
         outln!("{}", serde_json::to_string_pretty(&events)?);
         return Ok(());
     }
-    for e in events {
-        let target = match (&e.crate_name, &e.version) {
-            (Some(krate), Some(version)) => format!("{krate}@{version}"),
-            (Some(krate), None) => krate.clone(),
-            _ => String::new(),
-        };
-        outln!(
-            "{}  {:<18} {:<16} {:<14} {:<8} {:<24} {}",
-            format_pubtime(e.at),
-            e.action,
-            e.actor.as_deref().unwrap_or("(operator)"),
-            e.client_addr.as_deref().unwrap_or("-"),
-            e.registry.as_deref().unwrap_or("-"),
-            target,
-            if e.detail == "{}" { "" } else { &e.detail },
-        );
-    }
+    let rows: Vec<[String; 7]> = events
+        .into_iter()
+        .map(|e| {
+            let target = match (&e.crate_name, &e.version) {
+                (Some(krate), Some(version)) => format!("{krate}@{version}"),
+                (Some(krate), None) => krate.clone(),
+                _ => "-".to_owned(),
+            };
+            [
+                format_pubtime(e.at),
+                e.action,
+                e.actor.unwrap_or_else(|| "(operator)".to_owned()),
+                e.client_addr.unwrap_or_else(|| "-".to_owned()),
+                e.registry.unwrap_or_else(|| "-".to_owned()),
+                target,
+                ops::audit::readable_detail(&e.detail),
+            ]
+        })
+        .collect();
+    print_table(
+        [
+            "WHEN (UTC)",
+            "ACTION",
+            "WHO",
+            "FROM",
+            "REGISTRY",
+            "ON",
+            "DETAIL",
+        ],
+        &rows,
+    );
     Ok(())
 }
 

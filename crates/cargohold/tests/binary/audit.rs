@@ -40,7 +40,7 @@ fn audit_refuses_an_unknown_action_and_lists_the_valid_ones() {
 
     let found = listed(dir.path(), &["--action", "user_add"]);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0]["detail"].as_str().unwrap().contains("alice"));
+    assert_eq!(found[0]["detail"]["login"], "alice");
 }
 
 #[test]
@@ -90,4 +90,28 @@ fn audit_since_takes_unix_seconds_rfc3339_times_dates_and_ages() {
             && stderr.contains("30m, 12h, 7d"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_audit_listing_has_a_header_and_reads_as_words_and_its_json_details_are_objects() {
+    let dir = with_alice();
+    let output = cargohold(dir.path(), &["audit"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("WHEN (UTC)") && header.contains("ACTION") && header.ends_with("DETAIL"),
+        "{text}"
+    );
+    let added = lines
+        .find(|line| line.contains("user_add"))
+        .expect("the user_add event");
+    assert!(
+        added.contains("login: alice") && !added.contains('{'),
+        "{text}"
+    );
+
+    let events = listed(dir.path(), &["--action", "user_add"]);
+    assert_eq!(events[0]["detail"]["login"], "alice", "{events:?}");
 }
