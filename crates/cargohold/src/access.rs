@@ -11,9 +11,9 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 
 use crate::app::{App, Registry};
-use crate::auth::{self, Actor, Scope};
+use crate::auth::{self, Actor, Asking, Scope};
 use crate::db::{self, Conn, crates::CrateRow};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Refusal};
 
 /// A user's role in a registry; each includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,7 +107,7 @@ async fn role_for_reading(
     Ok(role)
 }
 
-/// Fails with 403 unless `actor` holds at least `wanted` in `registry`.
+/// Fails with 403 unless `actor` holds at least `wanted` in `registry`; the refusal is logged.
 pub async fn require_role<'c>(
     conn: impl Into<Conn<'c>>,
     registry: &Registry,
@@ -116,6 +116,7 @@ pub async fn require_role<'c>(
 ) -> AppResult<Role> {
     let held = role_in(conn, registry, actor).await?;
     check_role(registry, actor, held, wanted)
+        .inspect_err(|err| actor.log_refusal(err, Some(&registry.name)))
 }
 
 /// 403 unless `held` is at least `wanted`, saying how to get it.
@@ -127,6 +128,18 @@ fn check_role(
 ) -> AppResult<Role> {
     match held {
         Some(role) if role >= wanted => Ok(role),
+        // Most often a developer whose stored token is not theirs, or who was never
+        // given a role: the answer says what they can do about it.
+        None if wanted == Role::Read => Err(AppError::Forbidden(format!(
+            "`{login}` has no role in registry `{name}`, and reading it needs `read`: ask an \
+             administrator for a role (they can grant it with `cargohold permission grant \
+             --registry {name} --user {login} --role read`); if this token is not yours, run \
+             `cargo logout --registry {name}`, then `cargo login --registry {name}` with a token \
+             of your own from {url}",
+            login = actor.login,
+            name = registry.name,
+            url = registry.login_url,
+        ))),
         held => Err(AppError::Forbidden(format!(
             "`{}` {} in registry `{}` and needs `{wanted}`; an administrator can grant it with \
              `cargohold permission grant --registry {} --user {} --role {wanted}`",
@@ -176,23 +189,38 @@ pub async fn require_crate_access<'c>(
     if owner {
         return Ok(());
     }
-    Err(AppError::Forbidden(match action {
-        CrateAction::Maintain => format!(
-            "crate `{}` exists and `{}` is not one of its owners; an owner can add you with \
-             `cargo owner --add {} {}`",
-            krate.name, actor.login, actor.login, krate.name
-        ),
-        CrateAction::ChangeOwners => format!(
-            "`{}` is not one of the user owners of crate `{}` (members of owning teams may publish \
-             and yank, but only user owners change owners); `cargo owner --list {}` shows who is",
-            actor.login, krate.name, krate.name
-        ),
-    }))
+    let err = not_an_owner(registry, actor, krate, action);
+    actor.log_refusal(&err, Some(&registry.name));
+    Err(err)
 }
 
-/// The gate in front of every read of a registry (index, `config.json`,
-/// downloads, search, owner lists): nothing for a public registry; for a private
-/// one, a valid token with the `read` scope whose user holds at least `read`.
+/// The 403 of [`require_crate_access`] when `actor` owns nothing of `krate`: which
+/// cargo command fixes it, naming the registry (without `--registry`, cargo
+/// would ask crates.io).
+fn not_an_owner(
+    registry: &Registry,
+    actor: &Actor,
+    krate: &CrateRow,
+    action: CrateAction,
+) -> AppError {
+    let (login, name, registry) = (&actor.login, &krate.name, &registry.name);
+    AppError::Forbidden(match action {
+        CrateAction::Maintain => format!(
+            "crate `{name}` exists and `{login}` is not one of its owners; an owner can add you \
+             with `cargo owner --add {login} {name} --registry {registry}`"
+        ),
+        CrateAction::ChangeOwners => format!(
+            "`{login}` is not one of the user owners of crate `{name}` (members of owning teams \
+             may publish and yank, but only user owners change owners); \
+             `cargo owner --list {name} --registry {registry}` shows who is"
+        ),
+    })
+}
+
+/// The gate in front of every read of a registry (index, downloads, search,
+/// owner lists): nothing for a public registry; for a private one, a valid token
+/// with the `read` scope whose user holds at least `read`. Every refusal is
+/// logged once, here, with its reason and whose it was.
 ///
 /// Without a token the answer is a 401 that names no crate, with the challenge
 /// cargo needs to retry with one.
@@ -213,14 +241,68 @@ pub async fn readable_registry<'a>(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
 ) -> AppResult<&'a Arc<Registry>> {
+    readable_registry_at(app, name, None, headers, peer).await
+}
+
+/// [`readable_registry`] for a request of `path`, which a refusal's log line names.
+pub async fn readable_registry_at<'a>(
+    app: &'a App,
+    name: &str,
+    path: Option<&(dyn fmt::Display + Sync)>,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> AppResult<&'a Arc<Registry>> {
     let registry = app.registry(name)?;
     if registry.auth_required {
         let client = auth::client_ip(app, headers, peer);
+        let token = auth::presented_token(headers);
         // Boxed, like every branch a cache hit does not take: the futures of the
         // hot routes stay small (docs/performance.md).
-        Box::pin(require_read(app, registry, headers, client)).await?;
+        Box::pin(read_gate(app, registry, token, client, path)).await?;
     }
     Ok(registry)
+}
+
+/// The registry named `name` for a request of its `config.json` (`path`):
+/// public registries at once; a private one for any valid token, whatever its
+/// scopes and its user's roles. The file holds no crate data, and cargo reads it
+/// with the stored token before `cargo login` stores a new one: refusing a valid
+/// token without a role there would leave `cargo logout` as the only way out.
+/// Without a token, the same 401 challenge as every read.
+pub async fn config_readable<'a>(
+    app: &'a App,
+    name: &str,
+    path: &(dyn fmt::Display + Sync),
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> AppResult<&'a Arc<Registry>> {
+    let registry = app.registry(name)?;
+    if registry.auth_required {
+        let asking = Asking {
+            client: auth::client_ip(app, headers, peer),
+            registry: Some(registry),
+            path: Some(path),
+        };
+        let token = auth::presented_token(headers);
+        Box::pin(token_holder(app, registry, token, &asking)).await?;
+    }
+    Ok(registry)
+}
+
+/// [`config_readable`] from memory: a public registry, or a private one shown a
+/// token found valid within `auth_cache::FRESH_FOR`. `None` when only
+/// [`config_readable`] can tell.
+pub fn config_readable_from_memory<'a>(
+    app: &'a App,
+    name: &str,
+    authorization: Option<&[u8]>,
+) -> Option<&'a Arc<Registry>> {
+    let registry = app.find_registry(name)?;
+    if !registry.auth_required {
+        return Some(registry);
+    }
+    let token = auth::token_in_authorization(authorization?)?;
+    auth::valid_in_memory(app, token).then_some(registry)
 }
 
 /// The registry called `name` when memory alone says a request showing
@@ -236,11 +318,8 @@ pub fn readable_from_memory<'a>(
     if !registry.auth_required {
         return Some(registry);
     }
-    // While some address is held back, every reader goes through the full check,
-    // which knows the addresses.
-    if app.rate_limits.auth_failures.anyone_blocked() {
-        return None;
-    }
+    // A token found valid is never held back by the failed-token limit, so
+    // memory needs no look at the client's address.
     let token = auth::token_in_authorization(authorization?)?;
     let (user_id, acts_as_admin) = auth::registry_reader_from_memory(app, token, &registry.name)?;
     let held = if acts_as_admin {
@@ -267,16 +346,13 @@ pub async fn warm_reader(app: &App, registry: &Registry, authorization: Option<&
     if !registry.auth_required {
         return true;
     }
-    if app.rate_limits.auth_failures.anyone_blocked() {
-        return false;
-    }
     let Some(token) = authorization.and_then(auth::token_in_authorization) else {
         return false;
     };
-    let Ok(actor) = Box::pin(auth::check_reader(app, token)).await else {
+    let Some(actor) = Box::pin(auth::check_reader(app, token)).await else {
         return false;
     };
-    if actor.require(Scope::Read, &registry.name, None).is_err() {
+    if actor.check(Scope::Read, &registry.name, None).is_err() {
         return false;
     }
     match Box::pin(role_for_reading(app, registry, &actor, false)).await {
@@ -296,22 +372,77 @@ pub async fn require_read_with(
     if !registry.auth_required {
         return Ok(None);
     }
+    read_gate(app, registry, token, client, None)
+        .await
+        .map(Some)
+}
+
+/// The read gate of the private `registry`: the holder of a valid `token` with
+/// the `read` scope and role. Each refusal is logged once, with `path` when given.
+async fn read_gate(
+    app: &App,
+    registry: &Registry,
+    token: Option<&str>,
+    client: Option<IpAddr>,
+    path: Option<&(dyn fmt::Display + Sync)>,
+) -> AppResult<Actor> {
+    let asking = Asking {
+        client,
+        registry: Some(registry),
+        path,
+    };
+    let actor = token_holder(app, registry, token, &asking).await?;
+    let held = match actor.check(Scope::Read, &registry.name, None) {
+        Ok(()) => role_for_reading(app, registry, &actor, true).await?,
+        Err(err) => return Err(refused_reader(&actor, err, &asking)),
+    };
+    check_role(registry, &actor, held, Role::Read)
+        .map_err(|err| refused_reader(&actor, err, &asking))?;
+    Ok(actor)
+}
+
+/// The holder of the valid `token` shown to the private `registry`: without
+/// one, the 401 challenge cargo retries after; a token refused is answered and
+/// logged by `auth::authenticate_reader`.
+async fn token_holder(
+    app: &App,
+    registry: &Registry,
+    token: Option<&str>,
+    asking: &Asking<'_>,
+) -> AppResult<Actor> {
     let Some(token) = token else {
-        return Err(AppError::AuthRequired {
+        let err = AppError::AuthRequired {
             message: format!(
                 "registry `{}` is private: configure a credential provider \
                  (`[registry] global-credential-providers = [\"cargo:token\"]`) and \
-                 run `cargo login --registry NAME` with a token from {}",
-                registry.name, registry.login_url
+                 run `cargo login --registry {}` with a token from {}",
+                registry.name, registry.name, registry.login_url
             ),
             login_url: registry.login_url.clone(),
-        });
+        };
+        // Cargo's first request to a private registry comes without a token and is
+        // retried with one after this answer: a line per cargo command.
+        Refusal {
+            reason: "no token".into(),
+            path: asking.path.map(ToString::to_string),
+            ..Refusal::of(&err)
+                .registry(Some(&registry.name))
+                .client(asking.client)
+        }
+        .log();
+        return Err(err);
     };
-    let actor = auth::authenticate_reader(app, token, client).await?;
-    actor.require(Scope::Read, &registry.name, None)?;
-    let held = role_for_reading(app, registry, &actor, true).await?;
-    check_role(registry, &actor, held, Role::Read)?;
-    Ok(Some(actor))
+    auth::authenticate_reader(app, token, asking).await
+}
+
+/// `err`, a refusal of `actor`'s read, once logged with the path asked for.
+fn refused_reader(actor: &Actor, err: AppError, asking: &Asking<'_>) -> AppError {
+    Refusal {
+        path: asking.path.map(ToString::to_string),
+        ..actor.refusal(&err, asking.registry.map(|r| r.name.as_str()))
+    }
+    .log();
+    err
 }
 
 #[cfg(test)]

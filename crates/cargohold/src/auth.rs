@@ -12,10 +12,11 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::app::{App, AppState};
+use crate::app::{App, AppState, Registry};
 use crate::clock;
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, Refusal};
+use crate::rate_limit::Counted;
 
 /// Every token starts with this, so secret scanners can recognise a leaked one.
 pub const TOKEN_PREFIX: &str = "cargohold_";
@@ -183,8 +184,16 @@ impl Actor {
         self.is_admin && self.scopes.contains(&Scope::Admin)
     }
 
-    /// Fails with 403 unless the token allows `scope` on `registry` (and `krate`, when given).
+    /// Fails with 403 unless the token allows `scope` on `registry` (and `krate`,
+    /// when given); the refusal is logged ([`Actor::check`] for a check whose
+    /// failure is not the answer).
     pub fn require(&self, scope: Scope, registry: &str, krate: Option<&str>) -> AppResult<()> {
+        self.check(scope, registry, krate)
+            .inspect_err(|err| self.log_refusal(err, Some(registry)))
+    }
+
+    /// [`Actor::require`] without logging a refusal. Allocates nothing when allowed.
+    pub fn check(&self, scope: Scope, registry: &str, krate: Option<&str>) -> AppResult<()> {
         // A new token would not help someone who is not an administrator.
         if scope == Scope::Admin && !self.is_admin {
             return Err(AppError::Forbidden(format!(
@@ -197,7 +206,7 @@ impl Actor {
                 "this token does not have the `{scope}` scope; create a token with `--scope {scope}`"
             )));
         }
-        self.require_registry(registry)?;
+        self.check_registry(registry)?;
         if let Some(krate) = krate
             && !self.crate_patterns.is_empty()
             && !self
@@ -214,10 +223,16 @@ impl Actor {
     }
 
     /// Fails with 403 unless this is an administrator whose token has the `admin`
-    /// scope and is not limited to some registries or crates.
+    /// scope and is not limited to some registries or crates; the refusal is logged.
     pub fn require_instance_admin(&self) -> AppResult<()> {
+        self.check_instance_admin()
+            .inspect_err(|err| self.log_refusal(err, None))
+    }
+
+    /// [`Actor::require_instance_admin`] without logging a refusal.
+    pub fn check_instance_admin(&self) -> AppResult<()> {
         if !self.scopes.contains(&Scope::Admin) || !self.is_admin {
-            return self.require(Scope::Admin, "", None);
+            return self.check(Scope::Admin, "", None);
         }
         if !self.registries.is_empty() || !self.crate_patterns.is_empty() {
             return Err(AppError::Forbidden(
@@ -229,8 +244,14 @@ impl Actor {
         Ok(())
     }
 
-    /// Fails with 403 unless the token may be used on `registry` at all.
+    /// Fails with 403 unless the token may be used on `registry` at all; the refusal is logged.
     pub fn require_registry(&self, registry: &str) -> AppResult<()> {
+        self.check_registry(registry)
+            .inspect_err(|err| self.log_refusal(err, Some(registry)))
+    }
+
+    /// [`Actor::require_registry`] without logging a refusal.
+    pub fn check_registry(&self, registry: &str) -> AppResult<()> {
         if !self.registries.is_empty() && !self.registries.iter().any(|r| r == registry) {
             return Err(AppError::Forbidden(format!(
                 "this token is limited to the registries {} and cannot be used on `{registry}`",
@@ -238,6 +259,21 @@ impl Actor {
             )));
         }
         Ok(())
+    }
+
+    /// The log line of a refusal answered with `err` to this actor in `registry`.
+    pub fn refusal(&self, err: &AppError, registry: Option<&str>) -> Refusal {
+        Refusal {
+            user: Some(self.login.clone()),
+            token_id: self.token_id,
+            client: self.client_addr.clone(),
+            ..Refusal::of(err).registry(registry)
+        }
+    }
+
+    /// Logs [`Actor::refusal`]: for refusals decided where the actor is at hand.
+    pub fn log_refusal(&self, err: &AppError, registry: Option<&str>) {
+        self.refusal(err, registry).log();
     }
 
     /// Fails with 403 unless a token with these powers would be no stronger than
@@ -331,14 +367,77 @@ impl FromRequestParts<AppState> for ApiToken {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> AppResult<Self> {
         let client = client_addr(app, &parts.headers, &parts.extensions);
-        let token = presented_token(&parts.headers).ok_or_else(|| {
-            AppError::Unauthorized(
-                "this request needs an API token: create one with `cargohold token create USER` \
-                 and store it with `cargo login --registry NAME`"
-                    .into(),
-            )
-        })?;
-        authenticate(app, token, client).await.map(ApiToken)
+        let path = parts.uri.path();
+        let registry = registry_in_path(app, path);
+        let Some(token) = presented_token(&parts.headers) else {
+            let err = AppError::Unauthorized(format!(
+                "this request needs an API token: {}",
+                TokenSource::of(app, registry).get_one("get one")
+            ));
+            Refusal {
+                reason: "no token".into(),
+                ..Refusal::of(&err)
+                    .registry(registry.map(|r| r.name.as_str()))
+                    .client(client)
+                    .path(Some(path))
+            }
+            .log();
+            return Err(err);
+        };
+        let asking = Asking {
+            client,
+            registry,
+            path: Some(&path),
+        };
+        authenticate(app, token, &asking).await.map(ApiToken)
+    }
+}
+
+/// The registry a path under `/registries/{name}/` names, if there is one by that name.
+fn registry_in_path<'a>(app: &'a App, path: &str) -> Option<&'a Registry> {
+    let name = path.strip_prefix("/registries/")?.split('/').next()?;
+    app.find_registry(name).map(|registry| &**registry)
+}
+
+/// Who asks with a token, for the log line and the message of a refusal.
+#[derive(Clone, Copy)]
+pub struct Asking<'a> {
+    pub client: Option<IpAddr>,
+    /// The registry asked about, when the request names one.
+    pub registry: Option<&'a Registry>,
+    /// The path asked for, when known; formatted only for a refusal.
+    pub path: Option<&'a (dyn fmt::Display + Sync)>,
+}
+
+/// Where a developer gets a token: the registry's login URL (what cargo calls
+/// `{api}/me`, which leads to the account page), or the account page itself when
+/// the request names no registry. Never the server's command line, which only
+/// its operators can run.
+struct TokenSource {
+    url: String,
+    registry: String,
+}
+
+impl TokenSource {
+    fn of(app: &App, registry: Option<&Registry>) -> Self {
+        match registry {
+            Some(registry) => Self {
+                url: registry.login_url.clone(),
+                registry: registry.name.clone(),
+            },
+            None => Self {
+                url: format!("{}me", app.config.public_url()),
+                registry: "NAME".into(),
+            },
+        }
+    }
+
+    /// `{get} at URL and store it with `cargo login --registry NAME``.
+    fn get_one(&self, get: &str) -> String {
+        format!(
+            "{get} at {} and store it with `cargo login --registry {}`",
+            self.url, self.registry
+        )
     }
 }
 
@@ -404,10 +503,16 @@ pub fn reader_from_memory(app: &App, token: &str) -> Option<Actor> {
 pub fn registry_reader_from_memory(app: &App, token: &str, registry: &str) -> Option<(i64, bool)> {
     kept_reader(app, token, |actor| {
         actor
-            .require(Scope::Read, registry, None)
+            .check(Scope::Read, registry, None)
             .is_ok()
             .then(|| (actor.user_id, actor.acts_as_admin()))
     })
+}
+
+/// Whether `token` was found valid within `auth_cache::FRESH_FOR` and is still
+/// live: what a private registry's `config.json` asks of a reader. Nothing is copied.
+pub fn valid_in_memory(app: &App, token: &str) -> bool {
+    kept_reader(app, token, |_| Some(())).is_some()
 }
 
 /// `read` of the kept holder of `token`, when its check is fresh and the token live.
@@ -449,76 +554,166 @@ pub fn client_ip(app: &App, headers: &HeaderMap, peer: Option<IpAddr>) -> Option
 
 /// Checks a presented token and returns who holds it.
 ///
-/// A client address whose recent checks failed too often gets 429 before its
-/// token is even looked at, so tokens cannot be guessed at speed.
-pub async fn authenticate(app: &App, token: &str, client: Option<IpAddr>) -> AppResult<Actor> {
-    authenticate_with(app, token, client, false).await
+/// A token that fails the check counts against the client's address, and an
+/// address over its limit (`limits.auth-failures-per-minute`) is answered 429
+/// instead of 401, so tokens cannot be guessed at speed. A valid token is never
+/// held back: one client with an expired token behind a shared address (a CI job
+/// behind an office's NAT) must not lock everyone else there out. The refusal is
+/// logged once, here, with what was wrong with the token.
+pub async fn authenticate(app: &App, token: &str, asking: &Asking<'_>) -> AppResult<Actor> {
+    authenticate_with(app, token, asking, false).await
 }
 
 /// [`authenticate`] for the reads of a private registry (index files, downloads),
 /// which may reuse a check of the same token made within a second (`auth_cache.rs`).
-pub async fn authenticate_reader(
-    app: &App,
-    token: &str,
-    client: Option<IpAddr>,
-) -> AppResult<Actor> {
-    authenticate_with(app, token, client, true).await
+pub async fn authenticate_reader(app: &App, token: &str, asking: &Asking<'_>) -> AppResult<Actor> {
+    authenticate_with(app, token, asking, true).await
 }
 
 async fn authenticate_with(
     app: &App,
     token: &str,
-    client: Option<IpAddr>,
+    asking: &Asking<'_>,
     reuse: bool,
 ) -> AppResult<Actor> {
-    let limit = &app.rate_limits.auth_failures;
-    if let Some(ip) = client
-        && let Some(retry_after) = limit.blocked(&ip)
-    {
-        return Err(too_many_failures(retry_after));
-    }
     match check_token(app, token, reuse).await {
         Ok(mut actor) => {
-            actor.client_addr = client.map(|ip| ip.to_string());
+            actor.client_addr = asking.client.map(|ip| ip.to_string());
             Ok(actor)
         }
-        Err(err @ AppError::Unauthorized(_)) => {
-            if let Some(ip) = client {
-                tracing::info!(client = %ip, "rejected an API token");
-                if let Some(retry_after) = limit.hit(&ip) {
-                    return Err(too_many_failures(retry_after));
-                }
+        Err(TokenFailure::Error(err)) => Err(err),
+        Err(TokenFailure::Refused(mut refused)) => {
+            if let Some(ip) = asking.client
+                && let Counted::Refused { retry_after, first } =
+                    app.rate_limits.auth_failures.count(&ip)
+            {
+                refused.limited = Some((retry_after, first));
             }
+            let err = refused.error(&TokenSource::of(app, asking.registry));
+            refused.refusal(&err, asking).log();
             Err(err)
         }
-        Err(err) => Err(err),
     }
 }
 
-fn too_many_failures(retry_after: u64) -> AppError {
-    AppError::TooManyRequests {
-        message: format!(
-            "too many requests with invalid tokens from this address; try again in {retry_after} s"
-        ),
-        retry_after,
+/// [`authenticate_reader`] without the failure limit or a log line, and always
+/// from the database: for filling the memory of [`reader_from_memory`] ahead of
+/// a request that will go the full way on failure. `None` for a token refused.
+pub async fn check_reader(app: &App, token: &str) -> Option<Actor> {
+    check_token(app, token, false).await.ok()
+}
+
+/// What was wrong with a presented token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenProblem {
+    /// No token has this hash.
+    Unknown,
+    Revoked,
+    /// Expired at this time (Unix seconds).
+    Expired(i64),
+    /// The token's user is disabled.
+    AccountDisabled,
+}
+
+/// A token refused by [`check_token`], with what is known of it.
+#[derive(Debug, Clone)]
+struct TokenRefusal {
+    problem: TokenProblem,
+    /// The token's user and id, and its name, when a token has this hash.
+    login: Option<String>,
+    token_id: Option<i64>,
+    token_name: Option<String>,
+    /// When the address is over its limit: seconds to wait, and whether this
+    /// refusal tripped the limit.
+    limited: Option<(u64, bool)>,
+}
+
+impl TokenRefusal {
+    fn unknown() -> Self {
+        Self {
+            problem: TokenProblem::Unknown,
+            login: None,
+            token_id: None,
+            token_name: None,
+            limited: None,
+        }
+    }
+
+    /// What the client is told: 401 saying what is wrong with the token
+    /// (revoked and unknown tokens alike) and where to get another; 429 when the
+    /// address is over its limit.
+    fn error(&self, source: &TokenSource) -> AppError {
+        if let Some((retry_after, _)) = self.limited {
+            return AppError::TooManyRequests {
+                message: format!(
+                    "too many requests with invalid tokens from this address; try again in \
+                     {retry_after} s (requests with a valid token are not held back)"
+                ),
+                retry_after,
+            };
+        }
+        AppError::Unauthorized(match self.problem {
+            TokenProblem::Unknown | TokenProblem::Revoked => format!(
+                "the API token is not valid (unknown or revoked); {}",
+                source.get_one("get a new one")
+            ),
+            TokenProblem::Expired(at) => format!(
+                "the API token `{}` expired on {}; {}",
+                self.token_name.as_deref().unwrap_or_default(),
+                cargohold_protocol::index::format_pubtime(at),
+                source.get_one("get a new one")
+            ),
+            TokenProblem::AccountDisabled => format!(
+                "the account `{}` is disabled; ask an administrator",
+                self.login.as_deref().unwrap_or_default()
+            ),
+        })
+    }
+
+    /// The log line: what was really wrong (which the client is not always told),
+    /// whose token it was, and whether the address's limit tripped.
+    fn refusal(&self, err: &AppError, asking: &Asking<'_>) -> Refusal {
+        let problem = match self.problem {
+            TokenProblem::Unknown => "unknown token".to_owned(),
+            TokenProblem::Revoked => "revoked token".to_owned(),
+            TokenProblem::Expired(at) => format!(
+                "token expired on {}",
+                cargohold_protocol::index::format_pubtime(at)
+            ),
+            TokenProblem::AccountDisabled => "disabled account".to_owned(),
+        };
+        let reason = match self.limited {
+            Some(_) => format!("{problem}; too many invalid tokens from this address"),
+            None => problem,
+        };
+        Refusal {
+            reason,
+            user: self.login.clone(),
+            token_id: self.token_id,
+            path: asking.path.map(ToString::to_string),
+            tripped: self.limited.is_some_and(|(_, first)| first),
+            ..Refusal::of(err)
+                .registry(asking.registry.map(|r| r.name.as_str()))
+                .client(asking.client)
+        }
     }
 }
 
-/// [`authenticate_reader`] without the failure limit, and always from the
-/// database: for filling the memory of [`reader_from_memory`] ahead of a request
-/// that will go the full way on failure.
-pub async fn check_reader(app: &App, token: &str) -> AppResult<Actor> {
-    check_token(app, token, false).await
+/// Why [`check_token`] did not return a holder.
+enum TokenFailure {
+    /// The token is not valid.
+    Refused(TokenRefusal),
+    /// The check could not be made (the database).
+    Error(AppError),
 }
 
-async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
-    let invalid = || {
-        AppError::Unauthorized(
-            "the API token is not valid (unknown or revoked); create a new one with \
-             `cargohold token create USER` and run `cargo login` again"
-                .into(),
-        )
-    };
+impl From<sqlx::Error> for TokenFailure {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Error(err.into())
+    }
+}
+
+async fn check_token(app: &App, token: &str, reuse: bool) -> Result<Actor, TokenFailure> {
     // A token that expired since it was kept goes to the database, which says so.
     if reuse && let Some(actor) = reader_from_memory(app, token) {
         return Ok(actor);
@@ -527,30 +722,33 @@ async fn check_token(app: &App, token: &str, reuse: bool) -> AppResult<Actor> {
     let presented = hex::encode(digest);
     let now = clock::now();
     let epoch = app.auth_cache.epoch();
-    let row = db::tokens::find_by_hash(app.db.read(), &presented)
-        .await?
-        .ok_or_else(invalid)?;
+    let Some(row) = db::tokens::find_by_hash(app.db.read(), &presented).await? else {
+        return Err(TokenFailure::Refused(TokenRefusal::unknown()));
+    };
     // The lookup already matched the hash; comparing again in constant time keeps
     // the decision itself free of timing differences.
-    if !bool::from(row.token_hash.as_bytes().ct_eq(presented.as_bytes()))
-        || row.revoked_at.is_some()
-    {
-        return Err(invalid());
+    if !bool::from(row.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
+        return Err(TokenFailure::Refused(TokenRefusal::unknown()));
     }
-    if let Some(expires_at) = row.expires_at
+    let problem = if row.revoked_at.is_some() {
+        Some(TokenProblem::Revoked)
+    } else if let Some(expires_at) = row.expires_at
         && expires_at <= now
     {
-        return Err(AppError::Unauthorized(format!(
-            "the API token `{}` expired on {}; create a new one with `cargohold token create`",
-            row.token_name,
-            cargohold_protocol::index::format_pubtime(expires_at)
-        )));
-    }
-    if row.user_disabled_at.is_some() {
-        return Err(AppError::Unauthorized(format!(
-            "the account `{}` is disabled; ask an administrator",
-            row.login
-        )));
+        Some(TokenProblem::Expired(expires_at))
+    } else if row.user_disabled_at.is_some() {
+        Some(TokenProblem::AccountDisabled)
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(TokenFailure::Refused(TokenRefusal {
+            problem,
+            login: Some(row.login),
+            token_id: Some(row.token_id),
+            token_name: Some(row.token_name),
+            limited: None,
+        }));
     }
     if row
         .last_used_at

@@ -254,6 +254,102 @@ impl IntoResponse for AppError {
     }
 }
 
+/// A refused request (401, 403, 429) as the log records it: why, and whose it
+/// was. Written once, where the refusal is decided and who asked is known (the
+/// token check, the read gate of a private registry, the role and ownership
+/// checks), also on the hot paths, which log nothing per request otherwise.
+/// Never holds the token itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// Why, in the log's words: for a token, what was wrong with it (unknown,
+    /// revoked, expired, disabled account), which the client is not always told.
+    pub reason: String,
+    /// The login of the token's or session's user, when known.
+    pub user: Option<String>,
+    pub token_id: Option<i64>,
+    pub registry: Option<String>,
+    /// The client's address (`cli` for the command line).
+    pub client: Option<String>,
+    /// The path asked for, when known.
+    pub path: Option<String>,
+    /// This refusal tripped a rate limit (the first 429 of its window): a warning.
+    pub tripped: bool,
+}
+
+impl Refusal {
+    /// A refusal answered with `err`, whose message is the reason.
+    pub fn of(err: &AppError) -> Self {
+        Self {
+            status: err.status().as_u16(),
+            reason: err.to_string(),
+            ..Self::default()
+        }
+    }
+
+    pub fn registry(self, registry: Option<&str>) -> Self {
+        Self {
+            registry: registry.filter(|r| !r.is_empty()).map(str::to_owned),
+            ..self
+        }
+    }
+
+    pub fn client(self, client: Option<std::net::IpAddr>) -> Self {
+        Self {
+            client: client.map(|ip| ip.to_string()),
+            ..self
+        }
+    }
+
+    pub fn path(self, path: Option<&str>) -> Self {
+        Self {
+            path: path.map(str::to_owned),
+            ..self
+        }
+    }
+
+    /// Writes the one line of this refusal: INFO, or WARN when it trips a rate limit.
+    pub fn log(&self) {
+        let Self {
+            status,
+            reason,
+            user,
+            token_id,
+            registry,
+            client,
+            path,
+            tripped,
+        } = self;
+        let user = user.as_deref();
+        let registry = registry.as_deref();
+        let client = client.as_deref();
+        let path = path.as_deref();
+        if *tripped {
+            tracing::warn!(
+                status,
+                reason,
+                user.login = user,
+                token.id = token_id,
+                registry,
+                client,
+                path,
+                "refused, and the rate limit tripped: this address is answered 429 for the rest of the minute"
+            );
+        } else {
+            tracing::info!(
+                status,
+                reason,
+                user.login = user,
+                token.id = token_id,
+                registry,
+                client,
+                path,
+                "refused"
+            );
+        }
+    }
+}
+
 /// Maps a unique-constraint violation to a chosen error, leaving other errors as they are.
 pub trait ResultExt<T> {
     /// Replaces a unique violation (both SQLite and PostgreSQL) with `make()`.

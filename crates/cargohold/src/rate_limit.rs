@@ -1,14 +1,15 @@
-//! Per-key rate limits over one-minute windows: failed token checks per client
-//! address, publishes per user.
+//! Per-key rate limits over one-minute windows: failed token checks and web
+//! sign-ins per client address, publishes per user.
 //!
-//! Written here rather than taken from a crate because the failed-login limit must
-//! ask "is this address blocked?" before checking a token, without counting the
-//! request; keyed limiters such as governor's only offer check-and-consume.
+//! Written here rather than taken from a crate because the web sign-in must ask
+//! "is this address blocked?" before checking a password, without counting the
+//! request, and the token check must know which refusal first went over the
+//! limit (it is logged as a warning); keyed limiters such as governor's only offer
+//! check-and-consume.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -21,16 +22,24 @@ const SWEEP_ABOVE: usize = 10_000;
 pub struct RateLimit<K> {
     limit: u32,
     windows: Mutex<HashMap<K, Window>>,
-    /// When this limiter was made: the clock of `last_full`.
-    created: Instant,
-    /// Milliseconds after `created` when some key last used its limit up (0: never).
-    last_full: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
     started: Instant,
     count: u32,
+    /// Whether an event was refused in this window already.
+    refused: bool,
+}
+
+/// What counting one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Within the limit.
+    Allowed,
+    /// Over the limit: the key may act again in `retry_after` seconds. `first`
+    /// for the first refusal of the window, when the limit trips.
+    Refused { retry_after: u64, first: bool },
 }
 
 impl<K: Eq + Hash + Clone> RateLimit<K> {
@@ -38,18 +47,7 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
         Self {
             limit,
             windows: Mutex::new(HashMap::new()),
-            created: Instant::now(),
-            last_full: AtomicU64::new(0),
         }
-    }
-
-    /// Whether some key may be blocked now, without a lock: false unless a key
-    /// used its limit up within the last minute. Lets the hot paths skip
-    /// [`RateLimit::blocked`] while nobody is.
-    pub fn anyone_blocked(&self) -> bool {
-        let last_full = self.last_full.load(Ordering::Relaxed);
-        last_full != 0
-            && (self.created.elapsed().as_millis() as u64) < last_full + WINDOW.as_millis() as u64
     }
 
     /// Seconds until `key` may act again, when its limit is used up; counts nothing.
@@ -66,33 +64,42 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
 
     /// Counts one event for `key`; returns the seconds to wait when the event is over the limit.
     pub fn hit(&self, key: &K) -> Option<u64> {
+        match self.count(key) {
+            Counted::Allowed => None,
+            Counted::Refused { retry_after, .. } => Some(retry_after),
+        }
+    }
+
+    /// Counts one event for `key`: [`RateLimit::hit`], telling the first refusal
+    /// of a window from the others.
+    pub fn count(&self, key: &K) -> Counted {
         if self.limit == 0 {
-            return None;
+            return Counted::Allowed;
         }
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.len() > SWEEP_ABOVE {
             windows.retain(|_, w| now < w.started + WINDOW);
         }
-        let window = windows.entry(key.clone()).or_insert(Window {
+        let fresh = Window {
             started: now,
             count: 0,
-        });
+            refused: false,
+        };
+        let window = windows.entry(key.clone()).or_insert(fresh);
         if now >= window.started + WINDOW {
-            *window = Window {
-                started: now,
-                count: 0,
+            *window = fresh;
+        }
+        if window.count >= self.limit {
+            let first = !window.refused;
+            window.refused = true;
+            return Counted::Refused {
+                retry_after: retry_after(window.started, now),
+                first,
             };
         }
-        if window.count >= self.limit {
-            return Some(retry_after(window.started, now));
-        }
         window.count += 1;
-        if window.count >= self.limit {
-            let at = now.duration_since(self.created).as_millis() as u64;
-            self.last_full.store(at.max(1), Ordering::Relaxed);
-        }
-        None
+        Counted::Allowed
     }
 }
 
@@ -111,9 +118,8 @@ mod tests {
         let limit = RateLimit::per_minute(2);
         assert_eq!(limit.blocked(&"a"), None);
         assert_eq!(limit.hit(&"a"), None);
-        assert!(!limit.anyone_blocked());
         assert_eq!(limit.hit(&"a"), None);
-        assert!(limit.anyone_blocked(), "the limit is used up");
+        assert!(limit.blocked(&"a").is_some(), "the limit is used up");
         let wait = limit.hit(&"a").expect("third event is over the limit");
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(limit.blocked(&"a").is_some());
@@ -128,6 +134,22 @@ mod tests {
             assert_eq!(limit.hit(&1), None);
         }
         assert_eq!(limit.blocked(&1), None);
-        assert!(!limit.anyone_blocked());
+        assert_eq!(limit.count(&1), Counted::Allowed);
+    }
+
+    #[test]
+    fn only_the_first_refusal_of_a_window_is_the_one_that_trips_the_limit() {
+        let limit = RateLimit::per_minute(1);
+        assert_eq!(limit.count(&"a"), Counted::Allowed);
+        let first = limit.count(&"a");
+        assert!(
+            matches!(first, Counted::Refused { first: true, retry_after } if (1..=60).contains(&retry_after)),
+            "{first:?}"
+        );
+        assert!(matches!(
+            limit.count(&"a"),
+            Counted::Refused { first: false, .. }
+        ));
+        assert_eq!(limit.count(&"b"), Counted::Allowed);
     }
 }

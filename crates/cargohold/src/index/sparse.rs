@@ -1,5 +1,6 @@
 //! `GET /registries/{registry}/index/config.json` and `GET /registries/{registry}/index/{path}`.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use axum::extract::{Path, Request, State};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use crate::app::{App, AppState, Registry};
 use crate::clock;
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppResult, Refusal};
 use crate::index::cache::{Cached, CachedFile};
 use crate::memory_answer::{HotHeaders, MemoryAnswer};
 use crate::virtual_registry::Resolved;
@@ -48,26 +49,45 @@ pub async fn index_file(State(app): State<AppState>, request: Request) -> Respon
 }
 
 /// [`config_json`] for a request whose parts are at hand (`routes::serve_hot`).
+/// A private registry's is served to every valid token (`access::config_readable`).
 pub async fn answer_config_json(
     app: &App,
     registry: &str,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
 ) -> Response {
-    match access::readable_registry(app, registry, headers, peer).await {
+    let path = IndexPath {
+        registry,
+        path: "config.json",
+    };
+    match access::config_readable(app, registry, &path, headers, peer).await {
         Ok(registry) => config_json_answer(registry).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-/// [`answer_config_json`] from memory, when it can tell who may read (`access::readable_from_memory`).
+/// [`answer_config_json`] from memory, when it can tell the token is valid
+/// (`access::config_readable_from_memory`).
 pub fn answer_config_json_from_memory(
     app: &App,
     registry: &str,
     presented: &HotHeaders<'_>,
 ) -> Option<MemoryAnswer> {
-    access::readable_from_memory(app, registry, presented.authorization)
+    access::config_readable_from_memory(app, registry, presented.authorization)
         .map(|registry| config_json_answer(registry))
+}
+
+/// The path of a file of `registry`'s index, as requested: formatted only for
+/// the log line of a refusal, so the hot paths build no string.
+struct IndexPath<'a> {
+    registry: &'a str,
+    path: &'a str,
+}
+
+impl fmt::Display for IndexPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/registries/{}/index/{}", self.registry, self.path)
+    }
 }
 
 fn config_json_answer(registry: &Registry) -> MemoryAnswer {
@@ -99,8 +119,10 @@ pub async fn answer_index_file(
     headers: &HeaderMap,
     peer: Option<IpAddr>,
 ) -> Response {
+    let asked = IndexPath { registry, path };
     let answer = async {
-        let registry = access::readable_registry(app, registry, headers, peer).await?;
+        let registry =
+            access::readable_registry_at(app, registry, Some(&asked), headers, peer).await?;
         let cached = match crate_name(path) {
             Some(name) => lookup(app, registry, name).await?,
             None => Cached::MISSING,
@@ -109,7 +131,9 @@ pub async fn answer_index_file(
     };
     match answer.await {
         Ok(Cached::File(file)) => file_answer(app, &HotHeaders::from_headers(headers), &file),
-        Ok(Cached::Refused { reason, .. }) => refused(&reason),
+        Ok(Cached::Refused { reason, .. }) => {
+            refused(&reason, &asked, auth::client_ip(app, headers, peer))
+        }
         Ok(Cached::Missing { .. }) => not_found(app),
         Err(err) => return err.into_response(),
     }
@@ -139,7 +163,15 @@ pub fn answer_index_file_from_memory(
     Some(match cached {
         Cached::File(file) => file_answer(app, presented, &file),
         Cached::Missing { .. } => not_found(app),
-        Cached::Refused { reason, .. } => refused(&reason),
+        // Memory does not know the client's address; the log line goes without it.
+        Cached::Refused { reason, .. } => refused(
+            &reason,
+            &IndexPath {
+                registry: &registry.name,
+                path,
+            },
+            None,
+        ),
     })
 }
 
@@ -204,7 +236,17 @@ fn not_found(app: &App) -> MemoryAnswer {
 
 /// A proxy's policy keeps the crate out. Cargo takes a 404 for "no such crate" and
 /// says only that; a 403 stops it with this body shown, so the user learns why.
-fn refused(reason: &str) -> MemoryAnswer {
+/// Logged like every refusal (they are rare: no cost to the answers that are not).
+fn refused(reason: &str, asked: &IndexPath<'_>, client: Option<IpAddr>) -> MemoryAnswer {
+    Refusal {
+        status: StatusCode::FORBIDDEN.as_u16(),
+        reason: reason.to_owned(),
+        path: Some(asked.to_string()),
+        ..Refusal::default()
+            .registry(Some(asked.registry))
+            .client(client)
+    }
+    .log();
     MemoryAnswer {
         status: StatusCode::FORBIDDEN,
         content_type: Some("text/plain; charset=utf-8"),

@@ -78,10 +78,13 @@ pub(crate) async fn create_in(
     };
     // A token is never stronger than its user.
     if scopes.contains(&Scope::Admin) && !user.is_admin {
-        return Err(AppError::Forbidden(format!(
-            "`{}` is not an administrator, so its tokens cannot have the `admin` scope",
-            user.login
-        )));
+        return Err(refused(
+            by,
+            AppError::Forbidden(format!(
+                "`{}` is not an administrator, so its tokens cannot have the `admin` scope",
+                user.login
+            )),
+        ));
     }
     for registry in &request.registries {
         app.registry(registry)?;
@@ -99,22 +102,27 @@ pub(crate) async fn create_in(
     }
 
     if user.disabled_at.is_some() {
-        return Err(AppError::Forbidden(format!(
-            "the account `{}` is disabled; enable it with `cargohold user enable {}` first",
-            user.login, user.login
-        )));
+        return Err(refused(
+            by,
+            AppError::Forbidden(format!(
+                "the account `{}` is disabled; enable it with `cargohold user enable {}` first",
+                user.login, user.login
+            )),
+        ));
     }
     let now = clock::now();
     let expires_at = request
         .expires_in_days
         .map(|days| now + i64::from(days) * 86_400);
     if let Some(actor) = by {
-        actor.may_grant(
-            &scopes,
-            &request.crate_patterns,
-            &request.registries,
-            expires_at,
-        )?;
+        actor
+            .may_grant(
+                &scopes,
+                &request.crate_patterns,
+                &request.registries,
+                expires_at,
+            )
+            .map_err(|err| refused(by, err))?;
     }
     let token = auth::generate_token();
     let token_hash = auth::hash_token(&token);
@@ -196,8 +204,8 @@ pub async fn revoke(app: &App, id: i64, by: Option<&Actor>) -> AppResult<TokenRo
     if let Some(actor) = by
         && !actor.login.eq_ignore_ascii_case(&token.login)
     {
-        // Others' tokens are not even confirmed to exist.
-        actor.require_instance_admin().map_err(|_| not_found())?;
+        // Others' tokens are not even confirmed to exist (and the 404 is no refusal to log).
+        actor.check_instance_admin().map_err(|_| not_found())?;
     }
     let now = clock::now();
     if db::tokens::revoke(&mut tx, id, now).await? {
@@ -220,6 +228,15 @@ pub async fn revoke(app: &App, id: i64, by: Option<&Actor>) -> AppResult<TokenRo
         revoked_at: token.revoked_at.or(Some(now)),
         ..token
     })
+}
+
+/// `err`, a refusal of what `by` asked, once logged (the command line's are
+/// printed to the operator instead).
+fn refused(by: Option<&Actor>, err: AppError) -> AppError {
+    if let Some(actor) = by {
+        actor.log_refusal(&err, None);
+    }
+    err
 }
 
 /// A crate pattern is a crate name, or a name prefix followed by `*`.

@@ -1,8 +1,9 @@
 //! Tokens on the API: missing, wrong, with or without `Bearer`, scoped.
 
 use cargohold::auth::Scope;
+use cargohold::ops;
 use cargohold::ops::tokens::TokenRequest;
-use cargohold_test_support::{CrateFixture, TestServer};
+use cargohold_test_support::{CrateFixture, TestServer, error_detail};
 
 #[tokio::test]
 async fn a_publish_without_a_token_is_unauthorized() {
@@ -137,6 +138,110 @@ async fn an_expired_token_is_refused_with_its_expiry() {
             &token,
             401,
             "expired on 1970-01-01",
+        )
+        .await;
+    // Developers cannot run the server's command line: they are sent to the page
+    // where they make tokens themselves.
+    server
+        .assert_publish_rejected(
+            CrateFixture::new("late", "1.0.0").publish_body(),
+            &token,
+            401,
+            &format!(
+                "get a new one at {}registries/main/me and store it with \
+                 `cargo login --registry main`",
+                server.url
+            ),
+        )
+        .await;
+}
+
+/// The message of a refusal of `token` (`None`: no token) for a publish, once
+/// checked to be a 401 that changed nothing.
+async fn publish_refusal(server: &TestServer, token: Option<&str>) -> String {
+    let before = server.stored_state().await;
+    let mut request = server
+        .client
+        .put(server.url("registries/main/api/v1/crates/new"))
+        .body(CrateFixture::new("refused", "1.0.0").publish_body());
+    if let Some(token) = token {
+        request = request.header("authorization", token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert_eq!(
+        server.stored_state().await,
+        before,
+        "nothing stored: {detail}"
+    );
+    detail
+}
+
+#[tokio::test]
+async fn a_refused_token_sends_the_developer_to_the_registrys_login_page_not_the_server_cli() {
+    let server = TestServer::start().await;
+    let login_page = format!("{}registries/main/me", server.url);
+    let revoked = ops::tokens::create(&server.app, "admin", TokenRequest::default(), None)
+        .await
+        .unwrap();
+    ops::tokens::revoke(&server.app, revoked.id, None)
+        .await
+        .unwrap();
+    let expired = server.create_user("lapsed").await;
+    server
+        .execute(
+            "UPDATE api_tokens SET expires_at = 1000 WHERE user_id = \
+             (SELECT id FROM users WHERE login = 'lapsed')",
+        )
+        .await;
+    let unknown = "cargohold_notARealTokenAtAll00000000000000000";
+    for token in [
+        Some(revoked.token.as_str()),
+        Some(&expired),
+        Some(unknown),
+        None,
+    ] {
+        let detail = publish_refusal(&server, token).await;
+        assert!(detail.contains(&login_page), "{detail}");
+        assert!(detail.contains("`cargo login --registry main`"), "{detail}");
+        assert!(!detail.contains("cargohold token"), "{detail}");
+    }
+    assert!(
+        publish_refusal(&server, Some(&revoked.token))
+            .await
+            .contains("not valid (unknown or revoked)")
+    );
+
+    // A request naming no registry points to the account page itself.
+    let me = server
+        .authed(reqwest::Method::GET, "api/v1/me", unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    let detail = error_detail(&me.text().await.unwrap()).unwrap();
+    assert!(detail.contains(&format!("{}me ", server.url)), "{detail}");
+    assert!(!detail.contains("cargohold token"), "{detail}");
+}
+
+#[tokio::test]
+async fn the_owner_hint_of_a_refused_publish_names_the_registry() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        server
+            .publish(&CrateFixture::new("acme-core", "1.0.0"))
+            .await
+            .status(),
+        200
+    );
+    let bob = server.create_user("bob").await;
+    server
+        .assert_publish_rejected(
+            CrateFixture::new("acme-core", "1.0.1").publish_body(),
+            &bob,
+            403,
+            "an owner can add you with `cargo owner --add bob acme-core --registry main`",
         )
         .await;
 }

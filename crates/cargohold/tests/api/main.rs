@@ -21,6 +21,7 @@ mod owners;
 mod proxy;
 mod publish;
 mod publish_rejections;
+mod refusals;
 mod s3;
 mod search;
 mod security;
