@@ -56,6 +56,9 @@ pub async fn grant(server: &TestServer, registry: &str, grantee: Grantee, role: 
 /// What an endpoint needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
+    /// A private registry's `config.json`: any valid token (it holds no crate data,
+    /// and `cargo login` reads it with the stored token).
+    ConfigJson,
     Read,
     Publish,
     Yank,
@@ -279,7 +282,7 @@ async fn every_endpoint_allows_exactly_the_callers_it_should() {
         let upload_version = format!("1.{minor}.1");
         let endpoints = [
             Endpoint {
-                need: Need::Read,
+                need: Need::ConfigJson,
                 method: Method::GET,
                 path: "registries/main/index/config.json".into(),
                 body: None,
@@ -405,7 +408,13 @@ async fn every_endpoint_allows_exactly_the_callers_it_should() {
                 endpoint.path,
                 caller.name
             );
-            match (caller.denied)(endpoint.need) {
+            // `config.json` is refused exactly to callers without a valid token, as the
+            // token API is.
+            let need = match endpoint.need {
+                Need::ConfigJson => Need::TokenApi,
+                need => need,
+            };
+            match (caller.denied)(need) {
                 Some(expected) => {
                     assert_eq!(status, expected, "{what}");
                     let detail = error_detail(&text).unwrap_or_default();
@@ -418,7 +427,7 @@ async fn every_endpoint_allows_exactly_the_callers_it_should() {
                     if expected == 401 {
                         assert!(challenge.is_some(), "401 carries a challenge: {what}");
                     }
-                    if endpoint.need == Need::Read {
+                    if matches!(endpoint.need, Need::Read | Need::ConfigJson) {
                         assert!(
                             !text.contains("widget"),
                             "a denied read names no crate: {what}"
@@ -434,6 +443,7 @@ async fn every_endpoint_allows_exactly_the_callers_it_should() {
 impl Endpoint {
     fn need_name(&self) -> &'static str {
         match self.need {
+            Need::ConfigJson => "config.json",
             Need::Read => "read",
             Need::Publish => "publish",
             Need::Yank => "yank",
