@@ -104,6 +104,10 @@ pub fn routes(app: &AppState) -> Routes {
             get(api::admin::list_teams).post(api::admin::create_team),
         )
         .route(
+            "/api/v1/admin/teams/{team}",
+            delete(api::admin::delete_team),
+        )
+        .route(
             "/api/v1/admin/teams/{team}/members",
             put(api::admin::add_members).delete(api::admin::remove_members),
         )

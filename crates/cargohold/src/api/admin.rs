@@ -186,6 +186,15 @@ pub async fn create_team(
     Ok(Changed::created())
 }
 
+/// `DELETE /api/v1/admin/teams/{team}`: what the team's deletion took away.
+pub async fn delete_team(
+    State(app): State<AppState>,
+    Path(team): Path<String>,
+    ApiToken(actor): ApiToken,
+) -> AppResult<Json<teams::DeletedTeam>> {
+    Ok(Json(teams::delete(&app, &team, Some(&actor)).await?))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MembersRequest {

@@ -138,6 +138,12 @@ pub enum TeamCommand {
         #[arg(required = true)]
         users: Vec<String>,
     },
+    /// Delete a team: its members leave it and the crates it owned keep their user owners.
+    /// A team that holds a role in a registry is refused until `permission revoke` takes it back
+    Delete {
+        /// The team to delete
+        name: String,
+    },
     /// Remove users from a team
     RemoveMember {
         /// The team to remove them from
@@ -452,6 +458,22 @@ pub async fn team(app: App, command: TeamCommand) -> anyhow::Result<()> {
                     outln!("{}: {}", team.name, team.members.join(", "));
                 }
             }
+        }
+        TeamCommand::Delete { name } => {
+            let deleted = ops::teams::delete(&app, &name, None).await?;
+            let list = |names: &[String]| {
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            };
+            outln!(
+                "deleted team `{}`; members were: {}; crates it no longer owns: {}",
+                deleted.name,
+                list(&deleted.members),
+                list(&deleted.crates)
+            );
         }
         TeamCommand::AddMember { team, users } => {
             let changed = ops::teams::change_members(&app, &team, &users, true, None).await?;

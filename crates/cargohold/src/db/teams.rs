@@ -97,3 +97,48 @@ pub async fn is_member<'c>(
         .await)?;
     Ok(count > 0)
 }
+
+/// The names of the registries where the team holds a grant, with the role.
+pub async fn grants<'c>(
+    conn: impl Into<Conn<'c>>,
+    team_id: i64,
+) -> sqlx::Result<Vec<(String, String)>> {
+    const SQL: &str = "SELECT r.name, g.role FROM registry_grants g
+                       JOIN registries r ON r.id = g.registry_id
+                       WHERE g.team_id = $1 ORDER BY r.name";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(team_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// The names of the crates the team owns.
+pub async fn owned_crates<'c>(
+    conn: impl Into<Conn<'c>>,
+    team_id: i64,
+) -> sqlx::Result<Vec<String>> {
+    const SQL: &str = "SELECT c.name FROM crate_team_owners o
+                       JOIN crates c ON c.id = o.crate_id
+                       WHERE o.team_id = $1 ORDER BY c.name";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(team_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Deletes the team with its memberships and crate ownerships (not its grants:
+/// the caller refuses a team that holds any).
+pub async fn delete(tx: &mut super::Tx, team_id: i64) -> sqlx::Result<()> {
+    for sql in [
+        "DELETE FROM crate_team_owners WHERE team_id = $1",
+        "DELETE FROM team_members WHERE team_id = $1",
+        "DELETE FROM teams WHERE id = $1",
+    ] {
+        on_conn!(&mut *tx, |c| sqlx::query(sql)
+            .bind(team_id)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(())
+}

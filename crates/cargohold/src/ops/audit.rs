@@ -28,6 +28,7 @@ pub const ACTIONS: &[&str] = &[
     "token_create",
     "token_revoke",
     "team_create",
+    "team_delete",
     "team_member_add",
     "team_member_remove",
     "permission_grant",

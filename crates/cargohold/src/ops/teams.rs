@@ -59,6 +59,63 @@ pub async fn create(app: &App, name: &str, by: Option<&Actor>) -> AppResult<i64>
     Ok(id)
 }
 
+/// What deleting a team took away.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletedTeam {
+    pub name: String,
+    pub members: Vec<String>,
+    /// Crates it owned; their user owners keep them.
+    pub crates: Vec<String>,
+}
+
+/// Deletes a team, its memberships and its crate ownerships; administrators only.
+///
+/// A team that holds a role in a registry is refused: dropping its grant could
+/// open the registry to every user (a registry without grants is open), so that
+/// is done first with `permission revoke`, which says what it changes.
+pub async fn delete(app: &App, name: &str, by: Option<&Actor>) -> AppResult<DeletedTeam> {
+    super::require_instance_admin(by)?;
+    let mut tx = app.db.begin().await?;
+    let team = find(&mut tx, name).await?;
+    let grants = db::teams::grants(&mut tx, team.id).await?;
+    if !grants.is_empty() {
+        let held: Vec<String> = grants
+            .iter()
+            .map(|(registry, role)| format!("`{role}` in `{registry}`"))
+            .collect();
+        let (registry, _) = &grants[0];
+        return Err(AppError::Conflict(format!(
+            "team `{}` holds {}; revoke that first (`cargohold permission revoke --registry {registry} \
+             --team {}`), which says whether the registry opens to everyone, then delete the team",
+            team.name,
+            held.join(", "),
+            team.name
+        )));
+    }
+    let members = db::teams::members(&mut tx, team.id).await?;
+    let crates = db::teams::owned_crates(&mut tx, team.id).await?;
+    db::teams::delete(&mut tx, team.id).await?;
+    let now = clock::now();
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            detail: Some(
+                serde_json::json!({ "team": team.name, "members": members, "crates": crates })
+                    .to_string(),
+            ),
+            ..super::audit_event(by, "team_delete")
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(DeletedTeam {
+        name: team.name,
+        members,
+        crates,
+    })
+}
+
 /// Every team with its members; administrators only.
 pub async fn list(app: &App, by: Option<&Actor>) -> AppResult<Vec<Team>> {
     super::require_instance_admin(by)?;

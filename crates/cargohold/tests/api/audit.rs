@@ -69,6 +69,12 @@ async fn each_change_leaves_exactly_one_event_with_actor_token_and_address() {
             Some(json!({ "team": "devs" })),
         ),
         (
+            "team_delete",
+            Method::DELETE,
+            "api/v1/admin/teams/devs".into(),
+            None,
+        ),
+        (
             "token_create",
             Method::PUT,
             "api/v1/me/tokens".into(),

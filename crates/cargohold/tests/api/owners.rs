@@ -165,3 +165,84 @@ async fn two_owners_removing_each_other_at_once_leave_one_owner() {
         );
     }
 }
+
+#[tokio::test]
+async fn deleting_a_team_takes_its_crates_from_it_and_a_team_holding_a_role_is_kept() {
+    use cargohold::ops;
+    let server = TestServer::start().await;
+    let response = server.publish(&CrateFixture::new("shared", "1.0.0")).await;
+    assert_eq!(response.status(), 200);
+    ops::teams::create(&server.app, "core", None).await.unwrap();
+    let (status, _) = owners_request(
+        &server,
+        reqwest::Method::PUT,
+        "shared",
+        &server.admin_token,
+        &["team:core"],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let admin = |method: reqwest::Method, path: &str| {
+        server
+            .client
+            .request(method, server.url(path))
+            .header("authorization", &server.admin_token)
+    };
+
+    // Holding a role, the team stays: dropping the grant could open the registry.
+    let response = admin(
+        reqwest::Method::PUT,
+        "api/v1/admin/registries/main/permissions",
+    )
+    .json(&json!({ "team": "core", "role": "publish" }))
+    .send()
+    .await
+    .unwrap();
+    assert!(response.status().is_success());
+    let before = server.stored_state().await;
+    let teams_before = server.count("SELECT COUNT(*) FROM teams").await;
+    let response = admin(reqwest::Method::DELETE, "api/v1/admin/teams/core")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(
+        detail.contains("team `core` holds `publish` in `main`")
+            && detail.contains("cargohold permission revoke --registry main --team core"),
+        "{detail}"
+    );
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM teams").await,
+        teams_before
+    );
+
+    let response = admin(
+        reqwest::Method::DELETE,
+        "api/v1/admin/registries/main/permissions",
+    )
+    .json(&json!({ "team": "core" }))
+    .send()
+    .await
+    .unwrap();
+    assert!(response.status().is_success());
+    let response = admin(reqwest::Method::DELETE, "api/v1/admin/teams/core")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let deleted: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(deleted["crates"], json!(["shared"]));
+    assert_eq!(
+        server.count("SELECT COUNT(*) FROM teams").await,
+        teams_before - 1
+    );
+    // The crate keeps its user owner, and no longer lists the team.
+    assert_eq!(server.owner_logins("shared").await, ["admin"]);
+    let response = admin(reqwest::Method::DELETE, "api/v1/admin/teams/core")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
