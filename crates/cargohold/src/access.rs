@@ -72,7 +72,7 @@ pub async fn role_in<'c>(
 }
 
 /// The role a registry's grants give `user_id`: `publish` when it has none.
-async fn granted_role<'c>(
+pub async fn granted_role<'c>(
     conn: impl Into<Conn<'c>>,
     registry: &Registry,
     user_id: i64,

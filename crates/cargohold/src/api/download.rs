@@ -39,7 +39,9 @@ pub async fn answer_download(
     peer: Option<IpAddr>,
 ) -> Response {
     let answer = async {
-        let registry = access::readable_registry(app, registry, headers, peer).await?;
+        // A refusal's log line names the file asked for.
+        let registry =
+            access::readable_registry_at(app, registry, Some(&file), headers, peer).await?;
         ops::download::open(app, registry, name, file).await
     };
     match answer.await {

@@ -120,11 +120,16 @@ pub async fn change(
     let now = clock::now();
     let mut changed = Vec::new();
     let mut unchanged = Vec::new();
+    // Users made owners, to tell when one of them could not use it (no role here).
+    let mut new_owners = Vec::new();
     for login in logins {
         let done = match (find_owner_ref(&mut tx, login).await?, change) {
             (OwnerRef::User(user), Change::Add) => {
                 let done =
                     db::owners::add(&mut tx, krate.id, user.id, Some(actor.user_id), now).await?;
+                if done && !user.is_admin {
+                    new_owners.push((user.id, user.login.clone()));
+                }
                 (done, user.login)
             }
             (OwnerRef::User(user), Change::Remove) => (
@@ -136,10 +141,12 @@ pub async fn change(
                 if !actor.acts_as_admin()
                     && !db::teams::is_member(&mut tx, team.id, actor.user_id).await?
                 {
-                    return Err(AppError::Forbidden(format!(
+                    let err = AppError::Forbidden(format!(
                         "`{}` is not a member of team `{}` and cannot make it an owner",
                         actor.login, team.name
-                    )));
+                    ));
+                    actor.log_refusal(&err, Some(&registry.name));
+                    return Err(err);
                 }
                 let done =
                     db::owners::add_team(&mut tx, krate.id, team.id, Some(actor.user_id), now)
@@ -207,6 +214,19 @@ pub async fn change(
             (Change::Remove, _) => "are not owners",
         };
         message.push_str(&format!("; {} {why}", unchanged.join(", ")));
+    }
+    for (user_id, login) in new_owners {
+        if access::granted_role(app.db.read(), registry, user_id)
+            .await?
+            .is_none()
+        {
+            message.push_str(&format!(
+                "; note: `{login}` has no role in registry `{}`, so cannot publish or yank `{}` until \
+                 an administrator grants one (`cargohold permission grant --registry {} --user {login} \
+                 --role read` at least)",
+                registry.name, krate.name, registry.name
+            ));
+        }
     }
     tracing::info!(krate.name = %krate.name, user.login = %actor.login, "{message}");
     Ok(message)

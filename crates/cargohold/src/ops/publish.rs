@@ -94,13 +94,15 @@ pub async fn publish(
     if actor.token_id.is_some()
         && let Some(retry_after) = app.rate_limits.publishes.hit(&actor.user_id)
     {
-        return Err(AppError::TooManyRequests {
+        let err = AppError::TooManyRequests {
             message: format!(
                 "`{}` has published more than {} times in the last minute; try again in {retry_after} s",
                 actor.login, app.config.limits.publishes_per_minute
             ),
             retry_after,
-        });
+        };
+        actor.log_refusal(&err, Some(&registry.name));
+        return Err(err);
     }
 
     // Cheap refusals first, when the name and version are known before unpacking.

@@ -888,3 +888,36 @@ async fn the_first_grant_and_the_last_revocation_say_who_can_get_in_now() {
         Some("this was the last grant of `other`: every user may now publish new crates there")
     );
 }
+
+#[tokio::test]
+async fn making_an_owner_of_a_user_without_a_role_says_they_cannot_use_it_yet() {
+    let server = private_server(30).await;
+    add_user(&server, "carol").await;
+    add_user(&server, "dave").await;
+    grant(&server, "main", Grantee::User("dave".into()), Role::Read).await;
+    let response = server
+        .publish(&CrateFixture::new("acme-core", "1.0.0"))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let response = server
+        .authed(
+            Method::PUT,
+            "registries/main/api/v1/crates/acme-core/owners",
+            &server.admin_token,
+        )
+        .json(&serde_json::json!({ "users": ["carol", "dave"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let msg = body["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("added carol, dave as owner(s)")
+            && msg.contains("note: `carol` has no role in registry `main`")
+            && msg.contains("--user carol --role read")
+            && !msg.contains("`dave` has no role"),
+        "{msg}"
+    );
+}
