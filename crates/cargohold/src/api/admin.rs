@@ -25,6 +25,9 @@ use crate::ops::{audit, tokens};
 pub struct Changed {
     pub ok: bool,
     pub changed: bool,
+    /// When a grant or revocation changed who may get into the registry, that in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 impl Changed {
@@ -35,6 +38,7 @@ impl Changed {
             Json(Changed {
                 ok: true,
                 changed: true,
+                notice: None,
             }),
         )
     }
@@ -139,7 +143,11 @@ pub async fn update_user(
     for change in changes {
         changed |= users::change(&app, &login, change, Some(&actor)).await?;
     }
-    Ok(Json(Changed { ok: true, changed }))
+    Ok(Json(Changed {
+        ok: true,
+        changed,
+        notice: None,
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -232,6 +240,7 @@ async fn change_members(
     Ok(Json(Changed {
         ok: true,
         changed: !changed.is_empty(),
+        notice: None,
     }))
 }
 
@@ -283,10 +292,11 @@ pub async fn grant_permission(
         Role::parse(request.role.as_deref().ok_or_else(|| {
             AppError::BadRequest("give the `role`: read, publish or admin".into())
         })?)?;
-    let previous = permissions::set(&app, registry, &grantee, Some(role), Some(&actor)).await?;
+    let change = permissions::change(&app, registry, &grantee, Some(role), Some(&actor)).await?;
     Ok(Json(Changed {
         ok: true,
-        changed: previous.as_deref() != Some(role.as_str()),
+        changed: change.previous.as_deref() != Some(role.as_str()),
+        notice: change.notice,
     }))
 }
 
@@ -300,10 +310,11 @@ pub async fn revoke_permission(
     actor.require_instance_admin()?;
     let registry = app.registry(&registry)?;
     let grantee = request.grantee()?;
-    let previous = permissions::set(&app, registry, &grantee, None, Some(&actor)).await?;
+    let change = permissions::change(&app, registry, &grantee, None, Some(&actor)).await?;
     Ok(Json(Changed {
         ok: true,
-        changed: previous.is_some(),
+        changed: change.previous.is_some(),
+        notice: change.notice,
     }))
 }
 

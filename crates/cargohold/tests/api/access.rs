@@ -921,3 +921,47 @@ async fn making_an_owner_of_a_user_without_a_role_says_they_cannot_use_it_yet() 
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn the_permissions_api_says_when_a_grant_closes_or_a_revocation_opens_the_registry() {
+    let server = private_server(0).await;
+    add_user(&server, "ci-bot").await;
+    let send = |method: Method, body: serde_json::Value| {
+        server
+            .authed(
+                method,
+                "api/v1/admin/registries/main/permissions",
+                &server.admin_token,
+            )
+            .json(&body)
+            .send()
+    };
+    let granted: serde_json::Value = send(
+        Method::PUT,
+        serde_json::json!({ "user": "ci-bot", "role": "read" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        granted["notice"]
+            .as_str()
+            .is_some_and(|notice| notice.starts_with("this is the first grant of `main`")),
+        "{granted}"
+    );
+    let revoked: serde_json::Value = send(Method::DELETE, serde_json::json!({ "user": "ci-bot" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        revoked["notice"]
+            .as_str()
+            .is_some_and(|notice| notice.starts_with("this was the last grant of `main`")),
+        "{revoked}"
+    );
+    assert_eq!(revoked["changed"], true);
+}
