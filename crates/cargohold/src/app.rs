@@ -53,6 +53,9 @@ pub struct App {
 pub struct RateLimits {
     /// Failed token checks per client address.
     pub auth_failures: RateLimit<IpAddr>,
+    /// Failed web sign-ins per client address: kept apart from tokens, so a CI job
+    /// with an expired token does not lock its office's browsers out.
+    pub sign_in_failures: RateLimit<IpAddr>,
     /// Publishes and uploads per user id.
     pub publishes: RateLimit<i64>,
 }
@@ -289,6 +292,7 @@ impl App {
         let download_cache = DownloadCache::new(config.download_cache_size);
         let rate_limits = RateLimits {
             auth_failures: RateLimit::per_minute(config.limits.auth_failures_per_minute),
+            sign_in_failures: RateLimit::per_minute(config.limits.auth_failures_per_minute),
             publishes: RateLimit::per_minute(config.limits.publishes_per_minute),
         };
         Ok(Self {

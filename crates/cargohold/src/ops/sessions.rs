@@ -26,14 +26,15 @@ pub struct NewSession {
 
 /// Signs `login` in with `password`. Every failure has the same message, so it
 /// never tells whether an account exists; failures count against the address's
-/// rate limit like invalid tokens do.
+/// own limit of failed sign-ins (the same number as for tokens), checked before
+/// the password, since a guess must not be told apart by its answer.
 pub async fn sign_in(
     app: &App,
     login: &str,
     password: &str,
     client: Option<IpAddr>,
 ) -> AppResult<NewSession> {
-    let limit = &app.rate_limits.auth_failures;
+    let limit = &app.rate_limits.sign_in_failures;
     if let Some(ip) = client
         && let Some(retry_after) = limit.blocked(&ip)
     {

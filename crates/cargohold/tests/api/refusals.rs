@@ -400,3 +400,52 @@ async fn the_bad_token_limit_tripping_is_logged_as_a_warning_once() {
     assert!(lines[3].contains(" INFO ") && lines[3].contains("status=429"));
     assert_eq!(server.stored_state().await, before, "nothing was stored");
 }
+
+#[tokio::test]
+async fn bad_tokens_from_an_address_do_not_lock_its_browsers_out_of_signing_in() {
+    let server = private_server(2).await;
+    let user = ops::users::NewUser {
+        login: "dev".into(),
+        password: Some("dev password".into()),
+        ..ops::users::NewUser::default()
+    };
+    ops::users::add(&server.app, user, None).await.unwrap();
+    for _ in 0..3 {
+        get(
+            &server,
+            "registries/main/index/config.json",
+            Some("cargohold_nope"),
+        )
+        .await;
+    }
+    assert_eq!(
+        get(
+            &server,
+            "registries/main/index/config.json",
+            Some("cargohold_nope")
+        )
+        .await
+        .status(),
+        429
+    );
+    let localhost = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    let session = ops::sessions::sign_in(&server.app, "dev", "dev password", localhost).await;
+    assert!(session.is_ok(), "{:?}", session.err());
+
+    // Wrong passwords have a limit of their own.
+    for _ in 0..2 {
+        let refused = ops::sessions::sign_in(&server.app, "dev", "guess", localhost).await;
+        assert!(matches!(
+            refused,
+            Err(cargohold::error::AppError::Unauthorized(_))
+        ));
+    }
+    let limited = ops::sessions::sign_in(&server.app, "dev", "guess", localhost).await;
+    assert!(
+        matches!(
+            limited,
+            Err(cargohold::error::AppError::TooManyRequests { .. })
+        ),
+        "{limited:?}"
+    );
+}
