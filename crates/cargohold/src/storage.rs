@@ -84,10 +84,12 @@ impl BlobStore {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("could not create the blob directory {}", dir.display()))?;
         // fsync each file and its directory: a publish is acknowledged only once its
-        // .crate would survive a power cut.
+        // .crate would survive a power cut. Deleting a blob (gc, eviction) also
+        // removes the directories it leaves empty.
         let store = LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("could not open the blob directory {}", dir.display()))?
-            .with_fsync(true);
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
         Ok(Self {
             inner: Arc::new(store),
             s3: None,

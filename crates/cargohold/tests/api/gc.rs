@@ -65,6 +65,8 @@ async fn gc_removes_old_orphans_and_keeps_fresh_ones_and_every_versions_blob() {
     assert_eq!(done.removed.len(), 1);
     assert_eq!(done.removed_bytes, 24);
     assert!(!old.exists());
+    // Nor is the version's directory left behind empty.
+    assert!(!old.parent().unwrap().exists(), "{}", old.display());
     assert!(in_flight.exists());
     for key in &keys {
         assert!(server.data_dir().join("blobs").join(key).exists(), "{key}");
