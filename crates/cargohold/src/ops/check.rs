@@ -155,7 +155,10 @@ impl fmt::Display for Problem {
                         write!(f, "{path} in HEAD differs from the database")
                     }
                     GitFault::Extra { path } => {
-                        write!(f, "{path} in HEAD belongs to no crate of the database")
+                        write!(
+                            f,
+                            "{path} is in HEAD but not among the index files of the database"
+                        )
                     }
                 }
             }
