@@ -1,10 +1,12 @@
 //! Signing in and out, and `/me`: the user's tokens and password.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
+use super::setup::login_command;
 use super::view::{self, LoginPage, MePage, TokenItem};
 use super::{
     CSRF_COOKIE, PageForm, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
@@ -124,9 +126,17 @@ pub async fn logout(
 /// What `/me` shows besides the tokens.
 #[derive(Default)]
 struct MeMessages {
-    new_token: Option<(String, String)>,
+    new_token: Option<NewToken>,
     error: Option<String>,
     notice: Option<String>,
+}
+
+/// A token just created, as `/me` shows it this once.
+struct NewToken {
+    secret: String,
+    name: String,
+    /// The registries it was limited to; empty: every registry.
+    registries: Vec<String>,
 }
 
 async fn me_page(
@@ -139,7 +149,22 @@ async fn me_page(
     let tokens = ops::tokens::list(app, Some(&actor.login), Some(actor)).await?;
     let now = clock::now();
     let registries = ops::browse::readable(app, Some(actor)).await?;
-    let (new_token, new_token_name) = messages.new_token.unzip();
+    // Where cargo will want the new token: the registries it is limited to, or
+    // else every registry its user may read (often just one).
+    let login_commands = match &messages.new_token {
+        Some(new) if !new.registries.is_empty() => new
+            .registries
+            .iter()
+            .filter_map(|name| app.registry(name).ok())
+            .filter_map(|registry| login_command(registry))
+            .collect(),
+        Some(_) => registries
+            .iter()
+            .filter_map(|registry| login_command(registry))
+            .collect(),
+        None => Vec::new(),
+    };
+    let (new_token, new_token_name) = messages.new_token.map(|new| (new.secret, new.name)).unzip();
     let page = MePage {
         chrome: viewer.chrome(actor.login.clone()),
         login: actor.login.clone(),
@@ -159,9 +184,11 @@ async fn me_page(
                     scopes: or_any(&t.scopes),
                     crates: or_any(&t.crate_patterns),
                     registries: or_any(&t.registries),
-                    created: view::date(t.created_at),
-                    expires: t.expires_at.map_or_else(|| "never".into(), view::date),
-                    last_used: t.last_used_at.map_or_else(|| "never".into(), view::date),
+                    created: view::date_time(t.created_at),
+                    expires: t.expires_at.map_or_else(|| "never".into(), view::date_time),
+                    last_used: t
+                        .last_used_at
+                        .map_or_else(|| "never".into(), view::date_time),
                     state: if t.revoked_at.is_some() {
                         "revoked"
                     } else if expired {
@@ -176,6 +203,7 @@ async fn me_page(
             .collect(),
         new_token,
         new_token_name: new_token_name.unwrap_or_default(),
+        login_commands,
         scopes: Scope::ALL
             .iter()
             .filter(|s| **s != Scope::Admin || actor.is_admin)
@@ -188,12 +216,25 @@ async fn me_page(
     viewer.render_with(status, &page)
 }
 
-/// `GET /me`.
+/// `GET /me`, with the notice of a form that redirected here.
 pub async fn me(State(app): State<AppState>, viewer: Viewer) -> WebResult {
-    me_page(&app, &viewer, StatusCode::OK, MeMessages::default()).await
+    let messages = MeMessages {
+        notice: viewer.notice_for("/me"),
+        ..MeMessages::default()
+    };
+    me_page(&app, &viewer, StatusCode::OK, messages).await
 }
 
-/// `POST /me/tokens`: creates a token and shows it once.
+/// `POST /me/tokens`: creates a token and shows it once, in this answer.
+///
+/// Unlike the other forms this one does not redirect (Post/Redirect/Get): the
+/// page after a redirect could only show the secret if it travelled there in
+/// the URL (history, logs, Referer), in a cookie (the browser's cookie store,
+/// and request headers that proxies may log), or stored on the server, which
+/// keeps only its hash and shares nothing but the database between nodes. So
+/// the secret exists in this one answer, which no cache keeps (`no-store`).
+/// Sending the form again (a reload) is refused: a user's live tokens have
+/// distinct names here, so a second token is never made by accident.
 pub async fn create_token(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -243,16 +284,42 @@ pub async fn create_token(
                 "choose at least one scope for the token".into(),
             ));
         }
-        ops::tokens::create(&app, &actor.login, request, Some(actor)).await
+        let now = clock::now();
+        let taken = ops::tokens::list(&app, Some(&actor.login), Some(actor))
+            .await?
+            .into_iter()
+            .any(|t| {
+                t.name == request.name
+                    && t.revoked_at.is_none()
+                    && t.expires_at.is_none_or(|at| at > now)
+            });
+        if taken {
+            return Err(AppError::Conflict(format!(
+                "you already have a token named “{}”, so no other was made; \
+                 give the new one another name, or revoke the old one first",
+                request.name
+            )));
+        }
+        let registries = request.registries.clone();
+        let created = ops::tokens::create(&app, &actor.login, request, Some(actor)).await?;
+        Ok((created, registries))
     }
     .await;
     match result {
-        Ok(created) => {
+        Ok((created, registries)) => {
             let messages = MeMessages {
-                new_token: Some((created.token, field("name").to_owned())),
+                new_token: Some(NewToken {
+                    secret: created.token,
+                    name: field("name").to_owned(),
+                    registries,
+                }),
                 ..MeMessages::default()
             };
-            me_page(&app, &viewer, StatusCode::CREATED, messages).await
+            let mut response = me_page(&app, &viewer, StatusCode::CREATED, messages).await?;
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
         }
         Err(err @ (AppError::BadRequest(_) | AppError::Forbidden(_) | AppError::Conflict(_))) => {
             let status = err.status();
@@ -266,7 +333,7 @@ pub async fn create_token(
     }
 }
 
-/// `POST /me/tokens/{id}/revoke`.
+/// `POST /me/tokens/{id}/revoke`: then back to `/me`, which says so.
 pub async fn revoke_token(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -276,11 +343,8 @@ pub async fn revoke_token(
     viewer.check_csrf(&form.csrf)?;
     let actor = viewer.require_user("/me")?;
     let token = ops::tokens::revoke(&app, id, Some(actor)).await?;
-    let messages = MeMessages {
-        notice: Some(format!("The token “{}” is revoked.", token.name)),
-        ..MeMessages::default()
-    };
-    me_page(&app, &viewer, StatusCode::OK, messages).await
+    let notice = format!("The token “{}” is revoked.", token.name);
+    Ok(viewer.redirect_with_notice("/me", &notice))
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,7 +353,8 @@ pub struct PasswordForm {
     password: String,
 }
 
-/// `POST /me/password`.
+/// `POST /me/password`: then back to `/me`, which says so; a refused password
+/// shows the page again with the reason.
 pub async fn change_password(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -297,24 +362,17 @@ pub async fn change_password(
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = viewer.require_user("/me")?;
-    let messages =
-        match ops::sessions::set_password(&app, &actor.login, form.password, Some(actor)).await {
-            Ok(()) => MeMessages {
-                notice: Some("Your password is changed.".into()),
-                ..MeMessages::default()
-            },
-            Err(err @ AppError::BadRequest(_)) => MeMessages {
+    match ops::sessions::set_password(&app, &actor.login, form.password, Some(actor)).await {
+        Ok(()) => Ok(viewer.redirect_with_notice("/me", "Your password is changed.")),
+        Err(err @ AppError::BadRequest(_)) => {
+            let messages = MeMessages {
                 error: Some(err.to_string()),
                 ..MeMessages::default()
-            },
-            Err(err) => return Err(WebError::from(err)),
-        };
-    let status = if messages.error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    me_page(&app, &viewer, status, messages).await
+            };
+            me_page(&app, &viewer, StatusCode::BAD_REQUEST, messages).await
+        }
+        Err(err) => Err(WebError::from(err)),
+    }
 }
 
 #[cfg(test)]

@@ -39,23 +39,27 @@ pub struct Flash {
 }
 
 impl Flash {
-    fn from(result: Result<String, AppError>) -> Result<(StatusCode, Flash), AppError> {
-        match result {
-            Ok(notice) => Ok((
-                StatusCode::OK,
-                Flash {
-                    notice: Some(notice),
-                    error: None,
-                },
-            )),
-            Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
-            Err(err) => Ok((
+    /// A form's refusal, shown on its page again with the refusal's status: the
+    /// form changed nothing, so sending it again is harmless. (A change redirects
+    /// to the page instead: 303, so a reload sends nothing again.)
+    fn refused(err: AppError) -> Result<(StatusCode, Flash), AppError> {
+        match err {
+            AppError::Internal(cause) => Err(AppError::Internal(cause)),
+            err => Ok((
                 err.status(),
                 Flash {
                     notice: None,
                     error: Some(err.to_string()),
                 },
             )),
+        }
+    }
+
+    /// The notice a form's redirect brought to `page`, for a `GET`.
+    fn on(viewer: &Viewer, page: &str) -> Flash {
+        Flash {
+            notice: viewer.notice_for(page),
+            error: None,
         }
     }
 }
@@ -79,7 +83,7 @@ pub struct OverviewPage {
 /// `GET /admin`.
 pub async fn overview(State(app): State<AppState>, viewer: Viewer) -> WebResult {
     admin(&viewer, "/admin")?;
-    overview_page(&app, &viewer, StatusCode::OK, Flash::default())
+    overview_page(&app, &viewer, StatusCode::OK, Flash::on(&viewer, "/admin"))
 }
 
 fn overview_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -> WebResult {
@@ -139,8 +143,13 @@ pub async fn reindex(
                 done.corrected
             )
         });
-    let (status, flash) = Flash::from(result)?;
-    overview_page(&app, &viewer, status, flash)
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice("/admin", &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            overview_page(&app, &viewer, status, flash)
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -180,7 +189,8 @@ async fn users_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash
 
 /// `GET /admin/users`.
 pub async fn users(State(app): State<AppState>, viewer: Viewer) -> WebResult {
-    users_page(&app, &viewer, StatusCode::OK, Flash::default()).await
+    let flash = Flash::on(&viewer, "/admin/users");
+    users_page(&app, &viewer, StatusCode::OK, flash).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,8 +220,13 @@ pub async fn add_user(
     let result = ops::users::add(&app, user, Some(actor))
         .await
         .map(|_| format!("Created the user {login}."));
-    let (status, flash) = Flash::from(result)?;
-    users_page(&app, &viewer, status, flash).await
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice("/admin/users", &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            users_page(&app, &viewer, status, flash).await
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,8 +266,13 @@ pub async fn change_user(
                 format!("{login} already was that way.")
             }
         });
-    let (status, flash) = Flash::from(result)?;
-    users_page(&app, &viewer, status, flash).await
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice("/admin/users", &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            users_page(&app, &viewer, status, flash).await
+        }
+    }
 }
 
 #[derive(Template)]
@@ -286,7 +306,8 @@ async fn teams_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash
 
 /// `GET /admin/teams`.
 pub async fn teams(State(app): State<AppState>, viewer: Viewer) -> WebResult {
-    teams_page(&app, &viewer, StatusCode::OK, Flash::default()).await
+    let flash = Flash::on(&viewer, "/admin/teams");
+    teams_page(&app, &viewer, StatusCode::OK, flash).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -334,8 +355,13 @@ pub async fn change_team(
             other.escape_debug()
         ))),
     };
-    let (status, flash) = Flash::from(result)?;
-    teams_page(&app, &viewer, status, flash).await
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice("/admin/teams", &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            teams_page(&app, &viewer, status, flash).await
+        }
+    }
 }
 
 #[derive(Template)]
@@ -367,10 +393,7 @@ async fn registry_page(
     status: StatusCode,
     flash: Flash,
 ) -> WebResult {
-    let actor = admin(
-        viewer,
-        &format!("/admin/registries/{}", view::url_encode(name)),
-    )?;
+    let actor = admin(viewer, &registry_path(name))?;
     let registry = app.registry(name)?;
     let permissions = ops::permissions::list(app, registry, Some(actor)).await?;
     let config = app
@@ -499,13 +522,19 @@ fn or_none(list: &[String]) -> String {
     }
 }
 
+/// The administration page of registry `name`.
+fn registry_path(name: &str) -> String {
+    format!("/admin/registries/{}", view::url_encode(name))
+}
+
 /// `GET /admin/registries/{registry}`.
 pub async fn registry(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(name): Path<String>,
 ) -> WebResult {
-    registry_page(&app, &viewer, &name, StatusCode::OK, Flash::default()).await
+    let flash = Flash::on(&viewer, &registry_path(&name));
+    registry_page(&app, &viewer, &name, StatusCode::OK, flash).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -551,8 +580,13 @@ pub async fn set_permission(
         })
     }
     .await;
-    let (status, flash) = Flash::from(result)?;
-    registry_page(&app, &viewer, &name, status, flash).await
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice(&registry_path(&name), &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            registry_page(&app, &viewer, &name, status, flash).await
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

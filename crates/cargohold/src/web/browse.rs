@@ -1,5 +1,7 @@
 //! Browsing: the start page, search results, a registry's crates, keyword pages.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use serde::Deserialize;
 
@@ -42,12 +44,58 @@ pub async fn home(State(app): State<AppState>, viewer: Viewer) -> WebResult {
     }
     let page = HomePage {
         chrome: viewer.chrome("Crates"),
+        tagline: tagline(&registries, who.is_some()),
         registries: cards,
         new_crates: newest.crates.into_iter().map(CrateItem::from).collect(),
         updated_crates: updated.crates.into_iter().map(CrateItem::from).collect(),
         hidden_hint,
     };
     viewer.render(&page)
+}
+
+/// What the registries `readable` offer, in a sentence for the start page.
+fn tagline(readable: &[Arc<Registry>], signed_in: bool) -> String {
+    let members = |r: &Arc<Registry>| {
+        r.members
+            .as_ref()
+            .map(|m| m.all().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    // A virtual registry serves its members, whether or not they are listed.
+    let served: Vec<Arc<Registry>> = readable
+        .iter()
+        .flat_map(|r| std::iter::once(r.clone()).chain(members(r)))
+        .collect();
+    let locals = served.iter().any(|r| r.kind == RegistryKind::Local);
+    let caches: Vec<&Arc<Registry>> = served.iter().filter(|r| r.proxy.is_some()).collect();
+    let of_crates_io = caches.iter().any(|r| {
+        r.proxy
+            .as_ref()
+            .is_some_and(|p| p.upstream.index_url.host_str() == Some("index.crates.io"))
+    });
+    let cache = if of_crates_io {
+        "a crates.io cache"
+    } else {
+        "a cache of another registry"
+    };
+    // One URL: a virtual registry over both kinds.
+    let one_url = readable.iter().any(|r| {
+        r.members
+            .as_ref()
+            .is_some_and(|m| !m.locals.is_empty() && !m.proxies.is_empty())
+    });
+    match (locals, !caches.is_empty()) {
+        (true, true) if one_url => format!("Private crates and {cache} behind one URL."),
+        (true, true) => format!("Private crates and {cache}."),
+        (true, false) => "Private crates for your team.".to_owned(),
+        (false, true) if of_crates_io => "A crates.io cache for your team.".to_owned(),
+        (false, true) => "A cache of another registry for your team.".to_owned(),
+        // Every registry is private, and none open to this viewer.
+        (false, false) if signed_in => {
+            "No registry here is open to you yet: an administrator can grant you access.".to_owned()
+        }
+        (false, false) => "Sign in to see the registries here.".to_owned(),
+    }
 }
 
 /// The query string of listings.

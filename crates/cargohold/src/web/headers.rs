@@ -13,6 +13,8 @@ use axum::http::header::{
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 
+use super::ViewerSlot;
+
 /// The policy of every page: this site's stylesheet, README images over
 /// http(s), forms posted back here, never framed.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: http:; \
@@ -37,8 +39,10 @@ const API_HEADERS: [(HeaderName, &str); 4] = [
 ];
 
 /// Adds the page headers to a response of the web UI (`map_response` middleware).
-pub async fn page(response: Response) -> Response {
-    with(response, &PAGE_HEADERS)
+/// It also hands each request a [`ViewerSlot`], so an error page can show the
+/// header of the viewer the handler read.
+pub async fn page(viewer: ViewerSlot, response: Response) -> Response {
+    with(viewer.dress(response), &PAGE_HEADERS)
 }
 
 /// Adds the headers for JSON and other non-page answers (`map_response` middleware).

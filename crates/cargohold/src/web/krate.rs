@@ -171,13 +171,15 @@ fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
     if through_replacement {
         InstallLines {
             cargo_add: format!("cargo add {name}@{num}"),
+            add_registry: None,
             toml_line: format!("{name} = \"{num}\""),
             version: num.to_owned(),
             through_replacement,
         }
     } else {
         InstallLines {
-            cargo_add: format!("cargo add {name}@{num} --registry {registry}"),
+            cargo_add: format!("cargo add {name}@{num}"),
+            add_registry: Some(registry.clone()),
             toml_line: format!(
                 // Crate names are ASCII letters, digits, `-` and `_`: always a bare TOML key.
                 "{name} = {{ version = \"{num}\", registry = \"{registry}\" }}"

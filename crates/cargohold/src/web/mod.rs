@@ -3,8 +3,9 @@
 //!
 //! Handlers here are as thin as the API's: they read the request, call the use
 //! cases in `ops`, and fill a template from `templates/`. Everything a page
-//! needs ships inside the binary (one stylesheet, no script, no external font
-//! or image), so the pages work air-gapped.
+//! needs ships inside the binary (one stylesheet, one small script for copy
+//! buttons that pages work without, no external font or image), so the pages
+//! work air-gapped.
 //!
 //! Sessions: signing in sets `cargohold_session` (HttpOnly, SameSite=Lax,
 //! Secure behind https), a random secret whose hash is stored. Every form
@@ -16,9 +17,18 @@
 //!
 //! Pages read queries with [`PageQuery`] and forms with [`PageForm`], so a
 //! request they cannot read gets this site's error page saying what is wrong,
-//! never axum's plain-text rejection.
+//! never axum's plain-text rejection. Error pages show the signed-in header
+//! when the [`Viewer`] was read before the error ([`ViewerSlot`]).
+//!
+//! A form that changes something answers 303 See Other to the page it came
+//! from (Post/Redirect/Get), so reloading that page sends nothing again; the
+//! page's one-time notice travels in the short-lived `cargohold_flash` cookie.
+//! A new token is the exception: it is answered directly (see
+//! [`account::create_token`]).
 
+use std::convert::Infallible;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use axum::Form;
@@ -47,6 +57,12 @@ mod view;
 
 pub const SESSION_COOKIE: &str = "cargohold_session";
 pub const CSRF_COOKIE: &str = "cargohold_csrf";
+/// The one-time notice a form's redirect carries to its page.
+pub const FLASH_COOKIE: &str = "cargohold_flash";
+/// How long a notice waits for its page: the redirect is followed at once.
+const FLASH_SECONDS: i64 = 60;
+/// The longest notice carried, in bytes; cookies hold about 4 KiB.
+const FLASH_MAX_NOTICE: usize = 1000;
 
 /// The one stylesheet, served with the binary's version in its URL so it can be cached for good.
 pub const STYLESHEET_PATH: &str = concat!("/static/style-", env!("CARGO_PKG_VERSION"), ".css");
@@ -60,6 +76,23 @@ pub async fn stylesheet() -> Response {
             (CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The copy buttons' script, versioned like the stylesheet. Pages work without
+/// it: the text a button copies is shown in full and one click selects it.
+pub const SCRIPT_PATH: &str = concat!("/static/copy-", env!("CARGO_PKG_VERSION"), ".js");
+const SCRIPT: &str = include_str!("../../static/copy.js");
+
+/// `GET /static/copy-VERSION.js`.
+pub async fn script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        SCRIPT,
     )
         .into_response()
 }
@@ -80,6 +113,40 @@ pub struct Viewer {
     new_csrf: bool,
     secure: bool,
     pub client: Option<IpAddr>,
+    /// The one-time notice a form's redirect brought, if the browser sent one.
+    flash: Option<FlashNotice>,
+}
+
+/// A notice for the page at `to`, carried by [`FLASH_COOKIE`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FlashNotice {
+    to: String,
+    notice: String,
+}
+
+impl FlashNotice {
+    /// The cookie value: form-encoded, which leaves nothing a cookie may not hold.
+    fn encode(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("to", &self.to)
+            .append_pair("notice", &self.notice)
+            .finish()
+    }
+
+    fn decode(value: &str) -> Option<FlashNotice> {
+        let (mut to, mut notice) = (None, None);
+        for (key, text) in url::form_urlencoded::parse(value.as_bytes()) {
+            match &*key {
+                "to" => to = Some(text.into_owned()),
+                "notice" => notice = Some(text.into_owned()),
+                _ => {}
+            }
+        }
+        Some(FlashNotice {
+            to: to?,
+            notice: notice.filter(|n| !n.is_empty())?,
+        })
+    }
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -100,15 +167,102 @@ impl FromRequestParts<AppState> for Viewer {
             Some(value) => (value.to_owned(), false),
             None => (new_csrf_token(), true),
         };
-        Ok(Viewer {
+        let flash = cookie(&parts.headers, FLASH_COOKIE).and_then(FlashNotice::decode);
+        let viewer = Viewer {
             actor,
             session,
             csrf,
             new_csrf,
             secure: is_https(app),
             client,
-        })
+            flash,
+        };
+        if let Some(slot) = parts.extensions.get::<ViewerSlot>() {
+            slot.fill(&viewer);
+        }
+        Ok(viewer)
     }
+}
+
+/// Where a page request leaves its viewer for an error page: the page layer
+/// (`headers::page`) puts an empty slot in the request, [`Viewer`] fills it when
+/// read, and an error page is then shown with the viewer's header. An error
+/// before the viewer was read (it could not be) keeps the visitor's header.
+#[derive(Clone, Default)]
+pub struct ViewerSlot(Arc<Mutex<Option<SignedIn>>>);
+
+/// What an error page needs of a signed-in viewer.
+#[derive(Clone)]
+struct SignedIn {
+    chrome: view::Chrome,
+    /// The CSRF cookie, when the browser lacks it (the sign-out form needs it).
+    csrf_cookie: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ViewerSlot {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let slot = ViewerSlot::default();
+        parts.extensions.insert(slot.clone());
+        Ok(slot)
+    }
+}
+
+impl ViewerSlot {
+    fn fill(&self, viewer: &Viewer) {
+        if viewer.actor.is_none() {
+            return;
+        }
+        let mut headers = HeaderMap::new();
+        if viewer.new_csrf {
+            viewer.set_cookie(&mut headers, CSRF_COOKIE, &viewer.csrf, "Strict", None);
+        }
+        let signed_in = SignedIn {
+            chrome: viewer.chrome(""),
+            csrf_cookie: headers.remove(SET_COOKIE),
+        };
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(signed_in);
+        }
+    }
+
+    /// `response` again with the signed-in header if it is an error page and
+    /// the viewer was read; otherwise unchanged.
+    pub fn dress(&self, response: Response) -> Response {
+        let Some(shown) = response.extensions().get::<ErrorShown>().cloned() else {
+            return response;
+        };
+        let Some(signed_in) = self.0.lock().ok().and_then(|slot| slot.clone()) else {
+            return response;
+        };
+        let status = response.status();
+        let mut chrome = signed_in.chrome;
+        chrome.title = shown.title;
+        let page = view::ErrorPage {
+            chrome,
+            status: status.as_u16(),
+            message: shown.message,
+        };
+        let Ok(html) = page.render() else {
+            return response;
+        };
+        let mut dressed = (status, Html(html)).into_response();
+        let headers = dressed.headers_mut();
+        // The header names the user: never kept by shared caches.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        if let Some(cookie) = signed_in.csrf_cookie {
+            headers.append(SET_COOKIE, cookie);
+        }
+        dressed
+    }
+}
+
+/// Marks an error page rendered for nobody in particular, with what it says.
+#[derive(Debug, Clone)]
+struct ErrorShown {
+    title: String,
+    message: String,
 }
 
 impl Viewer {
@@ -126,6 +280,41 @@ impl Viewer {
         } else {
             Err(csrf_refusal())
         }
+    }
+
+    /// The notice the redirect of a form brought to `page` (its path), shown once.
+    pub fn notice_for(&self, page: &str) -> Option<String> {
+        self.flash
+            .as_ref()
+            .filter(|flash| flash.to == page)
+            .map(|flash| flash.notice.clone())
+    }
+
+    /// 303 See Other to `page` (a path of this site), which then shows `notice`
+    /// once: what a form that changed something answers.
+    pub fn redirect_with_notice(&self, page: &str, notice: &str) -> Response {
+        let mut notice = notice.to_owned();
+        if notice.len() > FLASH_MAX_NOTICE {
+            let mut end = FLASH_MAX_NOTICE;
+            while !notice.is_char_boundary(end) {
+                end -= 1;
+            }
+            notice.truncate(end);
+            notice.push('…');
+        }
+        let flash = FlashNotice {
+            to: page.to_owned(),
+            notice,
+        };
+        let mut response = Redirect::to(page).into_response();
+        self.set_cookie(
+            response.headers_mut(),
+            FLASH_COOKIE,
+            &flash.encode(),
+            "Strict",
+            Some(FLASH_SECONDS),
+        );
+        response
     }
 
     /// What every page's header needs.
@@ -159,6 +348,10 @@ impl Viewer {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
         if self.new_csrf {
             self.set_cookie(headers, CSRF_COOKIE, &self.csrf, "Strict", None);
+        }
+        // A notice is shown by the first page after its redirect, or by none.
+        if self.flash.is_some() {
+            self.set_cookie(headers, FLASH_COOKIE, "", "Strict", Some(0));
         }
         Ok(response)
     }
@@ -409,10 +602,16 @@ impl IntoResponse for WebError {
             status: status.as_u16(),
             message,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, page.message).into_response(),
-        }
+            Err(_) => return (status, page.message).into_response(),
+        };
+        // The page layer shows it with the viewer's header when it knows the viewer.
+        response.extensions_mut().insert(ErrorShown {
+            title: page.chrome.title,
+            message: page.message,
+        });
+        response
     }
 }
 
@@ -420,6 +619,8 @@ impl IntoResponse for WebError {
 /// (for a registry that exists; anything else is a 404, not a redirect).
 pub async fn cargo_login_hint(
     axum::extract::State(app): axum::extract::State<AppState>,
+    // Read for the 404 page's header.
+    _viewer: Viewer,
     axum::extract::Path(registry): axum::extract::Path<String>,
 ) -> WebResult {
     app.registry(&registry)?;
@@ -439,6 +640,25 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, CSRF_COOKIE), None);
+    }
+
+    #[test]
+    fn a_notice_survives_its_cookie_whatever_it_says() {
+        let flash = FlashNotice {
+            to: "/admin/registries/a%20b".into(),
+            notice: "user `bob` now holds “read”; = & % + é".into(),
+        };
+        let value = flash.encode();
+        assert!(
+            value
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b",;\\\"".contains(&b)),
+            "{value}"
+        );
+        assert_eq!(FlashNotice::decode(&value), Some(flash));
+        assert_eq!(FlashNotice::decode("to=%2Fme"), None);
+        assert_eq!(FlashNotice::decode("to=%2Fme&notice="), None);
+        assert_eq!(FlashNotice::decode("garbage"), None);
     }
 
     #[test]

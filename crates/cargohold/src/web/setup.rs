@@ -27,8 +27,6 @@ pub async fn setup_page(
         .and_then(|m| m.publish_to.as_ref())
         .map(|r| r.name.clone())
         .filter(|target| members.contains(target));
-    // Cargo sends a token only to read a private registry or to publish.
-    let needs_token = registry.auth_required || config.takes_publishes;
     let as_crates_io = used_as_crates_io(&registry);
     let add_command = if as_crates_io {
         "cargo add SOME_CRATE".to_owned()
@@ -53,7 +51,7 @@ pub async fn setup_page(
                 + &name.to_uppercase().replace('-', "_")
                 + "_TOKEN=…"
         }),
-        login_command: needs_token.then(|| format!("cargo login --registry {name}")),
+        login_command: login_command(&registry),
         publish_command: config
             .takes_publishes
             .then(|| format!("cargo publish --registry {name}")),
@@ -62,6 +60,14 @@ pub async fn setup_page(
         registry: name,
     };
     viewer.render(&page)
+}
+
+/// `cargo login --registry NAME` for `registry`, or `None` when cargo never sends
+/// it a token: cargo sends one only to read a private registry or to publish.
+/// Even a registry used in place of crates.io is logged in to by its own name.
+pub fn login_command(registry: &Registry) -> Option<String> {
+    let needs_token = registry.auth_required || ops::setup::cargo_config(registry).takes_publishes;
+    needs_token.then(|| format!("cargo login --registry {}", registry.name))
 }
 
 /// Whether `registry` is a proxy or virtual registry that users put in place of

@@ -101,6 +101,8 @@ pub struct RegistryCard {
 #[template(path = "home.html")]
 pub struct HomePage {
     pub chrome: Chrome,
+    /// What this instance offers the viewer, in a sentence.
+    pub tagline: String,
     pub registries: Vec<RegistryCard>,
     pub new_crates: Vec<CrateItem>,
     pub updated_crates: Vec<CrateItem>,
@@ -176,7 +178,10 @@ pub struct DependentItem {
 /// How a crate page tells a reader to add the crate to a project.
 #[derive(Debug, Clone)]
 pub struct InstallLines {
+    /// `cargo add NAME@VERSION`, which `--registry` and [`Self::add_registry`] end
+    /// when set (apart, so that a wrapped line never splits `--registry`).
     pub cargo_add: String,
+    pub add_registry: Option<String>,
     pub toml_line: String,
     /// The version the lines add.
     pub version: String,
@@ -254,6 +259,9 @@ pub struct MePage {
     /// The secret of a token just created: shown this once.
     pub new_token: Option<String>,
     pub new_token_name: String,
+    /// `cargo login --registry NAME` for each registry the new token is for
+    /// where cargo sends a token (as on the set-up pages).
+    pub login_commands: Vec<String>,
     pub scopes: Vec<(&'static str, bool)>,
     pub registries: Vec<String>,
     pub error: Option<String>,
@@ -308,6 +316,16 @@ pub fn crate_url(registry: &str, name: &str, version: Option<&str>) -> String {
 pub fn date(unix_seconds: i64) -> String {
     let pubtime = cargohold_protocol::index::format_pubtime(unix_seconds);
     pubtime.get(..10).unwrap_or(&pubtime).to_owned()
+}
+
+/// Unix seconds as `2026-11-22 14:05 UTC`: for what a reader compares with the
+/// clock (a token used a minute ago), where a date alone says too little.
+pub fn date_time(unix_seconds: i64) -> String {
+    let pubtime = cargohold_protocol::index::format_pubtime(unix_seconds);
+    match (pubtime.get(..10), pubtime.get(11..16)) {
+        (Some(day), Some(minute)) => format!("{day} {minute} UTC"),
+        _ => pubtime,
+    }
 }
 
 /// `1234567` as `1,234,567`.
@@ -386,6 +404,8 @@ mod tests {
         assert_eq!(human_size(512), "512 B");
         assert_eq!(human_size(12 * 1024 + 300), "12.3 KiB");
         assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date_time(1_790_000_000), "2026-09-21 14:13 UTC");
     }
 
     #[test]

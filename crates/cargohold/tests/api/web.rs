@@ -109,6 +109,24 @@ impl<'s> WebClient<'s> {
         request.body(body).send().await.unwrap()
     }
 
+    /// Follows the answer of a form that changed something as a browser does: it
+    /// must be a 303 to `page`, which is then asked for with the notice cookie
+    /// the answer set. Returns that page's answer.
+    async fn follow(&self, response: reqwest::Response, page: &str) -> reqwest::Response {
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(response.headers()[LOCATION], page);
+        let notice = cookie_value(&response, "cargohold_flash").expect("a notice for the page");
+        self.client
+            .get(self.server.url(page.trim_start_matches('/')))
+            .header(
+                COOKIE,
+                format!("{}; cargohold_flash={notice}", self.cookies()),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `fields` and this visitor's CSRF token, encoded as a browser encodes a form.
     fn form_body(&self, fields: &[(&str, &str)]) -> String {
         url::form_urlencoded::Serializer::new(String::new())
@@ -475,6 +493,7 @@ async fn the_rebuild_button_restores_a_lost_index_file_byte_for_byte() {
         .await;
     let web = WebClient::signed_in(&server, "root", "root password").await;
     let response = web.post("admin/reindex", &[]).await;
+    let response = web.follow(response, "/admin").await;
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(
@@ -841,11 +860,13 @@ async fn a_crate_whose_every_version_is_yanked_offers_no_cargo_add_but_says_why(
         .unwrap();
     assert!(!page.contains("all-yanked"), "{page}");
     assert!(
-        page.contains("value=\"cargo add kept@1.0.0 --registry main\""),
+        page.contains("id=\"cargo-add\">cargo add kept@1.0.0 <span class=\"flag\">--registry</span> main</code>"),
         "{page}"
     );
     assert!(
-        page.contains("value=\"kept = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }\""),
+        page.contains(
+            "id=\"toml-line\">kept = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }</code>"
+        ),
         "{page}"
     );
 }
@@ -898,8 +919,14 @@ async fn a_crates_io_proxy_is_used_as_crates_io_without_login_or_registry_key() 
         .text()
         .await
         .unwrap();
-    assert!(page.contains("value=\"cargo add itoa@1.0.19\""), "{page}");
-    assert!(page.contains("value=\"itoa = &#34;1.0.19&#34;\""), "{page}");
+    assert!(
+        page.contains("id=\"cargo-add\">cargo add itoa@1.0.19</code>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("id=\"toml-line\">itoa = &#34;1.0.19&#34;</code>"),
+        "{page}"
+    );
     assert!(
         page.contains("href=\"/registries/crates-io-cache/setup\""),
         "{page}"
@@ -1043,11 +1070,13 @@ async fn a_yanked_versions_page_says_so_and_offers_the_newest_version_cargo_will
         "{page}"
     );
     assert!(
-        page.contains("value=\"cargo add kept@1.0.0 --registry main\""),
+        page.contains("id=\"cargo-add\">cargo add kept@1.0.0 <span class=\"flag\">--registry</span> main</code>"),
         "{page}"
     );
     assert!(
-        page.contains("value=\"kept = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }\""),
+        page.contains(
+            "id=\"toml-line\">kept = { version = &#34;1.0.0&#34;, registry = &#34;main&#34; }</code>"
+        ),
         "{page}"
     );
     // The version that is not yanked still offers itself, with no yanked notice.
@@ -1058,7 +1087,7 @@ async fn a_yanked_versions_page_says_so_and_offers_the_newest_version_cargo_will
         .await
         .unwrap();
     assert!(
-        page.contains("value=\"cargo add kept@1.0.0 --registry main\""),
+        page.contains("id=\"cargo-add\">cargo add kept@1.0.0 <span class=\"flag\">--registry</span> main</code>"),
         "{page}"
     );
     assert!(
@@ -1370,7 +1399,7 @@ async fn a_form_missing_a_field_gets_the_sites_error_page_naming_the_field_and_c
     let response = root
         .post("admin/teams", &[("team", "release"), ("action", "create")])
         .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(server.stored_state().await.teams, before.teams + 1);
 }
 
@@ -1496,4 +1525,547 @@ async fn the_audit_page_offers_every_recorded_action_to_filter_on_and_keeps_the_
     let page = root.get("admin/audit?action=").await.text().await.unwrap();
     assert!(!page.contains("<option selected>"), "{page}");
     assert!(page.contains("user_add"));
+}
+
+/// The secret a page shows for a token just made, if it shows one.
+fn new_token_in(page: &str) -> Option<String> {
+    page.split("id=\"new-token\" class=\"copy\" readonly value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
+}
+
+/// The `cargo login` lines a new token's page gives, if it gives any.
+fn login_lines_in(page: &str) -> Option<String> {
+    page.split("<pre id=\"login-commands\"><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .map(str::to_owned)
+}
+
+/// Makes a token named `name` on /me for `registries` (none: every one) and
+/// returns the page that shows it.
+async fn token_page(web: &WebClient<'_>, name: &str, registries: &[&str]) -> String {
+    let mut fields = vec![("name", name), ("scope", "read"), ("scope", "publish-new")];
+    fields.extend(registries.iter().map(|registry| ("registry", *registry)));
+    let response = web.post("me/tokens", &fields).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{name}");
+    let page = response.text().await.unwrap();
+    assert!(new_token_in(&page).is_some(), "{name}: {page}");
+    assert!(!page.contains("NAME"), "{name}: {page}");
+    page
+}
+
+#[tokio::test]
+async fn a_new_tokens_page_names_the_registry_to_log_cargo_in_to() {
+    let server = TestServer::start_with(|config| {
+        use cargohold::config::RegistryConfig;
+        let mut internal = RegistryConfig::local("internal");
+        internal.auth_required = true;
+        config.registries = vec![RegistryConfig::local("main"), internal];
+        // Public and read-only: cargo never sends it a token.
+        config.registries.push(RegistryConfig::proxy(
+            "crates-io",
+            "http://127.0.0.1:9/index/".parse().unwrap(),
+        ));
+        let mut company =
+            RegistryConfig::virtual_of("company", &["internal", "crates-io"], Some("internal"));
+        company.auth_required = true;
+        config.registries.push(company);
+    })
+    .await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+
+    let page = token_page(&web, "one", &["internal"]).await;
+    assert_eq!(
+        login_lines_in(&page).as_deref(),
+        Some("cargo login --registry internal"),
+        "{page}"
+    );
+    // A virtual registry in place of crates.io is logged in to by its name, as
+    // its set-up page says.
+    let page = token_page(&web, "through-company", &["company"]).await;
+    assert_eq!(
+        login_lines_in(&page).as_deref(),
+        Some("cargo login --registry company"),
+        "{page}"
+    );
+    let setup = web
+        .get("registries/company/setup")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        setup.contains("<pre id=\"login-command\"><code>cargo login --registry company</code>"),
+        "{setup}"
+    );
+    // For every registry: one line for each where cargo sends a token.
+    let page = token_page(&web, "everywhere", &[]).await;
+    assert_eq!(
+        login_lines_in(&page).as_deref(),
+        Some(
+            "cargo login --registry company\n\
+             cargo login --registry internal\n\
+             cargo login --registry main"
+        ),
+        "{page}"
+    );
+    // Cargo wants no token for the public cache: no line to run.
+    let page = token_page(&web, "cache-only", &["crates-io"]).await;
+    assert_eq!(login_lines_in(&page), None, "{page}");
+    assert!(page.contains("it is shown only this once."), "{page}");
+
+    // With only one registry, a token for every registry is for that one.
+    let single = TestServer::start().await;
+    add_user(&single, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&single, "alice", "alice password").await;
+    let page = token_page(&web, "laptop", &[]).await;
+    assert_eq!(
+        login_lines_in(&page).as_deref(),
+        Some("cargo login --registry main"),
+        "{page}"
+    );
+}
+
+/// The text of the cell of class `class` in the row of token `name` on /me.
+fn token_cell(page: &str, name: &str, class: &str) -> String {
+    let row = page
+        .split(&format!("<tr data-token-name=\"{name}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row for {name} in {page}"));
+    row.split(&format!("<td class=\"{class}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("</td>").next())
+        .unwrap_or_else(|| panic!("no {class} cell in {row}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn me_shows_when_a_token_was_created_last_used_and_expires_to_the_minute() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let page = token_page(&web, "laptop", &[]).await;
+    let token = new_token_in(&page).unwrap();
+    let page = web.get("me").await.text().await.unwrap();
+    assert_eq!(token_cell(&page, "laptop", "last-used"), "never");
+
+    // Used by the API a moment ago: the page says when, to the minute.
+    let minute = |unix: i64| {
+        let at = cargohold_protocol::index::format_pubtime(unix);
+        format!("{} {} UTC", &at[..10], &at[11..16])
+    };
+    let before = cargohold::clock::now();
+    let response = server
+        .authed(reqwest::Method::GET, "api/v1/me", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let after = cargohold::clock::now();
+    let page = web.get("me").await.text().await.unwrap();
+    let last_used = token_cell(&page, "laptop", "last-used");
+    assert!(
+        [minute(before), minute(after)].contains(&last_used),
+        "{last_used}"
+    );
+
+    // Each time as date, hour and minute in UTC.
+    server
+        .execute(
+            "UPDATE api_tokens SET created_at = 1790000000, last_used_at = 1790003600, \
+             expires_at = 4102444800",
+        )
+        .await;
+    let page = web.get("me").await.text().await.unwrap();
+    assert_eq!(
+        token_cell(&page, "laptop", "created"),
+        "2026-09-21 14:13 UTC"
+    );
+    assert_eq!(
+        token_cell(&page, "laptop", "last-used"),
+        "2026-09-21 15:13 UTC"
+    );
+    assert_eq!(
+        token_cell(&page, "laptop", "expires"),
+        "2100-01-01 00:00 UTC"
+    );
+}
+
+/// Whether `page` has the header of signed-in `login`, with its sign-out button.
+fn signed_in_header(page: &str, login: &str) -> bool {
+    page.contains(&format!("<a href=\"/me\" id=\"nav-me\">{login}</a>"))
+        && page.contains("id=\"nav-logout\"")
+        && !page.contains("id=\"nav-login\"")
+}
+
+#[tokio::test]
+async fn error_pages_show_the_signed_in_header_to_a_signed_in_user() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let visitor = WebClient::visit(&server).await;
+    let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+    let before = server.stored_state().await;
+
+    // A form from before signing in again (its CSRF token is out of date).
+    let response = alice
+        .post_raw(
+            "me/tokens",
+            &[
+                ("csrf", "an-out-of-date-token-0123456789abcdef"),
+                ("name", "laptop"),
+                ("scope", "read"),
+            ],
+        )
+        .await;
+    let page = error_page(response, StatusCode::FORBIDDEN, "stale form").await;
+    assert!(page.contains("reload the page and try again"), "{page}");
+    assert!(signed_in_header(&page, "alice"), "{page}");
+    // Its sign-out button carries this browser's token, so it works.
+    assert!(
+        page.contains(&format!("name=\"csrf\" value=\"{}\"", alice.csrf)),
+        "{page}"
+    );
+    // A page that is not there, one refused, a form the page cannot read.
+    for (response, status, what) in [
+        (
+            alice.get("registries/main/crates/nope").await,
+            StatusCode::NOT_FOUND,
+            "missing crate",
+        ),
+        (
+            alice.get("registries/nowhere/me").await,
+            StatusCode::NOT_FOUND,
+            "cargo login's page of a missing registry",
+        ),
+        (
+            alice.get("admin").await,
+            StatusCode::FORBIDDEN,
+            "admin page",
+        ),
+        (
+            alice.post("me/password", &[]).await,
+            StatusCode::BAD_REQUEST,
+            "form without its field",
+        ),
+        (
+            alice.get("search?page=0").await,
+            StatusCode::BAD_REQUEST,
+            "bad query",
+        ),
+    ] {
+        let page = error_page(response, status, what).await;
+        assert!(signed_in_header(&page, "alice"), "{what}: {page}");
+    }
+    // A browser that lost its CSRF cookie gets one with the page, matching the
+    // page's sign-out form.
+    let response = alice
+        .client
+        .get(server.url("registries/main/crates/nope"))
+        .header(
+            COOKIE,
+            format!("cargohold_session={}", alice.session.as_deref().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let csrf = cookie_value(&response, "cargohold_csrf").expect("a CSRF cookie");
+    let page = error_page(response, StatusCode::NOT_FOUND, "without a CSRF cookie").await;
+    assert!(signed_in_header(&page, "alice"), "{page}");
+    assert!(
+        page.contains(&format!("name=\"csrf\" value=\"{csrf}\"")),
+        "{page}"
+    );
+    let mut fresh = WebClient::visit(&server).await;
+    fresh.session = alice.session.clone();
+    fresh.csrf = csrf;
+    assert_eq!(
+        fresh.post("logout", &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Visitors, and a session that is over, still get the visitor's header.
+    let page = error_page(
+        visitor.get("registries/main/crates/nope").await,
+        StatusCode::NOT_FOUND,
+        "visitor",
+    )
+    .await;
+    assert!(page.contains("id=\"nav-login\">Sign in"), "{page}");
+    assert!(!page.contains("nav-me"), "{page}");
+    let page = error_page(
+        alice.get("registries/main/crates/nope").await,
+        StatusCode::NOT_FOUND,
+        "signed out",
+    )
+    .await;
+    assert!(page.contains("id=\"nav-login\">Sign in"), "{page}");
+    assert_eq!(
+        server.stored_state().await.tokens,
+        before.tokens,
+        "the stale form made no token"
+    );
+}
+
+#[tokio::test]
+async fn forms_that_change_something_go_back_to_their_page_which_shows_the_notice_once() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    let root = WebClient::signed_in(&server, "root", "root password").await;
+    let created = token_page(&root, "old-laptop", &[]).await;
+    assert!(new_token_in(&created).is_some());
+    let token_id = server
+        .count("SELECT id FROM api_tokens WHERE name = 'old-laptop'")
+        .await;
+    let revoke = format!("me/tokens/{token_id}/revoke");
+    for (path, fields, page, notice) in [
+        (
+            revoke.as_str(),
+            vec![],
+            "/me",
+            "The token “old-laptop” is revoked.",
+        ),
+        (
+            "me/password",
+            vec![("password", "a new password")],
+            "/me",
+            "Your password is changed.",
+        ),
+        (
+            "admin/users",
+            vec![("login", "bob"), ("password", "bob password")],
+            "/admin/users",
+            "Created the user bob.",
+        ),
+        (
+            "admin/users/bob",
+            vec![("change", "make-admin")],
+            "/admin/users",
+            "bob: done (make-admin).",
+        ),
+        (
+            "admin/teams",
+            vec![("team", "release"), ("action", "create")],
+            "/admin/teams",
+            "Created the team release.",
+        ),
+        (
+            "admin/teams",
+            vec![("team", "release"), ("action", "add"), ("logins", "bob")],
+            "/admin/teams",
+            "release: added bob.",
+        ),
+        (
+            "admin/registries/main/permissions",
+            vec![("kind", "user"), ("holder", "bob"), ("role", "read")],
+            "/admin/registries/main",
+            "user `bob` now holds `read` in main.",
+        ),
+        (
+            "admin/reindex",
+            vec![],
+            "/admin",
+            "Rebuilt the derived data of 0 crates (0 needed a correction).",
+        ),
+    ] {
+        let what = format!("{path} {fields:?}");
+        let response = root.post(path, &fields).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{what}");
+        // The notice waits a minute at most, for this site's pages only.
+        let flash = set_cookie(&response, "cargohold_flash").expect("a notice cookie");
+        for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age=60", "Path=/"] {
+            assert!(flash.contains(attribute), "{what}: {flash}");
+        }
+        let changed = server.stored_state().await;
+        let shown = root.follow(response, page).await;
+        assert_eq!(shown.status(), StatusCode::OK, "{what}");
+        // Shown, then forgotten.
+        let gone = set_cookie(&shown, "cargohold_flash").expect("the notice cookie is dropped");
+        assert!(gone.contains("Max-Age=0"), "{what}: {gone}");
+        let text = shown.text().await.unwrap();
+        assert!(
+            text.contains(&format!("id=\"notice\">{notice}<")),
+            "{what}: {text}"
+        );
+        // Reloading the page it went to sends nothing again and says nothing again.
+        let again = root.get(page.trim_start_matches('/')).await;
+        assert_eq!(again.status(), StatusCode::OK, "{what}");
+        assert!(
+            !again.text().await.unwrap().contains("id=\"notice\""),
+            "{what}"
+        );
+        assert_eq!(server.stored_state().await, changed, "{what}");
+    }
+    assert_eq!(
+        server
+            .column("SELECT login FROM users WHERE login = 'bob' AND is_admin")
+            .await,
+        vec!["bob".to_owned()]
+    );
+    // A notice for one page is not shown on another.
+    let response = root
+        .post("admin/teams", &[("team", "ops"), ("action", "create")])
+        .await;
+    let notice = cookie_value(&response, "cargohold_flash").unwrap();
+    let other = root
+        .client
+        .get(server.url("admin/users"))
+        .header(
+            COOKIE,
+            format!("{}; cargohold_flash={notice}", root.cookies()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!other.contains("id=\"notice\""), "{other}");
+    // A refused form changed nothing: the page again, with the reason and its status.
+    let response = root
+        .post("admin/teams", &[("team", "release"), ("action", "create")])
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(set_cookie(&response, "cargohold_flash").is_none());
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"form-error\">")
+    );
+}
+
+#[tokio::test]
+async fn a_new_token_is_shown_in_its_own_answer_only_and_sending_the_form_again_makes_no_second() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let web = WebClient::signed_in(&server, "alice", "alice password").await;
+    let form = [("name", "laptop"), ("scope", "read")];
+    let response = web.post("me/tokens", &form).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // Neither in an address nor in a cookie, and kept by no cache.
+    assert!(response.headers().get(LOCATION).is_none());
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let page = response.text().await.unwrap();
+    let token = new_token_in(&page).expect("the page shows the token");
+    assert!(token.starts_with("cargohold_"), "{token}");
+
+    // A reload sends the form again: refused, and the token is not shown again.
+    let before = server.stored_state().await;
+    let response = web.post("me/tokens", &form).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains(
+            "id=\"form-error\">you already have a token named “laptop”, so no other was made"
+        ),
+        "{page}"
+    );
+    assert!(new_token_in(&page).is_none(), "{page}");
+    assert!(!page.contains(&token), "{page}");
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM api_tokens WHERE name = 'laptop'")
+            .await,
+        1
+    );
+    // Once that token is revoked, the name may be used again.
+    let id = server
+        .count("SELECT id FROM api_tokens WHERE name = 'laptop'")
+        .await;
+    let response = web.post(&format!("me/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        web.post("me/tokens", &form).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn the_start_page_says_what_this_instance_offers() {
+    use crate::access::grant;
+    use cargohold::access::Role;
+    use cargohold::config::RegistryConfig;
+    use cargohold::ops::permissions::Grantee;
+
+    let crates_io = || {
+        RegistryConfig::proxy(
+            "crates-io-cache",
+            "https://index.crates.io/".parse().unwrap(),
+        )
+    };
+    let only_local = TestServer::start().await;
+    let with_cache = TestServer::start_with(|config| {
+        config.registries = vec![RegistryConfig::local("main"), crates_io()];
+    })
+    .await;
+    let behind_one_url = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            crates_io(),
+            RegistryConfig::virtual_of("all", &["main", "crates-io-cache"], Some("main")),
+        ];
+    })
+    .await;
+    let only_cache = TestServer::start_with(|config| {
+        config.registries = vec![crates_io()];
+    })
+    .await;
+    let list = " Search above, or start with a registry below.";
+    for (server, tagline) in [
+        (&only_local, "Private crates for your team."),
+        (&with_cache, "Private crates and a crates.io cache."),
+        (
+            &behind_one_url,
+            "Private crates and a crates.io cache behind one URL.",
+        ),
+        (&only_cache, "A crates.io cache for your team."),
+    ] {
+        let page = WebClient::visit(server).await.get("").await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let page = page.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<p id=\"tagline\">{tagline}{list}</p>")),
+            "expected “{tagline}” in {page}"
+        );
+    }
+
+    // Only a private registry, open to carol alone: nothing to list for others.
+    let private = TestServer::start_with(|config| {
+        config.registries = vec![RegistryConfig {
+            auth_required: true,
+            ..RegistryConfig::local("secret")
+        }];
+    })
+    .await;
+    add_user(&private, "bob", "bob password", false).await;
+    private.create_user("carol").await;
+    grant(
+        &private,
+        "secret",
+        Grantee::User("carol".into()),
+        Role::Read,
+    )
+    .await;
+    let visitor = WebClient::visit(&private).await;
+    let page = visitor.get("").await.text().await.unwrap();
+    assert!(
+        page.contains("<p id=\"tagline\">Sign in to see the registries here.</p>"),
+        "{page}"
+    );
+    let bob = WebClient::signed_in(&private, "bob", "bob password").await;
+    let page = bob.get("").await.text().await.unwrap();
+    assert!(
+        page.contains(
+            "<p id=\"tagline\">No registry here is open to you yet: \
+             an administrator can grant you access.</p>"
+        ),
+        "{page}"
+    );
 }

@@ -102,16 +102,9 @@ async fn a_user_signs_in_makes_a_token_publishes_with_cargo_reads_the_page_and_r
     assert_eq!(browser.text_of("#owners").await.unwrap(), "alice");
     let page = browser.page_text().await.unwrap();
     assert!(page.contains("A crate for the browser test."), "{page}");
-    let add = browser
-        .wait_for("#cargo-add")
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
     assert_eq!(
-        add.as_deref(),
-        Some("cargo add web-demo@0.1.0 --registry main")
+        browser.text_of("#cargo-add").await.unwrap(),
+        "cargo add web-demo@0.1.0 --registry main"
     );
     // Let the broken image fail to load, then try the links: nothing ran.
     let clicked = browser
@@ -161,6 +154,15 @@ async fn a_user_signs_in_makes_a_token_publishes_with_cargo_reads_the_page_and_r
     browser.screenshot("web-crate-page-phone").await.unwrap();
     browser.client().set_window_size(1280, 900).await.unwrap();
 
+    // An error page keeps the signed-in header.
+    browser
+        .goto(&server.url("registries/main/crates/no-such-crate"))
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await.unwrap(), "404 · Not Found");
+    assert_eq!(browser.text_of("#nav-me").await.unwrap(), "alice");
+    browser.screenshot("web-error-signed-in").await.unwrap();
+
     // Revoked on the page: cargo is refused at once.
     browser.goto(&server.url("me")).await.unwrap();
     browser
@@ -171,6 +173,20 @@ async fn a_user_signs_in_makes_a_token_publishes_with_cargo_reads_the_page_and_r
         browser.text_of("#notice").await.unwrap(),
         "The token “laptop” is revoked."
     );
+    browser.screenshot("web-me-revoke-notice").await.unwrap();
+    // The form went back to /me: reloading it shows the page, and sends nothing.
+    assert_eq!(browser.current_url().await.unwrap().path(), "/me");
+    let events = "SELECT COUNT(*) FROM audit_events";
+    let before_reload = server.count(events).await;
+    browser.client().refresh().await.unwrap();
+    browser.wait_for("#tokens").await.unwrap();
+    let notices = browser
+        .client()
+        .execute("return document.querySelectorAll('#notice').length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(notices, serde_json::json!(0), "the notice is shown once");
+    assert_eq!(server.count(events).await, before_reload);
     assert_eq!(
         browser
             .text_of("tr[data-token-name=\"laptop\"] .state")
@@ -296,5 +312,103 @@ async fn a_private_registry_shows_nothing_to_visitors_until_an_administrator_gra
         .screenshot("web-private-crate-granted")
         .await
         .unwrap();
+    browser.close().await.unwrap();
+}
+
+/// Whether the element `id` shows all its text: nothing cut off or scrolled away.
+const SHOWN_WHOLE: &str = "const box = document.getElementById(arguments[0]).parentElement; \
+     const side = box.closest('.copy-line').getBoundingClientRect(); \
+     return box.scrollWidth <= box.clientWidth && box.getBoundingClientRect().right <= side.right + 0.5 \
+       && side.right <= document.documentElement.clientWidth + 0.5";
+
+/// The text the page has selected.
+const SELECTION: &str = "return getSelection().toString()";
+
+#[tokio::test]
+async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click() {
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            RegistryConfig::local("platform-team-internal"),
+        ];
+    })
+    .await;
+    let name = "acme-observability-tracing-subscriber-extensions";
+    let fixture = cargohold_test_support::CrateFixture::new(name, "12.34.56");
+    let published = server.publish_to("platform-team-internal", &fixture).await;
+    assert_eq!(published.status(), 200);
+    let cargo_add = format!("cargo add {name}@12.34.56 --registry platform-team-internal");
+    let toml_line =
+        format!("{name} = {{ version = \"12.34.56\", registry = \"platform-team-internal\" }}");
+
+    let browser = Browser::start().await.unwrap();
+    browser
+        .goto(&server.url(&format!("registries/platform-team-internal/crates/{name}")))
+        .await
+        .unwrap();
+    for (width, height, screenshot) in [
+        (1280, 900, "web-crate-install-lines"),
+        (390, 844, "web-crate-install-lines-phone"),
+    ] {
+        browser
+            .client()
+            .set_window_size(width, height)
+            .await
+            .unwrap();
+        // The whole line is on the page, wrapped where the column is narrow.
+        assert_eq!(browser.text_of("#cargo-add").await.unwrap(), cargo_add);
+        assert_eq!(browser.text_of("#toml-line").await.unwrap(), toml_line);
+        for id in ["cargo-add", "toml-line"] {
+            let whole = browser
+                .client()
+                .execute(SHOWN_WHOLE, vec![serde_json::json!(id)])
+                .await
+                .unwrap();
+            assert_eq!(whole, serde_json::json!(true), "{id} at {width} px");
+        }
+        // Without script, one click selects the whole line, ready for Ctrl+C.
+        browser
+            .client()
+            .execute("getSelection().removeAllRanges()", vec![])
+            .await
+            .unwrap();
+        browser.click("#toml-line").await.unwrap();
+        let selected = browser.client().execute(SELECTION, vec![]).await.unwrap();
+        assert_eq!(selected, serde_json::json!(toml_line), "at {width} px");
+        browser.screenshot(screenshot).await.unwrap();
+    }
+    browser.client().set_window_size(1280, 900).await.unwrap();
+
+    // The copy buttons come with the page's script; without it they stay hidden.
+    let button = browser
+        .wait_for("button.copy-button[data-copies=\"cargo-add\"]")
+        .await
+        .unwrap();
+    assert!(!button.is_displayed().await.unwrap());
+    // The buttons' script file (`web::SCRIPT_PATH`), run on the page.
+    browser
+        .client()
+        .execute(include_str!("../../static/copy.js"), vec![])
+        .await
+        .unwrap();
+    assert!(button.is_displayed().await.unwrap());
+    assert_eq!(button.text().await.unwrap(), "Copy");
+    button.click().await.unwrap();
+    let mut label = button.text().await.unwrap();
+    for _ in 0..50 {
+        if label != "Copy" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        label = button.text().await.unwrap();
+    }
+    assert!(
+        ["Copied", "Press Ctrl+C"].contains(&label.as_str()),
+        "{label}"
+    );
+    // Whatever the clipboard allowed, the command is selected, whole.
+    let selected = browser.client().execute(SELECTION, vec![]).await.unwrap();
+    assert_eq!(selected, serde_json::json!(cargo_add));
+    browser.screenshot("web-crate-copy-button").await.unwrap();
     browser.close().await.unwrap();
 }
