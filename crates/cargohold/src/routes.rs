@@ -133,6 +133,7 @@ pub fn routes(app: &AppState) -> Routes {
     let pages = Router::new()
         .route("/", get(web::browse::home))
         .route(web::STYLESHEET_PATH, get(web::stylesheet))
+        .route(web::SCRIPT_PATH, get(web::script))
         .route("/search", get(web::browse::search))
         .route("/keywords/{keyword}", get(web::browse::keyword))
         .route("/registries/{registry}", get(web::browse::registry))

@@ -17,7 +17,7 @@ use super::ViewerSlot;
 
 /// The policy of every page: this site's stylesheet, README images over
 /// http(s), forms posted back here, never framed.
-pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: http:; \
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: http:; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The policy of everything that is not a page (JSON, git, metrics): nothing

@@ -326,6 +326,7 @@ impl Viewer {
             csrf: self.csrf.clone(),
             query: String::new(),
             stylesheet: STYLESHEET_PATH,
+            script: SCRIPT_PATH,
         }
     }
 

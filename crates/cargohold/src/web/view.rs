@@ -16,6 +16,8 @@ pub struct Chrome {
     /// The search box's text.
     pub query: String,
     pub stylesheet: &'static str,
+    /// The copy buttons' script (pages work without it).
+    pub script: &'static str,
 }
 
 impl Chrome {
@@ -28,6 +30,7 @@ impl Chrome {
             csrf: String::new(),
             query: String::new(),
             stylesheet: super::STYLESHEET_PATH,
+            script: super::SCRIPT_PATH,
         }
     }
 }

@@ -379,19 +379,21 @@ async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click()
     }
     browser.client().set_window_size(1280, 900).await.unwrap();
 
-    // The copy buttons come with the page's script; without it they stay hidden.
+    // The copy buttons come with the page's script (`web::SCRIPT_PATH`), which
+    // the page's policy lets load from this origin; without it they stay hidden.
     let button = browser
         .wait_for("button.copy-button[data-copies=\"cargo-add\"]")
         .await
         .unwrap();
-    assert!(!button.is_displayed().await.unwrap());
-    // The buttons' script file (`web::SCRIPT_PATH`), run on the page.
-    browser
-        .client()
-        .execute(include_str!("../../static/copy.js"), vec![])
-        .await
-        .unwrap();
-    assert!(button.is_displayed().await.unwrap());
+    let mut shown = button.is_displayed().await.unwrap();
+    for _ in 0..50 {
+        if shown {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        shown = button.is_displayed().await.unwrap();
+    }
+    assert!(shown, "the page's script showed the copy button");
     assert_eq!(button.text().await.unwrap(), "Copy");
     button.click().await.unwrap();
     let mut label = button.text().await.unwrap();
