@@ -170,6 +170,7 @@ pub fn routes(app: &AppState) -> Routes {
             post(web::admin::set_permission),
         )
         .route("/admin/audit", get(web::admin::audit))
+        .fallback(web::no_such_page)
         .layer(middleware::map_response(web::headers::page));
 
     // The git index (`git-index = true`), through `git http-backend`.

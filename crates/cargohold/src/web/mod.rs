@@ -68,6 +68,14 @@ const FLASH_MAX_NOTICE: usize = 1000;
 pub const STYLESHEET_PATH: &str = concat!("/static/style-", env!("CARGO_PKG_VERSION"), ".css");
 const STYLESHEET: &str = include_str!("../../static/style.css");
 
+/// Any address nothing else answers: the site's 404 page, not an empty answer.
+pub async fn no_such_page(uri: axum::http::Uri) -> WebError {
+    WebError::App(AppError::NotFound(format!(
+        "there is no page at {}; the start page lists the registries",
+        uri.path()
+    )))
+}
+
 /// `GET /static/style-VERSION.css`.
 pub async fn stylesheet() -> Response {
     (

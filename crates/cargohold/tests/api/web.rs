@@ -2069,3 +2069,28 @@ async fn the_start_page_says_what_this_instance_offers() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn an_address_nothing_answers_gets_the_sites_404_page() {
+    let server = TestServer::start().await;
+    let response = server.get("no/such/page").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("there is no page at /no/such/page") && page.contains("cargohold"),
+        "{page}"
+    );
+    // The APIs keep their own answers.
+    assert!(
+        server.get("api/v1/nothing").await.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+}
