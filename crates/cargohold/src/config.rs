@@ -789,12 +789,17 @@ impl Config {
     }
 
     /// [`Config::to_redacted_toml`] without where the data lives (`data-dir`,
-    /// `database-url`, `storage-url`, `git-dir`): what a backup keeps, so its data
-    /// can run elsewhere with the same registries and settings.
+    /// `database-url`, `storage-url`, `git-dir`) and without a public URL nobody
+    /// set: what a backup keeps, so its data can run elsewhere with the same
+    /// registries and settings.
     pub fn to_portable_toml(&self) -> anyhow::Result<String> {
         let mut portable = toml::Table::try_from(self.redacted())?;
         for location in ["data-dir", "database-url", "storage-url", "git-dir"] {
             portable.remove(location);
+        }
+        // Only a public URL that was set: one derived from `listen` is derived again.
+        if self.public_url.is_none() {
+            portable.remove("public-url");
         }
         Ok(toml::to_string_pretty(&portable)?)
     }
