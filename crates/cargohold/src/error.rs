@@ -335,6 +335,10 @@ impl Refusal {
                 path,
                 "refused, and the rate limit tripped: this address is answered 429 for the rest of the minute"
             );
+        } else if reason == "no token" && path.is_some_and(|p| p.ends_with("/index/config.json")) {
+            // Cargo's first request to a private registry, answered with the challenge
+            // it retries after: its auth handshake, once per command, not news.
+            tracing::debug!(registry, client, path, "asked for a token");
         } else {
             tracing::info!(
                 status,

@@ -573,10 +573,15 @@ pub async fn set_permission(
             "none" => None,
             role => Some(Role::parse(role)?),
         };
-        ops::permissions::set(&app, registry, &grantee, role, Some(actor)).await?;
-        Ok(match role {
+        let change = ops::permissions::change(&app, registry, &grantee, role, Some(actor)).await?;
+        let done = match role {
             Some(role) => format!("{grantee} now holds `{role}` in {}.", registry.name),
             None => format!("{grantee} holds no role in {} any more.", registry.name),
+        };
+        // When the change opened or closed the registry, the page says so too.
+        Ok(match change.notice {
+            Some(notice) => format!("{done} Note: {notice}."),
+            None => done,
         })
     }
     .await;

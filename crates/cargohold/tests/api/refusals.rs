@@ -285,6 +285,18 @@ async fn a_refused_index_read_is_logged_once_with_its_reason_user_token_registry
     let line = logged_once(&["refused", &format!("path=\"{anonymous}\"")]);
     assert!(line.contains("reason=\"no token\""), "{line}");
     assert!(line.contains("client=\"127.0.0.1\""), "{line}");
+    // Cargo's anonymous first ask for `config.json` is its auth handshake, not news.
+    let config = "/registries/main/index/config.json";
+    assert_eq!(get(&server, config, None).await.status(), 401);
+    assert!(
+        logged(&[
+            "refused",
+            "reason=\"no token\"",
+            &format!("path=\"{config}\"")
+        ])
+        .is_empty(),
+        "the handshake is not logged as a refusal"
+    );
     assert_eq!(server.stored_state().await, before, "nothing was stored");
 }
 

@@ -1862,7 +1862,9 @@ async fn forms_that_change_something_go_back_to_their_page_which_shows_the_notic
             "admin/registries/main/permissions",
             vec![("kind", "user"), ("holder", "bob"), ("role", "read")],
             "/admin/registries/main",
-            "user `bob` now holds `read` in main.",
+            "user `bob` now holds `read` in main. Note: this is the first grant of `main`: users \
+             without a grant can no longer publish there, nor yank or change the owners of their \
+             crates (its index stays public).",
         ),
         (
             "admin/reindex",
