@@ -70,18 +70,6 @@ pub struct PermissionChange {
     pub notice: Option<String>,
 }
 
-/// Gives `grantee` `role` in `registry` (`None`: takes its role away); returns
-/// the role it held before. Administrators only. See [`change`] for the rest of what happened.
-pub async fn set(
-    app: &App,
-    registry: &Registry,
-    grantee: &Grantee,
-    role: Option<Role>,
-    by: Option<&Actor>,
-) -> AppResult<Option<String>> {
-    Ok(change(app, registry, grantee, role, by).await?.previous)
-}
-
 /// Gives `grantee` `role` in `registry` (`None`: takes its role away), and says
 /// whether that opened or closed the registry to users without a grant.
 /// Administrators only.

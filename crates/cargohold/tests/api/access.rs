@@ -48,7 +48,7 @@ fn scopes(scopes: &[Scope]) -> TokenRequest {
 
 pub async fn grant(server: &TestServer, registry: &str, grantee: Grantee, role: Role) {
     let registry = server.app.registry(registry).unwrap().clone();
-    ops::permissions::set(&server.app, &registry, &grantee, Some(role), None)
+    ops::permissions::change(&server.app, &registry, &grantee, Some(role), None)
         .await
         .unwrap();
 }
@@ -621,7 +621,7 @@ async fn losing_a_grant_or_the_admin_role_takes_power_from_existing_tokens_at_on
     };
     assert_eq!(read().await.unwrap().status(), 200);
     let main = server.app.registry("main").unwrap().clone();
-    ops::permissions::set(
+    ops::permissions::change(
         &server.app,
         &main,
         &Grantee::User("reader".into()),

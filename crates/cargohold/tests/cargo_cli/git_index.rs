@@ -121,7 +121,7 @@ async fn cargo_reads_a_private_git_index_with_a_token_from_a_git_credential_help
         .create_user_with_token("reader", TokenRequest::default())
         .await;
     let registry = server.app.registry("main").unwrap().clone();
-    ops::permissions::set(
+    ops::permissions::change(
         &server.app,
         &registry,
         &Grantee::User("reader".into()),

@@ -233,7 +233,7 @@ async fn a_private_registry_shows_nothing_to_visitors_until_an_administrator_gra
     // Someone holds `read`, so the registry is closed to everyone else.
     server.create_user("carol").await;
     let secret = server.app.registry("secret").unwrap().clone();
-    ops::permissions::set(
+    ops::permissions::change(
         &server.app,
         &secret,
         &ops::permissions::Grantee::User("carol".into()),
