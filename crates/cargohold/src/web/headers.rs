@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use super::ViewerSlot;
 
-/// The policy of every page: this site's stylesheet, README images over
+/// The policy of every page: this site's stylesheet and copy script, README images over
 /// http(s), forms posted back here, never framed.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: http:; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
