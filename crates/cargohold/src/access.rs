@@ -233,34 +233,42 @@ pub async fn require_read(
     require_read_with(app, registry, auth::presented_token(headers), client).await
 }
 
-/// The registry named `name`, once a request with `headers` from `peer` may read it:
-/// public registries at once, private ones after [`require_read`]. The hot paths' gate.
-pub async fn readable_registry<'a>(
-    app: &'a App,
-    name: &str,
-    headers: &HeaderMap,
-    peer: Option<IpAddr>,
-) -> AppResult<&'a Arc<Registry>> {
-    readable_registry_at(app, name, None, headers, peer).await
-}
-
-/// [`readable_registry`] for a request of `path`, which a refusal's log line names.
+/// The registry named `name`, once a request of `path` (which a refusal's log
+/// line names) with `headers` from `peer` may read it, and its reader: public
+/// registries at once (no reader), private ones after [`require_read`]. The hot
+/// paths' gate.
 pub async fn readable_registry_at<'a>(
     app: &'a App,
     name: &str,
     path: Option<&(dyn fmt::Display + Sync)>,
     headers: &HeaderMap,
     peer: Option<IpAddr>,
-) -> AppResult<&'a Arc<Registry>> {
+) -> AppResult<(&'a Arc<Registry>, Option<Actor>)> {
     let registry = app.registry(name)?;
-    if registry.auth_required {
-        let client = auth::client_ip(app, headers, peer);
-        let token = auth::presented_token(headers);
-        // Boxed, like every branch a cache hit does not take: the futures of the
-        // hot routes stay small (docs/performance.md).
-        Box::pin(read_gate(app, registry, token, client, path)).await?;
+    if !registry.auth_required {
+        return Ok((registry, None));
     }
-    Ok(registry)
+    let client = auth::client_ip(app, headers, peer);
+    let token = auth::presented_token(headers);
+    // Boxed, like every branch a cache hit does not take: the futures of the
+    // hot routes stay small (docs/performance.md).
+    let actor = Box::pin(read_gate(app, registry, token, client, path)).await?;
+    Ok((registry, Some(actor)))
+}
+
+/// Whether `reader`, let in by a virtual registry's gate, may read its `member`
+/// too: anyone a public member, and a private one only with a role there. A
+/// member a reader may not read is hidden from them, not refused, so nothing is
+/// logged: the one URL over it gives no role back that the member withholds.
+pub async fn reads_member(app: &App, member: &Registry, reader: Option<&Actor>) -> AppResult<bool> {
+    if !member.auth_required {
+        return Ok(true);
+    }
+    let Some(reader) = reader else {
+        return Ok(false);
+    };
+    let held = role_for_reading(app, member, reader, true).await?;
+    Ok(held.is_some_and(|role| role >= Role::Read))
 }
 
 /// The registry named `name` for a request of its `config.json` (`path`):

@@ -6,12 +6,19 @@
 //! insists on that order), and a name a local member holds under another
 //! spelling (`acme_utils` for `acme-utils`) is not looked up upstream either, so
 //! an internal crate can never be shadowed by a public one (dependency confusion).
+//!
+//! A private member serves only readers it would serve itself: to anyone else a
+//! name it holds is missing (404), and is not looked for in later members either,
+//! so a reader without a role in `internal` neither reads its crates through the
+//! virtual registry nor gets a public crate of the same name in their place.
 
 use std::sync::Arc;
 
 use cargohold_protocol::name::canonical_name;
 
+use crate::access;
 use crate::app::{App, Registry};
+use crate::auth::Actor;
 use crate::db;
 use crate::error::AppResult;
 use crate::index::cache::{Cached, CachedFile};
@@ -43,11 +50,39 @@ pub enum Resolved<'m> {
     Missing,
 }
 
-/// The member that serves `name` (lowercase) and its index file; when none does,
-/// the first proxy's refusal, if a proxy's policy is why.
-pub async fn resolve<'m>(app: &App, members: &'m Members, name: &str) -> AppResult<Resolved<'m>> {
+/// For whom a name is resolved.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    /// Someone let in by the virtual registry's gate (`None`: a public registry's
+    /// anonymous reader), who sees only the members they may read.
+    Request(Option<&'a Actor>),
+    /// The operator, on the command line: every member.
+    Operator,
+}
+
+impl Reader<'_> {
+    async fn reads(self, app: &App, member: &Registry) -> AppResult<bool> {
+        match self {
+            Reader::Request(actor) => access::reads_member(app, member, actor).await,
+            Reader::Operator => Ok(true),
+        }
+    }
+}
+
+/// The member that serves `name` (lowercase) to `reader` and its index file; when
+/// none does, the first proxy's refusal, if a proxy's policy is why.
+pub async fn resolve<'m>(
+    app: &App,
+    members: &'m Members,
+    name: &str,
+    reader: Reader<'_>,
+) -> AppResult<Resolved<'m>> {
     for local in &members.locals {
         if let Cached::File(file) = index::sparse::lookup_local(app, local, name).await? {
+            // Held here: served from here or from nowhere, whoever asks.
+            if !reader.reads(app, local).await? {
+                return Ok(Resolved::Missing);
+            }
             return Ok(Resolved::Found(local, file));
         }
     }
@@ -57,6 +92,10 @@ pub async fn resolve<'m>(app: &App, members: &'m Members, name: &str) -> AppResu
     let mut resolved = Resolved::Missing;
     for member in &members.proxies {
         let Some(proxy) = &member.proxy else { continue };
+        // A cache the reader may not read is not asked on their behalf.
+        if !reader.reads(app, member).await? {
+            continue;
+        }
         match proxy::index_file(app, member, proxy, name).await? {
             Cached::File(file) => return Ok(Resolved::Found(member, file)),
             Cached::Refused { reason, .. } if matches!(resolved, Resolved::Missing) => {

@@ -40,9 +40,9 @@ pub async fn answer_download(
 ) -> Response {
     let answer = async {
         // A refusal's log line names the file asked for.
-        let registry =
+        let (registry, reader) =
             access::readable_registry_at(app, registry, Some(&file), headers, peer).await?;
-        ops::download::open(app, registry, name, file).await
+        ops::download::open(app, registry, name, file, reader.as_ref()).await
     };
     match answer.await {
         Ok(download) => download_response(download),

@@ -8,7 +8,7 @@ use crate::access;
 use crate::api::ApiJson;
 use crate::app::AppState;
 use crate::auth::{ApiToken, RequestMeta};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::ops::owners::{self, Change};
 
 /// Lists the owners of a crate.
@@ -18,7 +18,14 @@ pub async fn list_owners(
     meta: RequestMeta,
 ) -> AppResult<Json<OwnersResponse>> {
     let registry = app.registry(&registry)?;
-    access::require_read(&app, registry, &meta.headers, meta.client).await?;
+    let reader = access::require_read(&app, registry, &meta.headers, meta.client).await?;
+    // Through a virtual registry, owners are read in the member that keeps them.
+    if registry.members.is_some()
+        && let Ok(keeper) = app.write_registry(&registry.name)
+        && !access::reads_member(&app, keeper, reader.as_ref()).await?
+    {
+        return Err(AppError::NotFound(format!("no crate named `{name}`")));
+    }
     let users = owners::list_for_reading(&app, registry, &name)
         .await?
         .into_iter()

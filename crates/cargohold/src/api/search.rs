@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use cargohold_protocol::api::SearchResponse;
+use cargohold_protocol::api::{SearchMeta, SearchResponse};
 use serde::Deserialize;
 
 use crate::access;
@@ -29,15 +29,25 @@ pub async fn search_crates(
     params: Result<Query<SearchParams>, QueryRejection>,
 ) -> AppResult<Json<SearchResponse>> {
     let registry = app.registry(&registry)?;
-    access::require_read(&app, registry, &meta.headers, meta.client).await?;
+    let reader = access::require_read(&app, registry, &meta.headers, meta.client).await?;
     let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    // A virtual registry searches the member it publishes to (or its first member).
+    // A virtual registry searches the member it publishes to (or its first member),
+    // when its reader may read that member: otherwise there is nothing to find.
     let registry = match &registry.members {
-        Some(members) => members
-            .publish_to
-            .as_ref()
-            .or_else(|| members.all().next())
-            .unwrap_or(registry),
+        Some(members) => {
+            let searched = members
+                .publish_to
+                .as_ref()
+                .or_else(|| members.all().next())
+                .unwrap_or(registry);
+            if !access::reads_member(&app, searched, reader.as_ref()).await? {
+                return Ok(Json(SearchResponse {
+                    crates: Vec::new(),
+                    meta: SearchMeta { total: 0 },
+                }));
+            }
+            searched
+        }
         None => registry,
     };
     let response = ops::search::search(

@@ -17,7 +17,7 @@ use crate::db;
 use crate::error::{AppResult, Refusal};
 use crate::index::cache::{Cached, CachedFile};
 use crate::memory_answer::{HotHeaders, MemoryAnswer};
-use crate::virtual_registry::Resolved;
+use crate::virtual_registry::{Reader, Resolved};
 use crate::{access, auth, proxy, virtual_registry};
 
 /// Index files may be cached, but every use must be revalidated: a publish or
@@ -121,10 +121,10 @@ pub async fn answer_index_file(
 ) -> Response {
     let asked = IndexPath { registry, path };
     let answer = async {
-        let registry =
+        let (registry, reader) =
             access::readable_registry_at(app, registry, Some(&asked), headers, peer).await?;
         let cached = match crate_name(path) {
-            Some(name) => lookup(app, registry, name).await?,
+            Some(name) => lookup(app, registry, name, Reader::Request(reader.as_ref())).await?,
             None => Cached::MISSING,
         };
         AppResult::Ok(cached)
@@ -257,8 +257,13 @@ fn refused(reason: &str, asked: &IndexPath<'_>, client: Option<IpAddr>) -> Memor
     }
 }
 
-/// The index file `registry` serves for `name` (lowercase), whatever its kind.
-pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cached> {
+/// The index file `registry` serves to `reader` for `name` (lowercase), whatever its kind.
+pub async fn lookup(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+    reader: Reader<'_>,
+) -> AppResult<Cached> {
     // The branches a local cache hit does not take are boxed, so the futures of the
     // hot routes stay small (docs/performance.md).
     if let Some(proxy) = &registry.proxy {
@@ -266,7 +271,7 @@ pub async fn lookup(app: &App, registry: &Registry, name: &str) -> AppResult<Cac
     }
     if let Some(members) = &registry.members {
         return Ok(
-            match Box::pin(virtual_registry::resolve(app, members, name)).await? {
+            match Box::pin(virtual_registry::resolve(app, members, name, reader)).await? {
                 Resolved::Found(_, file) => Cached::File(file),
                 Resolved::Refused(reason) => Cached::Refused {
                     until: i64::MAX,

@@ -9,10 +9,11 @@ use cargohold_protocol::name::version_from_file_name;
 use std::sync::Arc;
 
 use crate::app::{App, DownloadCache, Registry};
+use crate::auth::Actor;
 use crate::db;
 use crate::db::versions::DownloadRow;
 use crate::error::{AppError, AppResult};
-use crate::virtual_registry::Resolved;
+use crate::virtual_registry::{Reader, Resolved};
 use crate::{proxy, virtual_registry};
 
 /// A `.crate` ready to be sent.
@@ -40,13 +41,15 @@ pub async fn open(
     registry: &Arc<Registry>,
     name: &str,
     file: &str,
+    reader: Option<&Actor>,
 ) -> AppResult<Download> {
     let version = requested_version(name, file)?;
     let resolved;
     let registry = match &registry.members {
         Some(members) => {
             let lower = name.to_ascii_lowercase();
-            resolved = Box::pin(virtual_registry::resolve(app, members, &lower)).await?;
+            let reader = Reader::Request(reader);
+            resolved = Box::pin(virtual_registry::resolve(app, members, &lower, reader)).await?;
             match &resolved {
                 Resolved::Found(member, _) => *member,
                 Resolved::Refused(reason) => return Err(AppError::NotFound(reason.to_string())),

@@ -9,7 +9,7 @@ use cargohold_protocol::upstream::LockedPackage;
 use crate::app::{App, Registry};
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::virtual_registry::Resolved;
+use crate::virtual_registry::{Reader, Resolved};
 use crate::{proxy, virtual_registry};
 
 /// How many crates are fetched at once.
@@ -97,16 +97,18 @@ async fn mirror_one(app: &App, registry: &Registry, package: &LockedPackage) -> 
     }
     let lower = package.name.to_ascii_lowercase();
     let member = match &registry.members {
-        Some(members) => match virtual_registry::resolve(app, members, &lower).await? {
-            Resolved::Found(member, _) => member.as_ref(),
-            Resolved::Refused(reason) => return Ok(Outcome::Failed(reason.to_string())),
-            Resolved::Missing => {
-                return Ok(Outcome::Failed(format!(
-                    "no member of `{}` has a crate named `{}`",
-                    registry.name, package.name
-                )));
+        Some(members) => {
+            match virtual_registry::resolve(app, members, &lower, Reader::Operator).await? {
+                Resolved::Found(member, _) => member.as_ref(),
+                Resolved::Refused(reason) => return Ok(Outcome::Failed(reason.to_string())),
+                Resolved::Missing => {
+                    return Ok(Outcome::Failed(format!(
+                        "no member of `{}` has a crate named `{}`",
+                        registry.name, package.name
+                    )));
+                }
             }
-        },
+        }
         None => registry,
     };
     let Some(proxy) = &member.proxy else {

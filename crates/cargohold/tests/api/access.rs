@@ -965,3 +965,95 @@ async fn the_permissions_api_says_when_a_grant_closes_or_a_revocation_opens_the_
     );
     assert_eq!(revoked["changed"], true);
 }
+
+#[tokio::test]
+async fn a_private_member_hides_its_crates_through_a_virtual_registry_from_readers_without_a_role()
+{
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig {
+                auth_required: true,
+                ..RegistryConfig::local("internal")
+            },
+            RegistryConfig::local("shared"),
+            RegistryConfig {
+                auth_required: true,
+                ..RegistryConfig::virtual_of("all", &["internal", "shared"], Some("internal"))
+            },
+        ];
+    })
+    .await;
+    for (registry, name, version) in [
+        ("internal", "secret-thing", "1.0.0"),
+        ("internal", "twin", "2.0.0"),
+        ("shared", "twin", "1.0.0"),
+        ("shared", "shared-lib", "1.0.0"),
+    ] {
+        let fixture = CrateFixture::new(name, version);
+        assert_eq!(server.publish_to(registry, &fixture).await.status(), 200);
+    }
+    add_user(&server, "alice").await;
+    add_user(&server, "bob").await;
+    // The first grant closes `internal` to everyone but bob; `all` has no grants.
+    grant(&server, "internal", Grantee::User("bob".into()), Role::Read).await;
+    let alice = token(&server, "alice", TokenRequest::default()).await;
+    let bob = token(&server, "bob", TokenRequest::default()).await;
+    let status = async |token: &str, path: &str| {
+        let answer = server
+            .authed(Method::GET, path, token)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    };
+    let secret_paths = [
+        "registries/all/index/se/cr/secret-thing",
+        "registries/all/crates/secret-thing/secret-thing-1.0.0.crate",
+        "registries/all/api/v1/crates/secret-thing/owners",
+    ];
+
+    // Alice reads `all` but not `internal`: its crates are missing to her, twice
+    // over (the second answer comes from what the first left in memory), and a
+    // name it holds is not served from a later member in its place.
+    for _ in 0..2 {
+        for path in secret_paths {
+            let (code, body) = status(&alice, path).await;
+            assert_eq!(code, 404, "{path}: {body}");
+            assert!(!body.contains("internal"), "{path}: {body}");
+        }
+        let (code, body) = status(&alice, "registries/all/index/tw/in/twin").await;
+        assert_eq!(code, 404, "{body}");
+        let (code, body) = status(&alice, "registries/all/index/sh/ar/shared-lib").await;
+        assert_eq!(code, 200, "{body}");
+        let (code, body) = status(&alice, "registries/all/api/v1/crates?q=secret").await;
+        assert_eq!(code, 200, "{body}");
+        assert!(!body.contains("secret-thing"), "{body}");
+    }
+    // Reading `internal` itself is refused as before.
+    let (code, _) = status(&alice, "registries/internal/index/se/cr/secret-thing").await;
+    assert_eq!(code, 403);
+
+    // Bob, who holds `read` in `internal`, gets everything through `all`.
+    for path in secret_paths {
+        let (code, body) = status(&bob, path).await;
+        assert_eq!(code, 200, "{path}: {body}");
+    }
+    let (code, body) = status(&bob, "registries/all/index/tw/in/twin").await;
+    assert!(
+        code == 200 && body.contains("\"2.0.0\"") && !body.contains("\"1.0.0\""),
+        "{body}"
+    );
+    let (_, body) = status(&bob, "registries/all/api/v1/crates?q=secret").await;
+    assert!(body.contains("secret-thing"), "{body}");
+
+    // A role given to alice opens the member to her through `all` at once.
+    grant(
+        &server,
+        "internal",
+        Grantee::User("alice".into()),
+        Role::Read,
+    )
+    .await;
+    let (code, body) = status(&alice, "registries/all/index/se/cr/secret-thing").await;
+    assert_eq!(code, 200, "{body}");
+}
