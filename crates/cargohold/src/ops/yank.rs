@@ -83,6 +83,7 @@ pub async fn set_yanked(
         krate.name = %krate.name,
         version.num = %row.num,
         user.login = %actor.login,
+        registry = %registry.name,
         "{action} `{}@{}`",
         krate.name,
         row.num
