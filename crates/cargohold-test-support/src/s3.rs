@@ -95,6 +95,20 @@ impl S3Server {
         );
     }
 
+    /// Deletes the empty bucket `name`, behind cargohold's back.
+    pub async fn delete_bucket(&self, name: &str) {
+        let response = reqwest::Client::new()
+            .delete(format!("{}/{name}", self.endpoint))
+            .send()
+            .await
+            .expect("the S3 server answers");
+        assert!(
+            response.status().is_success(),
+            "deleting bucket {name}: {}",
+            response.status()
+        );
+    }
+
     /// `[s3]` settings that reach this server.
     pub fn s3_config(&self) -> S3Config {
         S3Config {

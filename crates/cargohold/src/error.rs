@@ -4,6 +4,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cargohold_protocol::api::ErrorBody;
 
+use crate::storage::StoreFailure;
+
 /// Every way a request can fail, named by what the client should be told.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -93,7 +95,12 @@ impl From<object_store::Error> for AppError {
     fn from(err: object_store::Error) -> Self {
         let cause = anyhow::Error::new(err).context("blob store operation failed");
         match Fault::of(&cause) {
-            Some(fault @ Fault::BlobStoreFull) => fault.into_error(cause),
+            Some(
+                fault @ (Fault::BlobStoreFull
+                | Fault::BlobStoreNoBucket
+                | Fault::BlobStoreDenied
+                | Fault::BlobStoreDown),
+            ) => fault.into_error(cause),
             _ => Self::Unavailable {
                 message: "the blob store did not answer; nothing was changed, try again later"
                     .to_owned(),
@@ -129,6 +136,12 @@ pub enum Fault {
     DatabaseFull,
     /// The blob store's disk is full.
     BlobStoreFull,
+    /// The bucket `storage-url` names does not exist.
+    BlobStoreNoBucket,
+    /// The blob store refuses cargohold's credentials.
+    BlobStoreDenied,
+    /// The blob store cannot be reached.
+    BlobStoreDown,
 }
 
 impl Fault {
@@ -137,6 +150,15 @@ impl Fault {
         err.chain().find_map(|cause| {
             if let Some(db) = cause.downcast_ref::<sqlx::Error>() {
                 return Self::of_database(db);
+            }
+            if let Some(store) = cause.downcast_ref::<object_store::Error>()
+                && let Some(failure) = StoreFailure::of(store)
+            {
+                return Some(match failure {
+                    StoreFailure::NoBucket => Self::BlobStoreNoBucket,
+                    StoreFailure::AccessDenied => Self::BlobStoreDenied,
+                    StoreFailure::Unreachable => Self::BlobStoreDown,
+                });
             }
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
                 return Self::of_io(io);
@@ -203,6 +225,17 @@ impl Fault {
             Self::BlobStoreFull => {
                 "the blob store is out of disk space; nothing was changed (the operator must free space)"
             }
+            Self::BlobStoreNoBucket => {
+                "the blob store's bucket does not exist; nothing was changed (the operator must create it \
+                 or fix storage-url)"
+            }
+            Self::BlobStoreDenied => {
+                "the blob store refused access; nothing was changed (the operator must check the [s3] \
+                 credentials and the bucket's permissions)"
+            }
+            Self::BlobStoreDown => {
+                "the blob store could not be reached; nothing was changed, try again later"
+            }
         }
     }
 
@@ -225,7 +258,14 @@ impl IntoResponse for AppError {
                 "internal server error; the registry's log has the details".to_owned()
             }
             Self::Unavailable { message, cause } | Self::OutOfSpace { message, cause } => {
-                tracing::error!(error = ?cause, "request failed: {message}");
+                // A fault the operator fixes is one line with its cause; anything else
+                // keeps the full report.
+                if Fault::of(cause).is_some() {
+                    let cause = crate::storage::one_line(cause.as_ref());
+                    tracing::error!(error = %cause, "request failed: {message}");
+                } else {
+                    tracing::error!(error = ?cause, "request failed: {message}");
+                }
                 message.clone()
             }
             other => other.to_string(),

@@ -8,7 +8,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -23,7 +23,73 @@ pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     /// Signs download URLs, for an S3 store that redirects downloads.
     s3: Option<S3Signer>,
+    /// The bucket and the endpoint that serves it, for an S3 store.
+    bucket: Option<Bucket>,
     description: String,
+}
+
+#[derive(Debug, Clone)]
+struct Bucket {
+    name: String,
+    endpoint: String,
+}
+
+/// Why a blob store request failed, when it is one of the failures an operator
+/// must fix rather than a fault of cargohold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// The bucket `storage-url` names does not exist (S3 `NoSuchBucket`).
+    NoBucket,
+    /// The store refused the credentials or the operation (403, 401).
+    AccessDenied,
+    /// No connection, or no answer in time.
+    Unreachable,
+}
+
+impl StoreFailure {
+    /// The expected failure `err` is, if it is one.
+    pub fn of(err: &object_store::Error) -> Option<Self> {
+        if matches!(
+            err,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ) {
+            return Some(Self::AccessDenied);
+        }
+        // S3 names the failure in the body of its answer (`<Code>NoSuchBucket</Code>`), which
+        // object_store keeps only in the message of the request error it wraps.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(current) = cause {
+            if let Some(http) = current.downcast_ref::<object_store::client::HttpError>() {
+                use object_store::client::HttpErrorKind;
+                if matches!(
+                    http.kind(),
+                    HttpErrorKind::Connect
+                        | HttpErrorKind::Request
+                        | HttpErrorKind::Timeout
+                        | HttpErrorKind::Interrupted
+                ) {
+                    return Some(Self::Unreachable);
+                }
+            }
+            let text = current.to_string();
+            if text.contains("<Code>NoSuchBucket</Code>") {
+                return Some(Self::NoBucket);
+            }
+            if [
+                "AccessDenied",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+            ]
+            .iter()
+            .any(|code| text.contains(&format!("<Code>{code}</Code>")))
+            {
+                return Some(Self::AccessDenied);
+            }
+            cause = current.source();
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +159,7 @@ impl BlobStore {
         Ok(Self {
             inner: Arc::new(store),
             s3: None,
+            bucket: None,
             description: dir.display().to_string(),
         })
     }
@@ -137,6 +204,14 @@ impl BlobStore {
         if let Some(secret) = &s3.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .unwrap_or_else(|| {
+                let region = builder
+                    .get_config_value(&AmazonS3ConfigKey::Region)
+                    .unwrap_or_else(|| "us-east-1".to_owned());
+                format!("https://s3.{region}.amazonaws.com")
+            });
         let store = builder
             .build()
             .with_context(|| format!("could not set up the object store s3://{bucket}"))?;
@@ -148,6 +223,10 @@ impl BlobStore {
         Ok(Self {
             inner: store,
             s3: redirect,
+            bucket: Some(Bucket {
+                name: bucket.to_owned(),
+                endpoint,
+            }),
             description: format!("s3://{bucket_and_prefix}"),
         })
     }
@@ -157,16 +236,41 @@ impl BlobStore {
         &self.description
     }
 
-    /// Whether the store answers: a lookup of a key that never exists must come
-    /// back "not found" (`/ready`, and `serve` before it listens).
+    /// Whether the store answers and its bucket exists (`/ready`, and `serve`
+    /// before it listens): a listing of a prefix that holds nothing must come
+    /// back empty. Not a lookup of one key: S3 answers that with the same bodiless
+    /// 404 whether the key or the whole bucket is missing.
     pub async fn probe(&self) -> anyhow::Result<()> {
-        match self.inner.head(&Path::from("cargohold-probe")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(err) => Err(anyhow::Error::new(err).context(format!(
-                "the blob store {} does not answer",
-                self.description
-            ))),
+        let Err(err) = self
+            .inner
+            .list_with_delimiter(Some(&Path::from("cargohold-probe")))
+            .await
+        else {
+            return Ok(());
+        };
+        let failure = StoreFailure::of(&err);
+        if let Some(bucket) = &self.bucket {
+            let Bucket { name, endpoint } = bucket;
+            match failure {
+                Some(StoreFailure::NoBucket) => anyhow::bail!(
+                    "bucket `{name}` does not exist at {endpoint}; create it or fix storage-url"
+                ),
+                Some(StoreFailure::AccessDenied) => anyhow::bail!(
+                    "bucket `{name}` at {endpoint} refused access; check the [s3] credentials and the \
+                     bucket's permissions"
+                ),
+                _ => {}
+            }
         }
+        let at = self
+            .bucket
+            .as_ref()
+            .map(|bucket| format!(" at {}", bucket.endpoint))
+            .unwrap_or_default();
+        Err(anyhow::anyhow!("{}", one_line(&err)).context(format!(
+            "the blob store {}{at} does not answer",
+            self.description
+        )))
     }
 
     /// Whether downloads are answered with a redirect to a presigned URL ([`Storage::download_url`]).
@@ -245,5 +349,76 @@ impl BlobStore {
             .map_ok(BlobInfo::from)
             .try_collect()
             .await
+    }
+}
+
+/// `err` and its causes on one line, for a log line or a message: S3's answers
+/// are XML documents with line breaks.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(current) = cause {
+        let more = current.to_string();
+        // object_store repeats its source's message in its own.
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = current.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3_error(body: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: format!(
+                "Error performing list request: Server returned non-2xx status code: {body}"
+            )
+            .into(),
+        }
+    }
+
+    #[test]
+    fn s3_error_codes_name_the_failure() {
+        assert_eq!(
+            StoreFailure::of(&s3_error(
+                "404 Not Found: <?xml version=\"1.0\"?>\n<Error><Code>NoSuchBucket</Code></Error>"
+            )),
+            Some(StoreFailure::NoBucket)
+        );
+        assert_eq!(
+            StoreFailure::of(&s3_error(
+                "403 Forbidden: <Error><Code>AccessDenied</Code></Error>"
+            )),
+            Some(StoreFailure::AccessDenied)
+        );
+        assert_eq!(
+            StoreFailure::of(&object_store::Error::PermissionDenied {
+                path: "crates/x".into(),
+                source: "403".into(),
+            }),
+            Some(StoreFailure::AccessDenied)
+        );
+        assert_eq!(
+            StoreFailure::of(&s3_error(
+                "500 Internal Server Error: <Error><Code>InternalError</Code></Error>"
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn one_line_joins_the_causes_without_line_breaks() {
+        let err = anyhow::anyhow!("404: <?xml?>\n<Error>\n  <Code>NoSuchBucket</Code>\n</Error>")
+            .context("blob store operation failed");
+        assert_eq!(
+            one_line(err.as_ref()),
+            "blob store operation failed: 404: <?xml?> <Error> <Code>NoSuchBucket</Code> </Error>"
+        );
     }
 }

@@ -310,11 +310,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         })?;
     // With port 0 the system picks the port; URLs must carry the real one.
     config.listen = listeners.local_addr();
-    let app = Arc::new(App::build(config).await?);
-    app.storage
+    // Before the database is opened: a server refused for its blob store leaves nothing behind.
+    crate::storage::BlobStore::open(&config)?
         .probe()
         .await
-        .context("cargohold cannot start without its blob store: check storage-url and [s3]")?;
+        .context("cargohold cannot start without its blob store")?;
+    let app = Arc::new(App::build(config).await?);
     if let Some(first) = ops::setup::first_start(&app).await? {
         print_first_start(&app, &first);
     }

@@ -150,3 +150,40 @@ async fn publish_while_the_bucket_is_unreachable_is_a_503_that_stores_nothing() 
     let (status, _) = server.index_file("second").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_bucket_deleted_while_serving_fails_ready_and_publish_naming_it() {
+    let s3 = S3Server::start().await;
+    let server = server_on(&s3, "vanishing").await;
+    assert_eq!(server.get("/ready").await.status(), 200);
+    s3.delete_bucket("vanishing").await;
+
+    let ready = server.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(
+        body.contains(&format!(
+            "bucket `vanishing` does not exist at {}; create it or fix storage-url",
+            s3.endpoint
+        )),
+        "{body}"
+    );
+
+    let response = server
+        .publish(&CrateFixture::new("homeless", "1.0.0"))
+        .await;
+    assert_eq!(response.status(), 503);
+    let detail = cargohold_test_support::error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(
+        detail.contains("bucket does not exist") && detail.contains("nothing was changed"),
+        "{detail}"
+    );
+    assert_eq!(server.count("SELECT COUNT(*) FROM versions").await, 0);
+    assert_eq!(server.count("SELECT COUNT(*) FROM crates").await, 0);
+    let (status, _) = server.index_file("homeless").await;
+    assert_eq!(status, 404);
+    // Made again, the bucket holds nothing of the refused publish, and the server is ready.
+    s3.create_bucket("vanishing").await;
+    assert_eq!(s3.keys("vanishing").await, Vec::<String>::new());
+    assert_eq!(server.get("/ready").await.status(), 200);
+}

@@ -11,6 +11,7 @@ use cargohold_test_support::CrateFixture;
 mod admin;
 mod audit;
 mod backup;
+mod blob_store;
 mod config;
 mod git_index;
 mod nodes;
