@@ -704,15 +704,7 @@ impl Config {
         if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
             bail!("the registry `{}` is configured twice", pair[0]);
         }
-        let storage = self.storage_url();
-        if storage.contains("://")
-            && !storage.starts_with("file://")
-            && !storage.starts_with("s3://")
-        {
-            bail!(
-                "storage-url `{storage}` is not supported: give a directory, a file:// URL or an s3://bucket/prefix URL"
-            );
-        }
+        validate_storage_url(&self.storage_url())?;
         if let Some(url) = &self.public_url
             && !matches!(url.scheme(), "http" | "https")
         {
@@ -922,6 +914,50 @@ fn closest<'a>(key: &str, expected: &[&'a str]) -> Option<&'a str> {
         .filter(|(distance, _)| *distance <= 2.min(typed.len() / 3).max(1))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
+}
+
+/// Refuses a `storage-url` that looks like a URL (`scheme:` first) but is not
+/// one of the supported forms, which would otherwise become a directory named
+/// after the mistyped URL (`s3:/bucket` → `./s3:/bucket`).
+fn validate_storage_url(storage: &str) -> anyhow::Result<()> {
+    const FORMS: &str = "a directory (such as /var/lib/cargohold/blobs, or ./name for a relative one), \
+                         a file:///absolute/path URL, or s3://bucket/prefix";
+    if let Some(rest) = storage.strip_prefix("s3://") {
+        if rest.split('/').next().is_none_or(str::is_empty) {
+            bail!("storage-url `{storage}` names no bucket: write s3://bucket/prefix");
+        }
+        return Ok(());
+    }
+    if storage.starts_with("file://") {
+        return Ok(());
+    }
+    // A scheme: a letter, then letters, digits, `+`, `-` or `.`, then `:`. One letter
+    // alone is left to be a drive.
+    let scheme = storage
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|scheme| {
+            scheme.len() > 1
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+    let Some(scheme) = scheme else {
+        return Ok(());
+    };
+    let hint = match scheme.to_ascii_lowercase().as_str() {
+        "s3" => {
+            let rest = storage[scheme.len() + 1..].trim_start_matches('/');
+            format!(" (did you mean `s3://{rest}`?)")
+        }
+        "file" => {
+            let rest = storage[scheme.len() + 1..].trim_start_matches('/');
+            format!(" (did you mean `file:///{rest}`?)")
+        }
+        _ => String::new(),
+    };
+    bail!("storage-url `{storage}` is not a supported form{hint}: give {FORMS}")
 }
 
 /// Hides a password in a URL such as `postgres://user:secret@host/db`.
@@ -1393,6 +1429,47 @@ mod tests {
         };
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("s3://bucket/prefix"), "{err}");
+    }
+
+    #[test]
+    fn a_storage_url_that_looks_like_a_url_but_is_not_a_supported_one_is_refused() {
+        for (url, hint) in [
+            ("s3:/bucket/x", Some("(did you mean `s3://bucket/x`?)")),
+            ("s3:bucket/x", Some("(did you mean `s3://bucket/x`?)")),
+            ("S3:/bucket", Some("(did you mean `s3://bucket`?)")),
+            (
+                "file:/srv/blobs",
+                Some("(did you mean `file:///srv/blobs`?)"),
+            ),
+            ("gs://bucket/x", None),
+            ("http://minio:9000/bucket", None),
+            ("https:bucket", None),
+        ] {
+            let err = load(&format!("storage-url = \"{url}\"\n")).unwrap_err();
+            assert!(
+                err.contains(&format!("storage-url `{url}` is not a supported form"))
+                    && err.contains("a directory")
+                    && err.contains("file:///absolute/path")
+                    && err.contains("s3://bucket/prefix"),
+                "{url}: {err}"
+            );
+            if let Some(hint) = hint {
+                assert!(err.contains(hint), "{url}: {err}");
+            }
+        }
+        let err = load("storage-url = \"s3:///x\"\n").unwrap_err();
+        assert!(err.contains("names no bucket"), "{err}");
+        for url in [
+            "/var/lib/cargohold/blobs",
+            "blobs",
+            "./odd:name",
+            "file:///srv/blobs",
+            "s3://bucket",
+            "s3://bucket/prefix",
+        ] {
+            let config = load(&format!("storage-url = \"{url}\"\n"));
+            assert!(config.is_ok(), "{url}: {config:?}");
+        }
     }
 
     #[test]

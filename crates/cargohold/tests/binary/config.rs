@@ -99,3 +99,30 @@ fn a_typo_in_a_config_key_names_the_file_the_table_and_the_key_meant() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_mistyped_s3_storage_url_is_refused_and_creates_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        "storage-url = \"s3:/bucket/x\"\n",
+    )
+    .unwrap();
+    let output = run_in(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("listening"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "storage-url `s3:/bucket/x` is not a supported form (did you mean `s3://bucket/x`?)"
+        ) && stderr.contains("s3://bucket/prefix"),
+        "{stderr}"
+    );
+    let mut created: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    created.sort();
+    assert_eq!(created, ["cargohold.toml"], "nothing was created");
+}
