@@ -14,8 +14,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics::{counter, histogram};
+use metrics::{counter, describe_counter, describe_histogram, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_process::Collector;
 
 use crate::app::{App, AppState};
 use crate::counter::Counter;
@@ -42,8 +43,23 @@ pub fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder was installed first; /metrics shows only what cargohold reads itself");
         }
+        describe_counter!(
+            "cargohold_http_requests_total",
+            "Requests to the routes outside the index and download paths, by route template, method and status."
+        );
+        describe_histogram!(
+            "cargohold_http_request_duration_seconds",
+            "How long those requests took to answer, by route template."
+        );
+        process_collector().describe();
         handle
     })
+}
+
+/// The standard `process_*` metrics (CPU, resident memory, open files, start time).
+fn process_collector() -> &'static Collector {
+    static COLLECTOR: OnceLock<Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(Collector::default)
 }
 
 /// Middleware of the observed routes: counts each request by route template (never the
@@ -66,7 +82,9 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// `GET /metrics`: the Prometheus text format.
 pub async fn serve(State(app): State<AppState>) -> Response {
-    let mut text = handle().render();
+    let handle = handle();
+    process_collector().collect();
+    let mut text = handle.render();
     write_app_metrics(&mut text, &app);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
@@ -86,6 +104,12 @@ fn write_app_metrics(text: &mut String, app: &App) {
         format!("{{{}}}", inner.join(","))
     };
     let count = |value: &Counter| vec![(String::new(), value.get() as f64)];
+    family(
+        "cargohold_build_info",
+        "gauge",
+        "The running cargohold's version, always 1.",
+        &[(labels(&[("version", env!("CARGO_PKG_VERSION"))]), 1.0)],
+    );
     family(
         "cargohold_index_responses_total",
         "counter",

@@ -88,6 +88,42 @@ async fn metrics_count_publishes_downloads_index_answers_and_requests_by_route()
 }
 
 #[tokio::test]
+async fn metrics_describe_every_family_and_carry_the_version_and_the_process_figures() {
+    let server = TestServer::start().await;
+    assert_eq!(server.index_file("nothing-here").await.0, 404);
+    let search = server.get("/registries/main/api/v1/crates?q=x").await;
+    assert_eq!(search.status(), 200);
+    let text = metrics(&server).await;
+    assert!(
+        text.contains("# HELP cargohold_http_requests_total ")
+            && text.contains("# HELP cargohold_http_request_duration_seconds "),
+        "{text}"
+    );
+    // Every family a scraper sees has its help line.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let family = line.split(' ').nth(2).unwrap();
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no help for {family}:\n{text}"
+        );
+    }
+    let version = format!(
+        "cargohold_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(sample(&text, &version), Some(1.0), "{text}");
+    assert!(
+        sample(&text, "process_resident_memory_bytes").unwrap() > 1e6,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "process_start_time_seconds").unwrap() > 1.7e9,
+        "{text}"
+    );
+    assert!(sample(&text, "process_open_fds").unwrap() >= 3.0, "{text}");
+}
+
+#[tokio::test]
 async fn health_and_ready_answer_when_database_and_storage_do() {
     let server = TestServer::start().await;
     let health = server.get("/health").await;
