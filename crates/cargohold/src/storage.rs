@@ -231,6 +231,11 @@ impl BlobStore {
         })
     }
 
+    /// Whether the blobs live in a directory of this machine, not a bucket.
+    pub fn is_local(&self) -> bool {
+        self.bucket.is_none()
+    }
+
     /// Where the blobs live, for messages: a directory or `s3://bucket/prefix`.
     pub fn description(&self) -> &str {
         &self.description

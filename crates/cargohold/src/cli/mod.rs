@@ -327,6 +327,17 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             app.config.listen
         );
     }
+    if matches!(app.db.read(), crate::db::Pool::Postgres(_)) && app.storage.is_local() {
+        // PostgreSQL is how several nodes share one registry; blobs in a directory
+        // only this node sees would make the others answer 404 for its uploads.
+        eprintln!(
+            "warning: the database is PostgreSQL but .crate files are kept in the local directory {}: \
+             if several nodes serve this registry, every node must share that directory (e.g. over NFS) \
+             or use storage-url = \"s3://bucket/prefix\"; otherwise downloads of crates published on one \
+             node fail on the others",
+            app.storage.description()
+        );
+    }
     outln!(
         "cargohold is listening on {public} (database: {}, storage: {})",
         crate::config::redact_url(&app.config.database_url()),

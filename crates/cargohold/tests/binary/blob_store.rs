@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cargohold_test_support::{CrateFixture, S3Server};
+use cargohold_test_support::{CrateFixture, S3Server, ScratchDatabase};
 
 use super::{BIN, signal_term, wait_with_timeout};
 
@@ -134,6 +134,81 @@ async fn a_publish_into_a_deleted_bucket_is_logged_as_one_line_naming_the_cause(
     );
     assert!(
         !stderr.contains("backtrace") && !stderr.contains("Caused by"),
+        "{stderr}"
+    );
+}
+
+/// Starts `serve` in `dir` (with its `cargohold.toml`), stops it once it listens, and
+/// returns what it wrote to stderr.
+fn serve_and_stop(dir: &Path) -> String {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("cargohold is listening on ") {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            panic!("serve exited early: {stderr}");
+        }
+    }
+    signal_term(&child);
+    wait_with_timeout(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgresql_with_blobs_in_a_directory_warns_that_every_node_must_share_it() {
+    // SQLite is one node's database: its blobs may well be in its own directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cargohold.toml"), "").unwrap();
+    let stderr = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || serve_and_stop(&dir)
+    })
+    .await
+    .unwrap();
+    assert!(!stderr.contains("NFS"), "{stderr}");
+
+    // PostgreSQL only when the tests run on it (CARGOHOLD_TEST_DATABASE_URL).
+    let Some(database) = ScratchDatabase::from_env().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        format!("database-url = \"{}\"\n", database.url),
+    )
+    .unwrap();
+    let stderr = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || serve_and_stop(&dir)
+    })
+    .await
+    .unwrap();
+    database.drop_later();
+    let warnings: Vec<&str> = stderr.lines().filter(|line| line.contains("NFS")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].starts_with(
+            "warning: the database is PostgreSQL but .crate files are kept in the local directory"
+        ) && warnings[0].contains("every node must share that directory")
+            && warnings[0].contains("storage-url = \"s3://bucket/prefix\""),
         "{stderr}"
     );
 }
