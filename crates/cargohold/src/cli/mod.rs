@@ -310,12 +310,22 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         })?;
     // With port 0 the system picks the port; URLs must carry the real one.
     config.listen = listeners.local_addr();
-    // Before the database is opened: a server refused for its blob store leaves nothing behind.
-    crate::storage::BlobStore::open(&config)?
-        .probe()
-        .await
-        .context("cargohold cannot start without its blob store")?;
+    // A bucket is checked before the database is opened, so a server refused for it
+    // leaves nothing behind; a directory is created by opening it, so it is checked after.
+    let in_bucket = config.storage_url().starts_with("s3://");
+    if in_bucket {
+        crate::storage::BlobStore::open(&config)?
+            .probe()
+            .await
+            .context("cargohold cannot start without its blob store")?;
+    }
     let app = Arc::new(App::build(config).await?);
+    if !in_bucket {
+        app.storage
+            .probe()
+            .await
+            .context("cargohold cannot start without its blob store")?;
+    }
     if let Some(first) = ops::setup::first_start(&app).await? {
         print_first_start(&app, &first);
     }
@@ -561,9 +571,10 @@ async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     .await?;
     bar.finish_and_clear();
     for problem in &report.problems {
-        match problem.remedy() {
-            _ if report.repaired && problem.repairable() => outln!("repaired: {problem}"),
-            Some(remedy) if args.repair => {
+        match (problem.remedy(), report.repair_failure(problem)) {
+            _ if report.is_repaired(problem) => outln!("repaired: {problem}"),
+            (_, Some(reason)) => outln!("{problem} (the repair failed: {reason})"),
+            (Some(remedy), None) if args.repair => {
                 outln!("{problem} (cannot be repaired: {remedy})")
             }
             _ => outln!("{problem}"),

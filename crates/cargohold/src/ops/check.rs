@@ -8,10 +8,11 @@
 //! transaction holding its lock before it is reported or repaired, so a publish
 //! landing mid-check is not mistaken for damage.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
+use cargohold_protocol::name::index_path;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
@@ -182,18 +183,36 @@ impl fmt::Display for Problem {
 pub struct Report {
     pub crates: u64,
     pub versions: u64,
-    /// Every difference found, in registry and crate order.
+    /// Every difference found, in registry and crate order: the same with or
+    /// without `repair`, since each is found before anything is repaired.
     pub problems: Vec<Problem>,
-    /// Whether the repairable problems were repaired.
+    /// Whether `repair` was asked for.
     pub repaired: bool,
+    /// Git indexes whose rebuild failed, by registry, with the reason: their
+    /// problems are still there.
+    pub failed_repairs: Vec<(String, String)>,
 }
 
 impl Report {
-    /// The problems still there: all of them, or after a repair those it could not fix.
-    pub fn remaining(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
+    /// Whether `problem` was repaired.
+    pub fn is_repaired(&self, problem: &Problem) -> bool {
+        self.repaired && problem.repairable() && self.repair_failure(problem).is_none()
+    }
+
+    /// Why the repair of `problem` failed, when it was tried and did.
+    pub fn repair_failure(&self, problem: &Problem) -> Option<&str> {
+        let Problem::GitIndex { registry, .. } = problem else {
+            return None;
+        };
+        self.failed_repairs
             .iter()
-            .filter(|p| !(self.repaired && p.repairable()))
+            .find(|(failed, _)| failed == registry)
+            .map(|(_, reason)| reason.as_str())
+    }
+
+    /// The problems still there: all of them, or after a repair those it did not fix.
+    pub fn remaining(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(|p| !self.is_repaired(p))
     }
 }
 
@@ -223,6 +242,9 @@ pub async fn check(
     };
     for (registry, crates) in registries.iter().zip(crates) {
         let mut with_versions = HashSet::new();
+        // What the rows say a wrong index file should hold (`None`: no file), by
+        // path: the git index is compared with that, not with the wrong file.
+        let mut corrections = BTreeMap::new();
         for krate in crates {
             let blobs = db::versions::list_blobs(app.db.read(), krate.id).await?;
             if !blobs.is_empty() {
@@ -232,12 +254,16 @@ pub async fn check(
             check_blobs(app, registry, &krate, &blobs, &mut report.problems).await?;
             if !crate_problems(app.db.read(), registry, &krate)
                 .await?
+                .0
                 .is_empty()
             {
                 // Look again holding the crate's lock: a change may have landed in between.
                 let mut tx = app.db.begin().await?;
                 db::crates::lock(&mut tx, krate.id).await?;
-                let problems = crate_problems(&mut tx, registry, &krate).await?;
+                let (problems, wanted) = crate_problems(&mut tx, registry, &krate).await?;
+                if let Some(wanted) = wanted {
+                    corrections.insert(index_path(&krate.name.to_lowercase()), Some(wanted));
+                }
                 if repair && !problems.is_empty() {
                     repair_crate(&mut tx, registry, &krate, !blobs.is_empty()).await?;
                 }
@@ -251,6 +277,7 @@ pub async fn check(
             progress(report.crates, total);
         }
         for name_lower in orphan_index_files(app, registry, &with_versions).await? {
+            corrections.entry(index_path(&name_lower)).or_insert(None);
             if repair {
                 // Other servers holding the file in memory serve it until they restart
                 // (a deleted row announces no change); no crate has that name anyway.
@@ -263,10 +290,18 @@ pub async fn check(
             });
         }
         if registry.git.is_some() {
-            check_git_index(app, registry, repair, &mut report.problems).await?;
+            let failure =
+                check_git_index(app, registry, repair, &corrections, &mut report.problems).await?;
+            if let Some(reason) = failure {
+                report.failed_repairs.push((registry.name.clone(), reason));
+            }
         }
     }
-    let repaired = report.problems.iter().filter(|p| p.repairable()).count();
+    let repaired = report
+        .problems
+        .iter()
+        .filter(|p| report.is_repaired(p))
+        .count();
     if repair && repaired > 0 {
         let mut tx = app.db.begin().await?;
         db::audit::insert(
@@ -289,28 +324,65 @@ pub async fn check(
     Ok(report)
 }
 
-/// Compares the git index's HEAD with the database (after the index files were
-/// repaired, if asked) and, with `repair`, rebuilds it in one commit.
+/// Compares the git index's HEAD with the index files the version rows give
+/// (the stored ones, but `corrections` for those found wrong, so a check finds
+/// the same with and without `repair`, which has fixed them by now) and, with
+/// `repair`, rebuilds it in one commit. Returns why the rebuild failed, if it did.
 async fn check_git_index(
     app: &App,
     registry: &Registry,
     repair: bool,
+    corrections: &BTreeMap<String, Option<String>>,
     problems: &mut Vec<Problem>,
-) -> AppResult<()> {
-    let mut faults = git::verify(app, registry).await?;
+) -> AppResult<Option<String>> {
+    let mut faults = git::verify(app, registry, corrections).await?;
     if !faults.is_empty() {
         // A running server's writer may be committing the latest changes right now.
         tokio::time::sleep(GIT_WRITER_GRACE).await;
-        faults = git::verify(app, registry).await?;
+        faults = git::verify(app, registry, corrections).await?;
     }
+    let mut failure = None;
     if repair && !faults.is_empty() {
-        git::rebuild(app, registry, false).await?;
+        failure = match git::rebuild(app, registry, false).await {
+            Err(err) => {
+                let err = format!("{err:#}");
+                // Most often the reason the check could not read it, already printed.
+                let said = faults.iter().any(|fault| match fault {
+                    GitFault::Unreadable(reason) => reason.contains(&err),
+                    _ => false,
+                });
+                Some(format!(
+                    "{}; move {} aside and run `cargohold reindex`, which builds it anew",
+                    if said {
+                        "it cannot be rebuilt in place"
+                    } else {
+                        &err
+                    },
+                    registry
+                        .git
+                        .as_ref()
+                        .map_or_else(Default::default, |git| git.dir.display().to_string())
+                ))
+            }
+            Ok(_) => git::verify(app, registry, &BTreeMap::new())
+                .await?
+                .first()
+                .map(|left| {
+                    format!(
+                        "after the rebuild it still differs from the database ({})",
+                        Problem::GitIndex {
+                            registry: registry.name.clone(),
+                            fault: left.clone(),
+                        }
+                    )
+                }),
+        };
     }
     problems.extend(faults.into_iter().map(|fault| Problem::GitIndex {
         registry: registry.name.clone(),
         fault,
     }));
-    Ok(())
+    Ok(failure)
 }
 
 /// Reads every blob of a crate and adds a problem for each one that is not what its row says.
@@ -378,12 +450,13 @@ async fn blob_fault(storage: &BlobStore, row: &BlobRow) -> Option<BlobFault> {
     })
 }
 
-/// The differences between a crate's rows and its index file and highest version.
+/// The differences between a crate's rows and its index file and highest version,
+/// and the index file the rows give when the stored one is missing or differs.
 async fn crate_problems<'c>(
     conn: impl Into<Conn<'c>>,
     registry: &Registry,
     krate: &CrateRow,
-) -> AppResult<Vec<Problem>> {
+) -> AppResult<(Vec<Problem>, Option<String>)> {
     let mut conn = conn.into();
     let mut problems = Vec::new();
     let lower = krate.name.to_lowercase();
@@ -408,6 +481,7 @@ async fn crate_problems<'c>(
         }
         _ => {}
     }
+    let wanted = (!problems.is_empty()).then_some(wanted.content);
     // The stored row, not `krate`: it may have changed since the crates were listed.
     let stored_max = db::crates::find_by_canonical(&mut conn, registry.id, &krate.canonical_name)
         .await?
@@ -422,7 +496,7 @@ async fn crate_problems<'c>(
             expected,
         });
     }
-    Ok(problems)
+    Ok((problems, wanted))
 }
 
 /// Where a stored index file first departs from the wanted one, in words.

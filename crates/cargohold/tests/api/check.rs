@@ -151,3 +151,62 @@ async fn lost_and_orphaned_index_files_are_found_and_repaired() {
         ["alpha", "beta"]
     );
 }
+
+#[tokio::test]
+async fn a_git_index_holding_what_the_rows_say_is_no_problem_with_or_without_repair() {
+    use cargohold::config::RegistryConfig;
+
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![RegistryConfig {
+            git_index: true,
+            ..RegistryConfig::local("main")
+        }];
+    })
+    .await;
+    publish(&server, "alpha", "1.0.0").await;
+    publish(&server, "beta", "1.0.0").await;
+    server
+        .wait_for_git_commit("main", "Publish beta 1.0.0")
+        .await;
+    let alpha_key = &server
+        .column("SELECT blob_key FROM versions ORDER BY id")
+        .await[0];
+    std::fs::remove_file(blob_path(&server, alpha_key)).unwrap();
+    // The stored index file goes wrong; the git index still holds what the rows say.
+    server
+        .execute(
+            "UPDATE index_files SET content = REPLACE(content, '\"yanked\":false', '\"yanked\":true') \
+             WHERE name_lower = 'beta'",
+        )
+        .await;
+    let head_before = server.git_subjects("main").await;
+
+    let found = problems(&server, false).await;
+    assert_eq!(
+        found,
+        [
+            format!("main/alpha 1.0.0: blob {alpha_key} is missing"),
+            "main/beta: index file differs from the database: line 1 (version 1.0.0) is not the database's"
+                .to_owned(),
+        ]
+    );
+
+    // Repair finds the same, mends the index file and leaves the blob reported.
+    let repaired = check::check(&server.app, None, true, &|_, _| {})
+        .await
+        .unwrap();
+    let all: Vec<String> = repaired.problems.iter().map(Problem::to_string).collect();
+    assert_eq!(all, found);
+    let remaining: Vec<String> = repaired.remaining().map(Problem::to_string).collect();
+    assert_eq!(remaining, found[..1]);
+    assert!(repaired.is_repaired(&repaired.problems[1]));
+    assert_eq!(repaired.failed_repairs, vec![]);
+    assert_eq!(
+        server
+            .column("SELECT detail FROM audit_events WHERE action = 'repair'")
+            .await,
+        [r#"{"repaired":1}"#]
+    );
+    assert_eq!(problems(&server, false).await, found[..1]);
+    assert_eq!(server.git_subjects("main").await, head_before);
+}

@@ -204,3 +204,150 @@ fn reindex_restores_a_lost_git_index_byte_for_byte_and_can_squash_its_history() 
     assert_eq!(git(data.path(), &["ls-tree", "-r", "HEAD"]), full);
     assert!(cargohold(data.path(), &["check"]).status.success());
 }
+
+/// `alpha` and `beta` imported into a git-index data directory, the git index
+/// built, then damaged: alpha's blob gone, beta's stored index file wrong (the
+/// git index still holds what the rows say). Returns the directory and alpha's blob key.
+async fn damaged_git_data_dir() -> (tempfile::TempDir, String) {
+    let (data, _) = git_data_dir();
+    import(
+        data.path(),
+        &[
+            CrateFixture::new("alpha", "1.0.0"),
+            CrateFixture::new("beta", "1.0.0"),
+        ],
+    );
+    let reindex = cargohold(data.path(), &["reindex"]);
+    assert!(reindex.status.success(), "{reindex:?}");
+    let clean = cargohold(data.path(), &["check"]);
+    assert!(clean.status.success(), "{clean:?}");
+    let url = format!("sqlite://{}", data.path().join("cargohold.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let key: String = sqlx::query_scalar("SELECT blob_key FROM versions WHERE num = '1.0.0' AND crate_id = (SELECT id FROM crates WHERE name = 'alpha')")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    std::fs::remove_file(data.path().join("blobs").join(&key)).unwrap();
+    sqlx::query(
+        "UPDATE index_files SET content = REPLACE(content, '\"yanked\":false', '\"yanked\":true') \
+         WHERE name_lower = 'beta'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    (data, key)
+}
+
+#[tokio::test]
+async fn check_and_check_repair_count_the_same_problems_in_a_registry_with_a_git_index() {
+    let (data, key) = damaged_git_data_dir().await;
+    let blob = format!("main/alpha 1.0.0: blob {key} is missing");
+    let stale = "main/beta: index file differs from the database: line 1 (version 1.0.0) is not the database's";
+
+    let check = cargohold(data.path(), &["check"]);
+    assert!(!check.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        format!("{blob}\n{stale}\nchecked 2 crates and 2 versions: 2 problems\n")
+    );
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("2 problems remain"),
+        "{check:?}"
+    );
+
+    let repair = cargohold(data.path(), &["check", "--repair"]);
+    assert!(!repair.status.success());
+    let printed = String::from_utf8_lossy(&repair.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 3, "{printed}");
+    assert!(
+        lines[0].starts_with(&format!("{blob} (cannot be repaired: ")),
+        "{printed}"
+    );
+    assert_eq!(lines[1], format!("repaired: {stale}"));
+    assert_eq!(
+        lines[2],
+        "checked 2 crates and 2 versions: 2 problems, 1 repaired"
+    );
+    assert!(
+        String::from_utf8_lossy(&repair.stderr).contains("1 problem remains"),
+        "{repair:?}"
+    );
+
+    // What is left is what the repair said was left; the git index needed nothing.
+    let after = cargohold(data.path(), &["check"]);
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        format!("{blob}\nchecked 2 crates and 2 versions: 1 problem\n")
+    );
+    assert_eq!(git(data.path(), &["log", "--format=%s"]).lines().count(), 1);
+}
+
+#[tokio::test]
+async fn a_git_index_repair_that_fails_is_counted_as_left_with_what_to_do() {
+    let (data, key) = damaged_git_data_dir().await;
+    // The branch names a commit that is not there.
+    std::fs::write(
+        data.path().join("git/main.git/refs/heads/main"),
+        "1234567890123456789012345678901234567890\n",
+    )
+    .unwrap();
+    let check = cargohold(data.path(), &["check"]);
+    let printed = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        printed.contains("main git index: cannot be read: ")
+            && printed.ends_with("checked 2 crates and 2 versions: 3 problems\n"),
+        "{printed}"
+    );
+
+    let repair = cargohold(data.path(), &["check", "--repair"]);
+    assert!(!repair.status.success());
+    let printed = String::from_utf8_lossy(&repair.stdout);
+    assert!(
+        printed.contains(&format!(
+            "main/alpha 1.0.0: blob {key} is missing (cannot be repaired"
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("repaired: main/beta: index file differs"),
+        "{printed}"
+    );
+    let git_line = printed
+        .lines()
+        .find(|line| line.starts_with("main git index: cannot be read: "))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(
+        git_line.ends_with(&format!(
+            " (the repair failed: it cannot be rebuilt in place; move {} aside and run \
+             `cargohold reindex`, which builds it anew)",
+            data.path().join("git/main.git").display()
+        )),
+        "{git_line}"
+    );
+    assert!(
+        printed.ends_with("checked 2 crates and 2 versions: 3 problems, 1 repaired\n"),
+        "{printed}"
+    );
+    assert!(
+        String::from_utf8_lossy(&repair.stderr).contains("2 problems remain"),
+        "{repair:?}"
+    );
+
+    // Done as it says, only the blob is left.
+    std::fs::rename(
+        data.path().join("git/main.git"),
+        data.path().join("git/main.git.broken"),
+    )
+    .unwrap();
+    let reindex = cargohold(data.path(), &["reindex"]);
+    assert!(reindex.status.success(), "{reindex:?}");
+    let after = cargohold(data.path(), &["check"]);
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        format!(
+            "main/alpha 1.0.0: blob {key} is missing\nchecked 2 crates and 2 versions: 1 problem\n"
+        )
+    );
+}

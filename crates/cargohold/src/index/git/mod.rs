@@ -10,6 +10,7 @@
 //! The branch only moves from the commit a writer started on, and a lock file
 //! keeps two writers from doing the same work.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -203,7 +204,13 @@ pub enum GitFault {
 }
 
 /// Compares HEAD of the git index of `registry` with the database, writing nothing.
-pub async fn verify(app: &App, registry: &Registry) -> anyhow::Result<Vec<GitFault>> {
+/// `corrections` replaces the content of the database's files by path (`None`:
+/// no such file), for files the caller found the version rows to disagree with.
+pub async fn verify(
+    app: &App,
+    registry: &Registry,
+    corrections: &BTreeMap<String, Option<String>>,
+) -> anyhow::Result<Vec<GitFault>> {
     let git = git_of(registry)?;
     let dir = git.dir.clone();
     let found = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -232,9 +239,27 @@ pub async fn verify(app: &App, registry: &Registry) -> anyhow::Result<Vec<GitFau
         repo::blob_id(git.config_json.as_bytes())?,
     )];
     let mut after = String::new();
+    let mut corrected = HashSet::new();
     while let Some(page) = next_page(app, registry, &mut after).await? {
         for (path, content) in page {
+            let content = match corrections.get(&path) {
+                Some(correction) => {
+                    corrected.insert(path.clone());
+                    match correction {
+                        Some(content) => content.clone(),
+                        None => continue,
+                    }
+                }
+                None => content,
+            };
             wanted.push((path, repo::blob_id(content.as_bytes())?));
+        }
+    }
+    for (path, correction) in corrections {
+        if let Some(content) = correction
+            && !corrected.contains(path)
+        {
+            wanted.push((path.clone(), repo::blob_id(content.as_bytes())?));
         }
     }
     for (path, id) in wanted {
