@@ -120,8 +120,9 @@ pub async fn change(
     let now = clock::now();
     let mut changed = Vec::new();
     let mut unchanged = Vec::new();
-    // Users made owners, to tell when one of them could not use it (no role here).
+    // Users and teams made owners, to tell when one of them could not use it (no role here).
     let mut new_owners = Vec::new();
+    let mut new_teams = Vec::new();
     for login in logins {
         let done = match (find_owner_ref(&mut tx, login).await?, change) {
             (OwnerRef::User(user), Change::Add) => {
@@ -151,6 +152,9 @@ pub async fn change(
                 let done =
                     db::owners::add_team(&mut tx, krate.id, team.id, Some(actor.user_id), now)
                         .await?;
+                if done {
+                    new_teams.push((team.id, team.name.clone()));
+                }
                 (done, format!("{TEAM_PREFIX}{}", team.name))
             }
             (OwnerRef::Team(team), Change::Remove) => (
@@ -228,8 +232,30 @@ pub async fn change(
             ));
         }
     }
+    for (team_id, team) in new_teams {
+        if !team_holds_a_role(app, registry, team_id).await? {
+            message.push_str(&format!(
+                "; note: team `{team}` has no role in registry `{}`, so its members without a role \
+                 of their own cannot publish or yank `{}` until an administrator grants one \
+                 (`cargohold permission grant --registry {} --team {team} --role read` at least)",
+                registry.name, krate.name, registry.name
+            ));
+        }
+    }
     tracing::info!(krate.name = %krate.name, user.login = %actor.login, "{message}");
     Ok(message)
+}
+
+/// Whether the members of team `team_id` hold a role in `registry` through it:
+/// every user does in a registry without grants.
+async fn team_holds_a_role(app: &App, registry: &Registry, team_id: i64) -> AppResult<bool> {
+    if !db::grants::any(app.db.read(), registry.id).await? {
+        return Ok(true);
+    }
+    let grants = db::teams::grants(app.db.read(), team_id).await?;
+    Ok(grants
+        .iter()
+        .any(|(name, role)| *name == registry.name && Role::parse(role).is_ok()))
 }
 
 /// The user, or with `team:` the team, that `login` names; a 404 when there is none.

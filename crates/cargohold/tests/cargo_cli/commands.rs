@@ -287,3 +287,90 @@ async fn a_team_added_with_cargo_owner_lets_its_members_publish_but_not_change_o
         .await
         .assert_failure_containing("only user owners change owners");
 }
+
+#[tokio::test]
+async fn cargo_owner_says_when_a_team_made_owner_has_no_role_in_the_registry() {
+    use cargohold::access::Role;
+    use cargohold::ops::permissions::{self, Grantee};
+
+    let server = TestServer::start().await;
+    let cargo = CargoSandbox::new(&server);
+    let lib = cargo.package("guarded-lib", "1.0.0", "", "");
+    cargo.publish(&lib).await;
+    server.create_user("rhea").await;
+    for team in ["outsiders", "insiders"] {
+        cargohold::ops::teams::create(&server.app, team, None)
+            .await
+            .unwrap();
+        cargohold::ops::teams::change_members(&server.app, team, &["rhea".into()], true, None)
+            .await
+            .unwrap();
+    }
+    // The first grant closes `main` to users and teams without one.
+    let main = server.app.registry("main").unwrap();
+    permissions::change(
+        &server.app,
+        main,
+        &Grantee::Team("insiders".into()),
+        Some(Role::Read),
+        None,
+    )
+    .await
+    .unwrap();
+
+    let outsiders = cargo
+        .cargo(
+            &lib,
+            &[
+                "owner",
+                "--add",
+                "team:outsiders",
+                "guarded-lib",
+                "--registry",
+                "test",
+            ],
+        )
+        .await;
+    outsiders.assert_success();
+    assert!(
+        outsiders.stderr.contains(
+            "note: team `outsiders` has no role in registry `main`, so its members without a role \
+             of their own cannot publish or yank `guarded-lib`"
+        ) && outsiders
+            .stderr
+            .contains("cargohold permission grant --registry main --team outsiders --role read"),
+        "{}",
+        outsiders.stderr
+    );
+    // A team holding a role gets no note; the owner was added either way.
+    let insiders = cargo
+        .cargo(
+            &lib,
+            &[
+                "owner",
+                "--add",
+                "team:insiders",
+                "guarded-lib",
+                "--registry",
+                "test",
+            ],
+        )
+        .await;
+    insiders.assert_success();
+    assert!(
+        insiders.stderr.contains("added team:insiders") && !insiders.stderr.contains("note:"),
+        "{}",
+        insiders.stderr
+    );
+    let list = cargo
+        .cargo(
+            &lib,
+            &["owner", "--list", "guarded-lib", "--registry", "test"],
+        )
+        .await;
+    assert!(
+        list.stdout.contains("team:outsiders") && list.stdout.contains("team:insiders"),
+        "{}",
+        list.stdout
+    );
+}
