@@ -2,6 +2,7 @@
 
 use crate::app::{App, Registry};
 use crate::auth::Scope;
+use crate::config::RegistryKind;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::ops::tokens::{self, TokenRequest};
@@ -48,8 +49,9 @@ pub async fn first_start(app: &App) -> AppResult<Option<FirstStart>> {
     }))
 }
 
-/// The `.cargo/config.toml` lines that point cargo at a registry, as the
-/// first-start banner and the "set me up" page show them.
+/// What a user sets up to use a registry with cargo, as the first-start banner
+/// and the "set me up" page show it: the `.cargo/config.toml` lines, the token
+/// for machines without `cargo login`, and the commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CargoConfig {
     /// `[registries.NAME] index = …`, with the credential provider a private registry needs.
@@ -62,6 +64,49 @@ pub struct CargoConfig {
     /// The same registry through its git index, for clients that cannot use the
     /// sparse one; with the git credential helper a private registry needs.
     pub git_index: Option<String>,
+    /// For a private registry: the token through the environment, for machines
+    /// that only read (CI).
+    pub token_env: Option<String>,
+    /// `cargo login --registry NAME`, when cargo sends the registry a token.
+    pub login_command: Option<String>,
+    /// Whether its crates are written as crates.io dependencies ([`used_as_crates_io`]).
+    pub as_crates_io: bool,
+}
+
+/// Whether `cargo publish` to `registry` is accepted: a proxy takes none, a
+/// virtual registry only with a `publish-to` member.
+fn takes_publishes(registry: &Registry) -> bool {
+    registry.proxy.is_none()
+        && registry
+            .members
+            .as_ref()
+            .is_none_or(|members| members.publish_to.is_some())
+}
+
+/// Whether users put `registry` in place of crates.io (`[source.crates-io] replace-with`).
+fn replaces_crates_io(registry: &Registry) -> bool {
+    registry.members.is_some()
+        || registry.replaces_crates_io
+        || registry
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.upstream.index_url.host_str() == Some("index.crates.io"))
+}
+
+/// `cargo login --registry NAME` for `registry`, or `None` when cargo never sends
+/// it a token: cargo sends one only to read a private registry or to publish.
+/// Even a registry used in place of crates.io is logged in to by its own name.
+pub fn login_command(registry: &Registry) -> Option<String> {
+    let needs_token = registry.auth_required || takes_publishes(registry);
+    needs_token.then(|| format!("cargo login --registry {}", registry.name))
+}
+
+/// Whether `registry` is a proxy or virtual registry that users put in place of
+/// crates.io: its crates are then written as crates.io dependencies, and
+/// `--registry` or a `registry` key would make them dependencies on another
+/// registry instead. Local registries keep their advice.
+pub fn used_as_crates_io(registry: &Registry) -> bool {
+    registry.kind != RegistryKind::Local && replaces_crates_io(registry)
 }
 
 /// The lines for `registry`.
@@ -72,22 +117,11 @@ pub fn cargo_config(registry: &Registry) -> CargoConfig {
     } else {
         ""
     };
-    let takes_publishes = registry.proxy.is_none()
-        && registry
-            .members
-            .as_ref()
-            .is_none_or(|members| members.publish_to.is_some());
-    let replaces = registry.members.is_some()
-        || registry.replaces_crates_io
-        || registry
-            .proxy
-            .as_ref()
-            .is_some_and(|p| p.upstream.index_url.host_str() == Some("index.crates.io"));
     CargoConfig {
         registry: format!("{provider}[registries.{name}]\nindex = \"{index}\"\n"),
-        replace_crates_io: replaces
+        replace_crates_io: replaces_crates_io(registry)
             .then(|| format!("[source.crates-io]\nreplace-with = \"{name}\"\n")),
-        takes_publishes,
+        takes_publishes: takes_publishes(registry),
         git_index: registry.git.as_ref().map(|git| {
             let url = &git.url;
             // Credential providers, which private reads need, came with cargo 1.74.
@@ -115,5 +149,14 @@ pub fn cargo_config(registry: &Registry) -> CargoConfig {
             }
             snippet
         }),
+        token_env: registry.auth_required.then(|| {
+            format!(
+                "# Also needed on every machine that only reads (CI):\n\
+                 export CARGO_REGISTRIES_{}_TOKEN=…",
+                name.to_uppercase().replace('-', "_")
+            )
+        }),
+        login_command: login_command(registry),
+        as_crates_io: used_as_crates_io(registry),
     }
 }

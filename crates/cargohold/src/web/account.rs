@@ -6,7 +6,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
-use super::setup::login_command;
 use super::view::{self, LoginPage, MePage, TokenItem};
 use super::{
     CSRF_COOKIE, PageForm, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
@@ -156,11 +155,11 @@ async fn me_page(
             .registries
             .iter()
             .filter_map(|name| app.registry(name).ok())
-            .filter_map(|registry| login_command(registry))
+            .filter_map(|registry| ops::setup::login_command(registry))
             .collect(),
         Some(_) => registries
             .iter()
-            .filter_map(|registry| login_command(registry))
+            .filter_map(|registry| ops::setup::login_command(registry))
             .collect(),
         None => Vec::new(),
     };

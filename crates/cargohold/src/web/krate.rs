@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use super::browse::kind_name;
 use super::markdown::{ReadmeBase, render_readme};
-use super::setup::used_as_crates_io;
 use super::view::{
     self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, InstallLines,
     OwnerItem, VersionItem,
@@ -14,7 +13,7 @@ use super::view::{
 use super::{PageQuery, Viewer, WebResult};
 use crate::app::{AppState, Registry};
 use crate::db::versions::DependentRow;
-use crate::ops::browse;
+use crate::ops::{self, browse};
 
 #[derive(Debug, Deserialize)]
 pub struct VersionQuery {
@@ -166,7 +165,7 @@ pub async fn crate_page(
 /// A proxy standing in for crates.io is used through `[source.crates-io] replace-with`
 /// (its set-up page gives the lines): its crates are then plain crates.io dependencies.
 fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
-    let through_replacement = used_as_crates_io(registry);
+    let through_replacement = ops::setup::used_as_crates_io(registry);
     let registry = &registry.name;
     if through_replacement {
         InstallLines {

@@ -1,11 +1,12 @@
-//! "Set me up": the exact `.cargo/config.toml` lines for a registry.
+//! "Set me up": the exact `.cargo/config.toml` lines for a registry, as
+//! `ops::setup::cargo_config` builds them.
 
 use axum::extract::{Path, State};
 
 use super::browse::{kind_name, visible_members};
 use super::view::SetupPage;
 use super::{Viewer, WebResult};
-use crate::app::{AppState, Registry};
+use crate::app::AppState;
 use crate::config::RegistryKind;
 use crate::ops::{self, browse};
 
@@ -27,8 +28,7 @@ pub async fn setup_page(
         .and_then(|m| m.publish_to.as_ref())
         .map(|r| r.name.clone())
         .filter(|target| members.contains(target));
-    let as_crates_io = used_as_crates_io(&registry);
-    let add_command = if as_crates_io {
+    let add_command = if config.as_crates_io {
         "cargo add SOME_CRATE".to_owned()
     } else {
         format!("cargo add SOME_CRATE --registry {name}")
@@ -37,21 +37,15 @@ pub async fn setup_page(
         chrome: viewer.chrome(format!("Set up {name}")),
         kind: kind_name(registry.kind),
         is_virtual: registry.kind == RegistryKind::Virtual,
-        as_crates_io,
+        as_crates_io: config.as_crates_io,
         private: registry.auth_required,
         members,
         publish_to,
         config_snippet: config.registry,
         replace_snippet: config.replace_crates_io,
         git_snippet: config.git_index,
-        credential_snippet: registry.auth_required.then(|| {
-            "# Also needed on every machine that only reads (CI):\n\
-             export CARGO_REGISTRIES_"
-                .to_owned()
-                + &name.to_uppercase().replace('-', "_")
-                + "_TOKEN=…"
-        }),
-        login_command: login_command(&registry),
+        credential_snippet: config.token_env,
+        login_command: config.login_command,
         publish_command: config
             .takes_publishes
             .then(|| format!("cargo publish --registry {name}")),
@@ -60,23 +54,4 @@ pub async fn setup_page(
         registry: name,
     };
     viewer.render(&page)
-}
-
-/// `cargo login --registry NAME` for `registry`, or `None` when cargo never sends
-/// it a token: cargo sends one only to read a private registry or to publish.
-/// Even a registry used in place of crates.io is logged in to by its own name.
-pub fn login_command(registry: &Registry) -> Option<String> {
-    let needs_token = registry.auth_required || ops::setup::cargo_config(registry).takes_publishes;
-    needs_token.then(|| format!("cargo login --registry {}", registry.name))
-}
-
-/// Whether `registry` is a proxy or virtual registry that users put in place of
-/// crates.io (`[source.crates-io] replace-with`): its crates are then written as
-/// crates.io dependencies, and `--registry` or a `registry` key would make them
-/// dependencies on another registry instead. Local registries keep their advice.
-pub fn used_as_crates_io(registry: &Registry) -> bool {
-    registry.kind != RegistryKind::Local
-        && ops::setup::cargo_config(registry)
-            .replace_crates_io
-            .is_some()
 }
