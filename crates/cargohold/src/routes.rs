@@ -159,6 +159,11 @@ pub fn routes(app: &AppState) -> Routes {
             get(web::admin::users).post(web::admin::add_user),
         )
         .route("/admin/users/{login}", post(web::admin::change_user))
+        .route("/admin/users/{login}/tokens", get(web::admin::user_tokens))
+        .route(
+            "/admin/users/{login}/tokens/{id}/revoke",
+            post(web::admin::revoke_user_token),
+        )
         .route(
             "/admin/teams",
             get(web::admin::teams).post(web::admin::change_team),

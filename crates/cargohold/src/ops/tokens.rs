@@ -198,9 +198,33 @@ pub async fn list(app: &App, login: Option<&str>, by: Option<&Actor>) -> AppResu
 /// Revokes the token with id `id`: its own user may, and administrators.
 /// Revoking a revoked token is not an error; it changes nothing.
 pub async fn revoke(app: &App, id: i64, by: Option<&Actor>) -> AppResult<TokenRow> {
-    let not_found = || AppError::NotFound(format!("there is no token with id {id}"));
+    revoke_checked(app, id, None, by).await
+}
+
+/// Revokes the token with id `id` if it is one of `login`'s (a 404 otherwise,
+/// changing nothing), as [`revoke`] does.
+pub async fn revoke_of(app: &App, login: &str, id: i64, by: Option<&Actor>) -> AppResult<TokenRow> {
+    revoke_checked(app, id, Some(login), by).await
+}
+
+async fn revoke_checked(
+    app: &App,
+    id: i64,
+    login: Option<&str>,
+    by: Option<&Actor>,
+) -> AppResult<TokenRow> {
+    let not_found = || match login {
+        Some(login) => AppError::NotFound(format!(
+            "`{}` has no token with id {id}",
+            login.escape_debug()
+        )),
+        None => AppError::NotFound(format!("there is no token with id {id}")),
+    };
     let mut tx = app.db.begin().await?;
-    let token = db::tokens::find(&mut tx, id).await?.ok_or_else(not_found)?;
+    let token = db::tokens::find(&mut tx, id)
+        .await?
+        .filter(|token| login.is_none_or(|login| token.login.eq_ignore_ascii_case(login)))
+        .ok_or_else(not_found)?;
     if let Some(actor) = by
         && !actor.login.eq_ignore_ascii_case(&token.login)
     {

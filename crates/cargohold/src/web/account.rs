@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
-use super::view::{self, LoginPage, MePage, TokenItem};
+use super::view::{LoginPage, MePage, TokenItem};
 use super::{
     CSRF_COOKIE, PageForm, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
 };
@@ -167,39 +167,7 @@ async fn me_page(
     let page = MePage {
         chrome: viewer.chrome(actor.login.clone()),
         login: actor.login.clone(),
-        tokens: tokens
-            .into_iter()
-            .map(|t| {
-                let expired = t.expires_at.is_some_and(|at| at <= now);
-                let or_any = |list: &str| {
-                    if list.is_empty() {
-                        "any".to_owned()
-                    } else {
-                        list.replace(',', ", ")
-                    }
-                };
-                TokenItem {
-                    id: t.id,
-                    scopes: or_any(&t.scopes),
-                    crates: or_any(&t.crate_patterns),
-                    registries: or_any(&t.registries),
-                    created: view::date_time(t.created_at),
-                    expires: t.expires_at.map_or_else(|| "never".into(), view::date_time),
-                    last_used: t
-                        .last_used_at
-                        .map_or_else(|| "never".into(), view::date_time),
-                    state: if t.revoked_at.is_some() {
-                        "revoked"
-                    } else if expired {
-                        "expired"
-                    } else {
-                        "active"
-                    },
-                    live: t.revoked_at.is_none() && !expired,
-                    name: t.name,
-                }
-            })
-            .collect(),
+        tokens: tokens.into_iter().map(|t| TokenItem::new(t, now)).collect(),
         new_token,
         new_token_name: new_token_name.unwrap_or_default(),
         login_commands,

@@ -1,6 +1,7 @@
-//! Administration pages: users, teams, registries and their permissions, the
-//! audit log, and rebuilding derived data. Only administrators see them; every
-//! change goes through the same use cases (and checks) as the API and the CLI.
+//! Administration pages: users and their tokens, teams, registries and their
+//! permissions, the audit log, and rebuilding derived data. Only administrators
+//! see them; every change goes through the same use cases (and checks) as the
+//! API and the CLI.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -9,11 +10,12 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
 use super::browse::kind_name;
-use super::view::{self, Chrome};
+use super::view::{self, Chrome, TokenItem};
 use super::{PageForm, PageQuery, Viewer, WebResult};
 use crate::access::Role;
 use crate::app::{App, AppState};
 use crate::auth::Actor;
+use crate::clock;
 use crate::db::audit::AuditFilter;
 use crate::error::AppError;
 use crate::ops::{self, permissions::Grantee, users::NewUser, users::UserChange};
@@ -271,6 +273,78 @@ pub async fn change_user(
         Err(err) => {
             let (status, flash) = Flash::refused(err)?;
             users_page(&app, &viewer, status, flash).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/user_tokens.html")]
+pub struct UserTokensPage {
+    pub chrome: Chrome,
+    pub flash: Flash,
+    pub login: String,
+    pub tokens: Vec<TokenItem>,
+}
+
+/// The administration page of `login`'s tokens.
+fn user_tokens_path(login: &str) -> String {
+    format!("/admin/users/{}/tokens", view::url_encode(login))
+}
+
+async fn user_tokens_page(
+    app: &App,
+    viewer: &Viewer,
+    login: &str,
+    status: StatusCode,
+    flash: Flash,
+) -> WebResult {
+    let actor = admin(viewer, &user_tokens_path(login))?;
+    let user = ops::users::find(app.db.read(), login).await?;
+    let tokens = ops::tokens::list(app, Some(&user.login), Some(actor)).await?;
+    let now = clock::now();
+    let page = UserTokensPage {
+        chrome: viewer.chrome(format!("Tokens of {}", user.login)),
+        flash,
+        tokens: tokens.into_iter().map(|t| TokenItem::new(t, now)).collect(),
+        login: user.login,
+    };
+    viewer.render_with(status, &page)
+}
+
+/// `GET /admin/users/{login}/tokens`: the user's tokens, live and revoked.
+pub async fn user_tokens(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(login): Path<String>,
+) -> WebResult {
+    let flash = Flash::on(&viewer, &user_tokens_path(&login));
+    user_tokens_page(&app, &viewer, &login, StatusCode::OK, flash).await
+}
+
+/// `POST /admin/users/{login}/tokens/{id}/revoke`: revokes one of the user's tokens.
+pub async fn revoke_user_token(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path((login, id)): Path<(String, String)>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, &user_tokens_path(&login))?;
+    let result = match id.parse::<i64>() {
+        Ok(id) => ops::tokens::revoke_of(&app, &login, id, Some(actor))
+            .await
+            .map(|token| format!("The token “{}” of {} is revoked.", token.name, token.login)),
+        Err(_) => Err(AppError::NotFound(format!(
+            "`{}` has no token with id {}",
+            login.escape_debug(),
+            id.escape_debug()
+        ))),
+    };
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice(&user_tokens_path(&login), &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            user_tokens_page(&app, &viewer, &login, status, flash).await
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use askama::Template;
 
+use crate::db::tokens::TokenRow;
 use crate::ops::browse::ListedCrate;
 
 /// The header every page shares.
@@ -238,7 +239,7 @@ pub struct LoginPage {
     pub error: Option<String>,
 }
 
-/// A token on `/me`.
+/// A token on `/me` and on a user's administration page (never its secret or hash).
 #[derive(Debug, Clone)]
 pub struct TokenItem {
     pub id: i64,
@@ -251,6 +252,38 @@ pub struct TokenItem {
     pub last_used: String,
     pub state: &'static str,
     pub live: bool,
+}
+
+impl TokenItem {
+    /// `token` as the pages show it at `now`.
+    pub fn new(token: TokenRow, now: i64) -> Self {
+        let expired = token.expires_at.is_some_and(|at| at <= now);
+        let or_any = |list: &str| {
+            if list.is_empty() {
+                "any".to_owned()
+            } else {
+                list.replace(',', ", ")
+            }
+        };
+        TokenItem {
+            id: token.id,
+            scopes: or_any(&token.scopes),
+            crates: or_any(&token.crate_patterns),
+            registries: or_any(&token.registries),
+            created: date_time(token.created_at),
+            expires: token.expires_at.map_or_else(|| "never".into(), date_time),
+            last_used: token.last_used_at.map_or_else(|| "never".into(), date_time),
+            state: if token.revoked_at.is_some() {
+                "revoked"
+            } else if expired {
+                "expired"
+            } else {
+                "active"
+            },
+            live: token.revoked_at.is_none() && !expired,
+            name: token.name,
+        }
+    }
 }
 
 #[derive(Template)]

@@ -2096,3 +2096,183 @@ async fn an_address_nothing_answers_gets_the_sites_404_page() {
             .starts_with("application/json")
     );
 }
+
+#[tokio::test]
+async fn an_administrator_sees_a_users_tokens_and_revokes_one_which_then_fails_against_the_api() {
+    use cargohold::auth::Scope;
+    use cargohold::ops::tokens::TokenRequest;
+    use reqwest::Method;
+
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    add_user(&server, "alice", "alice password", false).await;
+    add_user(&server, "bob", "bob password", false).await;
+    let laptop = server
+        .create_token(
+            "alice",
+            TokenRequest {
+                name: "laptop".into(),
+                scopes: vec![Scope::Read, Scope::PublishUpdate],
+                crate_patterns: vec!["acme-*".into()],
+                registries: vec!["main".into()],
+                expires_in_days: Some(30),
+            },
+        )
+        .await;
+    let spare = server
+        .create_token(
+            "alice",
+            TokenRequest {
+                name: "spare".into(),
+                ..TokenRequest::default()
+            },
+        )
+        .await;
+    let bobs = server
+        .create_token(
+            "bob",
+            TokenRequest {
+                name: "bobs-token".into(),
+                ..TokenRequest::default()
+            },
+        )
+        .await;
+    let api_me = |token: String| server.authed(Method::GET, "api/v1/me", &token).send();
+    assert_eq!(api_me(laptop.clone()).await.unwrap().status(), 200);
+    let laptop_id = server
+        .count("SELECT id FROM api_tokens WHERE name = 'laptop'")
+        .await;
+    let bobs_id = server
+        .count("SELECT id FROM api_tokens WHERE name = 'bobs-token'")
+        .await;
+    let root = WebClient::signed_in(&server, "root", "root password").await;
+    let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+
+    // The users list links each user's tokens.
+    let users = root.get("admin/users").await.text().await.unwrap();
+    assert!(
+        users.contains("href=\"/admin/users/alice/tokens\""),
+        "{users}"
+    );
+
+    // The page lists what each token may do, and never a secret or a hash.
+    let response = root.get("admin/users/alice/tokens").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    for shown in [
+        "<h1>Tokens of alice</h1>",
+        "data-token-name=\"laptop\"",
+        "data-token-name=\"spare\"",
+        "read, publish-update",
+        "acme-*",
+        &format!("/admin/users/alice/tokens/{laptop_id}/revoke"),
+    ] {
+        assert!(page.contains(shown), "{shown} in {page}");
+    }
+    let hashes = server.column("SELECT token_hash FROM api_tokens").await;
+    for secret in [&laptop, &spare, &bobs].into_iter().chain(&hashes) {
+        assert!(
+            !page.contains(secret.as_str()),
+            "a secret or hash in {page}"
+        );
+    }
+    assert!(!page.contains("bobs-token"), "{page}");
+
+    // Refused, changing nothing: a user who is no administrator, a visitor, a
+    // form without this browser's CSRF token, another user's token, an id that
+    // is no token's, and a user who does not exist.
+    let before = server.stored_state().await;
+    let revoke = format!("admin/users/alice/tokens/{laptop_id}/revoke");
+    let response = alice.get("admin/users/alice/tokens").await;
+    let refusal = error_page(response, StatusCode::FORBIDDEN, "a user's GET").await;
+    assert!(refusal.contains("not an administrator"), "{refusal}");
+    let response = alice.post(&revoke, &[]).await;
+    let refusal = error_page(response, StatusCode::FORBIDDEN, "a user's POST").await;
+    assert!(refusal.contains("not an administrator"), "{refusal}");
+    let visitor = WebClient::visit(&server).await;
+    let response = visitor.get("admin/users/alice/tokens").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[LOCATION],
+        "/login?next=%2Fadmin%2Fusers%2Falice%2Ftokens"
+    );
+    assert_eq!(
+        visitor.post(&revoke, &[]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        root.post_raw(&revoke, &[("csrf", "forged")]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    for (path, message) in [
+        (
+            format!("admin/users/alice/tokens/{bobs_id}/revoke"),
+            format!("`alice` has no token with id {bobs_id}"),
+        ),
+        (
+            "admin/users/alice/tokens/99999/revoke".to_owned(),
+            "`alice` has no token with id 99999".to_owned(),
+        ),
+        (
+            "admin/users/alice/tokens/latest/revoke".to_owned(),
+            "`alice` has no token with id latest".to_owned(),
+        ),
+    ] {
+        let response = root.post(&path, &[]).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("id=\"form-error\">{message}")),
+            "{path}: {page}"
+        );
+    }
+    let response = root.get("admin/users/nobody/tokens").await;
+    let missing = error_page(response, StatusCode::NOT_FOUND, "unknown user").await;
+    assert!(missing.contains("there is no user `nobody`"), "{missing}");
+    let response = root.post("admin/users/nobody/tokens/1/revoke", &[]).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(api_me(laptop.clone()).await.unwrap().status(), 200);
+    assert_eq!(api_me(bobs.clone()).await.unwrap().status(), 200);
+
+    // Revoked: back to the page, which says so and offers no second revocation.
+    let response = root.post(&revoke, &[]).await;
+    let response = root.follow(response, "/admin/users/alice/tokens").await;
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("id=\"notice\">The token “laptop” of alice is revoked."),
+        "{page}"
+    );
+    assert!(!page.contains(&revoke), "{page}");
+    let revoked_row = page
+        .split("data-token-name=\"laptop\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap();
+    assert!(
+        revoked_row.contains("<td class=\"state\">revoked</td>"),
+        "{revoked_row}"
+    );
+    // The token no longer opens the API; the others still do.
+    assert_eq!(api_me(laptop).await.unwrap().status(), 401);
+    assert_eq!(api_me(spare).await.unwrap().status(), 200);
+    assert_eq!(api_me(bobs).await.unwrap().status(), 200);
+    let events = ops::audit::list(
+        &server.app,
+        cargohold::db::audit::AuditFilter {
+            action: Some("token_revoke".into()),
+            limit: 10,
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].actor.as_deref(), Some("root"));
+    assert!(events[0].detail.contains("laptop"), "{events:?}");
+    assert_eq!(
+        server.stored_state().await.revoked_tokens,
+        before.revoked_tokens + 1
+    );
+}
