@@ -414,3 +414,55 @@ async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click()
     browser.screenshot("web-crate-copy-button").await.unwrap();
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_administrator_revokes_a_users_token_from_the_users_page() {
+    let server = TestServer::start().await;
+    user_with_password(&server, "root", "administrator pass", true).await;
+    server
+        .create_user_with_token(
+            "dana",
+            ops::tokens::TokenRequest {
+                name: "laptop".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "root", "administrator pass").await;
+    browser.goto(&server.url("admin/users")).await.unwrap();
+    browser
+        .click("a[aria-label=\"Tokens of dana\"]")
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of("h1").await.unwrap(), "Tokens of dana");
+    assert_eq!(
+        browser
+            .text_of("tr[data-token-name=\"laptop\"] .state")
+            .await
+            .unwrap(),
+        "active"
+    );
+    browser.screenshot("web-admin-user-tokens").await.unwrap();
+    browser
+        .click("button[aria-label=\"Revoke laptop\"]")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "The token “laptop” of dana is revoked."
+    );
+    assert_eq!(
+        browser
+            .text_of("tr[data-token-name=\"laptop\"] .state")
+            .await
+            .unwrap(),
+        "revoked"
+    );
+    browser
+        .screenshot("web-admin-user-tokens-revoked")
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+}
