@@ -1632,7 +1632,7 @@ async fn a_new_tokens_page_names_the_registry_to_log_cargo_in_to() {
 /// The text of the cell of class `class` in the row of token `name` on /me.
 fn token_cell(page: &str, name: &str, class: &str) -> String {
     let row = page
-        .split(&format!("<tr data-token-name=\"{name}\">"))
+        .split(&format!(" data-token-name=\"{name}\">"))
         .nth(1)
         .and_then(|rest| rest.split("</tr>").next())
         .unwrap_or_else(|| panic!("no row for {name} in {page}"));
