@@ -348,13 +348,25 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             app.storage.description()
         );
     }
+    // Caught before the line below, which tells scripts and orchestrators the
+    // server is up and may be stopped.
+    let signals =
+        crate::server::StopSignals::catch().context("could not listen for SIGTERM and Ctrl-C")?;
+    // The address first (what a health check or a test connects to), then the
+    // URL cargo and the pages are given when a proxy or another name stands in front.
+    let listening = format!("http://{}/", app.config.listen);
+    let public_note = if public.as_str() == listening {
+        String::new()
+    } else {
+        format!("public URL {public}; ")
+    };
     outln!(
-        "cargohold is listening on {public} (database: {}, storage: {})",
+        "cargohold is listening on {listening} ({public_note}database: {}, storage: {})",
         crate::config::redact_url(&app.config.database_url()),
         app.storage.description()
     );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
-    crate::server::serve(listeners, app, crate::server::shutdown_signal()).await
+    crate::server::serve(listeners, app, crate::server::shutdown_signal(signals)).await
 }
 
 async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
@@ -744,49 +756,74 @@ fn print_import_report(
 }
 
 fn print_first_start(app: &App, first: &FirstStart) {
-    // Prefer a public registry for the first steps (a private one needs a credential
-    // provider too), and one URL for everything when a virtual registry takes publishes.
+    // Lead with what users should point cargo at: a virtual registry is the one URL
+    // for internal and crates.io crates (following a proxy's lines instead would leave
+    // the internal crates out), then a proxy, then a local registry; public before
+    // private among equals, as a private one needs a credential provider too.
     let rank = |r: &crate::app::Registry| match (&r.members, &r.proxy) {
         (Some(members), _) if members.publish_to.is_some() => 0,
-        (None, None) => 1,
-        _ => 2,
+        (Some(_), _) => 1,
+        (None, Some(_)) => 2,
+        (None, None) => 3,
     };
     let registry = app
         .registries()
-        .min_by_key(|r| (r.auth_required, rank(r), r.name.clone()))
+        .min_by_key(|r| (rank(r), r.auth_required, r.name.clone()))
         .expect("there is always at least one registry");
     outln!(
         "\nFirst start: created the administrator `{}`. Its API token is shown only now:\n\n    {}\n",
         first.login,
         first.token
     );
+    outln!(
+        "{}",
+        first_start_lines(registry, &app.config.public_url(), &first.login)
+    );
+}
+
+/// The first-start banner's lines for `registry`: what to add to
+/// `.cargo/config.toml` and how to store the token, as its setup page shows them.
+fn first_start_lines(registry: &crate::app::Registry, public_url: &Url, login: &str) -> String {
     let name = &registry.name;
     let config = ops::setup::cargo_config(registry);
-    if !config.takes_publishes {
-        outln!(
-            "To fetch crates.io crates through `{name}`, add this to .cargo/config.toml:\n\n{}{}",
-            config.registry,
-            config
-                .replace_crates_io
-                .map(|lines| format!("\n{lines}"))
-                .unwrap_or_default()
-        );
-        return;
-    }
-    outln!(
-        "To publish, add this to .cargo/config.toml:\n\n{}{}\n\
-         then store the token with:\n\n    cargo login --registry {name}\n\n\
-         The web pages at {} show the same for every registry (sign in as `{}` after \
-         `cargohold user password {} --password-stdin`).\n",
-        config.registry,
-        config
-            .replace_crates_io
-            .map(|lines| format!("\n{lines}"))
-            .unwrap_or_default(),
-        app.config.public_url(),
-        first.login,
-        first.login,
+    let what = match (&registry.members, &registry.proxy) {
+        (Some(members), _) => {
+            let served: Vec<String> = members
+                .locals
+                .iter()
+                .chain(&members.proxies)
+                .map(|m| format!("`{}`", m.name))
+                .collect();
+            let publishes = members
+                .publish_to
+                .as_ref()
+                .map(|to| format!(", and publish to `{}` through it", to.name))
+                .unwrap_or_default();
+            format!(
+                "To get every crate through `{name}`, one URL over {}{publishes}",
+                served.join(", ")
+            )
+        }
+        (None, Some(_)) => format!("To fetch crates.io crates through `{name}`"),
+        (None, None) => format!("To publish to `{name}`"),
+    };
+    let mut lines = format!(
+        "{what}, add this to .cargo/config.toml:\n\n{}",
+        config.registry
     );
+    if let Some(replace) = &config.replace_crates_io {
+        lines.push_str(&format!("\n{replace}"));
+    }
+    if let Some(login_command) = &config.login_command {
+        lines.push_str(&format!(
+            "\nthen store the token with:\n\n    {login_command}\n"
+        ));
+    }
+    lines.push_str(&format!(
+        "\nThe web pages at {public_url} show the same for every registry (sign in as `{login}` after \
+         `cargohold user password {login} --password-stdin`).\n"
+    ));
+    lines
 }
 
 fn init_logging(format: LogFormat, quiet: bool) {

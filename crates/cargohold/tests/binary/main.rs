@@ -34,14 +34,14 @@ impl Served {
 
     /// Starts on `listen`: the same address across restarts keeps the public URL.
     fn start_at(data_dir: &Path, listen: &str) -> Self {
+        Self::start_with(data_dir, &["--listen", listen])
+    }
+
+    /// Starts with these arguments of `serve`, in `data_dir` (whose `cargohold.toml` it reads).
+    fn start_with(data_dir: &Path, serve_args: &[&str]) -> Self {
         let child = Command::new(BIN)
-            .args([
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "serve",
-                "--listen",
-                listen,
-            ])
+            .args(["--data-dir", data_dir.to_str().unwrap(), "serve"])
+            .args(serve_args)
             .current_dir(data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -187,6 +187,94 @@ fn first_start_prints_an_admin_token_and_the_cargo_config_once() {
         again.banner
     );
     again.terminate();
+}
+
+/// The README's production shape: a private local registry, a crates.io cache and a
+/// private virtual registry over both that takes publishes.
+const ONE_URL_CONFIG: &str = "[[registries]]\nname = \"internal\"\nauth-required = true\n\n\
+    [[registries]]\nname = \"crates-io-cache\"\nkind = \"proxy\"\n\n\
+    [[registries]]\nname = \"all\"\nkind = \"virtual\"\nauth-required = true\n\
+    members = [\"internal\", \"crates-io-cache\"]\npublish-to = \"internal\"\n";
+
+#[test]
+fn first_start_with_a_virtual_registry_leads_with_its_one_url() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cargohold.toml"), ONE_URL_CONFIG).unwrap();
+    let served = Served::start(dir.path());
+    let banner = &served.banner;
+    for expected in [
+        "To get every crate through `all`, one URL over `internal`, `crates-io-cache`, and publish to \
+         `internal` through it, add this to .cargo/config.toml:",
+        "[registry]\nglobal-credential-providers = [\"cargo:token\"]\n",
+        &format!(
+            "[registries.all]\nindex = \"sparse+{}registries/all/index/\"\n",
+            served.url
+        ),
+        "[source.crates-io]\nreplace-with = \"all\"\n",
+        "cargo login --registry all\n",
+    ] {
+        assert!(
+            banner.contains(expected),
+            "expected {expected:?} in\n{banner}"
+        );
+    }
+    // Following the cache's lines would leave the internal crates out.
+    assert!(!banner.contains("crates-io-cache\"\n"), "{banner}");
+    assert!(!banner.contains("--registry internal"), "{banner}");
+    assert!(served.terminate().success());
+}
+
+#[test]
+fn serve_prints_the_address_it_listens_on_and_the_public_url_when_they_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start_with(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "https://crates.example.com/",
+        ],
+    );
+    let listening = served
+        .banner
+        .lines()
+        .find(|l| l.starts_with("cargohold is listening on "))
+        .unwrap()
+        .to_owned();
+    assert!(served.url.starts_with("http://127.0.0.1:"), "{listening}");
+    assert!(
+        listening.contains("(public URL https://crates.example.com/; database: "),
+        "{listening}"
+    );
+    // The address printed is the one that answers.
+    assert_eq!(
+        http_status(
+            &served.url,
+            "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b""
+        ),
+        200
+    );
+    // The cargo lines carry the public URL.
+    assert!(
+        served
+            .banner
+            .contains("index = \"sparse+https://crates.example.com/registries/main/index/\""),
+        "{}",
+        served.banner
+    );
+    assert!(served.terminate().success());
+
+    let plain = Served::start(dir.path());
+    let listening = plain
+        .banner
+        .lines()
+        .find(|l| l.starts_with("cargohold is listening on "))
+        .unwrap()
+        .to_owned();
+    assert!(!listening.contains("public URL"), "{listening}");
+    plain.terminate();
 }
 
 #[test]
