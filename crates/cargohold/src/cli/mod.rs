@@ -582,6 +582,19 @@ async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     })
     .await?;
     bar.finish_and_clear();
+    // Crates of a registry the configuration does not name (a restore without the
+    // backup's configuration) were not looked at: a clean report must not hide that.
+    let mut unchecked = Vec::new();
+    if registry.is_none() {
+        for (name, crates) in crate::db::registries::crate_counts(app.db.read()).await? {
+            if crates > 0 && app.find_registry(&name).is_none() {
+                unchecked.push(format!(
+                    "`{name}` ({crates} crate{})",
+                    if crates == 1 { "" } else { "s" }
+                ));
+            }
+        }
+    }
     for problem in &report.problems {
         match (problem.remedy(), report.repair_failure(problem)) {
             _ if report.is_repaired(problem) => outln!("repaired: {problem}"),
@@ -594,7 +607,7 @@ async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
     }
     let remaining = report.remaining().count();
     outln!(
-        "checked {} crate{} and {} version{}: {} problem{}{}",
+        "checked {} crate{} and {} version{}: {} problem{}{}{}",
         report.crates,
         if report.crates == 1 { "" } else { "s" },
         report.versions,
@@ -605,19 +618,39 @@ async fn check(config: Config, args: CheckArgs) -> anyhow::Result<()> {
             format!(", {} repaired", report.problems.len() - remaining)
         } else {
             String::new()
+        },
+        if unchecked.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not checked: {}, which the configuration does not name",
+                unchecked.join(", ")
+            )
         }
     );
+    let mut failures = Vec::new();
     if remaining > 0 {
         let hint = if !args.repair && report.problems.iter().any(|p| p.repairable()) {
             "; `cargohold check --repair` rebuilds index files, highest versions and git indexes"
         } else {
             ""
         };
-        anyhow::bail!(
+        failures.push(format!(
             "{remaining} problem{} remain{}{hint}",
             if remaining == 1 { "" } else { "s" },
             if remaining == 1 { "s" } else { "" }
-        );
+        ));
+    }
+    if !unchecked.is_empty() {
+        failures.push(format!(
+            "{} not checked, as the configuration does not name {}: pass --config with the file that \
+             does (after a restore, the cargohold.toml of the backup)",
+            unchecked.join(", "),
+            if unchecked.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.join("; "));
     }
     Ok(())
 }

@@ -1246,3 +1246,59 @@ fn a_registry_the_configuration_no_longer_names_is_pointed_out_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_fails_and_names_the_registries_it_skipped_for_want_of_their_configuration() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("cargohold.toml");
+    let full = "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nauth-required = true\n";
+    std::fs::write(&config, full).unwrap();
+    assert!(
+        cargohold(data.path(), &["user", "add", "admin", "--admin"])
+            .status
+            .success()
+    );
+    let source = tempfile::tempdir().unwrap();
+    write_crate(source.path(), &CrateFixture::new("hidden", "1.0.0"));
+    let imported = cargohold(
+        data.path(),
+        &[
+            "import",
+            "--registry",
+            "secret",
+            source.path().to_str().unwrap(),
+        ],
+    );
+    assert!(imported.status.success(), "{imported:?}");
+
+    // As after a restore without the backup's configuration.
+    std::fs::write(&config, "[[registries]]\nname = \"main\"\n").unwrap();
+    let skipped = cargohold(data.path(), &["check"]);
+    let stdout = String::from_utf8_lossy(&skipped.stdout);
+    let stderr = String::from_utf8_lossy(&skipped.stderr);
+    assert!(!skipped.status.success(), "{skipped:?}");
+    assert_eq!(
+        stdout.trim(),
+        "checked 0 crates and 0 versions: 0 problems; not checked: `secret` (1 crate), which the \
+         configuration does not name"
+    );
+    assert!(
+        stderr.contains(
+            "error: `secret` (1 crate) not checked, as the configuration does not name it: pass --config \
+             with the file that does"
+        ),
+        "{stderr}"
+    );
+
+    // Checking one registry on purpose is not a skip; the file that names `secret` checks it.
+    let one = cargohold(data.path(), &["check", "--registry", "main"]);
+    assert!(one.status.success(), "{one:?}");
+    let named = data.path().join("full.toml");
+    std::fs::write(&named, full).unwrap();
+    let whole = cargohold(data.path(), &["--config", named.to_str().unwrap(), "check"]);
+    assert!(whole.status.success(), "{whole:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&whole.stdout).trim(),
+        "checked 1 crate and 1 version: 0 problems"
+    );
+}
