@@ -2,11 +2,14 @@
 //!
 //! Index files come from the upstream on demand and are kept in the database
 //! (`upstream_index_files`), served without asking again for `freshness-seconds`,
-//! then revalidated with the upstream's ETag. When the upstream fails, the last
-//! copy is served. A `.crate` is fetched once, checked against the upstream's
-//! checksum, then stored through the publish pipeline as a version of the proxy
-//! registry; from then on it is served like any local crate. Concurrent requests
-//! for one file make one upstream request ([`flights`]).
+//! then revalidated with the upstream's ETag. What the upstream answers is served
+//! at once and stored by a background task; until it is stored, requests for the
+//! file wait for it (on this node the file's flight, on others its lease) rather
+//! than ask the upstream again. When the upstream fails, the last copy is served.
+//! A `.crate` is fetched once, checked against the upstream's checksum, then
+//! stored through the publish pipeline as a version of the proxy registry; from
+//! then on it is served like any local crate. Concurrent requests for one file
+//! make one upstream request ([`flights`]).
 //!
 //! A name the upstream never answered for is served from what `cargohold import`
 //! put in the registry, so a proxy can be filled and used with no network at all.
@@ -166,7 +169,7 @@ pub async fn index_file(
             .into(),
         });
     }
-    let _flight = proxy.flights.enter(&format!("index/{name}")).await;
+    let flight = proxy.flights.enter(&format!("index/{name}")).await;
     if let Some(cached) = registry.index_cache.get(name)
         && cached.is_fresh(now)
     {
@@ -175,16 +178,16 @@ pub async fn index_file(
     }
     let epoch = registry.index_cache.epoch();
     let stored = db::upstream_index::find(app.db.read(), registry.id, name).await?;
-    let (row, expires_at) = match stored {
+    let (row, unstored, expires_at) = match stored {
         Some(row) if now - row.fetched_at < freshness_of(proxy, &row) => {
             bump(&proxy.stats.index_hits);
             let expires_at = row.fetched_at + freshness_of(proxy, &row);
-            (Some(row), expires_at)
+            (Some(row), None, expires_at)
         }
         stored => match revalidate(app, registry, proxy, name, stored, now).await {
-            Ok(row) => {
+            Ok((row, unstored)) => {
                 let expires_at = row.fetched_at + proxy.freshness;
-                (Some(row), expires_at)
+                (Some(row), unstored, expires_at)
             }
             Err(RefreshError::Database(err)) => return Err(err.into()),
             Err(RefreshError::Upstream { err, stored }) => {
@@ -216,7 +219,16 @@ pub async fn index_file(
         Some(row) if !row.found => expires_at.min(now + NOT_FOUND_FRESHNESS_SECS),
         _ => expires_at,
     };
-    let cached = served_file(app, registry, proxy, name, row.as_ref(), expires_at).await?;
+    let row = row.map(Arc::new);
+    // What the upstream sent is answered at once; a task stores it, holding the flight.
+    let _flight = match (&row, unstored) {
+        (Some(row), Some(write)) => {
+            store_in_background(app, registry, name, Arc::clone(row), write, flight);
+            None
+        }
+        _ => Some(flight),
+    };
+    let cached = served_file(app, registry, proxy, name, row.as_deref(), expires_at).await?;
     registry.index_cache.insert(name, cached.clone(), epoch);
     Ok(cached)
 }
@@ -239,6 +251,9 @@ fn retry_after_failure(proxy: &Proxy) -> i64 {
 /// database. The node that claims the file's lease asks; the others wait for it
 /// and take what it stored, or, when it failed, serve their stored copy as it
 /// does. A node that takes longer than the lease loses it to the next one asking.
+///
+/// With the row comes what is left to write when this node asked the upstream: the
+/// lease is held until [`store_in_background`] has written it.
 async fn revalidate(
     app: &App,
     registry: &Registry,
@@ -246,8 +261,8 @@ async fn revalidate(
     name: &str,
     mut stored: Option<UpstreamFileRow>,
     mut now: i64,
-) -> Result<UpstreamFileRow, RefreshError> {
-    let lease = format!("{REVALIDATION_LEASE}{}/{name}", registry.id);
+) -> Result<(UpstreamFileRow, Option<Write>), RefreshError> {
+    let lease = lease_name(registry.id, name);
     let failed = format!("{}{FAILED}", app.node_id);
     loop {
         let until = now + REVALIDATION_LEASE_SECS;
@@ -262,21 +277,16 @@ async fn revalidate(
                 && now - row.fetched_at < freshness_of(proxy, row)
             {
                 db::leases::release(app.db.write(), &lease, &app.node_id).await?;
-                return Ok(row.clone());
+                return Ok((row.clone(), None));
             }
-            let result = refresh(app, registry, proxy, name, stored.as_ref(), now, &lease).await;
-            return match result {
-                Ok(row) => Ok(row),
-                Err(RefreshError::Upstream { err, .. }) => {
+            return match refresh(proxy, name, stored.as_ref(), now).await {
+                Ok((row, write)) => Ok((row, Some(write))),
+                Err(err) => {
                     // The others serve their copies too, rather than ask a failing upstream at once.
                     let retry_at = now + retry_after_failure(proxy);
                     db::leases::hand_over(app.db.write(), &lease, &app.node_id, &failed, retry_at)
                         .await?;
-                    Err(RefreshError::Upstream { err, stored })
-                }
-                Err(err) => {
-                    db::leases::release(app.db.write(), &lease, &app.node_id).await?;
-                    Err(err)
+                    Err(failed_here(err, stored.as_ref()))
                 }
             };
         }
@@ -286,7 +296,7 @@ async fn revalidate(
             now = clock::now();
             match db::leases::find(app.db.read(), &lease).await? {
                 None => match db::upstream_index::find(app.db.read(), registry.id, name).await? {
-                    Some(row) => return Ok(row),
+                    Some(row) => return Ok((row, None)),
                     None => break,
                 },
                 Some(held) if held.expires_at <= now => break,
@@ -302,17 +312,28 @@ async fn revalidate(
     }
 }
 
-/// Asks the upstream for `name`'s index file and stores the answer, releasing the
-/// file's lease in the same transaction.
+/// The name of the lease on revalidating `name`'s index file in the registry `registry_id`.
+fn lease_name(registry_id: i64, name: &str) -> String {
+    format!("{REVALIDATION_LEASE}{registry_id}/{name}")
+}
+
+/// What storing an upstream answer writes.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// The upstream confirmed the stored copy (a 304): only the time it was asked moves.
+    Touch,
+    /// The upstream's file (or its "no such crate") replaces the stored copy.
+    Upsert,
+}
+
+/// Asks the upstream for `name`'s index file: the row to serve and store, and what
+/// storing it writes. Nothing is written here.
 async fn refresh(
-    app: &App,
-    registry: &Registry,
     proxy: &Proxy,
     name: &str,
     stored: Option<&UpstreamFileRow>,
     now: i64,
-    lease: &str,
-) -> Result<UpstreamFileRow, RefreshError> {
+) -> Result<(UpstreamFileRow, Write), UpstreamError> {
     bump(&proxy.stats.index_fetches);
     let (etag, last_modified) = match stored {
         Some(row) if row.found => (
@@ -321,30 +342,23 @@ async fn refresh(
         ),
         _ => (None, None),
     };
-    let fetched = match proxy
+    let fetched = proxy
         .upstream
         .index_file(&index_path(name), etag, last_modified)
-        .await
-    {
-        Ok(fetched) => fetched,
-        Err(err) => return Err(failed_here(err, stored)),
-    };
-    // A copy of the upstream's: if a power cut undoes this, it is asked for again.
-    let mut tx = app.db.begin_relaxed().await?;
-    let row = match (fetched, stored) {
-        (IndexFetch::NotModified, Some(stored)) => {
-            db::upstream_index::touch(&mut tx, registry.id, name, now).await?;
+        .await?;
+    Ok(match (fetched, stored) {
+        (IndexFetch::NotModified, Some(stored)) => (
             UpstreamFileRow {
                 fetched_at: now,
                 ..stored.clone()
-            }
-        }
+            },
+            Write::Touch,
+        ),
         (IndexFetch::NotModified, None) => {
-            let err = UpstreamError::Invalid {
+            return Err(UpstreamError::Invalid {
                 url: format!("{}{}", proxy.upstream.shown_url(), index_path(name)),
                 reason: "304 Not Modified to a request without validators".into(),
-            };
-            return Err(failed_here(err, None));
+            });
         }
         (
             IndexFetch::Found {
@@ -366,8 +380,7 @@ async fn refresh(
                 upstream_last_modified: last_modified,
                 fetched_at: now,
             };
-            db::upstream_index::upsert(&mut tx, registry.id, name, &row).await?;
-            row
+            (row, Write::Upsert)
         }
         (IndexFetch::NotFound, stored) => {
             let row = UpstreamFileRow {
@@ -381,13 +394,61 @@ async fn refresh(
                     _ => now,
                 },
             };
-            db::upstream_index::upsert(&mut tx, registry.id, name, &row).await?;
-            row
+            (row, Write::Upsert)
         }
-    };
-    db::leases::release(&mut tx, lease, &app.node_id).await?;
-    tx.commit().await?;
-    Ok(row)
+    })
+}
+
+/// Stores an upstream answer already served, in a task of its own: `row` is written
+/// and the revalidation lease released in one transaction, then `flight` is dropped.
+/// Until then, requests for the file on this node wait for the flight and those on
+/// other nodes for the lease, and both then read the stored row. A failed store
+/// gives the lease up, so the next request asks the upstream again.
+fn store_in_background(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+    row: Arc<UpstreamFileRow>,
+    write: Write,
+    flight: Flight,
+) {
+    let (db, node_id) = (app.db.clone(), app.node_id.clone());
+    let (registry_id, registry_name) = (registry.id, registry.name.clone());
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        let lease = lease_name(registry_id, &name);
+        if let Err(err) =
+            store_index_file(&db, registry_id, &name, &row, write, &lease, &node_id).await
+        {
+            tracing::warn!(registry = %registry_name, krate.name = %name, error = %err, "could not store an index file fetched from the upstream; it will be fetched again");
+            if let Err(err) = db::leases::release(db.write(), &lease, &node_id).await {
+                tracing::warn!(registry = %registry_name, krate.name = %name, error = %err, "could not give up the revalidation lease of an index file that was not stored; it runs out within {REVALIDATION_LEASE_SECS} s");
+            }
+        }
+        drop(flight);
+    });
+}
+
+/// Writes an upstream answer and releases the file's lease in the same transaction.
+async fn store_index_file(
+    db: &db::Db,
+    registry_id: i64,
+    name: &str,
+    row: &UpstreamFileRow,
+    write: Write,
+    lease: &str,
+    node_id: &str,
+) -> sqlx::Result<()> {
+    // A copy of the upstream's: if a power cut undoes this, it is asked for again.
+    let mut tx = db.begin_relaxed().await?;
+    match write {
+        Write::Touch => {
+            db::upstream_index::touch(&mut tx, registry_id, name, row.fetched_at).await?;
+        }
+        Write::Upsert => db::upstream_index::upsert(&mut tx, registry_id, name, row).await?,
+    }
+    db::leases::release(&mut tx, lease, node_id).await?;
+    tx.commit().await
 }
 
 fn failed_here(err: UpstreamError, stored: Option<&UpstreamFileRow>) -> RefreshError {
@@ -508,13 +569,16 @@ pub async fn ensure_crate(
     name: &str,
     version: &str,
 ) -> AppResult<bool> {
-    match fetch_crate(app, registry, proxy, name, version).await? {
-        Some(fetched) => {
-            store(app, registry, fetched).await?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+    let result = match fetch_crate(app, registry, proxy, name, version).await {
+        Ok(Some(fetched)) => store(app, registry, fetched).await.map(|()| true),
+        Ok(None) => Ok(false),
+        Err(err) => Err(err),
+    };
+    // The index file fetched on the way is stored in the background, holding its
+    // flight: taking the flight waits until it is stored.
+    let index = format!("index/{}", name.to_ascii_lowercase());
+    drop(proxy.flights.enter(&index).await);
+    result
 }
 
 /// For a download of a version the proxy lacks: fetches it, and returns the

@@ -803,3 +803,144 @@ async fn a_failed_download_from_an_upstream_that_did_not_move_is_not_retried() {
     assert_eq!(downloads, 1, "the same place is not asked twice");
     assert_eq!(server.stored_state().await.versions, 0);
 }
+
+/// A proxy `upstream` of `upstream`, as the only registry.
+fn proxy_of(upstream: &FakeUpstream) -> impl Fn(&mut Config) + use<> {
+    let index_url = upstream.index_url();
+    move |config: &mut Config| {
+        config.registries = vec![RegistryConfig::proxy("upstream", index_url.clone())];
+    }
+}
+
+/// How many times `upstream` was asked for `left-pad`'s index file.
+fn index_asked(upstream: &FakeUpstream) -> usize {
+    upstream
+        .heard()
+        .iter()
+        .filter(|h| h.target == "/index/le/ft/left-pad")
+        .count()
+}
+
+#[tokio::test]
+async fn a_cold_index_file_is_asked_of_the_upstream_once_and_kept_for_a_later_start() {
+    let (index, tarball) = left_pad().await;
+    let upstream =
+        FakeUpstream::start(|addr| left_pad_upstream(addr, &index, Reply::Body(tarball))).await;
+    let server = TestServer::start_with(proxy_of(&upstream)).await;
+    let expected = (200, String::from_utf8(index.clone()).unwrap());
+
+    // The answer goes out once fetched; storing it comes after, and the request right
+    // behind it is served without asking the upstream again.
+    assert_eq!(server.index_file_in("upstream", "left-pad").await, expected);
+    assert_eq!(server.index_file_in("upstream", "left-pad").await, expected);
+    assert_eq!(index_asked(&upstream), 1, "{:?}", upstream.heard());
+
+    server
+        .wait_for_count("SELECT COUNT(*) FROM upstream_index_files", 1)
+        .await;
+    server
+        .wait_for_count(
+            "SELECT COUNT(*) FROM leases WHERE name LIKE 'upstream-index/%'",
+            0,
+        )
+        .await;
+
+    // A process started afterwards, with nothing in memory and the upstream gone,
+    // serves the stored copy.
+    let config = proxy_of(&upstream);
+    drop(upstream);
+    let restarted = server.start_node(config).await;
+    assert_eq!(
+        restarted.index_file_in("upstream", "left-pad").await,
+        expected
+    );
+    let seen = stats(&restarted, "upstream");
+    assert_eq!(
+        (seen.index_fetches, seen.upstream_errors),
+        (0, 0),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_answer_the_database_refuses_is_still_served_and_fetched_again_later() {
+    let (index, tarball) = left_pad().await;
+    let upstream =
+        FakeUpstream::start(|addr| left_pad_upstream(addr, &index, Reply::Body(tarball))).await;
+    let server = TestServer::start_with(proxy_of(&upstream)).await;
+    let expected = (200, String::from_utf8(index.clone()).unwrap());
+    let postgres = matches!(server.app.db.write(), cargohold::db::Pool::Postgres(_));
+    if postgres {
+        server
+            .execute(
+                "CREATE FUNCTION refuse_upstream_copies() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RAISE EXCEPTION 'upstream copies refused'; END $$",
+            )
+            .await;
+        server
+            .execute(
+                "CREATE TRIGGER refuse_upstream_copies BEFORE INSERT ON upstream_index_files
+                 FOR EACH ROW EXECUTE FUNCTION refuse_upstream_copies()",
+            )
+            .await;
+    } else {
+        server
+            .execute(
+                "CREATE TRIGGER refuse_upstream_copies BEFORE INSERT ON upstream_index_files
+                 BEGIN SELECT RAISE(ABORT, 'upstream copies refused'); END",
+            )
+            .await;
+    }
+
+    assert_eq!(server.index_file_in("upstream", "left-pad").await, expected);
+    // The failed store gives the lease up at once: another node need not wait it out.
+    server
+        .wait_for_count(
+            "SELECT COUNT(*) FROM leases WHERE name LIKE 'upstream-index/%'",
+            0,
+        )
+        .await;
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM upstream_index_files")
+            .await,
+        0
+    );
+    // This node still serves what it fetched, from memory.
+    assert_eq!(server.index_file_in("upstream", "left-pad").await, expected);
+    assert_eq!(index_asked(&upstream), 1);
+
+    // Once the database takes copies again, a node without one fetches and stores it.
+    if postgres {
+        server
+            .execute("DROP TRIGGER refuse_upstream_copies ON upstream_index_files")
+            .await;
+    } else {
+        server.execute("DROP TRIGGER refuse_upstream_copies").await;
+    }
+    let other = server.start_node(proxy_of(&upstream)).await;
+    assert_eq!(other.index_file_in("upstream", "left-pad").await, expected);
+    assert_eq!(index_asked(&upstream), 2);
+    server
+        .wait_for_count("SELECT COUNT(*) FROM upstream_index_files", 1)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_sharing_a_database_fetch_a_cold_index_file_with_one_upstream_request() {
+    let nodes = TwoNodes::start().await;
+    let expected = (200, nodes.index.clone());
+    // Every request arrives while the one upstream request is under way; the node that
+    // did not ask waits until the other has stored what it fetched.
+    for answer in nodes.ask_both(4).await {
+        assert_eq!(answer, expected);
+    }
+    assert_eq!(nodes.asked(), 1, "{:?}", nodes.upstream.heard());
+    assert_eq!(
+        nodes
+            .a
+            .count("SELECT COUNT(*) FROM upstream_index_files")
+            .await,
+        1
+    );
+}
