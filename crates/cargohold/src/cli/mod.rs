@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use url::Url;
 
 use crate::app::App;
-use crate::config::{Config, LogFormat, Overrides};
+use crate::config::{Config, LogFormat, Overrides, RegistryKind};
 use crate::ops::{self, setup::FirstStart};
 
 /// `println!` for a command's output. A reader that goes away early (`| head`)
@@ -265,6 +265,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup(config, args).await,
         Command::Restore(args) => restore(config, args).await,
         Command::Config(ConfigCommand::Show) => {
+            for warning in public_members_of_private_registries(&config) {
+                eprintln!("warning: {warning}");
+            }
             out!("{}", config.to_redacted_toml()?);
             Ok(())
         }
@@ -298,6 +301,54 @@ fn require_existing_data(config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A warning for each private virtual registry with public members: the virtual
+/// registry asks for a token, but each public member answers anyone at its own URL.
+fn public_members_of_private_registries(config: &Config) -> Vec<String> {
+    let by_name = |name: &String| config.registries.iter().find(|r| &r.name == name);
+    config
+        .registries
+        .iter()
+        .filter(|r| r.kind == RegistryKind::Virtual && r.auth_required)
+        .filter_map(|registry| {
+            let public: Vec<_> = registry
+                .members
+                .iter()
+                .filter_map(by_name)
+                .filter(|member| !member.auth_required)
+                .collect();
+            if public.is_empty() {
+                return None;
+            }
+            let names: Vec<String> = public.iter().map(|m| format!("`{}`", m.name)).collect();
+            let names = names.join(" and ");
+            let (is, them) = if public.len() == 1 {
+                ("is", "it")
+            } else {
+                ("are", "them")
+            };
+            let urls: Vec<String> = public
+                .iter()
+                .map(|m| match m.kind {
+                    RegistryKind::Proxy => format!(
+                        "/registries/{0}/ (index and downloads) and /api/v1/registries/{0}/cache \
+                         (which crates are cached)",
+                        m.name
+                    ),
+                    _ => format!("/registries/{}/ (index and downloads)", m.name),
+                })
+                .collect();
+            Some(format!(
+                "the registry `{}` is private (auth-required = true) but its member{} {names} {is} not: \
+                 anyone who reaches this server reads {them} without a token at {}; if that matters, add \
+                 auth-required = true to {names}",
+                registry.name,
+                if public.len() == 1 { "" } else { "s" },
+                urls.join(", ")
+            ))
+        })
+        .collect()
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
@@ -336,6 +387,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
              machines cannot reach; set public-url (--public-url, CARGOHOLD_PUBLIC_URL) to the URL they use",
             app.config.listen
         );
+    }
+    for warning in public_members_of_private_registries(&app.config) {
+        eprintln!("warning: {warning}");
     }
     if matches!(app.db.read(), crate::db::Pool::Postgres(_)) && app.storage.is_local() {
         // PostgreSQL is how several nodes share one registry; blobs in a directory

@@ -1302,3 +1302,72 @@ fn check_fails_and_names_the_registries_it_skipped_for_want_of_their_configurati
         "checked 1 crate and 1 version: 0 problems"
     );
 }
+
+/// Starts `serve` in `data_dir` (whose `cargohold.toml` it reads), stops it once it
+/// listens, and returns its standard output and standard error.
+fn serve_and_stop(data_dir: &Path) -> (String, String) {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "serve exited early:\n{banner}"
+        );
+        banner.push_str(&line);
+        if line.starts_with("cargohold is listening on ") {
+            break;
+        }
+    }
+    signal_term(&child);
+    assert!(wait_with_timeout(&mut child).success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (banner, stderr)
+}
+
+#[test]
+fn a_private_virtual_registry_over_a_public_member_is_pointed_out_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("cargohold.toml");
+    std::fs::write(&config, ONE_URL_CONFIG).unwrap();
+    let (_, stderr) = serve_and_stop(data.path());
+    let warning = "warning: the registry `all` is private (auth-required = true) but its member \
+                   `crates-io-cache` is not: anyone who reaches this server reads it without a token at \
+                   /registries/crates-io-cache/ (index and downloads) and \
+                   /api/v1/registries/crates-io-cache/cache (which crates are cached); if that matters, \
+                   add auth-required = true to `crates-io-cache`\n";
+    assert!(stderr.contains(warning), "{stderr}");
+    let shown = cargohold(data.path(), &["config", "show"]);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(
+        String::from_utf8_lossy(&shown.stderr).contains(warning),
+        "{shown:?}"
+    );
+
+    // Every member private: nothing to say.
+    std::fs::write(
+        &config,
+        ONE_URL_CONFIG.replace(
+            "kind = \"proxy\"\n",
+            "kind = \"proxy\"\nauth-required = true\n",
+        ),
+    )
+    .unwrap();
+    let (_, stderr) = serve_and_stop(data.path());
+    assert!(!stderr.contains("is private"), "{stderr}");
+}
