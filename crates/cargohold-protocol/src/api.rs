@@ -115,4 +115,7 @@ pub struct UploadResponse {
     pub already_present: bool,
     /// The index line the version is served with.
     pub index_line: crate::IndexEntry,
+    /// What the uploader should know (the upload hides an upstream crate, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use cargohold_protocol::api::PublishResponse;
+use cargohold_protocol::api::{PublishResponse, PublishWarnings};
 use cargohold_protocol::publish::{PublishLimits, parse_publish_body};
 
 use crate::api::read_body;
@@ -37,6 +37,11 @@ pub async fn publish(
         source: Source::Cargo(Box::new(metadata)),
         tarball: body.slice_ref(tarball),
     };
-    publish::publish(&app, registry, &actor, upload).await?;
-    Ok(Json(PublishResponse::default()))
+    let published = publish::publish(&app, registry, &actor, upload).await?;
+    Ok(Json(PublishResponse {
+        warnings: PublishWarnings {
+            other: published.warnings,
+            ..PublishWarnings::default()
+        },
+    }))
 }

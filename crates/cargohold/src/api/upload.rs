@@ -61,6 +61,7 @@ pub async fn upload_crate(
             new_crate: published.new_crate,
             already_present: published.already_present,
             index_line: published.entry,
+            warnings: published.warnings,
         }),
     ))
 }

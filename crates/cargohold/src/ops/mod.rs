@@ -29,6 +29,7 @@ pub mod reindex;
 pub mod search;
 pub mod sessions;
 pub mod setup;
+pub mod shadowing;
 pub mod teams;
 pub mod tokens;
 pub mod users;

@@ -60,6 +60,8 @@ pub struct Published {
     pub missing_dependencies: Vec<String>,
     /// Dev-dependencies on this registry that it does not hold: not needed to build.
     pub missing_dev_dependencies: Vec<String>,
+    /// What the publisher should know (cargo prints these after publishing).
+    pub warnings: Vec<String>,
 }
 
 /// A `.crate` that passed every check, with the index line it will get.
@@ -162,6 +164,14 @@ pub async fn publish(
     {
         return Err(missing_dependency_error(app, registry, missing).await?);
     }
+    // Last of the checks: for a new name it may ask an upstream. Existing crates
+    // already hold their name, so they are not asked about again.
+    let hidden = match &existing {
+        None if registry.kind == RegistryKind::Local => {
+            super::shadowing::check_new_name(app, registry, actor, &name).await?
+        }
+        _ => Vec::new(),
+    };
 
     let blob_key = storage::crate_key(
         &registry.name,
@@ -183,6 +193,7 @@ pub async fn publish(
         &blob_key,
         size,
         published_at,
+        &hidden,
     )
     .await?
     {
@@ -205,12 +216,18 @@ pub async fn publish(
         checked.entry.vers
     );
     app.stats.publishes.bump();
+    let warnings = if hidden.is_empty() || !new_crate {
+        Vec::new()
+    } else {
+        vec![super::shadowing::warning(&name, registry, &hidden)]
+    };
     Ok(Published {
         entry: checked.entry,
         new_crate,
         already_present: false,
         missing_dependencies: missing.needed,
         missing_dev_dependencies: missing.dev_only,
+        warnings,
     })
 }
 
@@ -263,6 +280,7 @@ pub async fn store_upstream_crate(
         &blob_key,
         size,
         now,
+        &[],
     )
     .await?;
     Ok(())
@@ -343,6 +361,7 @@ fn already_there(
         already_present: true,
         missing_dependencies: Vec::new(),
         missing_dev_dependencies: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 
@@ -596,7 +615,8 @@ enum Recorded {
 }
 
 /// Records the version in one transaction: crate (and first owner) if new,
-/// version, dependencies, crate metadata, index file, audit event.
+/// version, dependencies, crate metadata, index file, audit event (naming the
+/// upstream crates a new name hides, when an administrator chose to).
 #[allow(clippy::too_many_arguments)]
 async fn record(
     app: &App,
@@ -609,6 +629,7 @@ async fn record(
     blob_key: &str,
     size: i64,
     now: i64,
+    hidden: &[super::shadowing::Hidden],
 ) -> AppResult<Recorded> {
     let package = &checked.manifest.package;
     // Publishes and imports are acknowledged, so they wait for the disk. A proxy's
@@ -719,9 +740,14 @@ async fn record(
                 registry: Some(&registry.name),
                 crate_name: Some(name.as_str()),
                 version: Some(&checked.entry.vers),
-                detail: Some(
-                    serde_json::json!({ "checksum": checked.checksum, "size": size }).to_string(),
-                ),
+                detail: Some({
+                    let mut detail =
+                        serde_json::json!({ "checksum": checked.checksum, "size": size });
+                    if new_crate && !hidden.is_empty() {
+                        detail["hides_upstream"] = serde_json::json!(hidden);
+                    }
+                    detail.to_string()
+                }),
             },
             now,
         )

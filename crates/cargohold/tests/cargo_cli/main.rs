@@ -8,3 +8,4 @@ mod private;
 mod proxy;
 mod publish_matrix;
 mod resolution;
+mod upstream_names;
