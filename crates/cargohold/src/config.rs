@@ -858,10 +858,126 @@ fn explain(figment: &Figment, err: figment::Error) -> anyhow::Error {
                     quoted(expected)
                 )
             }
+            figment::error::Kind::InvalidType(actual, expected)
+            | figment::error::Kind::InvalidValue(actual, expected)
+                if !err.path.is_empty() =>
+            {
+                let written = err.metadata.as_ref().map_or_else(
+                    || "the configuration".to_owned(),
+                    |md| source(md, &err.path),
+                );
+                let (place, key) = place_and_key(figment, &err.path);
+                format!(
+                    "{written}: {place}`{key}` must be {}, not {}",
+                    expected_words(&key, expected),
+                    actual_words(actual),
+                )
+            }
+            figment::error::Kind::Message(message) if !err.path.is_empty() => {
+                let written = err.metadata.as_ref().map_or_else(
+                    || "the configuration".to_owned(),
+                    |md| source(md, &err.path),
+                );
+                let (place, key) = place_and_key(figment, &err.path);
+                let value = figment
+                    .find_value(&err.path.join("."))
+                    .ok()
+                    .and_then(|value| value.as_str().map(|s| format!(" {s:?}")))
+                    .unwrap_or_default();
+                format!(
+                    "{written}: {place}`{key}`{value} is invalid: {message}{}",
+                    listen_hint(figment, &key)
+                )
+            }
             _ => format!("the configuration is invalid: {err}"),
         })
         .collect();
     anyhow::anyhow!(messages.join("\n"))
+}
+
+/// Where the key at `path` is, as a user reads the file (`registry \`name\`: `,
+/// `[limits]: `, nothing at the top level), and the key itself.
+fn place_and_key(figment: &Figment, path: &[String]) -> (String, String) {
+    if let [registries, index, rest @ ..] = path
+        && registries == "registries"
+        && !rest.is_empty()
+    {
+        let number = index.parse::<usize>().ok();
+        let name = number.and_then(|i| {
+            let tables = figment.find_value("registries").ok()?;
+            let name = tables.as_array()?.get(i)?.as_dict()?.get("name")?;
+            name.as_str().map(str::to_owned)
+        });
+        let place = match name {
+            Some(name) => format!("registry `{name}`: "),
+            None => format!(
+                "[[registries]] table number {}: ",
+                number.map_or(0, |i| i + 1)
+            ),
+        };
+        return (place, rest.join("."));
+    }
+    match path.split_last() {
+        Some((key, [])) => (String::new(), key.clone()),
+        Some((key, table)) => (format!("[{}]: ", table.join(".")), key.clone()),
+        None => (String::new(), String::new()),
+    }
+}
+
+/// What serde expected, as the file must say it.
+fn expected_words(key: &str, expected: &str) -> String {
+    let unsigned = ["u8", "u16", "u32", "u64", "u128", "usize"];
+    let signed = ["i8", "i16", "i32", "i64", "i128", "isize"];
+    match expected {
+        "a boolean" => "true or false".to_owned(),
+        e if unsigned.contains(&e) && key.ends_with("-size") => {
+            "a whole number of bytes, such as 20971520 for 20 MiB".to_owned()
+        }
+        e if unsigned.contains(&e) => "a whole number, 0 or more".to_owned(),
+        e if signed.contains(&e) => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "a string" => "a string in quotes".to_owned(),
+        "socket address" => {
+            "an IP address and port in quotes, such as \"127.0.0.1:8000\"".to_owned()
+        }
+        "a sequence" => "a list, such as [\"a\", \"b\"]".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// What the file said instead, in its own terms.
+fn actual_words(actual: &figment::error::Actual) -> String {
+    use figment::error::Actual;
+    match actual {
+        Actual::Str(value) => format!("the string {value:?}"),
+        Actual::Bool(value) => format!("`{value}`"),
+        Actual::Unsigned(value) => format!("the number {value}"),
+        Actual::Signed(value) => format!("the number {value}"),
+        Actual::Float(value) => format!("the number {value}"),
+        Actual::Seq => "a list".to_owned(),
+        Actual::Map => "a table".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// For `listen`: it takes an IP address, not a host name.
+fn listen_hint(figment: &Figment, key: &str) -> String {
+    if key != "listen" {
+        return String::new();
+    }
+    let port = figment
+        .find_value("listen")
+        .ok()
+        .and_then(|value| {
+            let text = value.as_str()?.to_owned();
+            let (_, port) = text.rsplit_once(':')?;
+            port.parse::<u16>().ok()
+        })
+        .unwrap_or(8000);
+    format!(
+        "; give an IP address, not a host name: 127.0.0.1:{port} (this machine only) or 0.0.0.0:{port} \
+         (every interface)"
+    )
 }
 
 /// `a`, `b`, `c`.
@@ -908,6 +1024,18 @@ fn table_name(figment: &Figment, path: &[String]) -> String {
 /// The key among `expected` that `key` was most likely meant to be, if one is close.
 fn closest<'a>(key: &str, expected: &[&'a str]) -> Option<&'a str> {
     let typed = key.to_ascii_lowercase().replace('_', "-");
+    // The singular of a plural key (`[[registry]]` for `[[registries]]`) is further
+    // than a typo, but as likely meant.
+    let plurals = [
+        format!("{typed}s"),
+        format!("{}ies", typed.strip_suffix('y').unwrap_or(&typed)),
+    ];
+    if let Some(plural) = expected
+        .iter()
+        .find(|candidate| plurals.iter().any(|p| p == *candidate))
+    {
+        return Some(plural);
+    }
     expected
         .iter()
         .map(|candidate| (strsim::levenshtein(&typed, candidate), *candidate))
@@ -1296,6 +1424,52 @@ mod tests {
             err.contains("unknown key `colour`") && !err.contains("did you mean"),
             "{err}"
         );
+
+        // The singular of a plural key is as likely meant as a typo.
+        let err = load("[[registry]]\nname = \"internal\"\n").unwrap_err();
+        assert!(
+            err.contains("unknown key `registry` at the top level (did you mean `registries`?)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_the_registry_the_key_what_it_must_be_and_what_it_was() {
+        for (text, expected) in [
+            (
+                "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"internal\"\nauth-required = \"yes\"\n",
+                "cargohold.toml: registry `internal`: `auth-required` must be true or false, not the string \"yes\"",
+            ),
+            (
+                "[limits]\nmax-crate-size = \"20MB\"\n",
+                "cargohold.toml: [limits]: `max-crate-size` must be a whole number of bytes, such as 20971520 \
+                 for 20 MiB, not the string \"20MB\"",
+            ),
+            (
+                "download-flush-seconds = -1\n",
+                "cargohold.toml: `download-flush-seconds` must be a whole number, 0 or more, not the number -1",
+            ),
+            (
+                "[[registries]]\nname = \"all\"\nkind = \"virtual\"\nmembers = \"main\"\n",
+                "cargohold.toml: registry `all`: `members` must be a list, such as [\"a\", \"b\"], not the \
+                 string \"main\"",
+            ),
+            (
+                "listen = \"localhost:18599\"\n",
+                "cargohold.toml: `listen` \"localhost:18599\" is invalid: invalid socket address syntax; give \
+                 an IP address, not a host name: 127.0.0.1:18599 (this machine only) or 0.0.0.0:18599 \
+                 (every interface)",
+            ),
+        ] {
+            let err = load(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(
+                !err.contains("default.")
+                    && !err.contains("TOML file")
+                    && !err.contains("registries.1"),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

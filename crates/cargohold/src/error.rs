@@ -261,7 +261,7 @@ impl IntoResponse for AppError {
                 // A fault the operator fixes is one line with its cause; anything else
                 // keeps the full report.
                 if Fault::of(cause).is_some() {
-                    let cause = crate::storage::one_line(cause.as_ref());
+                    let cause = one_line(cause.as_ref());
                     tracing::error!(error = %cause, "request failed: {message}");
                 } else {
                     tracing::error!(error = ?cause, "request failed: {message}");
@@ -394,6 +394,23 @@ impl Refusal {
     }
 }
 
+/// `err` and its causes on one line, for a log line or a message: S3's answers
+/// are XML documents with line breaks.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(current) = cause {
+        let more = current.to_string();
+        // object_store's and sqlx's errors repeat their source's message in their own.
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = current.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Maps a unique-constraint violation to a chosen error, leaving other errors as they are.
 pub trait ResultExt<T> {
     /// Replaces a unique violation (both SQLite and PostgreSQL) with `make()`.
@@ -406,5 +423,20 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
             sqlx::Error::Database(db) if db.is_unique_violation() => make(),
             _ => err.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_joins_the_causes_without_line_breaks() {
+        let err = anyhow::anyhow!("404: <?xml?>\n<Error>\n  <Code>NoSuchBucket</Code>\n</Error>")
+            .context("blob store operation failed");
+        assert_eq!(
+            one_line(err.as_ref()),
+            "blob store operation failed: 404: <?xml?> <Error> <Code>NoSuchBucket</Code> </Error>"
+        );
     }
 }

@@ -272,10 +272,12 @@ impl BlobStore {
             .as_ref()
             .map(|bucket| format!(" at {}", bucket.endpoint))
             .unwrap_or_default();
-        Err(anyhow::anyhow!("{}", one_line(&err)).context(format!(
-            "the blob store {}{at} does not answer",
-            self.description
-        )))
+        Err(
+            anyhow::anyhow!("{}", crate::error::one_line(&err)).context(format!(
+                "the blob store {}{at} does not answer",
+                self.description
+            )),
+        )
     }
 
     /// Whether downloads are answered with a redirect to a presigned URL ([`Storage::download_url`]).
@@ -357,23 +359,6 @@ impl BlobStore {
     }
 }
 
-/// `err` and its causes on one line, for a log line or a message: S3's answers
-/// are XML documents with line breaks.
-pub fn one_line(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(current) = cause {
-        let more = current.to_string();
-        // object_store repeats its source's message in its own.
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = current.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,16 +399,6 @@ mod tests {
                 "500 Internal Server Error: <Error><Code>InternalError</Code></Error>"
             )),
             None
-        );
-    }
-
-    #[test]
-    fn one_line_joins_the_causes_without_line_breaks() {
-        let err = anyhow::anyhow!("404: <?xml?>\n<Error>\n  <Code>NoSuchBucket</Code>\n</Error>")
-            .context("blob store operation failed");
-        assert_eq!(
-            one_line(err.as_ref()),
-            "blob store operation failed: 404: <?xml?> <Error> <Code>NoSuchBucket</Code> </Error>"
         );
     }
 }

@@ -100,6 +100,35 @@ macro_rules! on_conn {
 
 pub(crate) use {on_conn, on_pool};
 
+/// Why `url` could not be connected to, said once: sqlx's error repeats the
+/// server's message in its own, and a missing database gets the command that
+/// creates it.
+fn postgres_connect_error(url: &str, err: sqlx::Error) -> anyhow::Error {
+    let shown = redact_url(url);
+    if let sqlx::Error::Database(db) = &err {
+        // 3D000: invalid_catalog_name, the database does not exist.
+        if db.code().as_deref() == Some("3D000") {
+            let name = url::Url::parse(url)
+                .ok()
+                .map(|parsed| parsed.path().trim_start_matches('/').to_owned())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "NAME".to_owned());
+            return anyhow::anyhow!(
+                "could not connect to PostgreSQL at {shown}: the database `{name}` does not exist; create it \
+                 (`createdb {name}`, or CREATE DATABASE in psql) or fix database-url"
+            );
+        }
+        return anyhow::anyhow!(
+            "could not connect to PostgreSQL at {shown}: {}",
+            db.message()
+        );
+    }
+    anyhow::anyhow!(
+        "could not connect to PostgreSQL at {shown}: {}",
+        crate::error::one_line(&err)
+    )
+}
+
 /// Handles to the database: readers, and the pool that writes.
 ///
 /// SQLite allows one writer at a time; giving writes a single connection queues
@@ -120,9 +149,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
-                .with_context(|| {
-                    format!("could not connect to PostgreSQL at {}", redact_url(url))
-                })?;
+                .map_err(|err| postgres_connect_error(url, err))?;
             Self {
                 read: Pool::Postgres(pool.clone()),
                 write: Pool::Postgres(pool),

@@ -126,3 +126,83 @@ fn a_mistyped_s3_storage_url_is_refused_and_creates_no_directory() {
     created.sort();
     assert_eq!(created, ["cargohold.toml"], "nothing was created");
 }
+
+#[test]
+fn a_value_of_the_wrong_type_is_refused_in_the_files_words_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cargohold.toml");
+    for (text, expected) in [
+        (
+            "[[registries]]\nname = \"internal\"\nauth-required = \"yes\"\n",
+            "registry `internal`: `auth-required` must be true or false, not the string \"yes\"",
+        ),
+        (
+            "[limits]\nmax-crate-size = \"20MB\"\n",
+            "[limits]: `max-crate-size` must be a whole number of bytes",
+        ),
+        (
+            "listen = \"localhost:18599\"\n",
+            "127.0.0.1:18599 (this machine only) or 0.0.0.0:18599 (every interface)",
+        ),
+        (
+            "[[registry]]\nname = \"internal\"\n",
+            "unknown key `registry` at the top level (did you mean `registries`?)",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let output = run_in(dir.path(), &["serve"], &[]);
+        assert!(!output.status.success(), "{text}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!(
+                "error: {}: ",
+                file.canonicalize().unwrap().display()
+            )) && stderr.contains(expected),
+            "{text}: {stderr}"
+        );
+        assert!(!stderr.contains("default."), "{text}: {stderr}");
+        assert!(output.stdout.is_empty(), "{text}");
+    }
+    let mut created: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    created.sort();
+    assert_eq!(created, ["cargohold.toml"], "nothing was created");
+}
+
+#[test]
+fn a_postgresql_database_that_does_not_exist_is_named_once_with_how_to_create_it() {
+    // Only when the tests run on PostgreSQL.
+    let Ok(server) = std::env::var("CARGOHOLD_TEST_DATABASE_URL") else {
+        return;
+    };
+    if server.is_empty() {
+        return;
+    }
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path("cargohold_no_such_database");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        format!("database-url = \"{url}\"\n"),
+    )
+    .unwrap();
+    let output = run_in(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "the database `cargohold_no_such_database` does not exist; create it \
+             (`createdb cargohold_no_such_database`"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    let mut created: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    created.sort();
+    assert_eq!(created, ["cargohold.toml"], "nothing was created");
+}
