@@ -4,6 +4,7 @@ use crate::auth_cache::AuthCache;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
@@ -46,6 +47,9 @@ pub struct App {
     /// This process among the nodes sharing the database (host, process id, a random
     /// part), as it signs its leases on background work (`db/leases.rs`).
     pub node_id: String,
+    /// Set at the first SIGTERM or Ctrl-C: `/ready` answers 503 from then on, so
+    /// load balancers stop sending requests during `shutdown-delay-secs`.
+    pub shutting_down: AtomicBool,
 }
 
 /// The limits on how fast one client or user may act.
@@ -306,6 +310,7 @@ impl App {
             rate_limits,
             auth_cache: AuthCache::default(),
             node_id: node_id(),
+            shutting_down: AtomicBool::new(false),
         })
     }
 

@@ -29,6 +29,7 @@ const ENV_KEYS: &[&str] = &[
     "trust-forwarded-for",
     "index-cache-size",
     "index-poll-millis",
+    "shutdown-delay-secs",
     "download-cache-size",
     "connection-threads",
 ];
@@ -94,6 +95,9 @@ pub struct Config {
     /// How often, in milliseconds, the server looks for index changes made by
     /// other processes (`cargohold import`, other nodes).
     pub index_poll_millis: u64,
+    /// After the first SIGTERM or Ctrl-C, this many seconds of `/ready` answering
+    /// 503 while everything else is served, before the server stops (0: at once).
+    pub shutdown_delay_secs: u64,
     /// Take the client's address from the first `X-Forwarded-For` entry (only
     /// behind a reverse proxy that sets it), for rate limits and the audit log.
     pub trust_forwarded_for: bool,
@@ -611,6 +615,7 @@ impl Default for Config {
             download_flush_seconds: 10,
             index_cache_size: 64 * 1024 * 1024,
             index_poll_millis: 100,
+            shutdown_delay_secs: 0,
             trust_forwarded_for: false,
             download_cache_size: 64 * 1024 * 1024,
             connection_threads: ConnectionThreads::Shared,

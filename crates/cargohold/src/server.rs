@@ -357,8 +357,24 @@ impl StopSignals {
     }
 }
 
-/// Resolves on the first Ctrl-C or SIGTERM.
-pub async fn shutdown_signal(mut signals: StopSignals) {
+/// Resolves when the server is to stop taking connections: at the first Ctrl-C or
+/// SIGTERM, or with `shutdown-delay-secs`, that long after it or at a second signal.
+/// Meanwhile `/ready` answers 503 and everything else is served as before, so a
+/// load balancer stops routing requests here before the listener closes.
+pub async fn shutdown_signal(app: AppState, mut signals: StopSignals) {
     signals.recv().await;
+    app.shutting_down.store(true, Ordering::Relaxed);
+    let delay = app.config.shutdown_delay_secs;
+    if delay > 0 {
+        tracing::info!(
+            delay_secs = delay,
+            "shutting down in {delay} s: /ready answers 503 meanwhile, requests are served as before; \
+             a second SIGTERM or Ctrl-C stops at once"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(delay)) => {},
+            () = signals.recv() => {},
+        }
+    }
     tracing::info!("shutting down: finishing requests in flight");
 }

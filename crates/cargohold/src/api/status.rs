@@ -1,5 +1,7 @@
 //! `/health` and `/ready`: for load balancers and orchestrators.
 
+use std::sync::atomic::Ordering;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +14,11 @@ pub async fn health() -> &'static str {
 }
 
 /// `GET /ready`: the database and the blob store both answer, so this node can
-/// take traffic. 503 names what does not answer.
+/// take traffic. 503 names what does not answer, or says the node is shutting down.
 pub async fn ready(State(app): State<AppState>) -> Response {
+    if app.shutting_down.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
     let mut faults = Vec::new();
     if let Err(err) = app.db.ping().await {
         faults.push(format!("database: {err}"));

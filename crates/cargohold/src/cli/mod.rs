@@ -420,7 +420,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         app.storage.description()
     );
     tracing::info!(listen = %app.config.listen, public_url = %public, "serving");
-    crate::server::serve(listeners, app, crate::server::shutdown_signal(signals)).await
+    let shutdown = crate::server::shutdown_signal(app.clone(), signals);
+    crate::server::serve(listeners, app, shutdown).await
 }
 
 async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {

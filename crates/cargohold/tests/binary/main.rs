@@ -1371,3 +1371,111 @@ fn a_private_virtual_registry_over_a_public_member_is_pointed_out_at_start() {
     let (_, stderr) = serve_and_stop(data.path());
     assert!(!stderr.contains("is private"), "{stderr}");
 }
+
+/// `GET path` on a new connection: the status and the body.
+fn http_answer(url: &str, path: &str) -> (u16, String) {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {response:?}"));
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, body.to_owned())
+}
+
+/// Waits for `child` to exit and returns how long that took from `since`.
+fn exited_after(child: &mut Child, since: std::time::Instant) -> Duration {
+    assert!(wait_with_timeout(child).success());
+    since.elapsed()
+}
+
+#[test]
+fn with_a_shutdown_delay_sigterm_turns_ready_off_and_serves_on_until_the_delay_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        "shutdown-delay-secs = 2\n",
+    )
+    .unwrap();
+    let mut served = Served::start(dir.path());
+    let token = served.token().unwrap();
+    let addr = served
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let body = CrateFixture::new("steady", "1.0.0").publish_body();
+    let published = http_status(
+        &served.url,
+        &publish_request(&addr, &token, body.len()),
+        &body,
+    );
+    assert_eq!(published, 200);
+    assert_eq!(http_answer(&served.url, "/ready"), (200, "ready\n".into()));
+
+    let signalled = std::time::Instant::now();
+    signal_term(&served.child);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        http_answer(&served.url, "/ready"),
+        (503, "shutting down\n".into())
+    );
+    assert_eq!(http_answer(&served.url, "/health").0, 200);
+    let (status, index) = http_answer(&served.url, "/registries/main/index/st/ea/steady");
+    assert_eq!(status, 200, "{index}");
+    assert!(index.contains("\"vers\":\"1.0.0\""), "{index}");
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "it waits out the delay"
+    );
+    let waited = exited_after(&mut served.child, signalled);
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
+        "exited {waited:?} after SIGTERM"
+    );
+}
+
+#[test]
+fn a_second_signal_ends_the_shutdown_delay_and_without_one_the_server_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cargohold.toml"),
+        "shutdown-delay-secs = 60\n",
+    )
+    .unwrap();
+    let mut served = Served::start(dir.path());
+    let signalled = std::time::Instant::now();
+    signal_term(&served.child);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(http_answer(&served.url, "/ready").0, 503);
+    signal_term(&served.child);
+    let waited = exited_after(&mut served.child, signalled);
+    assert!(
+        waited < Duration::from_secs(5),
+        "exited {waited:?} after SIGTERM"
+    );
+    drop(served);
+
+    // The default: no delay.
+    std::fs::remove_file(dir.path().join("cargohold.toml")).unwrap();
+    let mut served = Served::start(dir.path());
+    let signalled = std::time::Instant::now();
+    signal_term(&served.child);
+    let waited = exited_after(&mut served.child, signalled);
+    assert!(
+        waited < Duration::from_secs(1),
+        "exited {waited:?} after SIGTERM"
+    );
+}
