@@ -96,6 +96,14 @@ pub async fn resolve<'m>(
         if !reader.reads(app, member).await? {
             continue;
         }
+        // Through a registry that takes publishes, a name a proxy's policy refuses
+        // outright is simply not there, rather than refused: cargo looks a crate up
+        // before publishing it and stops at a refusal, so the rule that keeps an
+        // internal name from going upstream (`deny = ["acme-*"]`, an `allow` list)
+        // would otherwise keep every new internal crate it names from being published.
+        if members.publish_to.is_some() && proxy.policy.refuses_name(name).is_some() {
+            continue;
+        }
         match proxy::index_file(app, member, proxy, name).await? {
             Cached::File(file) => return Ok(Resolved::Found(member, file)),
             Cached::Refused { reason, .. } if matches!(resolved, Resolved::Missing) => {
