@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, Request, Response};
+use axum::http::{HeaderValue, Request, Response, StatusCode};
 use futures::future::{BoxFuture, Either, Ready, ready};
 use hyper::body::Incoming;
 use tower::Service;
@@ -65,7 +65,9 @@ pub async fn serve(
                     )
                 })
                 .on_request(())
-                .on_response(log_response),
+                .on_response(log_response)
+                // `log_response` logs server errors; tower-http's own line would repeat it.
+                .on_failure(()),
         )
         .propagate_x_request_id()
         .layer(axum::middleware::from_fn(crate::metrics::track));
@@ -176,7 +178,11 @@ impl Service<hyper::Request<Incoming>> for Dispatch {
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
-    if response.status().is_server_error() {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        // Said on purpose (not ready, shutting down, over the connection cap), and
+        // a cause the server did not choose is logged where it is met.
+        tracing::event!(Level::WARN, status, latency_ms, "unavailable");
+    } else if response.status().is_server_error() {
         tracing::event!(Level::ERROR, status, latency_ms, "failed");
     } else {
         tracing::event!(Level::INFO, status, latency_ms, "answered");
