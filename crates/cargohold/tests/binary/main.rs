@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -1201,32 +1201,38 @@ async fn gc_lists_with_dry_run_then_removes_only_old_unreferenced_blobs() {
     assert!(check.status.success(), "{check:?}");
 }
 
-#[test]
-fn a_registry_the_configuration_no_longer_names_is_pointed_out_at_start() {
+/// The configuration naming `main` and the private `registry`, in which an
+/// administrator imported `krate` 1.0.0: the data directory and its `cargohold.toml`.
+fn private_registry_holding(registry: &str, krate: &str) -> (tempfile::TempDir, PathBuf, String) {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("cargohold.toml");
-    std::fs::write(
-        &config,
-        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"private\"\nauth-required = true\n",
-    )
-    .unwrap();
+    let full = format!(
+        "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"{registry}\"\nauth-required = true\n"
+    );
+    std::fs::write(&config, &full).unwrap();
     assert!(
         cargohold(data.path(), &["user", "add", "admin", "--admin"])
             .status
             .success()
     );
     let source = tempfile::tempdir().unwrap();
-    write_crate(source.path(), &CrateFixture::new("secret", "1.0.0"));
+    write_crate(source.path(), &CrateFixture::new(krate, "1.0.0"));
     let imported = cargohold(
         data.path(),
         &[
             "import",
             "--registry",
-            "private",
+            registry,
             source.path().to_str().unwrap(),
         ],
     );
-    assert!(imported.status.success());
+    assert!(imported.status.success(), "{imported:?}");
+    (data, config, full)
+}
+
+#[test]
+fn a_registry_the_configuration_no_longer_names_is_pointed_out_at_start() {
+    let (data, config, _) = private_registry_holding("private", "secret");
     let quiet = cargohold(data.path(), &["user", "list"]);
     assert!(
         !String::from_utf8_lossy(&quiet.stderr).contains("does not name"),
@@ -1249,27 +1255,7 @@ fn a_registry_the_configuration_no_longer_names_is_pointed_out_at_start() {
 
 #[test]
 fn check_fails_and_names_the_registries_it_skipped_for_want_of_their_configuration() {
-    let data = tempfile::tempdir().unwrap();
-    let config = data.path().join("cargohold.toml");
-    let full = "[[registries]]\nname = \"main\"\n\n[[registries]]\nname = \"secret\"\nauth-required = true\n";
-    std::fs::write(&config, full).unwrap();
-    assert!(
-        cargohold(data.path(), &["user", "add", "admin", "--admin"])
-            .status
-            .success()
-    );
-    let source = tempfile::tempdir().unwrap();
-    write_crate(source.path(), &CrateFixture::new("hidden", "1.0.0"));
-    let imported = cargohold(
-        data.path(),
-        &[
-            "import",
-            "--registry",
-            "secret",
-            source.path().to_str().unwrap(),
-        ],
-    );
-    assert!(imported.status.success(), "{imported:?}");
+    let (data, config, full) = private_registry_holding("secret", "hidden");
 
     // As after a restore without the backup's configuration.
     std::fs::write(&config, "[[registries]]\nname = \"main\"\n").unwrap();
@@ -1294,7 +1280,7 @@ fn check_fails_and_names_the_registries_it_skipped_for_want_of_their_configurati
     let one = cargohold(data.path(), &["check", "--registry", "main"]);
     assert!(one.status.success(), "{one:?}");
     let named = data.path().join("full.toml");
-    std::fs::write(&named, full).unwrap();
+    std::fs::write(&named, &full).unwrap();
     let whole = cargohold(data.path(), &["--config", named.to_str().unwrap(), "check"]);
     assert!(whole.status.success(), "{whole:?}");
     assert_eq!(
