@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cargohold_test_support::{CrateFixture, S3Server, ScratchDatabase};
 
-use super::{BIN, signal_term, wait_with_timeout};
+use super::{BIN, serve_and_stop, signal_term, wait_with_timeout};
 
 /// Writes a `cargohold.toml` in `dir` whose blobs live in `bucket` on `s3`.
 fn write_config(dir: &Path, s3: &S3Server, bucket: &str) {
@@ -138,40 +138,6 @@ async fn a_publish_into_a_deleted_bucket_is_logged_as_one_line_naming_the_cause(
     );
 }
 
-/// Starts `serve` in `dir` (with its `cargohold.toml`), stops it once it listens, and
-/// returns what it wrote to stderr.
-fn serve_and_stop(dir: &Path) -> String {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("cargohold is listening on ") {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            let _ = child.kill();
-            let mut stderr = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-            panic!("serve exited early: {stderr}");
-        }
-    }
-    signal_term(&child);
-    wait_with_timeout(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    stderr
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn postgresql_with_blobs_in_a_directory_warns_that_every_node_must_share_it() {
     // SQLite is one node's database: its blobs may well be in its own directory.
@@ -179,7 +145,7 @@ async fn postgresql_with_blobs_in_a_directory_warns_that_every_node_must_share_i
     std::fs::write(dir.path().join("cargohold.toml"), "").unwrap();
     let stderr = tokio::task::spawn_blocking({
         let dir = dir.path().to_owned();
-        move || serve_and_stop(&dir)
+        move || serve_and_stop(&dir).1
     })
     .await
     .unwrap();
@@ -197,7 +163,7 @@ async fn postgresql_with_blobs_in_a_directory_warns_that_every_node_must_share_i
     .unwrap();
     let stderr = tokio::task::spawn_blocking({
         let dir = dir.path().to_owned();
-        move || serve_and_stop(&dir)
+        move || serve_and_stop(&dir).1
     })
     .await
     .unwrap();
