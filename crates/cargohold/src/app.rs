@@ -65,7 +65,8 @@ pub struct RateLimits {
 }
 
 /// What downloads keep in memory. Published versions and content-addressed blobs
-/// never change, so nothing here is ever invalidated.
+/// never change; only a deletion (`ops/delete.rs`, or another node's, learnt in
+/// `forget_changed_index_files`) or a proxy's eviction removes entries.
 #[derive(Debug)]
 pub struct DownloadCache {
     /// `{registry id}/{canonical name}/{version}` → where the `.crate` is.
@@ -390,22 +391,49 @@ impl App {
     }
 
     /// Forgets cached index files that changed in the database after change
-    /// `seen` (made by any process) and returns the latest change seen.
+    /// `seen` (made by any process), and what downloads kept of versions deleted
+    /// since, and returns the latest change seen.
     pub async fn forget_changed_index_files(&self, seen: i64) -> anyhow::Result<i64> {
         let current = db::index_files::current_generation(self.db.read()).await?;
         if current <= seen {
             return Ok(seen);
         }
         let mut latest = current;
+        let registry_of = |id: i64| self.registries.values().find(|r| r.id == id);
         for (registry_id, name, generation) in
             db::index_files::changed_since(self.db.read(), seen).await?
         {
-            if let Some(registry) = self.registries.values().find(|r| r.id == registry_id) {
+            if let Some(registry) = registry_of(registry_id) {
                 registry.index_changed(&name);
             }
             latest = latest.max(generation);
         }
+        // A deleted crate has no index file row left to be seen changing, and the
+        // download cache takes versions for immutable: deletions say what went.
+        for deletion in db::crates::deletions_since(self.db.read(), seen).await? {
+            if let Some(registry) = registry_of(deletion.registry_id) {
+                self.forget_deleted(registry, &deletion.name, deletion.versions());
+            }
+            latest = latest.max(deletion.generation);
+        }
         Ok(latest)
+    }
+
+    /// Forgets what memory holds of deleted `versions` of crate `name`: its index
+    /// file (the fast lane answers from the same cache) and the download lookups,
+    /// and wakes the git index writer.
+    pub fn forget_deleted<'v>(
+        &self,
+        registry: &Registry,
+        name: &str,
+        versions: impl IntoIterator<Item = &'v str>,
+    ) {
+        registry.index_changed(&name.to_ascii_lowercase());
+        for version in versions {
+            self.download_cache
+                .versions
+                .invalidate(&DownloadCache::version_key(registry.id, name, version));
+        }
     }
 
     /// Writes counted downloads to the database; on failure they stay counted for the next try.

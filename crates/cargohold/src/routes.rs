@@ -142,6 +142,10 @@ pub fn routes(app: &AppState) -> Routes {
             "/registries/{registry}/crates/{crate}",
             get(web::krate::crate_page),
         )
+        .route(
+            "/registries/{registry}/crates/{crate}/delete",
+            post(web::krate::delete_crate),
+        )
         .route("/registries/{registry}/me", get(web::cargo_login_hint))
         .route(
             "/login",

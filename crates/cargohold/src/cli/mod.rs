@@ -94,6 +94,17 @@ Examples:
     Mirror(MirrorArgs),
     /// Evict cached crates from a proxy by age and size (never what a local crate needs)
     Evict(EvictArgs),
+    /// Delete a crate, or one version of it, from a local registry (as the operator: no owner rules)
+    #[command(after_long_help = "\
+Deleting removes the versions from the index and from downloads at once; projects whose
+Cargo.lock names them stop building. Yanking (`cargo yank`) is what keeps them building.
+The .crate files stay until `cargohold gc` removes them. A deleted crate's name stays its
+former owners' for 24 hours. Asks for the crate name on a terminal; elsewhere, pass --yes.
+
+Examples:
+  cargohold delete --registry main leaked-secrets --reason 'published by mistake'
+  cargohold delete --registry main my-crate@0.3.1 --yes")]
+    Delete(DeleteArgs),
     /// Rebuild derived data (index files, highest versions, search text) from the database
     Reindex(ReindexArgs),
     /// Verify blobs, index files and highest versions against the database (exit status 1 on any difference)
@@ -173,6 +184,23 @@ pub struct EvictArgs {
     /// Only print what would be evicted
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Options of `delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Local registry holding the crate
+    #[arg(long, value_name = "R")]
+    pub registry: String,
+    /// The crate, or one version of it as NAME@VERSION
+    #[arg(value_name = "NAME[@VERSION]")]
+    pub target: String,
+    /// Why, for the audit log
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Do not ask for confirmation (needed without a terminal)
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Options of `reindex`.
@@ -259,6 +287,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(config, args).await,
         Command::Mirror(args) => mirror(config, args).await,
         Command::Evict(args) => evict(config, args).await,
+        Command::Delete(args) => delete(config, args).await,
         Command::Reindex(args) => reindex(config, args).await,
         Command::Check(args) => check(config, args).await,
         Command::Gc(args) => gc(config, args).await,
@@ -580,6 +609,60 @@ async fn evict(config: Config, args: EvictArgs) -> anyhow::Result<()> {
         evicted.protected,
         evicted.remaining_versions,
         evicted.remaining_bytes
+    );
+    Ok(())
+}
+
+async fn delete(config: Config, args: DeleteArgs) -> anyhow::Result<()> {
+    let (name, version) = match args.target.split_once('@') {
+        Some((name, version)) => (name, Some(version)),
+        None => (args.target.as_str(), None),
+    };
+    if name.is_empty() || version == Some("") {
+        anyhow::bail!(
+            "`{}` names no crate; give NAME or NAME@VERSION",
+            args.target
+        );
+    }
+    if !args.yes {
+        let what = match version {
+            Some(version) => format!("version {version} of crate `{name}`"),
+            None => format!("crate `{name}` and every version of it"),
+        };
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "not deleting {what} without confirmation: there is no terminal to ask on; pass --yes"
+            );
+        }
+        eprint!(
+            "This deletes {what} from registry `{}`: projects whose Cargo.lock names it stop \
+             building (yanking would keep them building). Type the crate name to go on: ",
+            args.registry
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != name {
+            anyhow::bail!("not deleted: `{}` is not `{name}`", answer.trim());
+        }
+    }
+    let app = App::build(config).await?;
+    let registry = app.registry_for_operator(&args.registry)?.clone();
+    let deleted =
+        ops::delete::delete(&app, &registry, None, name, version, args.reason.as_deref()).await?;
+    outln!("{deleted}");
+    outln!(
+        "servers stop serving it at once (other nodes within `index-poll-millis`); its .crate \
+         {} in the blob store until `cargohold gc` removes {}",
+        if deleted.versions.len() == 1 {
+            "file stays"
+        } else {
+            "files stay"
+        },
+        if deleted.versions.len() == 1 {
+            "it"
+        } else {
+            "them"
+        }
     );
     Ok(())
 }

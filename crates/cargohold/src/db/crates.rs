@@ -333,3 +333,132 @@ pub async fn delete_empty<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx:
     }
     Ok(())
 }
+
+/// A deletion to record.
+#[derive(Debug, Clone)]
+pub struct NewDeletion<'a> {
+    pub registry_id: i64,
+    pub name: &'a str,
+    pub canonical_name: &'a str,
+    pub versions: &'a [String],
+    pub crate_deleted: bool,
+    pub former_owners: &'a [i64],
+    pub deleted_by: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub deleted_at: i64,
+    /// The index change number the deletion took.
+    pub generation: i64,
+}
+
+/// Records a deletion (in the transaction that made it).
+pub async fn insert_deletion<'c>(
+    conn: impl Into<Conn<'c>>,
+    deletion: &NewDeletion<'_>,
+) -> sqlx::Result<()> {
+    const SQL: &str = "INSERT INTO deletions
+          (registry_id, name, canonical_name, versions, crate_deleted, former_owners,
+           deleted_by, reason, deleted_at, generation)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    let owners: Vec<String> = deletion.former_owners.iter().map(i64::to_string).collect();
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(deletion.registry_id)
+        .bind(deletion.name)
+        .bind(deletion.canonical_name)
+        .bind(deletion.versions.join(" "))
+        .bind(deletion.crate_deleted)
+        .bind(owners.join(" "))
+        .bind(deletion.deleted_by)
+        .bind(deletion.reason)
+        .bind(deletion.deleted_at)
+        .bind(deletion.generation)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// A recorded deletion, as caches and the name reservation read it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeletionRow {
+    pub registry_id: i64,
+    pub name: String,
+    /// Separated by spaces.
+    pub versions: String,
+    pub crate_deleted: bool,
+    /// User ids separated by spaces.
+    pub former_owners: String,
+    pub deleted_at: i64,
+    pub generation: i64,
+}
+
+impl DeletionRow {
+    /// The versions deleted.
+    pub fn versions(&self) -> impl Iterator<Item = &str> {
+        self.versions.split_whitespace()
+    }
+
+    /// Whether `user_id` owned the crate when it was deleted.
+    pub fn owned_by(&self, user_id: i64) -> bool {
+        self.former_owners
+            .split_whitespace()
+            .any(|id| id.parse() == Ok(user_id))
+    }
+}
+
+const DELETION_COLUMNS: &str =
+    "registry_id, name, versions, crate_deleted, former_owners, deleted_at, generation";
+
+/// The deletions made after index change `generation`, in change order.
+pub async fn deletions_since<'c>(
+    conn: impl Into<Conn<'c>>,
+    generation: i64,
+) -> sqlx::Result<Vec<DeletionRow>> {
+    let sql = format!(
+        "SELECT {DELETION_COLUMNS} FROM deletions WHERE generation > $1 ORDER BY generation"
+    );
+    on_conn!(conn, |c| sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(generation)
+        .fetch_all(c)
+        .await)
+}
+
+/// Up to `limit` deletions of whole crates of `registry_id` after index change
+/// `generation`, oldest first: files the git index must remove.
+pub async fn crates_deleted_in<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    generation: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<DeletionRow>> {
+    let sql = format!(
+        "SELECT {DELETION_COLUMNS} FROM deletions
+         WHERE registry_id = $1 AND crate_deleted AND generation > $2
+         ORDER BY generation LIMIT $3"
+    );
+    on_conn!(conn, |c| sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(registry_id)
+        .bind(generation)
+        .bind(limit)
+        .fetch_all(c)
+        .await)
+}
+
+/// The latest deletion of the crate whose canonical name is `canonical`, made after `since`.
+pub async fn latest_crate_deletion<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    canonical: &str,
+    since: i64,
+) -> sqlx::Result<Option<DeletionRow>> {
+    let sql = format!(
+        "SELECT {DELETION_COLUMNS} FROM deletions
+         WHERE registry_id = $1 AND canonical_name = $2 AND crate_deleted AND deleted_at > $3
+         ORDER BY deleted_at DESC, id DESC LIMIT 1"
+    );
+    on_conn!(conn, |c| sqlx::query_as(AssertSqlSafe(sql.clone()))
+        .bind(registry_id)
+        .bind(canonical)
+        .bind(since)
+        .fetch_optional(c)
+        .await)
+}

@@ -149,3 +149,29 @@ pub async fn remove_team<'c>(
         .map(|r| r.rows_affected()))?;
     Ok(done > 0)
 }
+
+/// How many owners the crate has, users and teams together.
+pub async fn count_all<'c>(conn: impl Into<Conn<'c>>, crate_id: i64) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT (SELECT COUNT(*) FROM crate_owners WHERE crate_id = $1)
+                            + (SELECT COUNT(*) FROM crate_team_owners WHERE crate_id = $1)";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(crate_id)
+        .fetch_one(c)
+        .await)
+}
+
+/// The users who own the crate, directly or as members of an owning team, by id.
+pub async fn user_ids_with_teams<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<i64>> {
+    const SQL: &str = "SELECT user_id FROM crate_owners WHERE crate_id = $1
+                       UNION
+                       SELECT m.user_id FROM crate_team_owners t
+                       JOIN team_members m ON m.team_id = t.team_id WHERE t.crate_id = $1
+                       ORDER BY 1";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
+}

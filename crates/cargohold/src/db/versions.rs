@@ -469,3 +469,49 @@ pub async fn dependents<'c>(
         .fetch_all(c)
         .await)
 }
+
+/// A version about to be deleted: what the caches know it by.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeletableRow {
+    pub id: i64,
+    pub num: String,
+    pub blob_key: String,
+}
+
+/// Every version of a crate, oldest first, as deletion needs them.
+pub async fn list_deletable<'c>(
+    conn: impl Into<Conn<'c>>,
+    crate_id: i64,
+) -> sqlx::Result<Vec<DeletableRow>> {
+    const SQL: &str = "SELECT id, num, blob_key FROM versions
+                       WHERE crate_id = $1 ORDER BY published_at, id";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(crate_id)
+        .fetch_all(c)
+        .await)
+}
+
+/// Up to `limit` crates of a registry, other than `crate_id`, one of whose versions
+/// (yanked or not) depends on `name` (compared canonically) from the same registry.
+/// Spelled as [`dependents`], for the same expression index.
+pub async fn dependent_crates<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+    crate_id: i64,
+    name: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    const SQL: &str = "SELECT DISTINCT c.name
+                       FROM dependencies d JOIN versions v ON v.id = d.version_id
+                       JOIN crates c ON c.id = v.crate_id
+                       WHERE c.registry_id = $1 AND c.id <> $2 AND d.registry IS NULL
+                         AND replace(lower(d.crate_name), '-', '_') = $3
+                       ORDER BY c.name LIMIT $4";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(registry_id)
+        .bind(crate_id)
+        .bind(cargohold_protocol::name::canonical_name(name))
+        .bind(limit)
+        .fetch_all(c)
+        .await)
+}

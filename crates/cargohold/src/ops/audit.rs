@@ -16,6 +16,8 @@ pub const ACTIONS: &[&str] = &[
     "publish",
     "yank",
     "unyank",
+    "delete_crate",
+    "delete_version",
     "owner_add",
     "owner_remove",
     "user_add",

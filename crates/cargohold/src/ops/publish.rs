@@ -398,7 +398,8 @@ fn already_uploaded(name: &str, existing: &str) -> AppError {
 }
 
 /// Checks that `actor` may publish `name`: a new crate needs the `publish-new`
-/// scope and the `publish` role; an existing one needs `publish-update`,
+/// scope, the `publish` role and a name no other owners' crate was deleted under in
+/// the last day (`delete.rs`); an existing one needs `publish-update`,
 /// ownership (or the registry's `admin` role), and the first-published spelling.
 async fn check_may_publish<'c>(
     conn: impl Into<Conn<'c>>,
@@ -407,13 +408,15 @@ async fn check_may_publish<'c>(
     name: &CrateName,
     existing: Option<&CrateRow>,
 ) -> AppResult<()> {
+    let mut conn = conn.into();
     let Some(krate) = existing else {
         actor.require(Scope::PublishNew, &registry.name, Some(name.as_str()))?;
-        access::require_role(conn, registry, actor, Role::Publish).await?;
+        access::require_role(&mut conn, registry, actor, Role::Publish).await?;
+        super::delete::check_name_free(&mut conn, registry, actor, &name.canonical()).await?;
         return Ok(());
     };
     actor.require(Scope::PublishUpdate, &registry.name, Some(&krate.name))?;
-    access::require_crate_access(conn, registry, actor, krate, CrateAction::Maintain).await?;
+    access::require_crate_access(&mut conn, registry, actor, krate, CrateAction::Maintain).await?;
     if krate.name != name.as_str() {
         return Err(AppError::BadRequest(format!(
             "crate was previously named `{}`; publish it under exactly that name",

@@ -1,18 +1,22 @@
-//! The crate page: README, versions, dependencies, features, owners, downloads.
+//! The crate page: README, versions, dependencies, features, owners, downloads; and its
+//! deletion form (`POST …/delete`).
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use cargohold_protocol::DependencyKind;
 use serde::Deserialize;
 
 use super::browse::kind_name;
 use super::markdown::{ReadmeBase, render_readme};
 use super::view::{
-    self, CratePage, DependencyGroup, DependencyItem, DependentItem, FeatureItem, InstallLines,
-    OwnerItem, VersionItem,
+    self, CratePage, DeleteSection, DependencyGroup, DependencyItem, DependentItem, FeatureItem,
+    InstallLines, OwnerItem, VersionItem,
 };
-use super::{PageQuery, Viewer, WebResult};
-use crate::app::{AppState, Registry};
+use super::{PageForm, PageQuery, Viewer, WebResult};
+use crate::app::{App, AppState, Registry};
 use crate::db::versions::DependentRow;
+use crate::error::AppError;
+use crate::ops::delete::Verdict;
 use crate::ops::{self, browse};
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +32,168 @@ pub async fn crate_page(
     PageQuery(query): PageQuery<VersionQuery>,
 ) -> WebResult {
     let version = query.version.as_deref().filter(|v| !v.is_empty());
-    let c = browse::crate_view(&app, viewer.actor.as_ref(), &registry, &name, version).await?;
+    let messages = Messages {
+        notice: version
+            .is_none()
+            .then(|| viewer.notice_for(&view::crate_url(&registry, &name, None)))
+            .flatten(),
+        error: None,
+    };
+    render_crate_page(
+        &app,
+        &viewer,
+        &registry,
+        &name,
+        version,
+        StatusCode::OK,
+        messages,
+    )
+    .await
+}
+
+/// What a form on the crate page did, or why it was refused.
+#[derive(Debug, Default)]
+struct Messages {
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// The form of the deletion section.
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    csrf: String,
+    /// The crate name typed again.
+    confirm: String,
+    /// One version only (administrators); empty or missing: the whole crate.
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /registries/{registry}/crates/{crate}/delete`: deletes the crate, or one
+/// version of it, then redirects: to the crate page after a version, to `/me`
+/// after the whole crate (its page is gone).
+pub async fn delete_crate(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name)): Path<(String, String)>,
+    PageForm(form): PageForm<DeleteForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let page = view::crate_url(&registry, &name, None);
+    let actor = viewer.require_user(&page)?;
+    let version = form
+        .version
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let result = if form.confirm.trim() != name {
+        Err(AppError::BadRequest(format!(
+            "nothing was deleted: type the crate name `{name}` to confirm (you typed `{}`)",
+            form.confirm.trim()
+        )))
+    } else {
+        match app.registry(&registry) {
+            Ok(r) => {
+                ops::delete::delete(&app, r, Some(actor), &name, version, form.reason.as_deref())
+                    .await
+            }
+            Err(err) => Err(err),
+        }
+    };
+    match result {
+        Ok(deleted) if deleted.crate_deleted => {
+            let notice = format!(
+                "{}. Its name stays yours for 24 hours; after that anyone may publish it.",
+                capitalized(&deleted.to_string())
+            );
+            Ok(viewer.redirect_with_notice("/me", &notice))
+        }
+        Ok(deleted) => {
+            Ok(viewer
+                .redirect_with_notice(&page, &format!("{}.", capitalized(&deleted.to_string()))))
+        }
+        Err(AppError::Internal(cause)) => Err(AppError::Internal(cause).into()),
+        Err(err) => {
+            let messages = Messages {
+                notice: None,
+                error: Some(err.to_string()),
+            };
+            // A crate that is not there (or not to be seen) gets the site's 404 page.
+            if matches!(err, AppError::NotFound(_)) && version.is_none() {
+                return Err(err.into());
+            }
+            render_crate_page(
+                &app,
+                &viewer,
+                &registry,
+                &name,
+                None,
+                err.status(),
+                messages,
+            )
+            .await
+        }
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The deletion section of crate `name` for `viewer`: none for visitors, for
+/// those who neither own the crate nor administer the registry, and for caches.
+async fn delete_section(
+    app: &App,
+    viewer: &Viewer,
+    registry: &Registry,
+    name: &str,
+    versions: &[String],
+) -> Result<Option<DeleteSection>, AppError> {
+    let Some(actor) = viewer.actor.as_ref() else {
+        return Ok(None);
+    };
+    let verdict = ops::delete::verdict_for_page(app, registry, actor, name).await?;
+    let action = format!("{}/delete", view::crate_url(&registry.name, name, None));
+    Ok(match verdict {
+        None | Some(Verdict::NotOwner) => None,
+        Some(Verdict::Refused(why)) => Some(DeleteSection {
+            action,
+            rule: format!("{}.", capitalized(&why)),
+            allowed: false,
+            versions: Vec::new(),
+        }),
+        Some(Verdict::Allowed(allowed)) => Some(DeleteSection {
+            action,
+            rule: format!("{}.", capitalized(&allowed.to_string())),
+            allowed: true,
+            versions: if allowed.versions_too() {
+                versions.to_vec()
+            } else {
+                Vec::new()
+            },
+        }),
+    })
+}
+
+/// The crate page with `messages`, answered with `status`.
+async fn render_crate_page(
+    app: &App,
+    viewer: &Viewer,
+    registry: &str,
+    name: &str,
+    version: Option<&str>,
+    status: StatusCode,
+    messages: Messages,
+) -> WebResult {
+    let c = browse::crate_view(app, viewer.actor.as_ref(), registry, name, version).await?;
+    let version_nums: Vec<String> = c.versions.iter().map(|v| v.num.clone()).collect();
+    let delete = delete_section(app, viewer, &c.registry, &c.name, &version_nums).await?;
     let registry = c.registry.name.clone();
     let url = |name: &str, version: Option<&str>| view::crate_url(&registry, name, version);
     let shown = &c.version;
@@ -156,8 +321,11 @@ pub async fn crate_page(
         chart_svg: view::bar_chart(&c.downloads_per_day),
         chart_total: view::count(chart_total, "download"),
         registry,
+        notice: messages.notice,
+        error: messages.error,
+        delete,
     };
-    viewer.render(&page)
+    viewer.render_with(status, &page)
 }
 
 /// `cargo add` and the `Cargo.toml` line for version `num` of `name` in `registry`.

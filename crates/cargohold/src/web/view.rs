@@ -228,6 +228,24 @@ pub struct CratePage {
     pub dependents: Vec<DependentItem>,
     pub chart_svg: String,
     pub chart_total: String,
+    /// What a form on this page did (a version deleted) or why it was refused.
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    /// The deletion section, for owners and administrators of a local registry.
+    pub delete: Option<DeleteSection>,
+}
+
+/// The crate page's deletion section (`ops::delete`).
+#[derive(Debug, Clone)]
+pub struct DeleteSection {
+    /// Where the forms post.
+    pub action: String,
+    /// The rule that allows it, or the refusal that says why not.
+    pub rule: String,
+    /// Whether the crate may be deleted (else only `rule` is shown).
+    pub allowed: bool,
+    /// Single versions too (administrators): the versions to choose from.
+    pub versions: Vec<String>,
 }
 
 #[derive(Template)]

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod check;
 mod concurrency;
+mod delete;
 mod envelope;
 mod fake_upstream;
 mod faults;

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
 /// A browser without a browser: a client that keeps the two cookies by hand.
-struct WebClient<'s> {
+pub(crate) struct WebClient<'s> {
     server: &'s TestServer,
     client: reqwest::Client,
     session: Option<String>,
@@ -33,7 +33,7 @@ impl<'s> WebClient<'s> {
     }
 
     /// A visitor signed in as `login`.
-    async fn signed_in(server: &'s TestServer, login: &str, password: &str) -> Self {
+    pub(crate) async fn signed_in(server: &'s TestServer, login: &str, password: &str) -> Self {
         let mut web = Self::visit(server).await;
         let response = web
             .post(
@@ -60,7 +60,7 @@ impl<'s> WebClient<'s> {
         cookies
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.server.url(path))
             .header(COOKIE, self.cookies())
@@ -70,7 +70,7 @@ impl<'s> WebClient<'s> {
     }
 
     /// Posts a form with this visitor's CSRF token added.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
         form.extend_from_slice(fields);
         self.post_raw(path, &form).await
@@ -112,7 +112,11 @@ impl<'s> WebClient<'s> {
     /// Follows the answer of a form that changed something as a browser does: it
     /// must be a 303 to `page`, which is then asked for with the notice cookie
     /// the answer set. Returns that page's answer.
-    async fn follow(&self, response: reqwest::Response, page: &str) -> reqwest::Response {
+    pub(crate) async fn follow(
+        &self,
+        response: reqwest::Response,
+        page: &str,
+    ) -> reqwest::Response {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{page}");
         assert_eq!(response.headers()[LOCATION], page);
         let notice = cookie_value(&response, "cargohold_flash").expect("a notice for the page");
@@ -137,7 +141,11 @@ impl<'s> WebClient<'s> {
 }
 
 /// The text of `response` after checking it is the site's error page with `status`.
-async fn error_page(response: reqwest::Response, status: StatusCode, what: &str) -> String {
+pub(crate) async fn error_page(
+    response: reqwest::Response,
+    status: StatusCode,
+    what: &str,
+) -> String {
     assert_eq!(response.status(), status, "{what}");
     let content_type = response.headers()[CONTENT_TYPE]
         .to_str()
@@ -178,7 +186,7 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn add_user(server: &TestServer, login: &str, password: &str, admin: bool) {
+pub(crate) async fn add_user(server: &TestServer, login: &str, password: &str, admin: bool) {
     let user = NewUser {
         login: login.into(),
         is_admin: admin,

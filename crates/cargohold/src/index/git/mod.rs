@@ -143,7 +143,9 @@ pub async fn sync(app: &App, registry: &Registry) -> anyhow::Result<Synced> {
     let mut synced = Synced::default();
     loop {
         let after = head.generation.unwrap_or_default();
-        let changed = db::index_files::changed_in(app.db.read(), registry.id, after, BATCH).await?;
+        let mut changed =
+            db::index_files::changed_in(app.db.read(), registry.id, after, BATCH).await?;
+        add_deleted_crates(app, registry, after, &mut changed).await?;
         let Some(last) = changed.last().map(|c| c.generation) else {
             break;
         };
@@ -476,6 +478,37 @@ fn remove_stale_ref_locks(dir: &Path) {
             tracing::warn!(lock = %lock.display(), "removed a git lock file left by a writer that stopped mid-update");
         }
     }
+}
+
+/// Adds to `changed` (files changed after `after`, at most [`BATCH`]) the files of
+/// crates deleted whole after `after`, which have no row left to change: each as an
+/// empty file, which removes it. Of two lists cut at [`BATCH`], only the changes
+/// both cover are kept; the rest come in the next round.
+async fn add_deleted_crates(
+    app: &App,
+    registry: &Registry,
+    after: i64,
+    changed: &mut Vec<ChangedFile>,
+) -> sqlx::Result<()> {
+    let deleted = db::crates::crates_deleted_in(app.db.read(), registry.id, after, BATCH).await?;
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    let covered = |len: usize, last: Option<i64>| match last {
+        Some(last) if len as i64 >= BATCH => last,
+        _ => i64::MAX,
+    };
+    let upto = covered(changed.len(), changed.last().map(|c| c.generation))
+        .min(covered(deleted.len(), deleted.last().map(|d| d.generation)));
+    changed.extend(deleted.into_iter().map(|d| ChangedFile {
+        name_lower: d.name.to_ascii_lowercase(),
+        content: String::new(),
+        last_modified: d.deleted_at,
+        generation: d.generation,
+    }));
+    changed.retain(|c| c.generation <= upto);
+    changed.sort_by_key(|c| c.generation);
+    Ok(())
 }
 
 fn file_change(file: ChangedFile) -> FileChange {
