@@ -103,7 +103,9 @@ pub async fn sign_out(app: &App, secret: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Sets the web password of `login`: the user itself, or an administrator.
+/// Sets the web password of `login` without asking for the one it replaces: for
+/// administrators and the operator. On `/me` users change their own with
+/// [`change_own_password`], which asks for the current one first.
 pub async fn set_password(
     app: &App,
     login: &str,
@@ -130,6 +132,51 @@ pub async fn set_password(
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Changes the web password of the signed-in `actor` to `new`, only when
+/// `current` is its password now: a session alone (left open, or stolen) must not
+/// be enough to take the account over. A wrong `current` changes nothing, is
+/// logged, and counts against the address's limit of failed sign-ins, since it
+/// is a guess like one.
+pub async fn change_own_password(
+    app: &App,
+    actor: &Actor,
+    current: &str,
+    new: String,
+    client: Option<IpAddr>,
+) -> AppResult<()> {
+    let limit = &app.rate_limits.sign_in_failures;
+    if let Some(ip) = client
+        && let Some(retry_after) = limit.blocked(&ip)
+    {
+        return Err(too_many_failures(retry_after));
+    }
+    let hash = db::users::find_with_password(app.db.read(), &actor.login)
+        .await?
+        .and_then(|(_, hash)| hash);
+    let verified = match hash {
+        Some(hash) => verify_password(current.to_owned(), hash).await?,
+        None => false,
+    };
+    if !verified {
+        tracing::info!(
+            user.login = %actor.login,
+            client = ?client,
+            "refused a password change: the current password was wrong"
+        );
+        if let Some(ip) = client
+            && let Some(retry_after) = limit.hit(&ip)
+        {
+            return Err(too_many_failures(retry_after));
+        }
+        return Err(AppError::Forbidden(
+            "the current password is not right, so your password is unchanged".into(),
+        ));
+    }
+    set_password(app, &actor.login, new, Some(actor)).await?;
+    tracing::info!(user.login = %actor.login, "changed their own password");
     Ok(())
 }
 

@@ -4,13 +4,15 @@ use axum::extract::{Path, State};
 use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect};
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::view::{LoginPage, MePage, TokenItem};
 use super::{
     CSRF_COOKIE, PageForm, PageQuery, SESSION_COOKIE, Viewer, WebError, WebResult, new_csrf_token,
 };
-use crate::app::AppState;
+use crate::app::{AppState, Registry};
 use crate::auth::{self, Scope};
 use crate::clock;
 use crate::error::AppError;
@@ -148,20 +150,19 @@ async fn me_page(
     let tokens = ops::tokens::list(app, Some(&actor.login), Some(actor)).await?;
     let now = clock::now();
     let registries = ops::browse::readable(app, Some(actor)).await?;
-    // Where cargo will want the new token: the registries it is limited to, or
-    // else every registry its user may read (often just one).
-    let login_commands = match &messages.new_token {
-        Some(new) if !new.registries.is_empty() => new
-            .registries
-            .iter()
-            .filter_map(|name| app.registry(name).ok())
-            .filter_map(|registry| ops::setup::login_command(registry))
-            .collect(),
-        Some(_) => registries
-            .iter()
-            .filter_map(|registry| ops::setup::login_command(registry))
-            .collect(),
-        None => Vec::new(),
+    // Where cargo will want the new token: of the registries it is limited to
+    // (or else every registry its user may read), the one setup recommends.
+    let cargo_login = match &messages.new_token {
+        Some(new) if !new.registries.is_empty() => {
+            let limited: Vec<Arc<Registry>> = new
+                .registries
+                .iter()
+                .filter_map(|name| app.registry(name).ok().cloned())
+                .collect();
+            cargo_login_for(&limited)
+        }
+        Some(_) => cargo_login_for(&registries),
+        None => None,
     };
     let (new_token, new_token_name) = messages.new_token.map(|new| (new.secret, new.name)).unzip();
     let page = MePage {
@@ -170,7 +171,8 @@ async fn me_page(
         tokens: tokens.into_iter().map(|t| TokenItem::new(t, now)).collect(),
         new_token,
         new_token_name: new_token_name.unwrap_or_default(),
-        login_commands,
+        login_command: cargo_login.as_ref().map(|l| l.command.clone()),
+        ci_variable: cargo_login.map(|l| l.ci_variable),
         scopes: Scope::ALL
             .iter()
             .filter(|s| **s != Scope::Admin || actor.is_admin)
@@ -181,6 +183,43 @@ async fn me_page(
         notice: messages.notice,
     };
     viewer.render_with(status, &page)
+}
+
+/// How a new token is given to cargo: `cargo login` on a person's machine, an
+/// environment variable on CI.
+struct CargoLogin {
+    /// `cargo login --registry NAME`, as the set-up page of NAME says.
+    command: String,
+    /// `CARGO_REGISTRIES_NAME_TOKEN`, which cargo reads instead of its credentials file.
+    ci_variable: String,
+}
+
+/// The one registry of `registries` to log cargo in to: of those cargo sends a
+/// token to (`ops::setup::cargo_config`), the one the first-start banner would
+/// lead with — a virtual registry (taking publishes first), then a proxy, then a
+/// local registry; public before private, then by name. `None` when cargo sends
+/// none of them a token.
+fn cargo_login_for(registries: &[Arc<Registry>]) -> Option<CargoLogin> {
+    let rank = |r: &Registry| match (&r.members, &r.proxy) {
+        (Some(members), _) if members.publish_to.is_some() => 0,
+        (Some(_), _) => 1,
+        (None, Some(_)) => 2,
+        (None, None) => 3,
+    };
+    registries
+        .iter()
+        .filter_map(|r| {
+            let command = ops::setup::cargo_config(r).login_command?;
+            Some(((rank(r), r.auth_required, r.name.clone()), command))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|((_, _, name), command)| CargoLogin {
+            command,
+            ci_variable: format!(
+                "CARGO_REGISTRIES_{}_TOKEN",
+                name.to_uppercase().replace('-', "_")
+            ),
+        })
 }
 
 /// `GET /me`, with the notice of a form that redirected here.
@@ -317,11 +356,14 @@ pub async fn revoke_token(
 #[derive(Debug, Deserialize)]
 pub struct PasswordForm {
     csrf: String,
+    /// The password now: a session alone does not change it.
+    current_password: String,
     password: String,
 }
 
-/// `POST /me/password`: then back to `/me`, which says so; a refused password
-/// shows the page again with the reason.
+/// `POST /me/password`: with the current password, then back to `/me`, which
+/// says so; a wrong current password or a refused new one shows the page again
+/// with the reason, and changes nothing.
 pub async fn change_password(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -329,14 +371,26 @@ pub async fn change_password(
 ) -> WebResult {
     viewer.check_csrf(&form.csrf)?;
     let actor = viewer.require_user("/me")?;
-    match ops::sessions::set_password(&app, &actor.login, form.password, Some(actor)).await {
+    let changed = ops::sessions::change_own_password(
+        &app,
+        actor,
+        &form.current_password,
+        form.password,
+        viewer.client,
+    )
+    .await;
+    match changed {
         Ok(()) => Ok(viewer.redirect_with_notice("/me", "Your password is changed.")),
-        Err(err @ AppError::BadRequest(_)) => {
+        Err(
+            err @ (AppError::BadRequest(_)
+            | AppError::Forbidden(_)
+            | AppError::TooManyRequests { .. }),
+        ) => {
             let messages = MeMessages {
                 error: Some(err.to_string()),
                 ..MeMessages::default()
             };
-            me_page(&app, &viewer, StatusCode::BAD_REQUEST, messages).await
+            me_page(&app, &viewer, err.status(), messages).await
         }
         Err(err) => Err(WebError::from(err)),
     }

@@ -313,9 +313,12 @@ pub struct MePage {
     /// The secret of a token just created: shown this once.
     pub new_token: Option<String>,
     pub new_token_name: String,
-    /// `cargo login --registry NAME` for each registry the new token is for
-    /// where cargo sends a token (as on the set-up pages).
-    pub login_commands: Vec<String>,
+    /// `cargo login --registry NAME` for the registry the new token is best
+    /// used through (as its set-up page says); `None` when cargo sends a token
+    /// to none of the registries it is for.
+    pub login_command: Option<String>,
+    /// `CARGO_REGISTRIES_NAME_TOKEN` of that registry, for CI.
+    pub ci_variable: Option<String>,
     pub scopes: Vec<(&'static str, bool)>,
     pub registries: Vec<String>,
     pub error: Option<String>,

@@ -419,7 +419,15 @@ async fn bad_token_requests_on_me_get_a_clear_message_and_store_no_token() {
         assert!(!page.contains("id=\"new-token\""));
     }
     // A password that is too short is refused too.
-    let response = web.post("me/password", &[("password", "short")]).await;
+    let response = web
+        .post(
+            "me/password",
+            &[
+                ("current_password", "alice password"),
+                ("password", "short"),
+            ],
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(
         response
@@ -1346,7 +1354,7 @@ async fn a_form_missing_a_field_gets_the_sites_error_page_naming_the_field_and_c
         (
             &root,
             "me/password",
-            vec![],
+            vec![("current_password", "root password")],
             "the form is missing the field `password`",
         ),
     ] {
@@ -1543,9 +1551,17 @@ fn new_token_in(page: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The `cargo login` lines a new token's page gives, if it gives any.
+/// The `cargo login` line a new token's page gives, if it gives one.
 fn login_lines_in(page: &str) -> Option<String> {
-    page.split("<pre id=\"login-commands\"><code>")
+    page.split("<pre id=\"login-command\"><code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .map(str::to_owned)
+}
+
+/// The environment variable a new token's page names for CI, if it names one.
+fn ci_variable_in(page: &str) -> Option<String> {
+    page.split("<code id=\"ci-variable\">")
         .nth(1)
         .and_then(|rest| rest.split("</code>").next())
         .map(str::to_owned)
@@ -1570,7 +1586,11 @@ async fn a_new_tokens_page_names_the_registry_to_log_cargo_in_to() {
         use cargohold::config::RegistryConfig;
         let mut internal = RegistryConfig::local("internal");
         internal.auth_required = true;
-        config.registries = vec![RegistryConfig::local("main"), internal];
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            internal,
+            RegistryConfig::local("platform-tools"),
+        ];
         // Public and read-only: cargo never sends it a token.
         config.registries.push(RegistryConfig::proxy(
             "crates-io",
@@ -1591,6 +1611,11 @@ async fn a_new_tokens_page_names_the_registry_to_log_cargo_in_to() {
         Some("cargo login --registry internal"),
         "{page}"
     );
+    assert_eq!(
+        ci_variable_in(&page).as_deref(),
+        Some("CARGO_REGISTRIES_INTERNAL_TOKEN"),
+        "{page}"
+    );
     // A virtual registry in place of crates.io is logged in to by its name, as
     // its set-up page says.
     let page = token_page(&web, "through-company", &["company"]).await;
@@ -1609,20 +1634,38 @@ async fn a_new_tokens_page_names_the_registry_to_log_cargo_in_to() {
         setup.contains("<pre id=\"login-command\"><code>cargo login --registry company</code>"),
         "{setup}"
     );
-    // For every registry: one line for each where cargo sends a token.
+    // For every registry: the one line for the registry setup leads with, the
+    // virtual one, and CI's variable for it; not one line per registry.
     let page = token_page(&web, "everywhere", &[]).await;
     assert_eq!(
         login_lines_in(&page).as_deref(),
-        Some(
-            "cargo login --registry company\n\
-             cargo login --registry internal\n\
-             cargo login --registry main"
-        ),
+        Some("cargo login --registry company"),
         "{page}"
     );
-    // Cargo wants no token for the public cache: no line to run.
+    assert_eq!(
+        ci_variable_in(&page).as_deref(),
+        Some("CARGO_REGISTRIES_COMPANY_TOKEN"),
+        "{page}"
+    );
+    assert!(!page.contains("--registry internal"), "{page}");
+    assert!(!page.contains("--registry main"), "{page}");
+    let page = token_page(&web, "two-locals", &["main", "internal"]).await;
+    assert_eq!(
+        login_lines_in(&page).as_deref(),
+        Some("cargo login --registry main"),
+        "{page}"
+    );
+    // The variable's name is the registry's, upper-cased, `-` as `_`, as cargo wants it.
+    let page = token_page(&web, "tools", &["platform-tools"]).await;
+    assert_eq!(
+        ci_variable_in(&page).as_deref(),
+        Some("CARGO_REGISTRIES_PLATFORM_TOOLS_TOKEN"),
+        "{page}"
+    );
+    // Cargo wants no token for the public cache: no line to run, no variable.
     let page = token_page(&web, "cache-only", &["crates-io"]).await;
     assert_eq!(login_lines_in(&page), None, "{page}");
+    assert_eq!(ci_variable_in(&page), None, "{page}");
     assert!(page.contains("it is shown only this once."), "{page}");
 
     // With only one registry, a token for every registry is for that one.
@@ -1838,7 +1881,10 @@ async fn forms_that_change_something_go_back_to_their_page_which_shows_the_notic
         ),
         (
             "me/password",
-            vec![("password", "a new password")],
+            vec![
+                ("current_password", "root password"),
+                ("password", "a new password"),
+            ],
             "/me",
             "Your password is changed.",
         ),
@@ -2283,4 +2329,93 @@ async fn an_administrator_sees_a_users_tokens_and_revokes_one_which_then_fails_a
         server.stored_state().await.revoked_tokens,
         before.revoked_tokens + 1
     );
+}
+
+/// Whether `login` can sign in with `password` (a 303 to the next page).
+async fn signs_in(server: &TestServer, login: &str, password: &str) -> bool {
+    let web = WebClient::visit(server).await;
+    let response = web
+        .post(
+            "login",
+            &[("login", login), ("password", password), ("next", "/me")],
+        )
+        .await;
+    response.status() == StatusCode::SEE_OTHER
+}
+
+#[tokio::test]
+async fn changing_ones_password_on_me_needs_the_current_one_and_a_wrong_one_changes_nothing() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice password", false).await;
+    let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+    let changes = "SELECT COUNT(*) FROM audit_events WHERE action = 'user_password_set'";
+    let before = server.stored_state().await;
+
+    // A session alone (say, a browser left signed in) is not enough.
+    for fields in [
+        vec![
+            ("current_password", "a wrong guess"),
+            ("password", "taken over!"),
+        ],
+        vec![("current_password", ""), ("password", "taken over!")],
+    ] {
+        let response = alice.post("me/password", &fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{fields:?}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(
+                "id=\"form-error\">the current password is not right, \
+                 so your password is unchanged<"
+            ),
+            "{page}"
+        );
+        // The page is /me again, signed in, with its forms.
+        assert!(signed_in_header(&page, "alice"), "{page}");
+        assert!(page.contains("id=\"current-password\""), "{page}");
+    }
+    // Without the field at all: the site's error page names it.
+    let page = error_page(
+        alice
+            .post("me/password", &[("password", "taken over!")])
+            .await,
+        StatusCode::BAD_REQUEST,
+        "no current password",
+    )
+    .await;
+    assert!(page.contains("`current_password`"), "{page}");
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(server.count(changes).await, 0);
+    assert!(signs_in(&server, "alice", "alice password").await);
+    assert!(!signs_in(&server, "alice", "taken over!").await);
+
+    // With it, the password changes, once, audited as before.
+    let page = alice
+        .follow(
+            alice
+                .post(
+                    "me/password",
+                    &[
+                        ("current_password", "alice password"),
+                        ("password", "a better password"),
+                    ],
+                )
+                .await,
+            "/me",
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your password is changed."), "{page}");
+    assert_eq!(server.count(changes).await, 1);
+    assert!(signs_in(&server, "alice", "a better password").await);
+    assert!(!signs_in(&server, "alice", "alice password").await);
+
+    // An administrator (here the operator, as `cargohold user password` does)
+    // still sets someone's password without knowing the old one.
+    ops::sessions::set_password(&server.app, "alice", "reset by root".into(), None)
+        .await
+        .unwrap();
+    assert!(signs_in(&server, "alice", "reset by root").await);
+    assert_eq!(server.count(changes).await, 2);
 }

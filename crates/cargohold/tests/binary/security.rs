@@ -348,6 +348,7 @@ fn exercise(format: &str) -> (String, Vec<String>) {
     secrets.push(token_in(&page));
     let fields = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("csrf", &csrf)
+        .append_pair("current_password", admin_password)
         .append_pair("password", changed_password)
         .finish();
     let (status, _, _) = call(
