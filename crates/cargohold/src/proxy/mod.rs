@@ -62,6 +62,9 @@ pub struct Proxy {
     /// What the cache may keep (`cache-max-size`, `cache-max-age-days`).
     pub eviction: crate::ops::evict::Limits,
     flights: Arc<Flights>,
+    /// What the upstream last answered wrong on this node, for the requests that
+    /// follow it while every node waits before asking again.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 /// What a proxy did since the process started.
@@ -106,6 +109,18 @@ impl ProxyStats {
     }
 }
 
+impl Proxy {
+    fn remember_failure(&self, err: &UpstreamError) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = Some(err.to_string());
+        }
+    }
+
+    fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().ok().and_then(|last| last.clone())
+    }
+}
+
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
@@ -134,6 +149,7 @@ impl Proxy {
                 max_age_secs: (config.cache_max_age_days * 86_400) as i64,
             },
             flights: Arc::default(),
+            last_failure: std::sync::Mutex::default(),
         })
     }
 }
@@ -194,10 +210,11 @@ pub async fn index_file(
                 let retry_at = match &err {
                     Failure::Here(err) => {
                         bump(&proxy.stats.upstream_errors);
+                        proxy.remember_failure(err);
                         tracing::warn!(registry = %registry.name, krate.name = %name, error = %err, "upstream index request failed");
                         now + retry_after_failure(proxy)
                     }
-                    Failure::OnAnotherNode { until } => *until,
+                    Failure::Recent { until, .. } => *until,
                 };
                 if stored.is_some() {
                     bump(&proxy.stats.stale_served);
@@ -301,8 +318,13 @@ async fn revalidate(
                 },
                 Some(held) if held.expires_at <= now => break,
                 Some(held) if held.holder.ends_with(FAILED) => {
-                    let err = Failure::OnAnotherNode {
+                    let reason = (held.holder == failed)
+                        .then(|| proxy.last_failure())
+                        .flatten();
+                    let err = Failure::Recent {
                         until: held.expires_at,
+                        retry_in: held.expires_at - now,
+                        reason,
                     };
                     return Err(RefreshError::Upstream { err, stored });
                 }
@@ -476,8 +498,21 @@ enum RefreshError {
 enum Failure {
     #[error(transparent)]
     Here(UpstreamError),
-    #[error("the upstream failed moments ago for another cargohold node sharing this database")]
-    OnAnotherNode { until: i64 },
+    /// A request moments ago failed; no node asks again until `until`.
+    #[error(
+        "the upstream failed moments ago {}; it is asked again in {} s",
+        reason.as_deref().map_or_else(
+            || "for another cargohold node sharing this database".to_owned(),
+            |reason| format!("({reason})")
+        ),
+        retry_in.max(&1)
+    )]
+    Recent {
+        until: i64,
+        retry_in: i64,
+        /// This node's own failure, when it was this node's.
+        reason: Option<String>,
+    },
 }
 
 /// What is served for a stored upstream copy: its lines the policy admits, or,

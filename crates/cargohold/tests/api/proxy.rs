@@ -190,6 +190,19 @@ async fn a_proxy_keeps_serving_its_cache_when_the_upstream_is_gone() {
         detail.contains("not in the cache") && detail.contains("could not be reached"),
         "{detail}"
     );
+
+    // cargo asks again at once; the upstream is left alone for a while, and the answer
+    // still gives this node's reason (there is no other node to blame).
+    let response = server
+        .get("registries/upstream/index/ne/ve/never-fetched")
+        .await;
+    assert_eq!(response.status(), 502);
+    let again = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(
+        again.contains("could not be reached") && again.contains("asked again in"),
+        "{again}"
+    );
+    assert!(!again.contains("another cargohold node"), "{again}");
 }
 
 #[tokio::test]
