@@ -5,15 +5,35 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use cargohold_protocol::CrateName;
+use cargohold_protocol::tarball;
 use futures::StreamExt;
 
 use crate::app::{App, Registry};
 use crate::auth::Actor;
+use crate::config::RegistryKind;
+use crate::db;
 use crate::error::AppError;
 use crate::ops::publish::{self, Source, Upload};
+use crate::ops::shadowing;
 
 /// How many files are checked at once; writes still queue on the database.
 const CONCURRENCY: usize = 4;
+
+/// What an import into a local registry does with a `.crate` of a crate the
+/// registry does not have yet, when a proxy after it in a virtual registry serves
+/// a crate of that name from its upstream: the imported crate would take the name
+/// away from the upstream for everyone using the virtual registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpstreamNames {
+    /// Rejects the file, saying to import it into the proxy instead. A
+    /// `~/.cargo/registry/cache` folder is full of such files, imported by mistake.
+    #[default]
+    Skip,
+    /// Imports it on purpose, hiding the upstream crate, as an administrator's
+    /// publish may (logged, and audited as `hides_upstream`).
+    Hide,
+}
 
 /// What happened to one file.
 #[derive(Debug, Clone)]
@@ -119,18 +139,31 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Imports `files` into `registry` as `actor`, calling `progress` after each with
-/// the file just done. A file is rejected on its own; the others go on.
+/// the file just done. A file is rejected on its own; the others go on. A new
+/// crate that would hide an upstream crate is rejected ([`UpstreamNames::Skip`]).
 pub async fn import(
     app: &App,
     registry: &Registry,
     actor: &Actor,
     files: Vec<PathBuf>,
+    progress: impl FnMut(&Path, &Outcome),
+) -> Report {
+    import_with(app, registry, actor, files, UpstreamNames::Skip, progress).await
+}
+
+/// [`import`], with what to do about new crates named like an upstream crate.
+pub async fn import_with(
+    app: &App,
+    registry: &Registry,
+    actor: &Actor,
+    files: Vec<PathBuf>,
+    upstream_names: UpstreamNames,
     mut progress: impl FnMut(&Path, &Outcome),
 ) -> Report {
     let mut report = Report::default();
     let mut results = futures::stream::iter(files)
         .map(|path| async move {
-            let outcome = import_file(app, registry, actor, &path).await;
+            let outcome = import_file(app, registry, actor, &path, upstream_names).await;
             (path, outcome)
         })
         .buffer_unordered(CONCURRENCY);
@@ -142,7 +175,13 @@ pub async fn import(
     report
 }
 
-async fn import_file(app: &App, registry: &Registry, actor: &Actor, path: &Path) -> Outcome {
+async fn import_file(
+    app: &App,
+    registry: &Registry,
+    actor: &Actor,
+    path: &Path,
+    upstream_names: UpstreamNames,
+) -> Outcome {
     let limit = app.config.limits.max_crate_size;
     let bytes = match tokio::fs::read(path).await {
         Ok(bytes) => bytes,
@@ -159,6 +198,12 @@ async fn import_file(app: &App, registry: &Registry, actor: &Actor, path: &Path)
                 bytes.len()
             ),
         };
+    }
+    if upstream_names == UpstreamNames::Skip && registry.kind == RegistryKind::Local {
+        match hides_upstream(app, registry, &bytes).await {
+            Ok(Some(reason)) | Err(reason) => return Outcome::Rejected { reason },
+            Ok(None) => {}
+        }
     }
     let upload = Upload {
         source: Source::Import,
@@ -177,16 +222,86 @@ async fn import_file(app: &App, registry: &Registry, actor: &Actor, path: &Path)
                 }
             }
         }
-        Err(AppError::Internal(err)) => Outcome::Rejected {
-            reason: format!("internal error: {err:#}"),
-        },
-        Err(AppError::Unavailable { cause, .. } | AppError::OutOfSpace { cause, .. }) => {
-            Outcome::Rejected {
-                reason: format!("{cause:#}"),
-            }
-        }
         Err(err) => Outcome::Rejected {
-            reason: err.to_string(),
+            reason: reason_of(err),
         },
+    }
+}
+
+/// How a refusal reads in the report.
+fn reason_of(err: AppError) -> String {
+    match err {
+        AppError::Internal(err) => format!("internal error: {err:#}"),
+        AppError::Unavailable { cause, .. } | AppError::OutOfSpace { cause, .. } => {
+            format!("{cause:#}")
+        }
+        err => err.to_string(),
+    }
+}
+
+/// Why the `.crate` `tarball` must not go into the local `registry`: it is the
+/// first of a crate the registry lacks, and a proxy after the registry in a virtual
+/// registry serves a crate of that name upstream. `Ok(None)` lets the file through
+/// to the publish checks, which refuse an archive whose name is unreadable.
+async fn hides_upstream(
+    app: &App,
+    registry: &Registry,
+    tarball: &[u8],
+) -> Result<Option<String>, String> {
+    // The name as the archive's top directory gives it; the publish refuses an
+    // archive whose Cargo.toml says otherwise, so this is the name it would store.
+    let Some(name) = tarball::top_directory(tarball)
+        .ok()
+        .and_then(|top| name_of_directory(&top))
+    else {
+        return Ok(None);
+    };
+    // Crates already here hold their name: more versions hide nothing more (as for a publish).
+    let existing = db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical())
+        .await
+        .map_err(|err| reason_of(err.into()))?;
+    if existing.is_some() {
+        return Ok(None);
+    }
+    let hidden = shadowing::would_hide(app, registry, &name)
+        .await
+        .map_err(reason_of)?;
+    if hidden.is_empty() {
+        return Ok(None);
+    }
+    tracing::debug!(
+        krate.name = %name,
+        registry = %registry.name,
+        hidden = ?hidden,
+        "not importing `{name}` into `{}`: it would hide the upstream crate of that name",
+        registry.name,
+    );
+    Ok(Some(shadowing::import_refusal(&name, registry, &hidden)))
+}
+
+/// The crate name of a `.crate`'s top directory, `{name}-{version}`. Names hold no
+/// `.` and versions start with `MAJOR.MINOR.PATCH`, so the first `-` followed by a
+/// version is the one between them.
+fn name_of_directory(top: &str) -> Option<CrateName> {
+    top.match_indices('-')
+        .map(|(at, _)| at)
+        .find(|&at| semver::Version::parse(&top[at + 1..]).is_ok())
+        .and_then(|at| CrateName::new(&top[..at]).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_crate_name_is_what_comes_before_the_version() {
+        let name = |top: &str| name_of_directory(top).map(|n| n.as_str().to_owned());
+        assert_eq!(name("serde-1.0.228").as_deref(), Some("serde"));
+        assert_eq!(name("serde_json-1.0.0").as_deref(), Some("serde_json"));
+        assert_eq!(name("sdl2-2d-0.1.0").as_deref(), Some("sdl2-2d"));
+        assert_eq!(name("x-1-1.0.0-rc.1+build.5").as_deref(), Some("x-1"));
+        assert_eq!(name("a-1.0.0-1.2.3").as_deref(), Some("a"));
+        assert_eq!(name("no-version"), None);
+        assert_eq!(name("-1.0.0"), None);
     }
 }

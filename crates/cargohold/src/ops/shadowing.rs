@@ -288,6 +288,41 @@ fn upstreams(name: &CrateName, hidden: &[Hidden]) -> String {
     }
 }
 
+/// The upstream crates a new crate `name` in `registry` would hide (none, usually),
+/// asked about as for a publish, for a caller that decides for itself what to do
+/// about them (an import skips such files unless told otherwise).
+pub async fn would_hide(
+    app: &App,
+    registry: &Registry,
+    name: &CrateName,
+) -> AppResult<Vec<Hidden>> {
+    hidden_by(app, registry, name).await
+}
+
+/// Why an import into `registry` skips a `.crate` of the new crate `name`, which
+/// would hide `hidden` (not empty), and where it belongs instead.
+pub fn import_refusal(name: &CrateName, registry: &Registry, hidden: &[Hidden]) -> String {
+    let proxies = distinct(hidden, |h| &h.proxy);
+    format!(
+        "`{name}` is a crate on {upstreams}: imported into `{local}`, it would hide that crate from everyone \
+         using {virtuals}, which {serves} each name from the first member that has it, `{local}` before \
+         {proxy_list}, so only the versions imported here would remain to them. A `.crate` of the \
+         upstream (such as those of a ~/.cargo/registry/cache folder) belongs in the proxy: `cargohold \
+         import --registry {proxy} PATH...`. An administrator of `{local}` can still publish `{name}` \
+         there on purpose (`cargo publish`, or an upload of the `.crate` with their token)",
+        upstreams = upstreams(name, hidden),
+        local = registry.name,
+        virtuals = virtuals(hidden),
+        serves = if distinct(hidden, |h| &h.virtual_registry).len() == 1 {
+            "serves"
+        } else {
+            "serve"
+        },
+        proxy_list = list(&proxies),
+        proxy = proxies.first().copied().unwrap_or_default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
