@@ -13,6 +13,7 @@ mod audit;
 mod backup;
 mod blob_store;
 mod config;
+mod delete;
 mod git_index;
 mod nodes;
 mod reliability;

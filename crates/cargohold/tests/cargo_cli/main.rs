@@ -3,6 +3,7 @@
 
 mod agreement;
 mod commands;
+mod delete;
 mod git_index;
 mod private;
 mod proxy;
