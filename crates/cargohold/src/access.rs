@@ -119,38 +119,56 @@ pub async fn require_role<'c>(
         .inspect_err(|err| actor.log_refusal(err, Some(&registry.name)))
 }
 
-/// 403 unless `held` is at least `wanted`, saying how to get it.
+/// 403 unless `held` is at least `wanted`, saying how to get it. When the request
+/// went through a virtual registry, the cargo commands name it (the registry the
+/// developer uses) and the grant names `registry`, the member that holds roles.
 fn check_role(
     registry: &Registry,
     actor: &Actor,
     held: Option<Role>,
     wanted: Role,
 ) -> AppResult<Role> {
+    let login = &actor.login;
+    let name = &registry.name;
+    // Through `all`: "registry `internal` (which keeps the crates published through `all`)".
+    let (place, used, login_url) = match actor.through_to(name) {
+        Some(through) => (
+            format!(
+                "registry `{name}` (which keeps the crates published through `{}`)",
+                through.name
+            ),
+            through.name.as_str(),
+            through.login_url.as_str(),
+        ),
+        None => (
+            format!("registry `{name}`"),
+            name.as_str(),
+            registry.login_url.as_str(),
+        ),
+    };
+    let grant =
+        format!("cargohold permission grant --registry {name} --user {login} --role {wanted}");
     match held {
         Some(role) if role >= wanted => Ok(role),
         // Most often a developer whose stored token is not theirs, or who was never
         // given a role: the answer says what they can do about it.
         None if wanted == Role::Read => Err(AppError::Forbidden(format!(
-            "`{login}` has no role in registry `{name}`, and reading it needs `read`: ask an \
-             administrator for a role (they can grant it with `cargohold permission grant \
-             --registry {name} --user {login} --role read`); if this token is not yours, run \
-             `cargo logout --registry {name}`, then `cargo login --registry {name}` with a token \
-             of your own from {url}",
-            login = actor.login,
-            name = registry.name,
-            url = registry.login_url,
+            "`{login}` has no role in {place}, and {needs}: ask an administrator for a role (they \
+             can grant it with `{grant}`); if this token is not yours, run `cargo logout \
+             --registry {used}`, then `cargo login --registry {used}` with a token of your own \
+             from {login_url}",
+            needs = if registry.auth_required {
+                "reading it needs `read`"
+            } else {
+                "acting on its crates needs `read` at least"
+            },
         ))),
         held => Err(AppError::Forbidden(format!(
-            "`{}` {} in registry `{}` and needs `{wanted}`; an administrator can grant it with \
-             `cargohold permission grant --registry {} --user {} --role {wanted}`",
-            actor.login,
+            "`{login}` {} in {place} and needs `{wanted}`; an administrator can grant it with `{grant}`",
             match held {
                 Some(role) => format!("holds the role `{role}`"),
                 None => "has no role".to_owned(),
             },
-            registry.name,
-            registry.name,
-            actor.login,
         ))),
     }
 }
@@ -166,6 +184,10 @@ pub enum CrateAction {
 
 /// Fails with 403 unless `actor` may do `action` on `krate`: as an owner (see
 /// [`CrateAction`]) holding at least `read`, or as an `admin` of the registry.
+///
+/// In a private registry a user without `read` is told only that (they learn
+/// nothing of its crates); in a public one, which anyone reads, someone who is not an
+/// owner is told so first, as that is what keeps them out.
 pub async fn require_crate_access<'c>(
     conn: impl Into<Conn<'c>>,
     registry: &Registry,
@@ -174,9 +196,16 @@ pub async fn require_crate_access<'c>(
     action: CrateAction,
 ) -> AppResult<()> {
     let mut conn = conn.into();
-    let role = require_role(&mut conn, registry, actor, Role::Read).await?;
-    if role == Role::Admin {
+    let held = role_in(&mut conn, registry, actor).await?;
+    if held == Some(Role::Admin) {
         return Ok(());
+    }
+    let refused = |err: AppError| {
+        actor.log_refusal(&err, Some(&registry.name));
+        err
+    };
+    if registry.auth_required {
+        check_role(registry, actor, held, Role::Read).map_err(refused)?;
     }
     let owner = match action {
         CrateAction::Maintain => {
@@ -186,24 +215,25 @@ pub async fn require_crate_access<'c>(
             db::owners::is_owner(&mut conn, krate.id, actor.user_id).await?
         }
     };
-    if owner {
-        return Ok(());
+    if !owner {
+        return Err(refused(not_an_owner(registry, actor, krate, action)));
     }
-    let err = not_an_owner(registry, actor, krate, action);
-    actor.log_refusal(&err, Some(&registry.name));
-    Err(err)
+    // An owner still needs a role where the registry's grants give none.
+    check_role(registry, actor, held, Role::Read).map_err(refused)?;
+    Ok(())
 }
 
 /// The 403 of [`require_crate_access`] when `actor` owns nothing of `krate`: which
-/// cargo command fixes it, naming the registry (without `--registry`, cargo
-/// would ask crates.io).
+/// cargo command fixes it, naming the registry the client used (without
+/// `--registry`, cargo would ask crates.io).
 fn not_an_owner(
     registry: &Registry,
     actor: &Actor,
     krate: &CrateRow,
     action: CrateAction,
 ) -> AppError {
-    let (login, name, registry) = (&actor.login, &krate.name, &registry.name);
+    let (login, name) = (&actor.login, &krate.name);
+    let registry = actor.shown_registry(&registry.name);
     AppError::Forbidden(match action {
         CrateAction::Maintain => format!(
             "crate `{name}` exists and `{login}` is not one of its owners; an owner can add you \

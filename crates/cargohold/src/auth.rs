@@ -146,6 +146,20 @@ pub struct Actor {
     /// Registry names; empty means any registry.
     registries: Vec<String>,
     expires_at: Option<i64>,
+    /// Set when the request named a virtual registry and reached its `publish-to`
+    /// member through it ([`Actor::through`]).
+    through: Option<Through>,
+}
+
+/// A virtual registry a request went through, and the member it reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Through {
+    /// The virtual registry, as the client named it (`all`).
+    pub name: String,
+    /// Its login URL (`{api}/me`), where the client gets a token for it.
+    pub login_url: String,
+    /// The member that keeps what the request acts on (`internal`).
+    pub member: String,
 }
 
 impl Actor {
@@ -161,6 +175,7 @@ impl Actor {
             crate_patterns: Vec::new(),
             registries: Vec::new(),
             expires_at: None,
+            through: None,
         }
     }
 
@@ -171,6 +186,33 @@ impl Actor {
             client_addr: Some(client.map_or_else(|| "-".to_owned(), |ip| ip.to_string())),
             ..Self::operator(user_id, login, is_admin)
         }
+    }
+
+    /// This actor for a request that named `used` and acts on `member`: a virtual
+    /// registry's writes go to its `publish-to` member. A token limited to `used`
+    /// then works on `member` for this request, since that is what the client asked
+    /// of `used`; the same token shown to `member` directly is refused, as it names
+    /// only the URL it was made for (least privilege). Refusals name `used`, the
+    /// registry the client knows. The same actor when both are one registry.
+    pub fn through(mut self, used: &Registry, member: &Registry) -> Self {
+        self.through = (used.id != member.id).then(|| Through {
+            name: used.name.clone(),
+            login_url: used.login_url.clone(),
+            member: member.name.clone(),
+        });
+        self
+    }
+
+    /// The virtual registry this request named, when it acts on `member` through it.
+    pub fn through_to(&self, member: &str) -> Option<&Through> {
+        self.through.as_ref().filter(|t| t.member == member)
+    }
+
+    /// The registry the client named for a request acting on `registry`: the
+    /// virtual registry it went through, or `registry` itself.
+    pub fn shown_registry<'a>(&'a self, registry: &'a str) -> &'a str {
+        self.through_to(registry)
+            .map_or(registry, |through| through.name.as_str())
     }
 
     /// Whether the token has not expired at `now` (Unix seconds).
@@ -251,14 +293,21 @@ impl Actor {
     }
 
     /// [`Actor::require_registry`] without logging a refusal.
+    /// A token limited to a virtual registry also works on the member a request
+    /// made through that virtual registry reaches ([`Actor::through`]).
     pub fn check_registry(&self, registry: &str) -> AppResult<()> {
-        if !self.registries.is_empty() && !self.registries.iter().any(|r| r == registry) {
-            return Err(AppError::Forbidden(format!(
-                "this token is limited to the registries {} and cannot be used on `{registry}`",
-                self.registries.join(", ")
-            )));
+        let allows = |name: &str| self.registries.iter().any(|r| r == name);
+        if self.registries.is_empty()
+            || allows(registry)
+            || self.through_to(registry).is_some_and(|t| allows(&t.name))
+        {
+            return Ok(());
         }
-        Ok(())
+        Err(AppError::Forbidden(format!(
+            "this token is limited to the registries {} and cannot be used on `{}`",
+            self.registries.join(", "),
+            self.shown_registry(registry)
+        )))
     }
 
     /// The log line of a refusal answered with `err` to this actor in `registry`.
@@ -769,6 +818,7 @@ async fn check_token(app: &App, token: &str, reuse: bool) -> Result<Actor, Token
         crate_patterns: split_list(&row.crate_patterns),
         registries: split_list(&row.registries),
         expires_at: row.expires_at,
+        through: None,
     };
     app.auth_cache.remember_token(digest, &actor, epoch);
     Ok(actor)
@@ -825,6 +875,7 @@ mod tests {
             registries: registries.iter().map(|s| s.to_string()).collect(),
             client_addr: None,
             expires_at: None,
+            through: None,
         }
     }
 
@@ -841,6 +892,31 @@ mod tests {
                 .require(Scope::Admin, "main", None)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_token_limited_to_a_virtual_registry_works_on_its_member_only_through_it() {
+        let through_all = |actor: Actor| Actor {
+            through: Some(Through {
+                name: "all".into(),
+                login_url: "http://reg.example/registries/all/me".into(),
+                member: "internal".into(),
+            }),
+            ..actor
+        };
+        let all = actor(&[Scope::Yank], &[], &["all"]);
+        assert!(all.require(Scope::Yank, "internal", None).is_err());
+        assert!(all.require(Scope::Yank, "all", None).is_ok());
+        let all = through_all(all);
+        assert!(all.require(Scope::Yank, "internal", None).is_ok());
+        assert!(all.require(Scope::Yank, "other", None).is_err());
+        // A token limited to the member still works through the virtual registry.
+        let internal = through_all(actor(&[Scope::Yank], &[], &["internal"]));
+        assert!(internal.require(Scope::Yank, "internal", None).is_ok());
+        // Refused through `all`: the message names `all`, the registry the client used.
+        let other = through_all(actor(&[Scope::Yank], &[], &["other"]));
+        let refused = other.check_registry("internal").unwrap_err().to_string();
+        assert!(refused.contains("cannot be used on `all`"), "{refused}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::access;
 use crate::app::{App, Registry};
 use crate::auth::Actor;
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::index::cache::{Cached, CachedFile};
 use crate::{index, proxy};
 
@@ -135,4 +135,21 @@ async fn held_locally_under_another_spelling(
         }
     }
     Ok(false)
+}
+
+/// A crate missing from `member`, the `publish-to` member that a write sent through
+/// a virtual registry reached, said in the terms of the registry the client used:
+/// it may well serve that name from another member (a cache of crates.io), whose
+/// crates are not changed here. Other errors, and writes sent to `member` itself, pass as they are.
+pub fn missing_through(actor: &Actor, member: &Registry, name: &str, err: AppError) -> AppError {
+    match (err, actor.through_to(&member.name)) {
+        (AppError::NotFound(_), Some(through)) => AppError::NotFound(format!(
+            "`{}` is not one of the crates published through `{}` (they are kept in `{}`); \
+             crates it serves from its other members are changed where they come from",
+            name.escape_debug(),
+            through.name,
+            member.name
+        )),
+        (err, _) => err,
+    }
 }

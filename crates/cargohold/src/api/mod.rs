@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use cargohold_protocol::api::ErrorBody;
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::app::{App, Registry};
+use crate::auth::Actor;
+use crate::error::{AppError, AppResult};
 
 pub mod account;
 pub mod admin;
@@ -22,6 +24,20 @@ pub mod search;
 pub mod status;
 pub mod upload;
 pub mod yank;
+
+/// The registry that takes the writes (publish, yank, owners) a request sends to
+/// the registry `name`, and `actor` as it acts there: through a virtual registry,
+/// its `publish-to` member, with a token limited to the virtual registry good for
+/// it and refusals that name the virtual registry (`Actor::through`).
+pub fn write_target<'a>(
+    app: &'a App,
+    name: &str,
+    actor: Actor,
+) -> AppResult<(&'a std::sync::Arc<Registry>, Actor)> {
+    let used = app.registry(name)?;
+    let target = app.write_registry(name)?;
+    Ok((target, actor.through(used, target)))
+}
 
 /// A JSON request body whose rejections use cargo's error envelope.
 pub struct ApiJson<T>(pub T);

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use cargohold_protocol::api::{OkResponse, Owner, OwnersRequest, OwnersResponse};
 
 use crate::access;
-use crate::api::ApiJson;
+use crate::api::{ApiJson, write_target};
 use crate::app::AppState;
 use crate::auth::{ApiToken, RequestMeta};
 use crate::error::{AppError, AppResult};
@@ -65,7 +65,7 @@ async fn change_owners(
     ApiJson(request): ApiJson<OwnersRequest>,
     change: Change,
 ) -> AppResult<Json<OkResponse>> {
-    let registry = app.write_registry(&registry)?;
+    let (registry, actor) = write_target(&app, &registry, actor)?;
     let msg = owners::change(&app, registry, &actor, &name, &request.users, change).await?;
     Ok(Json(OkResponse {
         ok: true,

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use cargohold_protocol::api::{PublishResponse, PublishWarnings};
 use cargohold_protocol::publish::{PublishLimits, parse_publish_body};
 
-use crate::api::read_body;
+use crate::api::{read_body, write_target};
 use crate::app::AppState;
 use crate::auth::ApiToken;
 use crate::error::{AppError, AppResult};
@@ -20,7 +20,7 @@ pub async fn publish(
     ApiToken(actor): ApiToken,
     body: Result<Bytes, BytesRejection>,
 ) -> AppResult<Json<PublishResponse>> {
-    let registry = app.write_registry(&registry)?;
+    let (registry, actor) = write_target(&app, &registry, actor)?;
     let limits = PublishLimits {
         max_metadata_size: app.config.limits.max_metadata_size,
         max_crate_size: app.config.limits.max_crate_size,

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use cargohold_protocol::api::UploadResponse;
 use cargohold_protocol::name::version_from_file_name;
 
-use crate::api::read_body;
+use crate::api::{read_body, write_target};
 use crate::app::AppState;
 use crate::auth::ApiToken;
 use crate::error::{AppError, AppResult};
@@ -24,7 +24,7 @@ pub async fn upload_crate(
     ApiToken(actor): ApiToken,
     body: Result<Bytes, BytesRejection>,
 ) -> AppResult<(StatusCode, Json<UploadResponse>)> {
-    let registry = app.write_registry(&registry)?;
+    let (registry, actor) = write_target(&app, &registry, actor)?;
     let version = version_from_file_name(&name, &file).ok_or_else(|| {
         AppError::BadRequest(format!(
             "upload `{name}` as `{name}-VERSION.crate`, not `{file}`"

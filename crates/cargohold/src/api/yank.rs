@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use cargohold_protocol::api::OkResponse;
 
+use crate::api::write_target;
 use crate::app::AppState;
 use crate::auth::ApiToken;
 use crate::error::AppResult;
@@ -33,7 +34,7 @@ async fn set_yanked(
     ApiToken(actor): ApiToken,
     yanked: bool,
 ) -> AppResult<Json<OkResponse>> {
-    let registry = app.write_registry(&registry)?;
+    let (registry, actor) = write_target(&app, &registry, actor)?;
     ops::yank::set_yanked(&app, registry, &actor, &name, &version, yanked).await?;
     Ok(Json(OkResponse {
         ok: true,

@@ -6,6 +6,7 @@ use crate::auth::{Actor, Scope};
 use crate::clock;
 use crate::db::{self, Tx, audit::AuditEvent, owners::OwnerRow};
 use crate::error::{AppError, AppResult};
+use crate::virtual_registry;
 
 /// Most logins one request may name.
 const MAX_LOGINS_PER_REQUEST: usize = 20;
@@ -108,12 +109,18 @@ pub async fn change(
             "at most {MAX_LOGINS_PER_REQUEST} owners can be changed at once"
         )));
     }
-    // Who may not see the registry learns nothing about its crates, not even which exist.
     actor.require_registry(&registry.name)?;
-    access::require_role(app.db.read(), registry, actor, Role::Read).await?;
+    // Who may not read a private registry learns nothing about its crates, not even
+    // which exist. A public one shows them to anyone; there, someone who is not an
+    // owner is told so (`access::require_crate_access`).
+    if registry.auth_required {
+        access::require_role(app.db.read(), registry, actor, Role::Read).await?;
+    }
     let mut tx = app.db.begin().await?;
     // Locked first, so two owners removing each other cannot both succeed.
-    let krate = super::lock_crate(&mut tx, registry, name).await?;
+    let krate = super::lock_crate(&mut tx, registry, name)
+        .await
+        .map_err(|err| virtual_registry::missing_through(actor, registry, name, err))?;
     actor.require(Scope::ChangeOwners, &registry.name, Some(&krate.name))?;
     access::require_crate_access(&mut tx, registry, actor, &krate, CrateAction::ChangeOwners)
         .await?;

@@ -416,7 +416,19 @@ async fn check_may_publish<'c>(
         return Ok(());
     };
     actor.require(Scope::PublishUpdate, &registry.name, Some(&krate.name))?;
-    access::require_crate_access(&mut conn, registry, actor, krate, CrateAction::Maintain).await?;
+    access::require_crate_access(&mut conn, registry, actor, krate, CrateAction::Maintain)
+        .await
+        .map_err(|err| match err {
+            // `acme_core` for `acme-core`: say why a name nobody published is someone's.
+            AppError::Forbidden(detail) if krate.name != name.as_str() => {
+                AppError::Forbidden(format!(
+                    "`{name}` is another spelling of `{}` (cargo takes `-` and `_` for the same), \
+                     so publishing it is publishing `{}`: {detail}",
+                    krate.name, krate.name
+                ))
+            }
+            err => err,
+        })?;
     if krate.name != name.as_str() {
         return Err(AppError::BadRequest(format!(
             "crate was previously named `{}`; publish it under exactly that name",

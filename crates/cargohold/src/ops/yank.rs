@@ -8,6 +8,7 @@ use crate::auth::{Actor, Scope};
 use crate::clock;
 use crate::db::{self, audit::AuditEvent};
 use crate::error::{AppError, AppResult};
+use crate::virtual_registry;
 
 /// Sets the yank state of `name@version`. Asking for the state it already has is not an error.
 pub async fn set_yanked(
@@ -18,11 +19,17 @@ pub async fn set_yanked(
     version: &str,
     yanked: bool,
 ) -> AppResult<()> {
-    // Who may not see the registry learns nothing about its crates, not even which exist.
     actor.require_registry(&registry.name)?;
-    access::require_role(app.db.read(), registry, actor, Role::Read).await?;
+    // Who may not read a private registry learns nothing about its crates, not even
+    // which exist. A public one shows them to anyone; there, someone who is not an
+    // owner is told so (`access::require_crate_access`).
+    if registry.auth_required {
+        access::require_role(app.db.read(), registry, actor, Role::Read).await?;
+    }
     let mut tx = app.db.begin().await?;
-    let krate = super::lock_crate(&mut tx, registry, name).await?;
+    let krate = super::lock_crate(&mut tx, registry, name)
+        .await
+        .map_err(|err| virtual_registry::missing_through(actor, registry, name, err))?;
     actor.require(Scope::Yank, &registry.name, Some(&krate.name))?;
     access::require_crate_access(&mut tx, registry, actor, &krate, CrateAction::Maintain).await?;
     let now = clock::now();

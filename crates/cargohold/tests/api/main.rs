@@ -17,6 +17,7 @@ mod index;
 mod lanes;
 mod limits;
 mod odd_manifests;
+mod one_url;
 mod operations;
 mod owners;
 mod proxy;
