@@ -136,3 +136,66 @@ fn delete_asks_for_yes_without_a_terminal_then_deletes_and_points_at_gc() {
         text(&gc.stdout)
     );
 }
+
+/// Two `serve` processes on one database: a deletion made by a third process (the
+/// command line) stops both serving the crate from memory, and the git index drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn both_nodes_stop_serving_what_the_command_line_deleted() {
+    use super::nodes::{Cluster, eventually, publish};
+
+    let cluster = Cluster::new().await;
+    let (a, b) = (cluster.start(0), cluster.start(1));
+    let token = a.token().unwrap();
+    for (name, version) in [("gone", "1.0.0"), ("cut", "1.0.0"), ("cut", "2.0.0")] {
+        let response = publish(&a.url, &token, &CrateFixture::new(name, version)).await;
+        assert_eq!(response.status(), 200);
+    }
+    let urls = |node: &str| {
+        [
+            format!("{node}registries/main/index/go/ne/gone"),
+            format!("{node}registries/main/crates/gone/gone-1.0.0.crate"),
+            format!("{node}registries/main/index/3/c/cut"),
+            format!("{node}registries/main/crates/cut/cut-2.0.0.crate"),
+        ]
+    };
+    // Both nodes serve it all, from memory the second time.
+    for node in [&a.url, &b.url] {
+        for url in urls(node) {
+            for _ in 0..2 {
+                let (status, _) = eventually(&url, |status, _| status == 200).await;
+                assert_eq!(status, 200, "{url}");
+            }
+        }
+    }
+    let dir = cluster.node_dirs[0].path();
+    for target in ["gone", "cut@2.0.0"] {
+        let output = cargohold(dir, &["delete", "--registry", "main", target, "--yes"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    for node in [&a.url, &b.url] {
+        let [gone_index, gone_file, cut_index, cut_file] = urls(node);
+        for url in [gone_index, gone_file, cut_file] {
+            let (status, _) = eventually(&url, |status, _| status == 404).await;
+            assert_eq!(status, 404, "{url} is still served");
+        }
+        let (_, index) = eventually(&cut_index, |_, body| !body.contains("2.0.0")).await;
+        assert!(
+            index.contains("\"1.0.0\"") && !index.contains("2.0.0"),
+            "{index}"
+        );
+    }
+    // The git index catches up, and check finds nothing wrong.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let check = cargohold(dir, &["check"]);
+        if check.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            text(&check.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -30,16 +30,16 @@ fn write_node_config(
 
 /// What two nodes share (a bucket, a git directory, and a database: a scratch PostgreSQL
 /// one when the tests run on PostgreSQL, else one SQLite file), and their own data directories.
-struct Cluster {
+pub(super) struct Cluster {
     s3: S3Server,
-    database: Option<ScratchDatabase>,
-    node_dirs: [tempfile::TempDir; 2],
+    pub(super) database: Option<ScratchDatabase>,
+    pub(super) node_dirs: [tempfile::TempDir; 2],
     ports: [u16; 2],
     shared: tempfile::TempDir,
 }
 
 impl Cluster {
-    async fn new() -> Self {
+    pub(super) async fn new() -> Self {
         Self::polling_every(50).await
     }
 
@@ -78,7 +78,7 @@ impl Cluster {
     }
 
     /// Starts node `i`; its `url` is its own address, not the shared public URL.
-    fn start(&self, i: usize) -> Served {
+    pub(super) fn start(&self, i: usize) -> Served {
         let listen = format!("127.0.0.1:{}", self.ports[i]);
         let mut node = Served::start_at(self.node_dirs[i].path(), &listen);
         node.url = format!("http://{listen}/");
@@ -100,7 +100,7 @@ impl Drop for Cluster {
 }
 
 /// Asks `url` until `done` holds for its answer (status, body), for at most 5 seconds.
-async fn eventually(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+pub(super) async fn eventually(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let response = reqwest::get(url).await.unwrap();
@@ -113,7 +113,7 @@ async fn eventually(url: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String
     }
 }
 
-async fn publish(node: &str, token: &str, fixture: &CrateFixture) -> reqwest::Response {
+pub(super) async fn publish(node: &str, token: &str, fixture: &CrateFixture) -> reqwest::Response {
     reqwest::Client::new()
         .put(format!("{node}registries/main/api/v1/crates/new"))
         .header("authorization", token)
