@@ -651,7 +651,7 @@ async fn delete(config: Config, args: DeleteArgs) -> anyhow::Result<()> {
         ops::delete::delete(&app, &registry, None, name, version, args.reason.as_deref()).await?;
     outln!("{deleted}");
     outln!(
-        "servers stop serving it at once (other nodes within `index-poll-millis`); its .crate \
+        "running servers stop serving it within `index-poll-millis`; its .crate \
          {} in the blob store until `cargohold gc` removes {}",
         if deleted.versions.len() == 1 {
             "file stays"
