@@ -304,6 +304,32 @@ pub async fn list<'c>(
     Ok((rows, total))
 }
 
+/// Up to `limit` crates of `registry_ids` that have more than one version, the
+/// most recently updated first: "recently updated" without the crates that were
+/// only ever published once, which "new crates" already lists.
+pub async fn list_updated<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_ids: &[i64],
+    limit: i64,
+) -> sqlx::Result<Vec<ListRow>> {
+    if registry_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Registry ids are integers from the server's own configuration, never user input.
+    let ids: Vec<String> = registry_ids.iter().map(i64::to_string).collect();
+    let sql = format!(
+        "SELECT registry_id, name, description, max_version, downloads, created_at, updated_at
+         FROM crates
+         WHERE registry_id IN ({})
+           AND (SELECT COUNT(*) FROM versions WHERE versions.crate_id = crates.id) > 1
+         ORDER BY updated_at DESC, canonical_name LIMIT {limit}",
+        ids.join(",")
+    );
+    on_conn!(conn, |c| sqlx::query_as(AssertSqlSafe(sql))
+        .fetch_all(c)
+        .await)
+}
+
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());

@@ -145,23 +145,86 @@ pub async fn list(
     Ok(Listing {
         crates: rows
             .into_iter()
-            .map(|row| ListedCrate {
-                registry: names
-                    .get(&row.registry_id)
-                    .copied()
-                    .unwrap_or("")
-                    .to_owned(),
-                name: row.name,
-                description: row.description,
-                max_version: row.max_version,
-                downloads: row.downloads,
-                updated_at: row.updated_at,
-            })
+            .map(|row| listed_crate(row, &names))
             .collect(),
         total,
         page,
         pages: (total + per_page - 1) / per_page,
     })
+}
+
+/// What the start page lists: the team's own crates, from the local registries
+/// the viewer may read, apart from what the caches of upstream registries hold,
+/// so that one `cargo fetch` through a proxy does not bury them.
+#[derive(Debug, Clone, Default)]
+pub struct HomeLists {
+    /// Whether the viewer may read a local registry (else there is no "team" list).
+    pub has_local: bool,
+    /// The newest crates of the local registries.
+    pub new: Vec<ListedCrate>,
+    /// Crates of the local registries that got a version after their first, the
+    /// most recently updated first: never a crate published only once, so never
+    /// a second copy of [`Self::new`].
+    pub updated: Vec<ListedCrate>,
+    /// The crates proxies cached most recently.
+    pub cached: Vec<ListedCrate>,
+    /// How many crates those proxies hold in all.
+    pub cached_total: i64,
+}
+
+/// The start page's lists for `viewer`, `per_list` crates each at most.
+pub async fn home_lists(app: &App, viewer: Option<&Actor>, per_list: i64) -> AppResult<HomeLists> {
+    let registries = readable(app, viewer).await?;
+    let of_kind = |kind: RegistryKind| -> Vec<&Arc<Registry>> {
+        registries.iter().filter(|r| r.kind == kind).collect()
+    };
+    let (locals, proxies) = (of_kind(RegistryKind::Local), of_kind(RegistryKind::Proxy));
+    let ids = |holders: &[&Arc<Registry>]| holders.iter().map(|r| r.id).collect::<Vec<i64>>();
+    let names: BTreeMap<i64, &str> = registries.iter().map(|r| (r.id, r.name.as_str())).collect();
+    let listed = |rows: Vec<db::crates::ListRow>| -> Vec<ListedCrate> {
+        rows.into_iter()
+            .map(|row| listed_crate(row, &names))
+            .collect()
+    };
+    let newest = |ids: Vec<i64>| async move {
+        let filter = ListFilter {
+            registry_ids: &ids,
+            ..ListFilter::default()
+        };
+        db::crates::list(
+            app.db.read(),
+            &filter,
+            ListOrder::RecentlyCreated,
+            per_list,
+            0,
+        )
+        .await
+    };
+    let (new, _) = newest(ids(&locals)).await?;
+    let updated = db::crates::list_updated(app.db.read(), &ids(&locals), per_list).await?;
+    let (cached, cached_total) = newest(ids(&proxies)).await?;
+    Ok(HomeLists {
+        has_local: !locals.is_empty(),
+        new: listed(new),
+        updated: listed(updated),
+        cached: listed(cached),
+        cached_total,
+    })
+}
+
+fn listed_crate(row: db::crates::ListRow, names: &BTreeMap<i64, &str>) -> ListedCrate {
+    ListedCrate {
+        registry: names
+            .get(&row.registry_id)
+            .copied()
+            .unwrap_or("")
+            .to_owned(),
+        name: row.name,
+        description: row.description,
+        max_version: row.max_version,
+        downloads: row.downloads,
+        updated_at: row.updated_at,
+    }
 }
 
 /// A dependency as a crate page shows it.

@@ -21,9 +21,7 @@ const HOME_LIST: i64 = 8;
 pub async fn home(State(app): State<AppState>, viewer: Viewer) -> WebResult {
     let who = viewer.actor.as_ref();
     let registries = browse::readable(&app, who).await?;
-    let request = ListRequest::default();
-    let newest = browse::list(&app, who, &request, ListOrder::RecentlyCreated, HOME_LIST).await?;
-    let updated = browse::list(&app, who, &request, ListOrder::RecentlyUpdated, HOME_LIST).await?;
+    let lists = browse::home_lists(&app, who, HOME_LIST).await?;
     let hidden_hint = who.is_none() && app.registries().any(|r| r.auth_required);
     let mut cards = Vec::with_capacity(registries.len());
     for r in &registries {
@@ -46,8 +44,21 @@ pub async fn home(State(app): State<AppState>, viewer: Viewer) -> WebResult {
         chrome: viewer.chrome("Crates"),
         tagline: tagline(&registries, who.is_some()),
         registries: cards,
-        new_crates: newest.crates.into_iter().map(CrateItem::from).collect(),
-        updated_crates: updated.crates.into_iter().map(CrateItem::from).collect(),
+        has_local: lists.has_local,
+        new_crates: lists.new.into_iter().map(CrateItem::from).collect(),
+        updated_crates: lists.updated.into_iter().map(CrateItem::from).collect(),
+        cached_crates: lists.cached.into_iter().map(CrateItem::from).collect(),
+        cached_total: view::count(lists.cached_total, "crate"),
+        // One cache: its page lists them all.
+        cache_page: match registries
+            .iter()
+            .filter(|r| r.kind == RegistryKind::Proxy)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [proxy] => Some(proxy.name.clone()),
+            _ => None,
+        },
         hidden_hint,
     };
     viewer.render(&page)

@@ -108,8 +108,18 @@ pub struct HomePage {
     /// What this instance offers the viewer, in a sentence.
     pub tagline: String,
     pub registries: Vec<RegistryCard>,
+    /// Whether the viewer may read a local registry: the team's own crates.
+    pub has_local: bool,
+    /// The team's newest crates (local registries only).
     pub new_crates: Vec<CrateItem>,
+    /// The team's crates that got a version after their first.
     pub updated_crates: Vec<CrateItem>,
+    /// What the caches of upstream registries fetched last, shown apart.
+    pub cached_crates: Vec<CrateItem>,
+    /// How many crates the caches hold, in words.
+    pub cached_total: String,
+    /// The one proxy registry, whose page lists every cached crate.
+    pub cache_page: Option<String>,
     pub hidden_hint: bool,
 }
 
