@@ -1687,9 +1687,10 @@ fn token_cell(page: &str, name: &str, class: &str) -> String {
         .nth(1)
         .and_then(|rest| rest.split("</tr>").next())
         .unwrap_or_else(|| panic!("no row for {name} in {page}"));
-    row.split(&format!("<td class=\"{class}\">"))
+    row.split(&format!("<td class=\"{class}\""))
         .nth(1)
-        .and_then(|rest| rest.split("</td>").next())
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split("</td>").next())
         .unwrap_or_else(|| panic!("no {class} cell in {row}"))
         .to_owned()
 }
@@ -1748,7 +1749,8 @@ async fn me_shows_when_a_token_was_created_last_used_and_expires_to_the_minute()
 
 /// Whether `page` has the header of signed-in `login`, with its sign-out button.
 fn signed_in_header(page: &str, login: &str) -> bool {
-    page.contains(&format!("<a href=\"/me\" id=\"nav-me\">{login}</a>"))
+    page.contains(&format!("<span id=\"nav-user\">{login}</span></a>"))
+        && page.contains("<a href=\"/me\" id=\"nav-me\"")
         && page.contains("id=\"nav-logout\"")
         && !page.contains("id=\"nav-login\"")
 }
@@ -2304,7 +2306,7 @@ async fn an_administrator_sees_a_users_tokens_and_revokes_one_which_then_fails_a
         .and_then(|rest| rest.split("</tr>").next())
         .unwrap();
     assert!(
-        revoked_row.contains("<td class=\"state\">revoked</td>"),
+        revoked_row.contains("<td class=\"state\" data-label=\"State\">revoked</td>"),
         "{revoked_row}"
     );
     // The token no longer opens the API; the others still do.
@@ -2418,4 +2420,124 @@ async fn changing_ones_password_on_me_needs_the_current_one_and_a_wrong_one_chan
         .unwrap();
     assert!(signs_in(&server, "alice", "reset by root").await);
     assert_eq!(server.count(changes).await, 2);
+}
+
+/// The HTML of the element with `id` on `page`, up to its closing `</section>`.
+fn section<'p>(page: &'p str, id: &str) -> Option<&'p str> {
+    page.split(&format!(" id=\"{id}\">"))
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+}
+
+#[tokio::test]
+async fn the_start_page_leads_with_the_teams_crates_and_shows_cached_ones_apart() {
+    use cargohold::config::RegistryConfig;
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            RegistryConfig::proxy("cache", "http://127.0.0.1:9/index/".parse().unwrap()),
+            RegistryConfig::virtual_of("all", &["main", "cache"], Some("main")),
+        ];
+    })
+    .await;
+    for (name, version) in [
+        ("team-core", "1.0.0"),
+        ("team-log", "0.1.0"),
+        ("team-core", "1.1.0"),
+    ] {
+        let published = server
+            .publish_to("main", &CrateFixture::new(name, version))
+            .await;
+        assert_eq!(published.status(), 200, "{name} {version}");
+    }
+    // Then one `cargo fetch` through the cache: many crates, all newer than the team's.
+    server
+        .execute(
+            "INSERT INTO crates (registry_id, name, canonical_name, max_version, created_at, updated_at) \
+             SELECT r.id, 'upstream-' || n.i, 'upstream_' || n.i, '1.0.0', 4000000000 + n.i, 4000000000 + n.i \
+             FROM registries r, (SELECT 1 AS i UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 \
+               UNION SELECT 6 UNION SELECT 7 UNION SELECT 8 UNION SELECT 9 UNION SELECT 10) n \
+             WHERE r.name = 'cache'",
+        )
+        .await;
+
+    let page = WebClient::visit(&server).await.get("").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    let link = |name: &str| format!("href=\"/registries/main/crates/{name}\"");
+    let new = section(&page, "new-crates").expect("a list of new crates");
+    assert!(new.contains(&link("team-core")), "{new}");
+    assert!(new.contains(&link("team-log")), "{new}");
+    assert!(
+        !new.contains("upstream-"),
+        "cached crates are no team's new crates: {new}"
+    );
+    // Only what got a version after its first: not the new list again.
+    let updated = section(&page, "updated-crates").expect("a list of updated crates");
+    assert!(updated.contains(&link("team-core")), "{updated}");
+    assert!(!updated.contains("team-log"), "{updated}");
+    assert!(!updated.contains("upstream-"), "{updated}");
+    assert_ne!(new, updated);
+    // The cache's crates are shown apart, newest first, with a way to all of them.
+    let cached = section(&page, "cached-crates").expect("the cached crates, apart");
+    assert!(
+        cached.contains("href=\"/registries/cache/crates/upstream-10\""),
+        "{cached}"
+    );
+    assert!(
+        cached.contains("<a href=\"/registries/cache\">cache</a>, which holds 10 crates in all"),
+        "{cached}"
+    );
+    assert!(!cached.contains("team-"), "{cached}");
+    let first = |id: &str| page.find(&format!(" id=\"{id}\">")).unwrap();
+    assert!(first("new-crates") < first("cached-crates"), "{page}");
+
+    // Before any second version: the list says so instead of repeating the first.
+    let fresh = TestServer::start().await;
+    let published = fresh
+        .publish_to("main", &CrateFixture::new("only-once", "1.0.0"))
+        .await;
+    assert_eq!(published.status(), 200);
+    let page = WebClient::visit(&fresh)
+        .await
+        .get("")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let updated = section(&page, "updated-crates").unwrap();
+    assert!(
+        updated.contains("No crate has a second version yet."),
+        "{updated}"
+    );
+    assert!(section(&page, "new-crates").unwrap().contains("only-once"));
+    assert!(section(&page, "cached-crates").is_none(), "{page}");
+}
+
+#[tokio::test]
+async fn the_header_tells_the_signed_in_account_from_the_administration_link() {
+    let server = TestServer::start().await;
+    add_user(&server, "root", "root password", true).await;
+    add_user(&server, "alice", "alice password", false).await;
+    let root = WebClient::signed_in(&server, "root", "root password").await;
+    let page = root.get("").await.text().await.unwrap();
+    let header = page.split("</header>").next().unwrap();
+    // The login is the account's link, said as such; administration is named in full.
+    assert!(
+        header.contains(
+            "<a href=\"/me\" id=\"nav-me\" class=\"account\" title=\"Your account: tokens and password\">\
+             <span class=\"label\">Account</span> <span id=\"nav-user\">root</span></a>"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.contains("<a href=\"/admin\" id=\"nav-admin\">Administration</a>"),
+        "{header}"
+    );
+    assert!(!header.contains(">Admin<"), "{header}");
+    let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+    let header = alice.get("").await.text().await.unwrap();
+    let header = header.split("</header>").next().unwrap();
+    assert!(signed_in_header(header, "alice"), "{header}");
+    assert!(!header.contains("nav-admin"), "{header}");
 }

@@ -24,7 +24,7 @@ async fn sign_in(browser: &Browser, server: &TestServer, login: &str, password: 
     browser.fill("#password", password).await.unwrap();
     browser.click("#sign-in").await.unwrap();
     // Signed in: the header names the user.
-    assert_eq!(browser.text_of("#nav-me").await.unwrap(), login);
+    assert_eq!(browser.text_of("#nav-user").await.unwrap(), login);
 }
 
 async fn sign_out(browser: &Browser) {
@@ -160,7 +160,7 @@ async fn a_user_signs_in_makes_a_token_publishes_with_cargo_reads_the_page_and_r
         .await
         .unwrap();
     assert_eq!(browser.text_of("h1").await.unwrap(), "404 · Not Found");
-    assert_eq!(browser.text_of("#nav-me").await.unwrap(), "alice");
+    assert_eq!(browser.text_of("#nav-user").await.unwrap(), "alice");
     browser.screenshot("web-error-signed-in").await.unwrap();
 
     // Revoked on the page: cargo is refused at once.
@@ -464,5 +464,108 @@ async fn an_administrator_revokes_a_users_token_from_the_users_page() {
         .screenshot("web-admin-user-tokens-revoked")
         .await
         .unwrap();
+    browser.close().await.unwrap();
+}
+
+/// What sticks out past the right edge of the window (tag, class and text of
+/// the first few), or `true` when nothing does.
+const NOTHING_STICKS_OUT: &str = "const root = document.documentElement; \
+     return root.scrollWidth <= root.clientWidth || [...document.querySelectorAll('body *')] \
+       .filter(e => e.getBoundingClientRect().right > root.clientWidth + 0.5) \
+       .map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40)).slice(0, 8)";
+
+/// The buttons of `arguments[0]` (a CSS selector) that are not wholly inside the
+/// window's width, as their labels.
+const BUTTONS_OFF_SCREEN: &str = "const width = document.documentElement.clientWidth; \
+     return [...document.querySelectorAll(arguments[0] + ' button')] \
+       .filter(b => { const r = b.getBoundingClientRect(); return r.left < -0.5 || r.right > width + 0.5; }) \
+       .map(b => b.textContent.trim())";
+
+#[tokio::test]
+async fn tables_of_users_tokens_and_the_audit_log_fit_a_phone_and_long_values_wrap_on_a_desktop() {
+    let server = TestServer::start().await;
+    user_with_password(&server, "root", "administrator pass", true).await;
+    for login in ["alice", "bob-with-a-rather-long-login-name"] {
+        user_with_password(&server, login, "a user's password", false).await;
+    }
+    // Publish events: their details carry 64-character checksums.
+    for version in ["1.0.0", "1.0.1"] {
+        let fixture = cargohold_test_support::CrateFixture::new("wide-details", version);
+        assert_eq!(server.publish_to("main", &fixture).await.status(), 200);
+    }
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "root", "administrator pass").await;
+    for name in ["laptop", "ci-release-pipeline-of-the-platform-team"] {
+        browser.goto(&server.url("me")).await.unwrap();
+        browser.fill("#token-name", name).await.unwrap();
+        browser
+            .fill("#token-crates", "acme-*, platform-*")
+            .await
+            .unwrap();
+        browser.click("#create-token").await.unwrap();
+        browser.wait_for("#new-token").await.unwrap();
+    }
+
+    for (width, height, device) in [(390, 844, "phone"), (1280, 900, "desktop")] {
+        browser
+            .client()
+            .set_window_size(width, height)
+            .await
+            .unwrap();
+        for (path, table) in [
+            ("admin/users", "#users"),
+            ("me", "#tokens"),
+            ("admin/users/root/tokens", "#tokens"),
+            ("admin/audit", "#audit"),
+            ("admin", "#registries"),
+        ] {
+            browser.goto(&server.url(path)).await.unwrap();
+            browser.wait_for(table).await.unwrap();
+            let fits = browser
+                .client()
+                .execute(NOTHING_STICKS_OUT, vec![])
+                .await
+                .unwrap();
+            assert_eq!(
+                fits,
+                serde_json::json!(true),
+                "these make /{path} scroll sideways on a {device}"
+            );
+            let off = browser
+                .client()
+                .execute(BUTTONS_OFF_SCREEN, vec![serde_json::json!(table)])
+                .await
+                .unwrap();
+            assert_eq!(
+                off,
+                serde_json::json!([]),
+                "buttons of /{path} off screen on a {device}"
+            );
+            let shot = format!("web-fit-{}-{device}", path.replace('/', "-"));
+            browser.screenshot(&shot).await.unwrap();
+        }
+    }
+    // On a phone the rows are stacked, each value beside its column's name.
+    browser.client().set_window_size(390, 844).await.unwrap();
+    browser.goto(&server.url("admin/users")).await.unwrap();
+    let label = browser
+        .client()
+        .execute(
+            "const cell = document.querySelector('#users tr[data-login=\"alice\"] td[data-label=\"Role\"]'); \
+             return [getComputedStyle(cell).display, getComputedStyle(cell, '::before').content]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(label, serde_json::json!(["flex", "\"Role\""]));
+    // The buttons still work there.
+    browser
+        .click("tr[data-login=\"alice\"] button[value=\"make-admin\"]")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "alice: done (make-admin)."
+    );
     browser.close().await.unwrap();
 }
