@@ -69,8 +69,11 @@ pub struct VersionAt {
     pub krate: String,
     pub version: String,
     pub blob_key: String,
-    /// The version was fetched from a proxy's upstream (rather than published here).
-    pub from_upstream: bool,
+    /// Where blobs are kept (`BlobStore::description`: a directory or `s3://bucket/prefix`).
+    pub store: String,
+    /// For a version of a proxy registry, fetched from its upstream (rather than
+    /// published here): the upstream's index URL, as it may be shown.
+    pub upstream: Option<String>,
 }
 
 /// What is wrong with a blob.
@@ -89,18 +92,45 @@ impl Problem {
     }
 
     /// What an operator can do about a problem `repair` cannot fix.
-    pub fn remedy(&self) -> Option<&'static str> {
-        match self {
-            Self::Blob { at, .. } if at.from_upstream => Some(
-                "restore the file from a backup, or evict the version (`cargohold evict`) so the next download fetches it from the upstream again",
-            ),
-            Self::Blob { .. } => {
-                Some("restore the file from a backup; the database cannot recreate it")
+    pub fn remedy(&self) -> Option<String> {
+        let Self::Blob { at, .. } = self else {
+            return None;
+        };
+        let target = format!("{}/{}", at.store.trim_end_matches('/'), at.blob_key);
+        let from_backup = format!(
+            "restore the file from a backup: copy `blobs/{}` of a `cargohold backup` directory to `{target}`",
+            at.blob_key
+        );
+        let Some(upstream) = &at.upstream else {
+            return Some(format!("{from_backup}; the database cannot recreate it"));
+        };
+        // No command removes one cached version (`delete` takes local registries,
+        // `evict` goes by age and size), so the upstream's copy is put back by hand:
+        // it is the same file, with the SHA-256 the database holds.
+        let upstream = upstream.trim_end_matches('/');
+        let how = if upstream == CRATES_IO_INDEX {
+            let url = format!(
+                "https://static.crates.io/crates/{name}/{name}-{version}.crate",
+                name = at.krate,
+                version = at.version
+            );
+            if at.store.starts_with("s3://") {
+                format!(" ({url})")
+            } else {
+                format!(": `curl -fL --create-dirs -o {target} {url}`")
             }
-            _ => None,
-        }
+        } else {
+            format!(" (the `dl` of {upstream}/config.json gives its download address)")
+        };
+        Some(format!(
+            "{from_backup}, or put the upstream's copy of `{}` {} there, the same file{how}",
+            at.krate, at.version
+        ))
     }
 }
+
+/// crates.io's sparse index, whose downloads have a well-known address.
+const CRATES_IO_INDEX: &str = "https://index.crates.io";
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -410,7 +440,8 @@ async fn check_blobs(
                 krate: krate.name.clone(),
                 version: blob.num.clone(),
                 blob_key: blob.blob_key.clone(),
-                from_upstream: registry.proxy.is_some(),
+                store: app.storage.description().to_owned(),
+                upstream: registry.proxy.as_ref().map(|p| p.upstream.shown_url()),
             },
             fault,
         });
@@ -562,4 +593,83 @@ async fn orphan_index_files(
         }
     }
     Ok(orphans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn damaged(store: &str, upstream: Option<&str>) -> Problem {
+        Problem::Blob {
+            at: VersionAt {
+                registry: "crates-io-cache".into(),
+                krate: "serde".into(),
+                version: "1.0.228".into(),
+                blob_key: "crates/crates-io-cache/serde/1.0.228/abc.crate".into(),
+                store: store.into(),
+                upstream: upstream.map(str::to_owned),
+            },
+            fault: BlobFault::Missing,
+        }
+    }
+
+    #[test]
+    fn a_local_blob_is_restored_from_a_backup() {
+        assert_eq!(
+            damaged("/srv/blobs/", None).remedy().unwrap(),
+            "restore the file from a backup: copy `blobs/crates/crates-io-cache/serde/1.0.228/abc.crate` of a \
+             `cargohold backup` directory to `/srv/blobs/crates/crates-io-cache/serde/1.0.228/abc.crate`; \
+             the database cannot recreate it"
+        );
+    }
+
+    #[test]
+    fn a_cached_blob_of_crates_io_is_downloaded_again_to_its_place() {
+        let remedy = damaged("/srv/blobs", Some("https://index.crates.io/"))
+            .remedy()
+            .unwrap();
+        assert!(
+            remedy.ends_with(
+                ", or put the upstream's copy of `serde` 1.0.228 there, the same file: `curl -fL --create-dirs \
+                 -o /srv/blobs/crates/crates-io-cache/serde/1.0.228/abc.crate \
+                 https://static.crates.io/crates/serde/serde-1.0.228.crate`"
+            ),
+            "{remedy}"
+        );
+        assert!(!remedy.contains("evict"), "{remedy}");
+        let in_s3 = damaged("s3://bucket/cargohold", Some("https://index.crates.io/"))
+            .remedy()
+            .unwrap();
+        assert!(
+            in_s3.ends_with(
+                "to `s3://bucket/cargohold/crates/crates-io-cache/serde/1.0.228/abc.crate`, or put the \
+                 upstream's copy of `serde` 1.0.228 there, the same file \
+                 (https://static.crates.io/crates/serde/serde-1.0.228.crate)"
+            ),
+            "{in_s3}"
+        );
+    }
+
+    #[test]
+    fn a_cached_blob_of_another_upstream_names_where_its_address_is() {
+        let remedy = damaged("/srv/blobs", Some("https://mirror.example/index/"))
+            .remedy()
+            .unwrap();
+        assert!(
+            remedy.ends_with(
+                ", or put the upstream's copy of `serde` 1.0.228 there, the same file (the `dl` of \
+                 https://mirror.example/index/config.json gives its download address)"
+            ),
+            "{remedy}"
+        );
+    }
+
+    #[test]
+    fn only_blobs_have_a_remedy() {
+        let stale = Problem::IndexFileMissing {
+            registry: "main".into(),
+            krate: "alpha".into(),
+        };
+        assert_eq!(stale.remedy(), None);
+    }
 }
