@@ -16,6 +16,7 @@ pub mod audit;
 pub mod backup;
 pub mod browse;
 pub mod check;
+pub mod crates_io_style;
 pub mod delete;
 pub mod download;
 pub mod evict;

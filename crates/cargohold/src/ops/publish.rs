@@ -216,11 +216,16 @@ pub async fn publish(
         checked.entry.vers
     );
     app.stats.publishes.bump();
-    let warnings = if hidden.is_empty() || !new_crate {
+    let mut warnings = if hidden.is_empty() || !new_crate {
         Vec::new()
     } else {
         vec![super::shadowing::warning(&name, registry, &hidden)]
     };
+    warnings.extend(super::crates_io_style::warnings(
+        app,
+        registry,
+        &checked.manifest,
+    ));
     Ok(Published {
         entry: checked.entry,
         new_crate,
@@ -300,7 +305,10 @@ fn private_dependency<'e>(app: &App, entry: &'e IndexEntry) -> Option<(&'e str, 
 /// The registry of this instance whose index (sparse or git) is at `index_url`, as
 /// a manifest names it: the public URL's host and port, or any loopback name for
 /// a loopback public URL (cargo users write `localhost` for `127.0.0.1`).
-fn registry_served_at<'a>(app: &'a App, index_url: &str) -> Option<&'a std::sync::Arc<Registry>> {
+pub(super) fn registry_served_at<'a>(
+    app: &'a App,
+    index_url: &str,
+) -> Option<&'a std::sync::Arc<Registry>> {
     let url = index_url
         .strip_prefix("sparse+")
         .or_else(|| index_url.strip_prefix("registry+"))

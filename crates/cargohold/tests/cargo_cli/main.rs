@@ -5,6 +5,7 @@ mod agreement;
 mod commands;
 mod delete;
 mod git_index;
+mod one_url;
 mod private;
 mod proxy;
 mod publish_matrix;
