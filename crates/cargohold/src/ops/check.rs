@@ -415,6 +415,18 @@ async fn check_git_index(
     Ok(failure)
 }
 
+/// Where the blobs of `storage` are, as an operator would reach them: a
+/// directory as an absolute path (the data directory may have been given relative
+/// to where the command ran), or the `s3://` URL.
+fn store_location(storage: &BlobStore) -> String {
+    let described = storage.description();
+    if described.contains("://") {
+        return described.to_owned();
+    }
+    std::fs::canonicalize(described)
+        .map_or_else(|_| described.to_owned(), |dir| dir.display().to_string())
+}
+
 /// Reads every blob of a crate and adds a problem for each one that is not what its row says.
 async fn check_blobs(
     app: &App,
@@ -440,7 +452,7 @@ async fn check_blobs(
                 krate: krate.name.clone(),
                 version: blob.num.clone(),
                 blob_key: blob.blob_key.clone(),
-                store: app.storage.description().to_owned(),
+                store: store_location(&app.storage),
                 upstream: registry.proxy.as_ref().map(|p| p.upstream.shown_url()),
             },
             fault,

@@ -38,7 +38,8 @@ async fn a_damaged_cached_blob_is_put_back_from_the_upstream_as_check_advises() 
     assert!(matches!(problem, Problem::Blob { .. }), "{problem}");
     assert!(!report.is_repaired(problem));
     let remedy = problem.remedy().unwrap();
-    let store = server.app.storage.description().trim_end_matches('/');
+    let store = std::fs::canonicalize(server.app.storage.description()).unwrap();
+    let store = store.display();
     assert_eq!(
         remedy,
         format!(
