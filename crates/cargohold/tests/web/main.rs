@@ -569,3 +569,55 @@ async fn tables_of_users_tokens_and_the_audit_log_fit_a_phone_and_long_values_wr
     );
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_new_crates_download_chart_is_bars_on_a_baseline_not_an_empty_grey_box() {
+    let server = TestServer::start().await;
+    let fixture = cargohold_test_support::CrateFixture::new("brand-new", "0.1.0");
+    assert_eq!(server.publish(&fixture).await.status(), 200);
+    assert_eq!(server.download("brand-new", "0.1.0").await.0, 200);
+    server.app.flush_downloads().await.unwrap();
+
+    let browser = Browser::start().await.unwrap();
+    browser
+        .goto(&server.url("registries/main/crates/brand-new"))
+        .await
+        .unwrap();
+    for (width, height, device) in [(1280, 900, "desktop"), (390, 844, "phone")] {
+        browser
+            .client()
+            .set_window_size(width, height)
+            .await
+            .unwrap();
+        let chart = browser
+            .client()
+            .execute(
+                "const svg = document.querySelector('svg.chart'); const style = getComputedStyle(svg); \
+                 const box = svg.getBoundingClientRect(); \
+                 const bars = [...svg.querySelectorAll('rect')].map(r => r.getBoundingClientRect()); \
+                 return { background: style.backgroundColor, baseline: parseFloat(style.borderBottomWidth), \
+                   bars: bars.length, \
+                   standing: bars.every(b => Math.abs(b.bottom - (box.bottom - parseFloat(style.borderBottomWidth))) < 1), \
+                   tall: bars.every(b => b.height > box.height / 2) }",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            chart,
+            serde_json::json!({
+                "background": "rgba(0, 0, 0, 0)",
+                "baseline": 2,
+                "bars": 1,
+                "standing": true,
+                "tall": true,
+            }),
+            "the chart on a {device}"
+        );
+        browser
+            .screenshot(&format!("web-chart-new-crate-{device}"))
+            .await
+            .unwrap();
+    }
+    browser.close().await.unwrap();
+}
