@@ -304,9 +304,9 @@ pub async fn would_hide(
 pub fn import_refusal(name: &CrateName, registry: &Registry, hidden: &[Hidden]) -> String {
     let proxies = distinct(hidden, |h| &h.proxy);
     format!(
-        "`{name}` is a crate on {upstreams}: imported into `{local}`, it would hide that crate from everyone \
-         using {virtuals}, which {serves} each name from the first member that has it, `{local}` before \
-         {proxy_list}, so only the versions imported here would remain to them. A `.crate` of the \
+        "`{name}` is already a crate on {upstreams}: imported into `{local}`, it would hide that crate from \
+         everyone using {virtuals}, which {serves} each name from the first member that has it, `{local}` \
+         before {proxy_list}, so only the versions imported here would remain to them. A `.crate` of the \
          upstream (such as those of a ~/.cargo/registry/cache folder) belongs in the proxy: `cargohold \
          import --registry {proxy} PATH...`. An administrator of `{local}` can still publish `{name}` \
          there on purpose (`cargo publish`, or an upload of the `.crate` with their token)",

@@ -101,7 +101,7 @@ async fn a_cache_folder_imported_into_the_local_member_skips_upstream_crates() {
     let upstream_url = upstream.url("registries/main/index/");
     assert!(
         reason.starts_with(&format!(
-            "`serde` is a crate on {upstream_url} (through `crates-io-cache`): imported into `internal`, \
+            "`serde` is already a crate on {upstream_url} (through `crates-io-cache`): imported into `internal`, \
              it would hide that crate from everyone using `all`"
         )),
         "{reason}"
