@@ -20,20 +20,10 @@ use crate::ops::setup;
 /// by its index URL a virtual registry used in place of crates.io which `registry`
 /// is a member of, or one of that virtual registry's members.
 pub fn warnings(app: &App, registry: &Registry, manifest: &Manifest) -> Vec<String> {
-    let mut virtuals: Vec<&Registry> = app
-        .registries()
-        .filter(|v| setup::used_as_crates_io(v))
-        .filter(|v| {
-            v.members
-                .as_ref()
-                .is_some_and(|members| members.all().any(|m| m.id == registry.id))
-        })
-        .map(|v| &**v)
-        .collect();
+    let virtuals = setup::crates_io_stand_ins(app, registry);
     if virtuals.is_empty() {
         return Vec::new();
     }
-    virtuals.sort_by(|a, b| a.name.cmp(&b.name));
     let mut warned: Vec<&str> = Vec::new();
     let mut warnings = Vec::new();
     for dep in manifest
@@ -74,20 +64,20 @@ fn warning(dep: &ManifestDependency, named: &Registry, stand_in: &Registry) -> S
     let registry = if named.id == stand_in.id {
         format!("`{stand_in_name}`")
     } else {
-        format!("`{}`, a member of `{stand_in_name}`,", named.name)
+        format!("`{}` (a member of `{stand_in_name}`)", named.name)
     };
     let written = match &dep.package {
         Some(package) => format!("{name} = {{ version = \"{req}\", package = \"{package}\" }}"),
         None => format!("{name} = \"{req}\""),
     };
     format!(
-        "the dependency `{name}` names the registry {registry} (`registry = …` in Cargo.toml, as \
-         `cargo add --registry` writes it), but `{stand_in_name}` stands in for crates.io \
-         (`[source.crates-io] replace-with = \"{stand_in_name}\"`), where `{crate_name}` is \
-         written as a crates.io dependency: a project that has it both ways gets `{crate_name}` \
-         twice in Cargo.lock, from crates.io and from `{}`, and their types do not match. Write \
-         `{written}` without `registry` (`cargo add {crate_name}` without `--registry`) in the \
-         next version; this one is published as it is",
+        "the dependency `{name}` names the registry {registry} by its index URL, as \
+         `registry = …` in Cargo.toml and `cargo add --registry` write it, but `{stand_in_name}` \
+         stands in for crates.io (`[source.crates-io] replace-with = \"{stand_in_name}\"`), and \
+         its crates are written as crates.io dependencies: a project that gets `{crate_name}` both \
+         ways has it twice in Cargo.lock, from crates.io and from `{}`, and their types do not \
+         match. Write `{written}` without `registry` (`cargo add {crate_name}` without \
+         `--registry`) in the next version; this one is published as it is",
         named.name
     )
 }

@@ -618,8 +618,22 @@ async fn missing_dependency_error(
     name: &str,
 ) -> AppResult<AppError> {
     let canonical = cargohold_protocol::name::canonical_name(name);
+    let stand_ins = super::setup::crates_io_stand_ins(app, registry);
     let hint = match db::crates::find_by_canonical(app.db.read(), registry.id, &canonical).await? {
         Some(similar) => format!("; did you mean `{}`?", similar.name),
+        // `cargo add serde --registry all`: a dependency on `all` is one on the
+        // registry that keeps its publishes, which does not hold crates.io's crates.
+        None if !stand_ins.is_empty() => {
+            let names: Vec<String> = stand_ins.iter().map(|v| format!("`{}`", v.name)).collect();
+            format!(
+                "; `{}` keeps the crates published through {}, which serves crates.io's crates \
+                 as crates.io dependencies: if `{name}` is one, write it without `registry` \
+                 (`{name} = \"…\"`, `cargo add {name}` without `--registry`); otherwise \
+                 publish `{name}` first",
+                registry.name,
+                names.join(" and ")
+            )
+        }
         None => format!("; publish `{name}` to `{}` first", registry.name),
     };
     Ok(AppError::BadRequest(format!(

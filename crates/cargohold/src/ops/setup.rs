@@ -1,5 +1,7 @@
 //! First start: an empty registry gets an administrator and a token to start publishing with.
 
+use std::sync::Arc;
+
 use crate::app::{App, Registry};
 use crate::auth::Scope;
 use crate::config::RegistryKind;
@@ -107,6 +109,23 @@ pub fn login_command(registry: &Registry) -> Option<String> {
 /// registry instead. Local registries keep their advice.
 pub fn used_as_crates_io(registry: &Registry) -> bool {
     registry.kind != RegistryKind::Local && replaces_crates_io(registry)
+}
+
+/// The virtual registries used in place of crates.io ([`used_as_crates_io`]) that
+/// have `registry` among their members, by name: the registries through which
+/// its crates are written as crates.io dependencies, with no `registry` key.
+pub fn crates_io_stand_ins<'a>(app: &'a App, registry: &Registry) -> Vec<&'a Arc<Registry>> {
+    let mut stand_ins: Vec<&Arc<Registry>> = app
+        .registries()
+        .filter(|v| used_as_crates_io(v))
+        .filter(|v| {
+            v.members
+                .as_ref()
+                .is_some_and(|members| members.all().any(|m| m.id == registry.id))
+        })
+        .collect();
+    stand_ins.sort_by(|a, b| a.name.cmp(&b.name));
+    stand_ins
 }
 
 /// The lines for `registry`.

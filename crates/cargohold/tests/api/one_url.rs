@@ -6,7 +6,7 @@ use cargohold::access::Role;
 use cargohold::config::RegistryConfig;
 use cargohold::ops::permissions::Grantee;
 use cargohold::ops::tokens::TokenRequest;
-use cargohold_test_support::{CrateFixture, TestServer, error_detail};
+use cargohold_test_support::{CrateFixture, DepRegistry, TestServer, error_detail};
 use reqwest::Method;
 use url::Url;
 
@@ -472,5 +472,64 @@ async fn yanking_through_the_virtual_registry_a_crate_it_does_not_keep_says_wher
         server.stored_state().await,
         before,
         "a refusal changed what is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_crates_io_crate_written_against_the_virtual_registry_is_refused_saying_to_write_it_without_registry()
+ {
+    let server = one_url_server(false).await;
+    // `cargo add serde --registry all`, then `cargo publish --registry all`.
+    let fixture = CrateFixture::new("acme-json", "1.0.0")
+        .in_registry(&server.index_url_of("all"))
+        .dep("serde", "1");
+    let before = server.stored_state().await;
+    let detail = refusal(
+        publish(&server, "all", &fixture, &server.admin_token).await,
+        400,
+    );
+    assert!(
+        detail.contains("no known crate named `serde` in registry `internal`")
+            && detail.contains("if `serde` is one, write it without `registry`")
+            && detail.contains("`cargo add serde` without `--registry`"),
+        "{detail}"
+    );
+    assert_eq!(
+        server.stored_state().await,
+        before,
+        "a refusal changed what is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_dependency_naming_a_member_of_the_virtual_registry_is_published_with_a_warning() {
+    let server = one_url_server(false).await;
+    // Published to `internal` directly, naming the cache by its own URL.
+    let cache = server.index_url_of("crates-io-cache");
+    let fixture = CrateFixture::new("acme-cached", "1.0.0")
+        .dep_from("serde", "1", DepRegistry::Other(cache.clone()))
+        .dep_from("log", "0.4", DepRegistry::CratesIo);
+    let (status, body) = publish(&server, "internal", &fixture, &server.admin_token).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let warnings = answer["warnings"]["other"].as_array().unwrap();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "only the dependency naming the cache: {body}"
+    );
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains(
+            "the dependency `serde` names the registry `crates-io-cache` (a member of `all`) by its index URL"
+        ) && warning.contains("has it twice in Cargo.lock, from crates.io and from `crates-io-cache`")
+            && warning.contains("Write `serde = \"1\"` without `registry`"),
+        "{warning}"
+    );
+    // Taken as it is: the index names the cache, as the manifest does.
+    let (_, line) = server.index_file_in("internal", "acme-cached").await;
+    assert!(
+        line.contains(&format!("\"registry\":\"{cache}\"")),
+        "{line}"
     );
 }

@@ -118,7 +118,7 @@ async fn a_dependency_naming_the_registry_that_stands_in_for_crates_io_is_publis
     for said in [
         "warning: the dependency `acme-core` names the registry `all`",
         "`all` stands in for crates.io (`[source.crates-io] replace-with = \"all\"`)",
-        "gets `acme-core` twice in Cargo.lock",
+        "a project that gets `acme-core` both ways has it twice in Cargo.lock, from crates.io and from `all`",
         "Write `acme-core = \"0.9\"` without `registry`",
         "this one is published as it is",
     ] {
