@@ -40,8 +40,11 @@ pub async fn add<'c>(
         }
     }
     for chunk in versions.chunks(ROWS_PER_STATEMENT) {
+        // A version deleted since its downloads were counted takes them with it.
         let sql = format!(
-            "INSERT INTO version_downloads (version_id, downloads, day) VALUES {} \
+            "INSERT INTO version_downloads (version_id, downloads, day) \
+             SELECT c.column1, c.column2, c.column3 FROM (VALUES {}) AS c \
+             WHERE EXISTS (SELECT 1 FROM versions WHERE versions.id = c.column1) \
              ON CONFLICT (version_id, day) \
              DO UPDATE SET downloads = version_downloads.downloads + excluded.downloads",
             placeholders(chunk.len(), 1)

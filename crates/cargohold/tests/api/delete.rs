@@ -501,3 +501,36 @@ async fn another_node_stops_serving_what_one_node_deleted() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn downloads_counted_before_a_deletion_do_not_stop_the_counts_being_written() {
+    let server = TestServer::start().await;
+    server.publish(&CrateFixture::new("counted", "1.0.0")).await;
+    server.publish(&CrateFixture::new("counted", "1.1.0")).await;
+    server.publish(&CrateFixture::new("other", "1.0.0")).await;
+    for (name, version) in [
+        ("counted", "1.0.0"),
+        ("counted", "1.1.0"),
+        ("other", "1.0.0"),
+    ] {
+        assert_eq!(server.download(name, version).await.0, 200);
+    }
+    let registry = server.app.registry("main").unwrap().clone();
+    ops::delete::delete(&server.app, &registry, None, "counted", Some("1.1.0"), None)
+        .await
+        .unwrap();
+    server.app.flush_downloads().await.unwrap();
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM version_downloads WHERE downloads = 1")
+            .await,
+        2,
+        "the counts of the versions left are written"
+    );
+    assert_eq!(
+        server
+            .count("SELECT downloads FROM crates WHERE name = 'counted'")
+            .await,
+        2
+    );
+}
