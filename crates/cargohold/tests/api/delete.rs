@@ -2,6 +2,7 @@
 //! downloads, pages, search, caches, the git index, other nodes), and that every
 //! refusal changes nothing.
 
+use cargohold::access::Role;
 use cargohold::config::RegistryConfig;
 use cargohold::ops;
 use cargohold::ops::tokens::TokenRequest;
@@ -533,4 +534,69 @@ async fn downloads_counted_before_a_deletion_do_not_stop_the_counts_being_writte
             .await,
         2
     );
+}
+
+#[tokio::test]
+async fn after_72_hours_a_second_owner_or_many_downloads_stop_an_owner() {
+    let server = TestServer::start().await;
+    let token = user(&server, "alice").await;
+    user(&server, "bob").await;
+    publish_as(&server, &CrateFixture::new("shared-work", "1.0.0"), &token).await;
+    publish_as(&server, &CrateFixture::new("popular", "1.0.0"), &token).await;
+    let added = server
+        .client
+        .put(server.url("registries/main/api/v1/crates/shared-work/owners"))
+        .header("authorization", &token)
+        .json(&serde_json::json!({ "users": ["bob"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200);
+    server.execute(OLDER_THAN_72_HOURS).await;
+    // Three days old: one month's allowance.
+    server
+        .execute("UPDATE crates SET downloads = 1000 WHERE name = 'popular'")
+        .await;
+    let web = WebClient::signed_in(&server, "alice", "a long password").await;
+    let before = server.stored_state().await;
+    let page = refused(
+        delete_form(&web, "shared-work", &[("confirm", "shared-work")]).await,
+        StatusCode::FORBIDDEN,
+        "two owners",
+    )
+    .await;
+    assert!(
+        page.contains("it has 2 owners (users and teams together)"),
+        "{page}"
+    );
+    let page = refused(
+        delete_form(&web, "popular", &[("confirm", "popular")]).await,
+        StatusCode::FORBIDDEN,
+        "downloads",
+    )
+    .await;
+    assert!(
+        page.contains("it was downloaded 1000 times in 1 month (the limit is 1000 a month)"),
+        "{page}"
+    );
+    assert_eq!(server.stored_state().await, before);
+
+    // An administrator of the registry, or of the whole instance, is not bound by the rules.
+    user(&server, "carol").await;
+    let registry = server.app.registry("main").unwrap().clone();
+    let carol = ops::permissions::Grantee::User("carol".into());
+    ops::permissions::change(&server.app, &registry, &carol, Some(Role::Admin), None)
+        .await
+        .unwrap();
+    add_user(&server, "root", "a long password", true).await;
+    for (login, name) in [("carol", "shared-work"), ("root", "popular")] {
+        let web = WebClient::signed_in(&server, login, "a long password").await;
+        let response = delete_form(&web, name, &[("confirm", name)]).await;
+        web.follow(response, "/me").await;
+        assert_eq!(
+            server.index_file(name).await.0,
+            404,
+            "{login} deletes {name}"
+        );
+    }
 }
