@@ -488,3 +488,16 @@ pub async fn latest_crate_deletion<'c>(
         .fetch_optional(c)
         .await)
 }
+
+/// The index change number of the latest deletion of a whole crate of `registry_id` (0: none).
+pub async fn latest_deletion_generation<'c>(
+    conn: impl Into<Conn<'c>>,
+    registry_id: i64,
+) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COALESCE(MAX(generation), 0) FROM deletions
+                       WHERE registry_id = $1 AND crate_deleted";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL)
+        .bind(registry_id)
+        .fetch_one(c)
+        .await)
+}

@@ -435,6 +435,11 @@ async fn the_git_index_commits_the_deletion_and_check_stays_clean() {
     server
         .wait_for_git_commit("main", "Remove gitgone 1.0.0")
         .await;
+    // The git index holds every change, the deletion the last of them.
+    let status = cargohold::index::git::status(&server.app, &registry)
+        .await
+        .unwrap();
+    assert_eq!(status.head_generation, status.database_generation);
     ops::delete::delete(&server.app, &registry, None, "gitkept", Some("1.1.0"), None)
         .await
         .unwrap();

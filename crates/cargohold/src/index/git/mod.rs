@@ -235,7 +235,7 @@ pub async fn verify(
         Err(reason) => return Ok(vec![GitFault::Unreadable(reason)]),
     };
     let mut faults = Vec::new();
-    let database = db::index_files::latest_generation(app.db.read(), registry.id).await?;
+    let database = database_generation(app, registry).await?;
     let mut wanted = vec![(
         CONFIG_JSON.to_owned(),
         repo::blob_id(git.config_json.as_bytes())?,
@@ -321,7 +321,7 @@ pub async fn status(app: &App, registry: &Registry) -> anyhow::Result<GitStatus>
             .and_then(|(h, _, _)| h.generation)
             .unwrap_or_default(),
         head: head.map(|(h, subject, time)| (h.commit.to_string(), subject, time)),
-        database_generation: db::index_files::latest_generation(app.db.read(), registry.id).await?,
+        database_generation: database_generation(app, registry).await?,
     })
 }
 
@@ -365,7 +365,7 @@ async fn build_whole(
     let git = git_of(registry)?;
     // Read before the files: a change made while they are read has a later number,
     // so the writer applies it again (a no-op when the file read was already new).
-    let generation = db::index_files::latest_generation(app.db.read(), registry.id).await?;
+    let generation = database_generation(app, registry).await?;
     let config = git.config_json.clone();
     let mut files = git
         .with_repo(move |repo| {
@@ -478,6 +478,14 @@ fn remove_stale_ref_locks(dir: &Path) {
             tracing::warn!(lock = %lock.display(), "removed a git lock file left by a writer that stopped mid-update");
         }
     }
+}
+
+/// The number of the latest change to `registry`'s files: a change to a file's row,
+/// or the deletion of a crate, which leaves no row.
+async fn database_generation(app: &App, registry: &Registry) -> sqlx::Result<i64> {
+    let files = db::index_files::latest_generation(app.db.read(), registry.id).await?;
+    let deletions = db::crates::latest_deletion_generation(app.db.read(), registry.id).await?;
+    Ok(files.max(deletions))
 }
 
 /// Adds to `changed` (files changed after `after`, at most [`BATCH`]) the files of
