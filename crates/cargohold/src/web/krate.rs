@@ -105,7 +105,8 @@ pub async fn delete_crate(
     match result {
         Ok(deleted) if deleted.crate_deleted => {
             let notice = format!(
-                "{}. Its name stays yours for 24 hours; after that anyone may publish it.",
+                "{}. For 24 hours only its former owners and the registry's administrators may \
+                 publish the name again; then anyone may.",
                 capitalized(&deleted.to_string())
             );
             Ok(viewer.redirect_with_notice("/me", &notice))
