@@ -411,6 +411,26 @@ async fn proxies_and_virtual_registries_say_where_crates_are_deleted() {
     assert_eq!(err.status(), 400);
     assert!(err.to_string().contains("its member `main`"), "{err}");
     assert_eq!(server.stored_state().await, before);
+
+    // Deleted in the member, it is gone from the virtual registry too, memory and all.
+    for _ in 0..2 {
+        assert_eq!(server.index_file_in("all", "inside").await.0, 200);
+        assert_eq!(server.download_from("all", "inside", "1.0.0").await.0, 200);
+    }
+    ops::delete::delete(
+        app,
+        app.registry("main").unwrap(),
+        None,
+        "inside",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    // No longer local, the name is asked of the proxy, whose upstream is down here.
+    assert_eq!(server.index_file_in("all", "inside").await.0, 502);
+    assert_ne!(server.download_from("all", "inside", "1.0.0").await.0, 200);
+    assert_eq!(server.index_file_in("main", "inside").await.0, 404);
 }
 
 #[tokio::test]
