@@ -153,3 +153,54 @@ pub fn missing_through(actor: &Actor, member: &Registry, name: &str, err: AppErr
         (err, _) => err,
     }
 }
+
+/// Fails unless the virtual registry a write to `member` went through (if any)
+/// serves `name` from `member`. It serves a name from its first local member that
+/// holds it, so with `a` before `internal`, a crate `x` of `a` is the `x` its users
+/// get, and a write through it to `internal`'s `x` (or a new `x` there) would change
+/// a crate they never get. Said with the member that serves it when the writer may
+/// read that member; otherwise without naming it.
+pub async fn require_served_from(
+    app: &App,
+    actor: &Actor,
+    member: &Registry,
+    name: &str,
+) -> AppResult<()> {
+    let Some(through) = actor.through_to(&member.name) else {
+        return Ok(());
+    };
+    let Some(members) = app
+        .find_registry(&through.name)
+        .and_then(|v| v.members.as_ref())
+    else {
+        return Ok(());
+    };
+    let earlier = members.locals.iter().take_while(|l| l.id != member.id);
+    let canonical = canonical_name(name);
+    for local in earlier {
+        let Some(held) = db::crates::find_by_canonical(app.db.read(), local.id, &canonical).await?
+        else {
+            continue;
+        };
+        let err = if access::reads_member(app, local, Some(actor)).await? {
+            AppError::Conflict(format!(
+                "`{}` serves `{}` from `{}`, its member before `{}` (where what is sent to `{}` \
+                 goes), so this would change a crate its users never get; to change the crate \
+                 they get, use `--registry {}`",
+                through.name, held.name, local.name, member.name, through.name, local.name
+            ))
+        } else {
+            AppError::Forbidden(format!(
+                "`{}` serves `{}` from one of its members before `{}` (where what is sent to \
+                 `{}` goes), which you cannot read: choose another name, or ask an administrator",
+                through.name,
+                name.escape_debug(),
+                member.name,
+                through.name
+            ))
+        };
+        actor.log_refusal(&err, Some(&member.name));
+        return Err(err);
+    }
+    Ok(())
+}

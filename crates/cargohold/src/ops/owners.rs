@@ -116,6 +116,7 @@ pub async fn change(
     if registry.auth_required {
         access::require_role(app.db.read(), registry, actor, Role::Read).await?;
     }
+    virtual_registry::require_served_from(app, actor, registry, name).await?;
     let mut tx = app.db.begin().await?;
     // Locked first, so two owners removing each other cannot both succeed.
     let krate = super::lock_crate(&mut tx, registry, name)

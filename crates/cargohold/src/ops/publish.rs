@@ -111,6 +111,7 @@ pub async fn publish(
     if let Some((name, version)) = claimed_name_and_version(&source) {
         let name = CrateName::new(name).map_err(AppError::bad_request)?;
         let version = parse_version(version)?;
+        crate::virtual_registry::require_served_from(app, actor, registry, name.as_str()).await?;
         let existing =
             db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical()).await?;
         check_may_publish(app.db.read(), actor, registry, &name, existing.as_ref()).await?;
@@ -138,6 +139,7 @@ pub async fn publish(
     let name = CrateName::new(&checked.entry.name).map_err(AppError::bad_request)?;
     let version = parse_version(&checked.entry.vers)?;
     let num_no_build = without_build(&version);
+    crate::virtual_registry::require_served_from(app, actor, registry, name.as_str()).await?;
 
     let existing =
         db::crates::find_by_canonical(app.db.read(), registry.id, &name.canonical()).await?;

@@ -26,6 +26,7 @@ pub async fn set_yanked(
     if registry.auth_required {
         access::require_role(app.db.read(), registry, actor, Role::Read).await?;
     }
+    virtual_registry::require_served_from(app, actor, registry, name).await?;
     let mut tx = app.db.begin().await?;
     let krate = super::lock_crate(&mut tx, registry, name)
         .await

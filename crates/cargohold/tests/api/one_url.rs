@@ -533,3 +533,75 @@ async fn a_dependency_naming_a_member_of_the_virtual_registry_is_published_with_
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_write_through_the_virtual_registry_to_a_crate_it_serves_from_an_earlier_member_is_refused_and_changes_nothing()
+ {
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("team-a"),
+            RegistryConfig::local("internal"),
+            RegistryConfig::virtual_of("all", &["team-a", "internal"], Some("internal")),
+        ];
+    })
+    .await;
+    // `x` in both: `all` serves team-a's.
+    for registry in ["team-a", "internal"] {
+        let (status, body) = publish(
+            &server,
+            registry,
+            &CrateFixture::new("x-lib", "1.0.0"),
+            &server.admin_token,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let alice = user_limited_to(&server, "alice", &["all"]).await;
+    let before = server.stored_state().await;
+    for answer in [
+        yank(&server, "all", "x-lib", "1.0.0", &alice, false).await,
+        add_owners(&server, "all", "x-lib", &["alice"], &alice).await,
+        publish(&server, "all", &CrateFixture::new("x_lib", "2.0.0"), &alice).await,
+    ] {
+        let detail = refusal(answer, 409);
+        assert!(
+            detail.contains("`all` serves `x-lib` from `team-a`, its member before `internal`")
+                && detail.contains("use `--registry team-a`"),
+            "{detail}"
+        );
+    }
+    assert_eq!(
+        server.stored_state().await,
+        before,
+        "a refusal changed what is stored"
+    );
+    // A new name only `team-a` holds cannot be published into `internal` through `all` either.
+    let (status, body) = publish(
+        &server,
+        "team-a",
+        &CrateFixture::new("only-a", "1.0.0"),
+        &server.admin_token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let before_new = server.stored_state().await;
+    let detail = refusal(
+        publish(
+            &server,
+            "all",
+            &CrateFixture::new("only-a", "1.1.0"),
+            &alice,
+        )
+        .await,
+        409,
+    );
+    assert!(
+        detail.contains("`all` serves `only-a` from `team-a`"),
+        "{detail}"
+    );
+    assert_eq!(
+        server.stored_state().await,
+        before_new,
+        "a refusal changed what is stored"
+    );
+}
