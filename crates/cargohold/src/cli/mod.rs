@@ -153,6 +153,11 @@ pub struct ImportArgs {
     /// User who becomes the owner of new crates (and must own existing ones)
     #[arg(long, value_name = "LOGIN", default_value = ops::setup::FIRST_ADMIN)]
     pub owner: String,
+    /// Import new crates into a local registry even when a proxy behind the same virtual
+    /// registry serves a crate of that name upstream, hiding that crate there (as an
+    /// administrator's publish may); without it such files are skipped and reported
+    #[arg(long)]
+    pub hide_upstream: bool,
     /// .crate files, and folders to search for them
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -496,14 +501,26 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let bar = progress_bar(files.len() as u64);
     let total = files.len();
-    let report = ops::import::import(&app, &registry, &actor, files, |_, outcome| {
-        bar.inc(1);
-        if let ops::import::Outcome::Imported { crate_version, .. }
-        | ops::import::Outcome::AlreadyPresent { crate_version } = outcome
-        {
-            bar.set_message(crate_version.clone());
-        }
-    })
+    let upstream_names = if args.hide_upstream {
+        ops::import::UpstreamNames::Hide
+    } else {
+        ops::import::UpstreamNames::Skip
+    };
+    let report = ops::import::import_with(
+        &app,
+        &registry,
+        &actor,
+        files,
+        upstream_names,
+        |_, outcome| {
+            bar.inc(1);
+            if let ops::import::Outcome::Imported { crate_version, .. }
+            | ops::import::Outcome::AlreadyPresent { crate_version } = outcome
+            {
+                bar.set_message(crate_version.clone());
+            }
+        },
+    )
     .await;
     bar.finish_and_clear();
     print_import_report(&registry.name, total, &report, started.elapsed());

@@ -309,7 +309,7 @@ pub fn import_refusal(name: &CrateName, registry: &Registry, hidden: &[Hidden]) 
          before {proxy_list}, so only the versions imported here would remain to them. A `.crate` of the \
          upstream (such as those of a ~/.cargo/registry/cache folder) belongs in the proxy: `cargohold \
          import --registry {proxy} PATH...`. An administrator of `{local}` can still publish `{name}` \
-         there on purpose (`cargo publish`, or an upload of the `.crate` with their token)",
+         there on purpose (`cargohold import --hide-upstream`, `cargo publish`, or an upload of the `.crate` with their token)",
         upstreams = upstreams(name, hidden),
         local = registry.name,
         virtuals = virtuals(hidden),
