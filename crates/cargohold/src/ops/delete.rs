@@ -296,9 +296,16 @@ pub async fn delete(
 async fn require_local(app: &App, registry: &Registry, name: &str) -> AppResult<()> {
     if let Some(proxy) = &registry.proxy {
         return Err(AppError::BadRequest(format!(
-            "`{}` is a cache of {}: its crates are not deleted here but evicted, with `cargohold \
-             evict --registry {}` (they come back when asked for, unless its policy refuses them)",
-            registry.name, proxy.upstream.index_url, registry.name
+            "`{}` is a cache of {}: its crates are not deleted here. To stop serving `{}` (or some \
+             of its versions), add it to the proxy's `deny` list in the configuration (`deny = \
+             [\"{}\"]` or `[\"{}@<1.2\"]`); to free space, `cargohold evict --registry {}` removes \
+             what was used least (evicted crates come back when asked for)",
+            registry.name,
+            proxy.upstream.index_url,
+            name.escape_debug(),
+            name.escape_debug(),
+            name.escape_debug(),
+            registry.name
         )));
     }
     if let Some(members) = &registry.members {

@@ -395,7 +395,8 @@ async fn proxies_and_virtual_registries_say_where_crates_are_deleted() {
     .unwrap_err();
     assert_eq!(err.status(), 400);
     assert!(
-        err.to_string().contains("cargohold evict --registry cache"),
+        err.to_string().contains("cargohold evict --registry cache")
+            && err.to_string().contains(r#"deny = ["inside"]"#),
         "{err}"
     );
     let err = ops::delete::delete(
