@@ -1,9 +1,15 @@
 //! The crate page: README, versions, dependencies, features, owners, downloads; and its
 //! deletion form (`POST …/delete`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cargohold_protocol::DependencyKind;
+use axum::response::{IntoResponse, Redirect};
+use cargohold_protocol::name::canonical_name;
+use cargohold_protocol::upstream::parse_pubtime;
+use cargohold_protocol::{CrateName, DependencyKind};
 use serde::Deserialize;
 
 use super::browse::kind_name;
@@ -14,17 +20,22 @@ use super::view::{
 };
 use super::{PageForm, PageQuery, Viewer, WebResult};
 use crate::app::{App, AppState, Registry};
+use crate::auth::Actor;
+use crate::db;
 use crate::db::versions::DependentRow;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::ops::delete::Verdict;
 use crate::ops::{self, browse};
+use crate::virtual_registry::{self, Reader, Resolved};
 
 #[derive(Debug, Deserialize)]
 pub struct VersionQuery {
     version: Option<String>,
 }
 
-/// `GET /registries/{registry}/crates/{crate}[?version=V]`.
+/// `GET /registries/{registry}/crates/{crate}[?version=V]`. In a virtual
+/// registry: a redirect to the page of the member that serves the crate to
+/// this reader, as its index does.
 pub async fn crate_page(
     State(app): State<AppState>,
     viewer: Viewer,
@@ -32,6 +43,11 @@ pub async fn crate_page(
     PageQuery(query): PageQuery<VersionQuery>,
 ) -> WebResult {
     let version = query.version.as_deref().filter(|v| !v.is_empty());
+    if let Some(target) =
+        member_page(&app, viewer.actor.as_ref(), &registry, &name, version).await?
+    {
+        return Ok(Redirect::to(&target).into_response());
+    }
     let messages = Messages {
         notice: version
             .is_none()
@@ -49,6 +65,57 @@ pub async fn crate_page(
         messages,
     )
     .await
+}
+
+/// For a virtual registry, the page of crate `name` in the member that serves it
+/// to `viewer` (the resolution of its index, so a member they may not read is
+/// never named); `None` for other registries, which show the crate themselves.
+/// A crate no member serves to them, or a proxy has not cached, is not found.
+async fn member_page(
+    app: &App,
+    viewer: Option<&Actor>,
+    registry: &str,
+    name: &str,
+    version: Option<&str>,
+) -> AppResult<Option<String>> {
+    let Some(members) = app.find_registry(registry).and_then(|r| r.members.as_ref()) else {
+        return Ok(None);
+    };
+    let registry = browse::readable_registry(app, registry, viewer).await?;
+    let not_served = |why: &str| {
+        AppError::NotFound(format!(
+            "`{}` serves no crate `{}`{why}",
+            registry.name,
+            name.escape_debug(),
+        ))
+    };
+    if CrateName::new(name).is_err() {
+        return Err(not_served(""));
+    }
+    let lower = name.to_ascii_lowercase();
+    let member =
+        match virtual_registry::resolve(app, members, &lower, Reader::Request(viewer)).await? {
+            Resolved::Found(member, _) => member,
+            Resolved::Refused(why) => return Err(not_served(&format!(": {why}"))),
+            Resolved::Missing => {
+                let hint = if viewer.is_none() {
+                    "; signing in may show more"
+                } else {
+                    ""
+                };
+                return Err(not_served(hint));
+            }
+        };
+    // A proxy's page shows what it cached; the upstream may list more.
+    let Some(krate) =
+        db::crates::find_by_canonical(app.db.read(), member.id, &canonical_name(&lower)).await?
+    else {
+        return Err(not_served(&format!(
+            " yet: `{}` has cached no version of it",
+            member.name
+        )));
+    };
+    Ok(Some(view::crate_url(&member.name, &krate.name, version)))
 }
 
 /// What a form on the crate page did, or why it was refused.
@@ -242,10 +309,27 @@ async fn render_crate_page(
     } else {
         Some(shown.num.as_str())
     };
+    let via = match offered {
+        Some(_) => crates_io_stand_in(app, viewer.actor.as_ref(), &c.registry, &c.name).await?,
+        None => None,
+    };
+    let via = via.map(|v| v.name.clone());
+    // A proxy stores a version when it caches it: when that was is not when it was
+    // published, which the upstream's index line says.
+    let pubtimes = if c.registry.proxy.is_some() {
+        upstream_pubtimes(app, &c.registry, &c.name).await?
+    } else {
+        HashMap::new()
+    };
+    let published = |num: &str, stored_at: i64| match pubtimes.get(num) {
+        Some(&at) => view::date(at),
+        None if c.registry.proxy.is_some() => format!("{} (cached)", view::date(stored_at)),
+        None => view::date(stored_at),
+    };
     let page = CratePage {
         chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
         registry_kind: kind_name(c.registry.kind),
-        install: offered.map(|num| install_lines(&c.registry, &c.name, num)),
+        install: offered.map(|num| install_lines(&c.registry, via, &c.name, num)),
         name: c.name.clone(),
         version: shown.num.clone(),
         yanked: shown.yanked,
@@ -257,7 +341,7 @@ async fn render_crate_page(
             .unwrap_or_default(),
         latest: c.max_version.clone(),
         description: c.description.clone().unwrap_or_default(),
-        published: view::date(shown.published_at),
+        published: published(&shown.num, shown.published_at),
         license: shown.license.clone().unwrap_or_default(),
         rust_version: shown.rust_version.clone().unwrap_or_default(),
         edition: c.edition.clone().unwrap_or_default(),
@@ -291,7 +375,7 @@ async fn render_crate_page(
                 num: v.num.clone(),
                 yanked: v.yanked,
                 current: v.id == shown.id,
-                published: view::date(v.published_at),
+                published: published(&v.num, v.published_at),
                 by: v.published_by.clone().unwrap_or_else(|| "—".into()),
                 downloads: view::thousands(v.downloads),
                 size: view::human_size(v.size),
@@ -331,10 +415,13 @@ async fn render_crate_page(
 
 /// `cargo add` and the `Cargo.toml` line for version `num` of `name` in `registry`.
 ///
-/// A proxy standing in for crates.io is used through `[source.crates-io] replace-with`
-/// (its set-up page gives the lines): its crates are then plain crates.io dependencies.
-fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
-    let through_replacement = ops::setup::used_as_crates_io(registry);
+/// Written as crates.io dependencies, without `--registry` or a `registry` key, when
+/// crates.io is replaced by `registry` itself (a proxy of crates.io, whose set-up
+/// page gives the lines) or by `via`, a virtual registry that serves this crate
+/// from `registry` ([`crates_io_stand_in`]): a `registry` key there would name a
+/// registry its users have not configured, or bring a second copy of the crate.
+fn install_lines(registry: &Registry, via: Option<String>, name: &str, num: &str) -> InstallLines {
+    let through_replacement = via.is_some() || ops::setup::used_as_crates_io(registry);
     let registry = &registry.name;
     if through_replacement {
         InstallLines {
@@ -343,6 +430,7 @@ fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
             toml_line: format!("{name} = \"{num}\""),
             version: num.to_owned(),
             through_replacement,
+            via,
         }
     } else {
         InstallLines {
@@ -354,8 +442,66 @@ fn install_lines(registry: &Registry, name: &str, num: &str) -> InstallLines {
             ),
             version: num.to_owned(),
             through_replacement,
+            via: None,
         }
     }
+}
+
+/// The virtual registry standing in for crates.io (`ops::setup::crates_io_stand_ins`)
+/// through which `viewer` gets crate `name` of its member `registry`: one they may
+/// read, that serves the name from `registry` to them, as its index does (an
+/// earlier member may hold the same name). The first by name, if several do.
+async fn crates_io_stand_in(
+    app: &App,
+    viewer: Option<&Actor>,
+    registry: &Registry,
+    name: &str,
+) -> AppResult<Option<Arc<Registry>>> {
+    let lower = name.to_ascii_lowercase();
+    for stand_in in ops::setup::crates_io_stand_ins(app, registry) {
+        let Some(members) = stand_in.members.as_ref() else {
+            continue;
+        };
+        if !browse::may_read(app, stand_in, viewer).await? {
+            continue;
+        }
+        let resolved = virtual_registry::resolve(app, members, &lower, Reader::Request(viewer));
+        if let Resolved::Found(member, _) = resolved.await?
+            && member.id == registry.id
+        {
+            return Ok(Some(Arc::clone(stand_in)));
+        }
+    }
+    Ok(None)
+}
+
+/// The upstream's publish time of each version a proxy cached, by version, from
+/// the `pubtime` of the index lines it stored (when the upstream gives one).
+async fn upstream_pubtimes(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+) -> AppResult<HashMap<String, i64>> {
+    #[derive(Deserialize)]
+    struct Line {
+        vers: String,
+        #[serde(default)]
+        pubtime: Option<String>,
+    }
+    let Some(krate) =
+        db::crates::find_by_canonical(app.db.read(), registry.id, &canonical_name(name)).await?
+    else {
+        return Ok(HashMap::new());
+    };
+    let lines = db::versions::index_lines(app.db.read(), krate.id).await?;
+    Ok(lines
+        .iter()
+        .filter_map(|line| {
+            let line: Line = serde_json::from_str(line).ok()?;
+            let at = parse_pubtime(line.pubtime.as_deref()?)?;
+            Some((line.vers, at))
+        })
+        .collect())
 }
 
 /// One item per dependent version, with each distinct requirement it states;

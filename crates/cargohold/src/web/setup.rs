@@ -28,6 +28,16 @@ pub async fn setup_page(
         .and_then(|m| m.publish_to.as_ref())
         .map(|r| r.name.clone())
         .filter(|target| members.contains(target));
+    // A member of a virtual registry standing in for crates.io is used through it:
+    // its crates are then crates.io dependencies, without `--registry`. Named only
+    // to those who may read it.
+    let mut through = None;
+    for stand_in in ops::setup::crates_io_stand_ins(&app, &registry) {
+        if browse::may_read(&app, stand_in, who).await? {
+            through = Some(stand_in.name.clone());
+            break;
+        }
+    }
     let add_command = if config.as_crates_io {
         "cargo add SOME_CRATE".to_owned()
     } else {
@@ -51,6 +61,7 @@ pub async fn setup_page(
             .then(|| format!("cargo publish --registry {name}")),
         add_command,
         upstream: registry.proxy.as_ref().map(|p| p.upstream.shown_url()),
+        through,
         registry: name,
     };
     viewer.render(&page)

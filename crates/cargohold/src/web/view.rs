@@ -199,8 +199,12 @@ pub struct InstallLines {
     pub toml_line: String,
     /// The version the lines add.
     pub version: String,
-    /// Written as for crates.io: right once crates.io is replaced by this registry.
+    /// Written as for crates.io: right once crates.io is replaced by this registry,
+    /// or by [`Self::via`].
     pub through_replacement: bool,
+    /// The virtual registry standing in for crates.io that serves the crate from
+    /// this registry to the reader: the lines are right through it.
+    pub via: Option<String>,
 }
 
 #[derive(Template)]
@@ -358,6 +362,9 @@ pub struct SetupPage {
     pub publish_command: Option<String>,
     pub add_command: String,
     pub upstream: Option<String>,
+    /// A virtual registry standing in for crates.io that has this one among its
+    /// members (and that the viewer may read): the way this registry is meant to be used.
+    pub through: Option<String>,
 }
 
 /// `text` escaped for a URL query value or path segment.

@@ -7,6 +7,7 @@ mod auth;
 mod check;
 mod check_remedy;
 mod concurrency;
+mod crate_page;
 mod delete;
 mod envelope;
 mod fake_upstream;
