@@ -110,8 +110,10 @@ async fn member_page(
     let Some(krate) =
         db::crates::find_by_canonical(app.db.read(), member.id, &canonical_name(&lower)).await?
     else {
-        return Err(not_served(&format!(
-            " yet: `{}` has cached no version of it",
+        return Err(AppError::NotFound(format!(
+            "`{}` serves `{}` from `{}`, which has no page for it until it caches a version",
+            registry.name,
+            name.escape_debug(),
             member.name
         )));
     };
