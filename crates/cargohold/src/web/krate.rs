@@ -323,11 +323,14 @@ async fn render_crate_page(
     } else {
         HashMap::new()
     };
-    let published = |num: &str, stored_at: i64| match pubtimes.get(num) {
-        Some(&at) => view::date(at),
-        None if c.registry.proxy.is_some() => format!("{} (cached)", view::date(stored_at)),
-        None => view::date(stored_at),
-    };
+    // A `.crate` imported into a proxy carries no upstream line: its own says when
+    // it was stored, to the second.
+    let published =
+        |num: &str, stored_at: i64| match pubtimes.get(num).filter(|&&at| at != stored_at) {
+            Some(&at) => view::date(at),
+            None if c.registry.proxy.is_some() => format!("{} (cached)", view::date(stored_at)),
+            None => view::date(stored_at),
+        };
     let page = CratePage {
         chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
         registry_kind: kind_name(c.registry.kind),

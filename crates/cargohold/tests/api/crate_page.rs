@@ -259,3 +259,31 @@ async fn a_cached_crate_without_an_upstream_pubtime_shows_when_it_was_cached() {
     let expected = format!("<dt>Published</dt><dd>{} (cached)</dd>", &today[..10]);
     assert!(page.contains(&expected), "expected {expected:?} in {page}");
 }
+
+#[tokio::test]
+async fn a_crate_imported_into_a_proxy_shows_when_it_was_imported_as_cached() {
+    use cargohold::auth::Actor;
+    use cargohold::ops::import::{self, UpstreamNames};
+
+    let upstream = upstream().await;
+    let server = one_url_server(&upstream, false).await;
+    let fixture = CrateFixture::new("imported", "2.0.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("imported-2.0.0.crate");
+    std::fs::write(&file, fixture.tarball()).unwrap();
+    let registry = server.app.registry("crates-io-cache").unwrap().clone();
+    let operator = Actor::operator(1, "admin", true);
+    let report = import::import_with(
+        &server.app,
+        &registry,
+        &operator,
+        vec![file],
+        UpstreamNames::Skip,
+        |_, _| {},
+    )
+    .await;
+    assert_eq!(report.imported, ["imported@2.0.0"], "{report:?}");
+    // Its index line's pubtime is the time of the import, not the upstream's.
+    let page = get_page(&server, "registries/crates-io-cache/crates/imported").await;
+    assert!(page.contains(" (cached)</dd>"), "{page}");
+}
