@@ -292,7 +292,7 @@ pub async fn user(app: App, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Password { name, .. } => {
             let password = read_password()?;
-            ops::sessions::set_password(&app, &name, password, None).await?;
+            ops::sessions::set_password(&app, &name, password, None, None).await?;
             outln!("set the web password of `{name}`; it can sign in at /login");
             return Ok(());
         }

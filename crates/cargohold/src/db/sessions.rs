@@ -59,6 +59,22 @@ pub async fn delete<'c>(conn: impl Into<Conn<'c>>, id_hash: &str) -> sqlx::Resul
     Ok(())
 }
 
+/// Ends every session of `user_id` but the one hashed `keep`: a changed password
+/// signs the account out everywhere else. How many ended.
+pub async fn delete_for_user<'c>(
+    conn: impl Into<Conn<'c>>,
+    user_id: i64,
+    keep: Option<&str>,
+) -> sqlx::Result<u64> {
+    const SQL: &str = "DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2";
+    on_conn!(conn, |c| sqlx::query(SQL)
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
 /// Forgets every session that expired before `now`.
 pub async fn delete_expired<'c>(conn: impl Into<Conn<'c>>, now: i64) -> sqlx::Result<u64> {
     const SQL: &str = "DELETE FROM web_sessions WHERE expires_at <= $1";

@@ -106,11 +106,16 @@ pub async fn sign_out(app: &App, secret: &str) -> AppResult<()> {
 /// Sets the web password of `login` without asking for the one it replaces: for
 /// administrators and the operator. On `/me` users change their own with
 /// [`change_own_password`], which asks for the current one first.
+///
+/// Every browser signed in as `login` is signed out, but for the session whose
+/// secret is `keep` (the one changing its own password): whoever knew the old
+/// password, or holds a stolen session, is out.
 pub async fn set_password(
     app: &App,
     login: &str,
     password: String,
     by: Option<&Actor>,
+    keep: Option<&str>,
 ) -> AppResult<()> {
     if let Some(actor) = by
         && !actor.login.eq_ignore_ascii_case(login)
@@ -121,6 +126,8 @@ pub async fn set_password(
     let mut tx = app.db.begin().await?;
     let user = super::users::find(&mut tx, login).await?;
     db::users::set_password(&mut tx, user.id, &hash).await?;
+    let keep = keep.map(auth::hash_token);
+    let ended = db::sessions::delete_for_user(&mut tx, user.id, keep.as_deref()).await?;
     let now = clock::now();
     db::audit::insert(
         &mut tx,
@@ -132,6 +139,7 @@ pub async fn set_password(
     )
     .await?;
     tx.commit().await?;
+    tracing::info!(user.login = %user.login, sessions_ended = ended, "password set");
     Ok(())
 }
 
@@ -146,6 +154,7 @@ pub async fn change_own_password(
     current: &str,
     new: String,
     client: Option<IpAddr>,
+    session: Option<&str>,
 ) -> AppResult<()> {
     let limit = &app.rate_limits.sign_in_failures;
     if let Some(ip) = client
@@ -175,8 +184,7 @@ pub async fn change_own_password(
             "the current password is not right, so your password is unchanged".into(),
         ));
     }
-    set_password(app, &actor.login, new, Some(actor)).await?;
-    tracing::info!(user.login = %actor.login, "changed their own password");
+    set_password(app, &actor.login, new, Some(actor), session).await?;
     Ok(())
 }
 

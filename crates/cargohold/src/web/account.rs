@@ -377,6 +377,7 @@ pub async fn change_password(
         &form.current_password,
         form.password,
         viewer.client,
+        viewer.session.as_deref(),
     )
     .await;
     match changed {

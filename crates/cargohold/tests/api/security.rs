@@ -380,9 +380,15 @@ const ROUTES: &[(&str, &str, Send)] = &[
 
 /// A signed-in administrator's cookies and CSRF token.
 async fn admin_session(server: &TestServer) -> (String, String) {
-    ops::sessions::set_password(&server.app, "admin", "a long admin passphrase".into(), None)
-        .await
-        .unwrap();
+    ops::sessions::set_password(
+        &server.app,
+        "admin",
+        "a long admin passphrase".into(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -568,9 +574,15 @@ async fn hostile_path_parameters_on_every_route_are_client_errors_that_read_and_
 #[tokio::test]
 async fn the_next_page_after_signing_in_stays_on_this_site() {
     let server = TestServer::start().await;
-    ops::sessions::set_password(&server.app, "admin", "a long admin passphrase".into(), None)
-        .await
-        .unwrap();
+    ops::sessions::set_password(
+        &server.app,
+        "admin",
+        "a long admin passphrase".into(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let addr = server.address();
     let csrf = "c".repeat(40);
     let before = server.stored_state().await;

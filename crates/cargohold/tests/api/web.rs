@@ -2350,6 +2350,8 @@ async fn changing_ones_password_on_me_needs_the_current_one_and_a_wrong_one_chan
     let server = TestServer::start().await;
     add_user(&server, "alice", "alice password", false).await;
     let alice = WebClient::signed_in(&server, "alice", "alice password").await;
+    // The same account signed in on another browser (or by whoever stole the password).
+    let elsewhere = WebClient::signed_in(&server, "alice", "alice password").await;
     let changes = "SELECT COUNT(*) FROM audit_events WHERE action = 'user_password_set'";
     let before = server.stored_state().await;
 
@@ -2410,14 +2412,28 @@ async fn changing_ones_password_on_me_needs_the_current_one_and_a_wrong_one_chan
         .unwrap();
     assert!(page.contains("Your password is changed."), "{page}");
     assert_eq!(server.count(changes).await, 1);
+    // The browser that changed it stays signed in; every other one is signed out.
+    let still_in = alice.get("me").await.text().await.unwrap();
+    assert!(signed_in_header(&still_in, "alice"), "{still_in}");
+    let other = elsewhere.get("me").await;
+    assert!(
+        other.status().is_redirection() || !signed_in_header(&other.text().await.unwrap(), "alice"),
+        "the other browser is signed out"
+    );
     assert!(signs_in(&server, "alice", "a better password").await);
     assert!(!signs_in(&server, "alice", "alice password").await);
 
     // An administrator (here the operator, as `cargohold user password` does)
     // still sets someone's password without knowing the old one.
-    ops::sessions::set_password(&server.app, "alice", "reset by root".into(), None)
+    ops::sessions::set_password(&server.app, "alice", "reset by root".into(), None, None)
         .await
         .unwrap();
+    let after_reset = alice.get("me").await;
+    assert!(
+        after_reset.status().is_redirection()
+            || !signed_in_header(&after_reset.text().await.unwrap(), "alice"),
+        "a reset signs the account out everywhere"
+    );
     assert!(signs_in(&server, "alice", "reset by root").await);
     assert_eq!(server.count(changes).await, 2);
 }
