@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
+use cargohold_protocol::index::CRATES_IO_INDEX;
 use cargohold_protocol::name::canonical_name;
 use cargohold_protocol::upstream::parse_pubtime;
 use cargohold_protocol::{CrateName, DependencyKind};
@@ -268,6 +269,10 @@ async fn render_crate_page(
     let url = |name: &str, version: Option<&str>| view::crate_url(&registry, name, version);
     let shown = &c.version;
     let is_latest = c.max_version.as_deref() == Some(shown.num.as_str());
+    // A dependency on crates.io comes, to users of a virtual registry standing in
+    // for it, through that registry, from whichever member serves the name: its
+    // page there redirects to that member's.
+    let deps_through = readable_stand_in(app, viewer.actor.as_ref(), &c.registry).await?;
     let dependency_groups = c
         .dependencies
         .iter()
@@ -290,11 +295,21 @@ async fn render_crate_page(
                     if let Some(target) = &d.target {
                         notes.push(format!("on {target}"));
                     }
-                    if let Some(other) = &d.other_registry {
+                    let through = d
+                        .other_registry
+                        .as_deref()
+                        .filter(|other| *other == CRATES_IO_INDEX)
+                        .and(deps_through.as_deref());
+                    if let Some(through) = through {
+                        notes.push(format!("through {through}"));
+                    } else if let Some(other) = &d.other_registry {
                         notes.push(format!("from {other}"));
                     }
                     DependencyItem {
-                        url: d.other_registry.is_none().then(|| url(&d.name, None)),
+                        url: match through {
+                            Some(through) => Some(view::crate_url(through, &d.name, None)),
+                            None => d.other_registry.is_none().then(|| url(&d.name, None)),
+                        },
                         name: d.name.clone(),
                         req: d.req.clone(),
                         notes: notes.join(", "),
@@ -475,6 +490,21 @@ async fn crates_io_stand_in(
             && member.id == registry.id
         {
             return Ok(Some(Arc::clone(stand_in)));
+        }
+    }
+    Ok(None)
+}
+
+/// The first virtual registry standing in for crates.io with `registry` among its
+/// members that `viewer` may read, by name.
+async fn readable_stand_in(
+    app: &App,
+    viewer: Option<&Actor>,
+    registry: &Registry,
+) -> AppResult<Option<String>> {
+    for stand_in in ops::setup::crates_io_stand_ins(app, registry) {
+        if browse::may_read(app, stand_in, viewer).await? {
+            return Ok(Some(stand_in.name.clone()));
         }
     }
     Ok(None)

@@ -287,3 +287,39 @@ async fn a_crate_imported_into_a_proxy_shows_when_it_was_imported_as_cached() {
     let page = get_page(&server, "registries/crates-io-cache/crates/imported").await;
     assert!(page.contains(" (cached)</dd>"), "{page}");
 }
+
+#[tokio::test]
+async fn a_crates_io_dependency_links_to_its_page_through_the_stand_in() {
+    use cargohold_test_support::DepRegistry;
+
+    let upstream = upstream().await;
+    let server = one_url_server(&upstream, false).await;
+    fill(&server).await;
+    // Written as in the one-URL setup: both are crates.io dependencies.
+    let app = CrateFixture::new("acme-app", "1.0.0")
+        .dep_from("acme-core", "^0.9", DepRegistry::CratesIo)
+        .dep_from("left-pad", "^1", DepRegistry::CratesIo);
+    assert_eq!(server.publish_to("internal", &app).await.status(), 200);
+    let page = get_page(&server, "registries/internal/crates/acme-app").await;
+    for name in ["acme-core", "left-pad"] {
+        let link = format!("<a href=\"/registries/all/crates/{name}\">{name}</a>");
+        assert!(page.contains(&link), "expected {link:?} in {page}");
+    }
+    assert!(page.contains("through all"), "{page}");
+    assert!(
+        !page.contains("from https://github.com/rust-lang/crates.io-index"),
+        "{page}"
+    );
+    // Where those links lead.
+    for (name, member) in [("acme-core", "internal"), ("left-pad", "crates-io-cache")] {
+        let response = visitor()
+            .get(server.url(&format!("registries/all/crates/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()[LOCATION],
+            format!("/registries/{member}/crates/{name}").as_str()
+        );
+    }
+}
