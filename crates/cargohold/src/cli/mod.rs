@@ -944,19 +944,10 @@ fn print_import_report(
 }
 
 fn print_first_start(app: &App, first: &FirstStart) {
-    // Lead with what users should point cargo at: a virtual registry is the one URL
-    // for internal and crates.io crates (following a proxy's lines instead would leave
-    // the internal crates out), then a proxy, then a local registry; public before
-    // private among equals, as a private one needs a credential provider too.
-    let rank = |r: &crate::app::Registry| match (&r.members, &r.proxy) {
-        (Some(members), _) if members.publish_to.is_some() => 0,
-        (Some(_), _) => 1,
-        (None, Some(_)) => 2,
-        (None, None) => 3,
-    };
+    // Lead with what users should point cargo at.
     let registry = app
         .registries()
-        .min_by_key(|r| (rank(r), r.auth_required, r.name.clone()))
+        .min_by_key(|r| ops::setup::recommendation_order(r))
         .expect("there is always at least one registry");
     outln!(
         "\nFirst start: created the administrator `{}`. Its API token is shown only now:\n\n    {}\n",

@@ -51,6 +51,31 @@ pub async fn first_start(app: &App) -> AppResult<Option<FirstStart>> {
     }))
 }
 
+/// The environment variable cargo reads `registry`'s token from
+/// (`CARGO_REGISTRIES_NAME_TOKEN`), instead of its credentials file: what CI sets.
+pub fn token_variable(registry: &str) -> String {
+    format!(
+        "CARGO_REGISTRIES_{}_TOKEN",
+        registry.to_uppercase().replace('-', "_")
+    )
+}
+
+/// The order in which registries are recommended to users (the first-start
+/// banner, the `cargo login` line of a new token), smallest first: a virtual
+/// registry is the one URL for internal and crates.io crates (following a proxy's
+/// lines instead would leave the internal crates out), the one taking publishes
+/// first; then a proxy, then a local registry; public before private among
+/// equals, as a private one needs a credential provider too; then by name.
+pub fn recommendation_order(registry: &Registry) -> (u8, bool, String) {
+    let kind = match (&registry.members, &registry.proxy) {
+        (Some(members), _) if members.publish_to.is_some() => 0,
+        (Some(_), _) => 1,
+        (None, Some(_)) => 2,
+        (None, None) => 3,
+    };
+    (kind, registry.auth_required, registry.name.clone())
+}
+
 /// What a user sets up to use a registry with cargo, as the first-start banner
 /// and the "set me up" page show it: the `.cargo/config.toml` lines, the token
 /// for machines without `cargo login`, and the commands.
@@ -171,8 +196,8 @@ pub fn cargo_config(registry: &Registry) -> CargoConfig {
         token_env: registry.auth_required.then(|| {
             format!(
                 "# Also needed on every machine that only reads (CI):\n\
-                 export CARGO_REGISTRIES_{}_TOKEN=…",
-                name.to_uppercase().replace('-', "_")
+                 export {}=…",
+                token_variable(name)
             )
         }),
         login_command: login_command(registry),

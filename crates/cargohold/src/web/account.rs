@@ -196,29 +196,19 @@ struct CargoLogin {
 
 /// The one registry of `registries` to log cargo in to: of those cargo sends a
 /// token to (`ops::setup::cargo_config`), the one the first-start banner would
-/// lead with — a virtual registry (taking publishes first), then a proxy, then a
-/// local registry; public before private, then by name. `None` when cargo sends
-/// none of them a token.
+/// lead with (`ops::setup::recommendation_order`). `None` when cargo sends none
+/// of them a token.
 fn cargo_login_for(registries: &[Arc<Registry>]) -> Option<CargoLogin> {
-    let rank = |r: &Registry| match (&r.members, &r.proxy) {
-        (Some(members), _) if members.publish_to.is_some() => 0,
-        (Some(_), _) => 1,
-        (None, Some(_)) => 2,
-        (None, None) => 3,
-    };
     registries
         .iter()
         .filter_map(|r| {
             let command = ops::setup::cargo_config(r).login_command?;
-            Some(((rank(r), r.auth_required, r.name.clone()), command))
+            Some((ops::setup::recommendation_order(r), r, command))
         })
         .min_by(|a, b| a.0.cmp(&b.0))
-        .map(|((_, _, name), command)| CargoLogin {
+        .map(|(_, registry, command)| CargoLogin {
             command,
-            ci_variable: format!(
-                "CARGO_REGISTRIES_{}_TOKEN",
-                name.to_uppercase().replace('-', "_")
-            ),
+            ci_variable: ops::setup::token_variable(&registry.name),
         })
 }
 
