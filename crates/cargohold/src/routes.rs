@@ -132,8 +132,8 @@ pub fn routes(app: &AppState) -> Routes {
     // The web pages (see `web`): server-rendered HTML, forms posted with a CSRF token.
     let pages = Router::new()
         .route("/", get(web::browse::home))
-        .route(web::STYLESHEET_PATH, get(web::stylesheet))
-        .route(web::SCRIPT_PATH, get(web::script))
+        .route(web::stylesheet_path(), get(web::stylesheet))
+        .route(web::script_path(), get(web::script))
         .route("/search", get(web::browse::search))
         .route("/keywords/{keyword}", get(web::browse::keyword))
         .route("/registries/{registry}", get(web::browse::registry))

@@ -28,7 +28,7 @@
 
 use std::convert::Infallible;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use askama::Template;
 use axum::Form;
@@ -64,9 +64,29 @@ const FLASH_SECONDS: i64 = 60;
 /// The longest notice carried, in bytes; cookies hold about 4 KiB.
 const FLASH_MAX_NOTICE: usize = 1000;
 
-/// The one stylesheet, served with the binary's version in its URL so it can be cached for good.
-pub const STYLESHEET_PATH: &str = concat!("/static/style-", env!("CARGO_PKG_VERSION"), ".css");
+/// The one stylesheet, served at a path named after its content
+/// ([`stylesheet_path`]) so browsers may keep it for good: a build that changes it,
+/// whatever its version number, gives it a new address.
 const STYLESHEET: &str = include_str!("../../static/style.css");
+
+/// `/static/style-HASH.css`, HASH from the stylesheet's bytes.
+pub fn stylesheet_path() -> &'static str {
+    static PATH: LazyLock<String> = LazyLock::new(|| content_path("style", STYLESHEET, "css"));
+    &PATH
+}
+
+/// `/static/copy-HASH.js`, like [`stylesheet_path`].
+pub fn script_path() -> &'static str {
+    static PATH: LazyLock<String> = LazyLock::new(|| content_path("copy", SCRIPT, "js"));
+    &PATH
+}
+
+/// `/static/{stem}-{the first 12 hex digits of the SHA-256 of content}.{extension}`.
+fn content_path(stem: &str, content: &str, extension: &str) -> String {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(content.as_bytes()));
+    format!("/static/{stem}-{}.{extension}", &digest[..12])
+}
 
 /// Any address nothing else answers: the site's 404 page, not an empty answer.
 pub async fn no_such_page(uri: axum::http::Uri) -> WebError {
@@ -76,7 +96,7 @@ pub async fn no_such_page(uri: axum::http::Uri) -> WebError {
     )))
 }
 
-/// `GET /static/style-VERSION.css`.
+/// `GET /static/style-HASH.css`.
 pub async fn stylesheet() -> Response {
     (
         [
@@ -88,12 +108,11 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// The copy buttons' script, versioned like the stylesheet. Pages work without
-/// it: the text a button copies is shown in full and one click selects it.
-pub const SCRIPT_PATH: &str = concat!("/static/copy-", env!("CARGO_PKG_VERSION"), ".js");
+/// The copy buttons' script, named after its content like the stylesheet. Pages
+/// work without it: the text a button copies is shown in full and one click selects it.
 const SCRIPT: &str = include_str!("../../static/copy.js");
 
-/// `GET /static/copy-VERSION.js`.
+/// `GET /static/copy-HASH.js`.
 pub async fn script() -> Response {
     (
         [
@@ -333,8 +352,8 @@ impl Viewer {
             is_admin: self.actor.as_ref().is_some_and(|a| a.is_admin),
             csrf: self.csrf.clone(),
             query: String::new(),
-            stylesheet: STYLESHEET_PATH,
-            script: SCRIPT_PATH,
+            stylesheet: stylesheet_path(),
+            script: script_path(),
         }
     }
 

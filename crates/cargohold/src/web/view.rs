@@ -30,8 +30,8 @@ impl Chrome {
             is_admin: false,
             csrf: String::new(),
             query: String::new(),
-            stylesheet: super::STYLESHEET_PATH,
-            script: super::SCRIPT_PATH,
+            stylesheet: super::stylesheet_path(),
+            script: super::script_path(),
         }
     }
 }

@@ -822,8 +822,8 @@ async fn pages_and_api_answers_carry_security_headers_and_pages_need_nothing_inl
     assert_eq!(uploaded.status(), 201);
     let (cookies, _) = admin_session(&server).await;
     let addr = server.address();
-    let stylesheet = cargohold::web::STYLESHEET_PATH;
-    let script = cargohold::web::SCRIPT_PATH;
+    let stylesheet = cargohold::web::stylesheet_path();
+    let script = cargohold::web::script_path();
     // The one script a page may load: the copy buttons', from this origin.
     let script_tag = format!("<script src=\"{script}\" defer></script>");
     let pages = [

@@ -379,7 +379,7 @@ async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click()
     }
     browser.client().set_window_size(1280, 900).await.unwrap();
 
-    // The copy buttons come with the page's script (`web::SCRIPT_PATH`), which
+    // The copy buttons come with the page's script (`web::script_path`), which
     // the page's policy lets load from this origin; without it they stay hidden.
     let button = browser
         .wait_for("button.copy-button[data-copies=\"cargo-add\"]")
