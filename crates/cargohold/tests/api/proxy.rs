@@ -190,19 +190,36 @@ async fn a_proxy_keeps_serving_its_cache_when_the_upstream_is_gone() {
         detail.contains("not in the cache") && detail.contains("could not be reached"),
         "{detail}"
     );
+}
 
-    // cargo asks again at once; the upstream is left alone for a while, and the answer
-    // still gives this node's reason (there is no other node to blame).
-    let response = server
+#[tokio::test]
+async fn after_an_upstream_failure_a_lone_node_waits_before_asking_again_and_says_why() {
+    let upstream = TestServer::start().await;
+    publish_upstream(&upstream, &CrateFixture::new("never-fetched", "1.0.0")).await;
+    let index = upstream_index(&upstream);
+    let server = proxy_server(&index, |p| p.freshness_seconds = 300).await;
+    upstream.stop().await;
+
+    let first = server
         .get("registries/upstream/index/ne/ve/never-fetched")
         .await;
-    assert_eq!(response.status(), 502);
-    let again = error_detail(&response.text().await.unwrap()).unwrap();
+    assert_eq!(first.status(), 502);
+    let first = error_detail(&first.text().await.unwrap()).unwrap();
+    assert!(first.contains("could not be reached"), "{first}");
+
+    // cargo asks again at once: the upstream is left alone for a while, and the answer
+    // still gives this node's reason, as there is no other node to blame.
+    let again = server
+        .get("registries/upstream/index/ne/ve/never-fetched")
+        .await;
+    assert_eq!(again.status(), 502);
+    let again = error_detail(&again.text().await.unwrap()).unwrap();
     assert!(
         again.contains("could not be reached") && again.contains("asked again in"),
         "{again}"
     );
     assert!(!again.contains("another cargohold node"), "{again}");
+    assert_eq!(stats(&server, "upstream").upstream_errors, 1);
 }
 
 #[tokio::test]
