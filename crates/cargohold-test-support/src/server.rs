@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cargohold::Listeners;
 use cargohold::app::App;
-use cargohold::config::Config;
+use cargohold::config::{Config, RegistryConfig};
 use cargohold::db::Pool;
 use cargohold::ops;
 use cargohold::ops::tokens::TokenRequest;
@@ -480,6 +480,30 @@ impl TestServer {
     }
 
     /// Stops the server gracefully and waits until it has finished.
+    /// The one-URL layout the README recommends, over `upstream`'s registry `main` as
+    /// crates.io: local `internal`, proxy `crates-io-cache` (`adjust`ed), and virtual
+    /// `all` over both, publishing to `internal`.
+    pub async fn company(
+        upstream: &TestServer,
+        adjust: impl FnOnce(&mut RegistryConfig) + Send + 'static,
+    ) -> TestServer {
+        let index = url::Url::parse(&upstream.url("registries/main/index/")).unwrap();
+        TestServer::start_with(move |config| {
+            let mut proxy = RegistryConfig::proxy("crates-io-cache", index);
+            adjust(&mut proxy);
+            config.registries = vec![
+                RegistryConfig::local("internal"),
+                proxy,
+                RegistryConfig::virtual_of(
+                    "all",
+                    &["internal", "crates-io-cache"],
+                    Some("internal"),
+                ),
+            ];
+        })
+        .await
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

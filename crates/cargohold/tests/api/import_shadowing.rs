@@ -6,22 +6,12 @@
 use std::path::PathBuf;
 
 use cargohold::auth::Actor;
-use cargohold::config::RegistryConfig;
 use cargohold::ops::import::{self, Report, UpstreamNames};
 use cargohold_test_support::{CrateFixture, TestServer};
-use url::Url;
 
 /// `internal`, a proxy `crates-io-cache` of `upstream`'s `main`, and `all` over both.
 async fn company_server(upstream: &TestServer) -> TestServer {
-    let index = Url::parse(&upstream.url("registries/main/index/")).unwrap();
-    TestServer::start_with(move |config| {
-        config.registries = vec![
-            RegistryConfig::local("internal"),
-            RegistryConfig::proxy("crates-io-cache", index),
-            RegistryConfig::virtual_of("all", &["internal", "crates-io-cache"], Some("internal")),
-        ];
-    })
-    .await
+    TestServer::company(upstream, |_| {}).await
 }
 
 async fn publish_upstream(upstream: &TestServer, fixture: &CrateFixture) {

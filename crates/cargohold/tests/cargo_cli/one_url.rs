@@ -2,21 +2,11 @@
 //! over `internal` (where publishes go) and `crates-io-cache`, a proxy of another
 //! cargohold. Tokens limited to `all`, and the one way of writing internal dependencies.
 
-use cargohold::config::RegistryConfig;
 use cargohold::ops::tokens::TokenRequest;
 use cargohold_test_support::{CargoSandbox, TestServer};
-use url::Url;
 
 async fn company_server(upstream: &TestServer) -> TestServer {
-    let index = Url::parse(&upstream.url("registries/main/index/")).unwrap();
-    TestServer::start_with(move |config| {
-        config.registries = vec![
-            RegistryConfig::local("internal"),
-            RegistryConfig::proxy("crates-io-cache", index),
-            RegistryConfig::virtual_of("all", &["internal", "crates-io-cache"], Some("internal")),
-        ];
-    })
-    .await
+    TestServer::company(upstream, |_| {}).await
 }
 
 /// A developer whose crates.io is `all` (their registry `test`), with `token`.

@@ -7,18 +7,8 @@ use cargohold_test_support::{CargoSandbox, CrateFixture, TestServer};
 use url::Url;
 
 async fn company_server(upstream: &TestServer) -> TestServer {
-    let index = Url::parse(&upstream.url("registries/main/index/")).unwrap();
-    TestServer::start_with(move |config| {
-        let mut proxy = RegistryConfig::proxy("crates-io-cache", index);
-        // Every cargo run sees the upstream's latest state.
-        proxy.freshness_seconds = 0;
-        config.registries = vec![
-            RegistryConfig::local("internal"),
-            proxy,
-            RegistryConfig::virtual_of("all", &["internal", "crates-io-cache"], Some("internal")),
-        ];
-    })
-    .await
+    // Every cargo run sees the upstream's latest state.
+    TestServer::company(upstream, |proxy| proxy.freshness_seconds = 0).await
 }
 
 /// A developer whose crates.io is the company's virtual registry.
