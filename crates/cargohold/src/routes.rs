@@ -146,6 +146,10 @@ pub fn routes(app: &AppState) -> Routes {
             "/registries/{registry}/crates/{crate}/delete",
             post(web::krate::delete_crate),
         )
+        .route(
+            "/registries/{registry}/crates/{crate}/yank",
+            post(web::krate::yank_version),
+        )
         .route("/registries/{registry}/me", get(web::cargo_login_hint))
         .route(
             "/login",

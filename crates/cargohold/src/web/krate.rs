@@ -1,5 +1,5 @@
-//! The crate page: README, versions, dependencies, features, owners, downloads; and its
-//! deletion form (`POST …/delete`).
+//! The crate page: README, versions, dependencies, features, owners, downloads; its
+//! deletion form (`POST …/delete`) and its yank buttons (`POST …/yank`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,6 +209,62 @@ pub async fn delete_crate(
     }
 }
 
+/// A yank or unyank button of the versions table.
+#[derive(Debug, Deserialize)]
+pub struct YankForm {
+    csrf: String,
+    version: String,
+    /// `true` to yank, `false` to unyank.
+    yanked: bool,
+}
+
+/// `POST /registries/{registry}/crates/{crate}/yank`: yanks or unyanks one version
+/// (`ops::yank::set_yanked`, as `cargo yank` does), then redirects to the crate page.
+pub async fn yank_version(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path((registry, name)): Path<(String, String)>,
+    PageForm(form): PageForm<YankForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let page = view::crate_url(&registry, &name, None);
+    let actor = viewer.require_user(&page)?;
+    let version = form.version.trim();
+    let result = match app.registry(&registry) {
+        Ok(r) => ops::yank::set_yanked(&app, r, actor, &name, version, form.yanked).await,
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(()) => {
+            let notice = if form.yanked {
+                format!("Yanked {version}: new lockfiles skip it; existing ones keep it.")
+            } else {
+                format!("Unyanked {version}.")
+            };
+            Ok(viewer.redirect_with_notice(&page, &notice))
+        }
+        Err(AppError::Internal(cause)) => Err(AppError::Internal(cause).into()),
+        // A crate that is not there (or not to be seen) gets the site's 404 page
+        // from the page itself.
+        Err(err) => {
+            let messages = Messages {
+                notice: None,
+                error: Some(err.to_string()),
+            };
+            render_crate_page(
+                &app,
+                &viewer,
+                &registry,
+                &name,
+                None,
+                err.status(),
+                messages,
+            )
+            .await
+        }
+    }
+}
+
 fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -217,21 +273,33 @@ fn capitalized(text: &str) -> String {
     }
 }
 
-/// The deletion section of crate `name` for `viewer`: none for visitors, for
-/// those who neither own the crate nor administer the registry, and for caches.
-async fn delete_section(
+/// What `ops::delete` says `viewer` may do about deleting crate `name`: `None`
+/// for visitors and caches, `Verdict::NotOwner` for those who neither own the
+/// crate nor administer the registry. Any other verdict is an owner's or an
+/// administrator's, who may also yank its versions.
+async fn delete_verdict(
     app: &App,
     viewer: &Viewer,
     registry: &Registry,
     name: &str,
+) -> Result<Option<Verdict>, AppError> {
+    match viewer.actor.as_ref() {
+        Some(actor) => ops::delete::verdict_for_page(app, registry, actor, name).await,
+        None => Ok(None),
+    }
+}
+
+/// The deletion section of crate `name` for `verdict` (`delete_verdict`): none
+/// for visitors, for those who neither own the crate nor administer the
+/// registry, and for caches.
+fn delete_section(
+    verdict: Option<Verdict>,
+    registry: &Registry,
+    name: &str,
     versions: &[String],
-) -> Result<Option<DeleteSection>, AppError> {
-    let Some(actor) = viewer.actor.as_ref() else {
-        return Ok(None);
-    };
-    let verdict = ops::delete::verdict_for_page(app, registry, actor, name).await?;
+) -> Option<DeleteSection> {
     let action = format!("{}/delete", view::crate_url(&registry.name, name, None));
-    Ok(match verdict {
+    match verdict {
         None | Some(Verdict::NotOwner) => None,
         Some(Verdict::Refused(why)) => Some(DeleteSection {
             action,
@@ -249,7 +317,7 @@ async fn delete_section(
                 Vec::new()
             },
         }),
-    })
+    }
 }
 
 /// The crate page with `messages`, answered with `status`.
@@ -264,7 +332,11 @@ async fn render_crate_page(
 ) -> WebResult {
     let c = browse::crate_view(app, viewer.actor.as_ref(), registry, name, version).await?;
     let version_nums: Vec<String> = c.versions.iter().map(|v| v.num.clone()).collect();
-    let delete = delete_section(app, viewer, &c.registry, &c.name, &version_nums).await?;
+    let verdict = delete_verdict(app, viewer, &c.registry, &c.name).await?;
+    // Those the deletion section is for (owners and administrators) may yank too.
+    let yank_action = matches!(verdict, Some(Verdict::Allowed(_) | Verdict::Refused(_)))
+        .then(|| format!("{}/yank", view::crate_url(&c.registry.name, &c.name, None)));
+    let delete = delete_section(verdict, &c.registry, &c.name, &version_nums);
     let registry = c.registry.name.clone();
     let url = |name: &str, version: Option<&str>| view::crate_url(&registry, name, version);
     let shown = &c.version;
@@ -429,6 +501,7 @@ async fn render_crate_page(
         notice: messages.notice,
         error: messages.error,
         delete,
+        yank_action,
     };
     viewer.render_with(status, &page)
 }

@@ -242,11 +242,14 @@ pub struct CratePage {
     pub dependents: Vec<DependentItem>,
     pub chart_svg: String,
     pub chart_total: String,
-    /// What a form on this page did (a version deleted) or why it was refused.
+    /// What a form on this page did (a version deleted or yanked) or why it was refused.
     pub notice: Option<String>,
     pub error: Option<String>,
     /// The deletion section, for owners and administrators of a local registry.
     pub delete: Option<DeleteSection>,
+    /// Where the versions table's yank and unyank buttons post, for those who
+    /// may yank (owners and administrators of a local registry).
+    pub yank_action: Option<String>,
 }
 
 /// The crate page's deletion section (`ops::delete`).

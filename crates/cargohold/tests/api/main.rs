@@ -33,4 +33,5 @@ mod security;
 mod tokens;
 mod upload;
 mod web;
+mod web_yank;
 mod yank;

@@ -77,7 +77,7 @@ impl<'s> WebClient<'s> {
     }
 
     /// Posts exactly `form`, without adding the CSRF token.
-    async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post_raw(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(self.server.url(path))
             .header(COOKIE, self.cookies())
