@@ -104,7 +104,16 @@ pub async fn resolve<'m>(
         if members.publish_to.is_some() && proxy.policy.refuses_name(name).is_some() {
             continue;
         }
-        match proxy::index_file(app, member, proxy, name).await? {
+        let cached = match proxy::index_file(app, member, proxy, name).await {
+            Err(AppError::BadGateway(detail)) => {
+                return Err(AppError::BadGateway(match &members.publish_to {
+                    Some(target) => with_publish_advice(name, member, target, &detail),
+                    None => detail,
+                }));
+            }
+            cached => cached?,
+        };
+        match cached {
             Cached::File(file) => return Ok(Resolved::Found(member, file)),
             Cached::Refused { reason, .. } if matches!(resolved, Resolved::Missing) => {
                 resolved = Resolved::Refused(reason);
@@ -113,6 +122,23 @@ pub async fn resolve<'m>(
         }
     }
     Ok(resolved)
+}
+
+/// A proxy member's "the upstream could not be reached" for `name`, led by what to
+/// do when it came from publishing a new crate: cargo looks the name up before
+/// publishing, and while the upstream is away nobody can say whether it has that
+/// name, so the lookup fails and the publish with it. `target`, where publishes
+/// land, takes them directly (it checks what the cache knows, and lets a name
+/// nothing is known about through). The advice comes first because cargo shows
+/// only the first 512 bytes of an error's body.
+fn with_publish_advice(name: &str, member: &Registry, target: &Registry, detail: &str) -> String {
+    let (index, target) = (target.index_url.as_str(), target.name.as_str());
+    format!(
+        "`{name}` cannot be looked up while the upstream of `{member}` is unreachable (publishing \
+         it as a new crate? publish to `{target}` directly meanwhile: [registries.{target}] \
+         index = '{index}', then cargo publish --registry {target}): {detail}",
+        member = member.name,
+    )
 }
 
 /// Whether a local member has a crate whose canonical name is `name`'s (`-` ≡ `_`).

@@ -425,8 +425,20 @@ async fn with_the_upstream_gone_what_the_proxy_stored_decides_and_unknown_names_
         .await
         .assert_failure_containing("`offline-dep` is already a crate on");
 
-    // A name nothing is known about: an air-gapped company keeps publishing. (Through
-    // `all`, cargo's own look at the index before publishing meets the proxy's 502.)
+    // A name nothing is known about: through `all`, cargo's own look at the index
+    // before publishing meets the proxy's 502, which says where to publish instead.
+    let fresh = dev.package("acme-offline", "0.1.0", "", "");
+    let refused = publish(&dev, &fresh).await;
+    refused.assert_failure_containing(
+        "cannot be looked up while the upstream of `crates-io-cache` is unreachable",
+    );
+    refused.assert_failure_containing("publish to `internal` directly");
+    refused.assert_failure_containing(&format!(
+        "[registries.internal] index = '{}'",
+        server.index_url_of("internal")
+    ));
+    assert_eq!(internal_counts(&server).await, (0, 0, 0));
+    // There, an air-gapped company keeps publishing.
     let fresh = dev.package_for("internal", "acme-offline", "0.1.0", "", "");
     let published = publish_internal(&dev, &fresh).await;
     published.assert_success();
