@@ -55,6 +55,64 @@ pub fn run_with_token(
     connections: u32,
     scratch: &Path,
 ) -> anyhow::Result<Load> {
+    let pace = Pace::FullLoad;
+    run_wrk(
+        base_url,
+        targets,
+        token,
+        placement,
+        pace,
+        seconds,
+        connections,
+        scratch,
+    )
+}
+
+/// [`run`], each connection pausing `think_ms` between an answer and its next
+/// request (wrk's `delay()`), so the client sleeps between answers instead of
+/// queueing for a core behind the server: the latency of a server that is busy
+/// but not saturated.
+pub fn run_paced(
+    base_url: &str,
+    targets: &[(String, Option<String>)],
+    think_ms: u32,
+    seconds: u64,
+    connections: u32,
+    scratch: &Path,
+) -> anyhow::Result<Load> {
+    let pace = Pace::Think(think_ms);
+    run_wrk(
+        base_url,
+        targets,
+        None,
+        Placement::Shared,
+        pace,
+        seconds,
+        connections,
+        scratch,
+    )
+}
+
+/// How fast wrk's connections ask.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// The next request as soon as the answer is read.
+    FullLoad,
+    /// A pause of this many milliseconds before each request.
+    Think(u32),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_wrk(
+    base_url: &str,
+    targets: &[(String, Option<String>)],
+    token: Option<&str>,
+    placement: Placement,
+    pace: Pace,
+    seconds: u64,
+    connections: u32,
+    scratch: &Path,
+) -> anyhow::Result<Load> {
     let list = scratch.join("targets.txt");
     let mut text = String::new();
     for (path, etag) in targets {
@@ -65,8 +123,7 @@ pub fn run_with_token(
     }
     std::fs::write(&list, text)?;
     let script = scratch.join("targets.lua");
-    std::fs::write(
-        &script,
+    let mut lua = String::from(
         r#"
 local targets = {}
 for line in io.lines(os.getenv("TARGETS")) do
@@ -106,7 +163,11 @@ function request()
   return requests[((offset or 0) + i) % #requests + 1]
 end
 "#,
-    )?;
+    );
+    if let Pace::Think(ms) = pace {
+        lua.push_str(&format!("function delay()\n  return {ms}\nend\n"));
+    }
+    std::fs::write(&script, lua)?;
     let wrk = on_cores("wrk", placement.load_cores())
         .args([
             "-t",
