@@ -32,6 +32,7 @@ const ENV_KEYS: &[&str] = &[
     "shutdown-delay-secs",
     "download-cache-size",
     "connection-threads",
+    "webhook-retry-seconds",
 ];
 
 /// `CARGOHOLD_*` variables among `names` that are no setting but one letter or two
@@ -105,6 +106,9 @@ pub struct Config {
     /// worker threads) or `per-core` (on Linux, one thread pinned to each CPU the
     /// process may use, taking the connections that CPU received).
     pub connection_threads: ConnectionThreads,
+    /// Seconds before the first retry of a webhook delivery that failed; each
+    /// later retry waits twice as long as the one before, up to an hour.
+    pub webhook_retry_seconds: u64,
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
     /// Written out with the keys of each one's kind only, as the file must have them.
@@ -277,6 +281,83 @@ pub struct RegistryConfig {
     /// Local: also keep a git index (a bare repository, one commit per change) at
     /// `/registries/{name}/git`, for clients that cannot use the sparse index.
     pub git_index: bool,
+    /// Local: URLs told of changes to the registry's crates (`[[registries.webhooks]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// The changes a webhook can be told of, as `events` names them; each is also the
+/// audit log's action for that change.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "publish",
+    "yank",
+    "unyank",
+    "delete_crate",
+    "delete_version",
+    "owner_add",
+    "owner_remove",
+];
+
+/// One `[[registries.webhooks]]` table: where changes to a local registry's crates are POSTed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// An `http://` or `https://` URL.
+    pub url: String,
+    /// When set, every delivery is signed with it: `X-Cargohold-Signature: sha256=HEX`,
+    /// the HMAC-SHA256 of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// The changes to deliver, from [`WEBHOOK_EVENTS`]; all of them when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+}
+
+impl WebhookConfig {
+    /// Whether this webhook is told of `event` (an audit action).
+    pub fn wants(&self, event: &str) -> bool {
+        match &self.events {
+            Some(events) => events.iter().any(|e| e == event),
+            None => WEBHOOK_EVENTS.contains(&event),
+        }
+    }
+
+    /// Checks the URL and the event names of a webhook of `registry`.
+    fn validate(&self, registry: &str) -> anyhow::Result<()> {
+        let url = &self.url;
+        let parsed = Url::parse(url).ok();
+        if !parsed
+            .as_ref()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        {
+            bail!(
+                "registry `{registry}`: the webhook url `{url}` must be an http:// or https:// URL, \
+                 such as \"https://ci.example.com/hooks/cargohold\""
+            );
+        }
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        if events.is_empty() {
+            bail!(
+                "registry `{registry}`: the webhook {url} has `events = []`, so it would never be \
+                 called; list the events it wants, or leave `events` out for all of them"
+            );
+        }
+        for event in events {
+            if !WEBHOOK_EVENTS.contains(&event.as_str()) {
+                let hint = closest(event, WEBHOOK_EVENTS)
+                    .map(|meant| format!(" (did you mean `{meant}`?)"))
+                    .unwrap_or_default();
+                bail!(
+                    "registry `{registry}`: the webhook {url} names the event `{event}`, which is not \
+                     one of {}{hint}",
+                    quoted(WEBHOOK_EVENTS)
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// crates.io's sparse index, the upstream of a proxy unless told otherwise.
@@ -301,6 +382,7 @@ impl Default for RegistryConfig {
             members: Vec::new(),
             publish_to: None,
             git_index: false,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -386,6 +468,16 @@ impl RegistryConfig {
                     .with_context(|| format!("registry `{name}`: the rule `{rule}` is invalid"))?;
             }
         }
+        for (i, webhook) in self.webhooks.iter().enumerate() {
+            webhook.validate(name)?;
+            if self.webhooks[..i].iter().any(|w| w.url == webhook.url) {
+                bail!(
+                    "registry `{name}`: the webhook {} is listed twice; give it one table with every \
+                     event it wants",
+                    webhook.url
+                );
+            }
+        }
         if is(RegistryKind::Virtual) {
             if self.members.is_empty() {
                 bail!("registry `{name}`: a virtual registry needs `members = [\"…\"]`, in order");
@@ -444,8 +536,24 @@ impl RegistryConfig {
                 .iter()
                 .find(|(known, kind)| *known == key && *kind != self.kind)
             {
+                // Only local registries have changes someone made: a virtual
+                // registry's writes land in its `publish-to` member, and a proxy's
+                // crates come and go as its cache fills and is trimmed.
+                let why = if key == "webhooks" {
+                    match self.kind {
+                        RegistryKind::Virtual => {
+                            " (publishes, yanks and owner changes made through a virtual registry \
+                             happen in its `publish-to` member: configure the webhooks there)"
+                        }
+                        _ => {
+                            " (a proxy's crates change only as its cache fills and is trimmed, which is nobody's change)"
+                        }
+                    }
+                } else {
+                    ""
+                };
                 bail!(
-                    "registry `{}` (kind = \"{}\"): `{key}` applies to `kind = \"{}\"` registries only; \
+                    "registry `{}` (kind = \"{}\"): `{key}` applies to `kind = \"{}\"` registries only{why}; \
                      remove it from this registry's table, or set the kind it belongs to",
                     self.name,
                     self.kind.as_str(),
@@ -491,6 +599,7 @@ const KIND_SPECIFIC_KEYS: &[(&str, RegistryKind)] = &[
     ("members", RegistryKind::Virtual),
     ("publish-to", RegistryKind::Virtual),
     ("git-index", RegistryKind::Local),
+    ("webhooks", RegistryKind::Local),
 ];
 
 /// Writes `[[registries]]` tables as the loader takes them back: the keys every
@@ -521,6 +630,7 @@ struct ShownRegistry<'a> {
 enum KindSettings<'a> {
     Local {
         git_index: bool,
+        webhooks: &'a [WebhookConfig],
     },
     Proxy {
         upstream: Url,
@@ -547,6 +657,7 @@ impl<'a> From<&'a RegistryConfig> for ShownRegistry<'a> {
         let of_kind = match r.kind {
             RegistryKind::Local => KindSettings::Local {
                 git_index: r.git_index,
+                webhooks: &r.webhooks,
             },
             RegistryKind::Proxy => KindSettings::Proxy {
                 upstream: r
@@ -619,6 +730,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             download_cache_size: 64 * 1024 * 1024,
             connection_threads: ConnectionThreads::Shared,
+            webhook_retry_seconds: 10,
             limits: Limits::default(),
             registries: Vec::new(),
             forges: BTreeMap::new(),
@@ -821,6 +933,12 @@ impl Config {
             {
                 let _ = upstream.set_password(Some("REDACTED"));
             }
+            for webhook in &mut registry.webhooks {
+                if webhook.secret.is_some() {
+                    webhook.secret = Some("REDACTED".into());
+                }
+                webhook.url = redact_url(&webhook.url);
+            }
         }
         shown
     }
@@ -1021,6 +1139,15 @@ fn table_name(figment: &Figment, path: &[String]) -> String {
                     index.parse::<usize>().map_or(0, |i| i + 1)
                 ),
             }
+        }
+        [registries, _, webhooks, number]
+            if registries == "registries" && webhooks == "webhooks" =>
+        {
+            let number = number.parse::<usize>().map_or(0, |i| i + 1);
+            format!(
+                "in [[registries.webhooks]] table number {number} of {}",
+                table_name(figment, &path[..2]).trim_start_matches("in ")
+            )
         }
         _ => format!("in [{}]", path.join(".")),
     }
@@ -1283,6 +1410,7 @@ mod tests {
             "members" => "[\"internal\"]",
             "publish-to" => "\"internal\"",
             "git-index" => "false",
+            "webhooks" => "[{ url = \"https://ci.example.com/hooks\" }]",
             _ => "0",
         };
         let kinds = [
@@ -1341,6 +1469,11 @@ mod tests {
             registries: vec![
                 RegistryConfig {
                     git_index: true,
+                    webhooks: vec![WebhookConfig {
+                        url: "https://ci.example.com/hooks".into(),
+                        secret: Some("whs3cret".into()),
+                        events: Some(vec!["publish".into()]),
+                    }],
                     ..RegistryConfig::local("internal")
                 },
                 cache,
@@ -1371,6 +1504,10 @@ mod tests {
         }
         assert!(shown.contains("git-dir = "), "{shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("whs3cret") && shown.contains("https://ci.example.com/hooks"),
+            "{shown}"
+        );
         let again = load(&shown).unwrap().to_redacted_toml().unwrap();
         assert_eq!(again, shown);
     }
@@ -1475,6 +1612,112 @@ mod tests {
                 "{text}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_webhook_is_read_with_every_event_unless_it_lists_some() {
+        let config = load(
+            "[[registries]]\nname = \"main\"\n\
+             [[registries.webhooks]]\nurl = \"https://ci.example.com/hooks\"\nsecret = \"s\"\n\
+             [[registries.webhooks]]\nurl = \"http://chat.internal:8080/cargo\"\nevents = [\"publish\", \"yank\"]\n",
+        )
+        .unwrap();
+        let [all, some] = &config.registries[0].webhooks[..] else {
+            panic!("{config:?}");
+        };
+        assert_eq!(all.secret.as_deref(), Some("s"));
+        for event in WEBHOOK_EVENTS {
+            assert!(all.wants(event), "{event}");
+        }
+        assert!(some.wants("publish") && some.wants("yank") && !some.wants("unyank"));
+        assert!(!all.wants("token_create"), "not a change to a crate");
+    }
+
+    #[test]
+    fn a_webhook_url_that_is_not_http_is_refused_naming_the_registry_and_the_url() {
+        for url in [
+            "ftp://ci.example.com/hooks",
+            "ci.example.com/hooks",
+            "https://",
+        ] {
+            let err = load(&format!(
+                "[[registries]]\nname = \"main\"\n[[registries.webhooks]]\nurl = \"{url}\"\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.contains(&format!(
+                    "registry `main`: the webhook url `{url}` must be an http:// or https:// URL"
+                )),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_webhook_event_is_refused_with_the_valid_ones_and_the_one_meant() {
+        let err = load(
+            "[[registries]]\nname = \"main\"\n[[registries.webhooks]]\n\
+             url = \"https://ci.example.com/hooks\"\nevents = [\"publish\", \"unyamk\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(
+                "registry `main`: the webhook https://ci.example.com/hooks names the event `unyamk`, \
+                 which is not one of `publish`, `yank`, `unyank`, `delete_crate`, `delete_version`, \
+                 `owner_add`, `owner_remove` (did you mean `unyank`?)"
+            ),
+            "{err}"
+        );
+        let err = load(
+            "[[registries]]\nname = \"main\"\n[[registries.webhooks]]\n\
+             url = \"https://ci.example.com/hooks\"\nevents = []\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("would never be called"), "{err}");
+    }
+
+    #[test]
+    fn a_webhook_listed_twice_or_with_an_unknown_key_is_refused() {
+        let twice = "[[registries]]\nname = \"main\"\n\
+                     [[registries.webhooks]]\nurl = \"https://ci.example.com/hooks\"\nevents = [\"yank\"]\n\
+                     [[registries.webhooks]]\nurl = \"https://ci.example.com/hooks\"\nevents = [\"publish\"]\n";
+        let err = load(twice).unwrap_err();
+        assert!(err.contains("is listed twice"), "{err}");
+        let err = load(
+            "[[registries]]\nname = \"main\"\n[[registries.webhooks]]\n\
+             url = \"https://ci.example.com/hooks\"\nsecrit = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(
+                "unknown key `secrit` in [[registries.webhooks]] table number 1 of the [[registries]] \
+                 table of `main` (did you mean `secret`?)"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn webhooks_on_a_proxy_or_a_virtual_registry_are_refused_saying_where_changes_happen() {
+        let base = "[[registries]]\nname = \"internal\"\n\n\
+                    [[registries]]\nname = \"cache\"\nkind = \"proxy\"\n";
+        let hook = "[[registries.webhooks]]\nurl = \"https://ci.example.com/hooks\"\n";
+        let err = load(&format!("{base}{hook}")).unwrap_err();
+        assert!(
+            err.contains("registry `cache` (kind = \"proxy\"): `webhooks` applies to `kind = \"local\"` registries only")
+                && err.contains("nobody's change"),
+            "{err}"
+        );
+        let err = load(&format!(
+            "{base}\n[[registries]]\nname = \"all\"\nkind = \"virtual\"\n\
+             members = [\"internal\", \"cache\"]\npublish-to = \"internal\"\n{hook}"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("registry `all` (kind = \"virtual\"): `webhooks` applies to `kind = \"local\"` registries only")
+                && err.contains("configure the webhooks there"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -206,3 +206,35 @@ fn a_postgresql_database_that_does_not_exist_is_named_once_with_how_to_create_it
     created.sort();
     assert_eq!(created, ["cargohold.toml"], "nothing was created");
 }
+
+#[test]
+fn serve_refuses_a_webhook_that_is_not_http_or_wants_an_unknown_event_and_starts_nothing() {
+    for (webhook, expected) in [
+        (
+            "url = \"ftp://ci.example.com/hooks\"",
+            "registry `main`: the webhook url `ftp://ci.example.com/hooks` must be an http:// or \
+             https:// URL",
+        ),
+        (
+            "url = \"https://ci.example.com/hooks\"\nevents = [\"published\"]",
+            "registry `main`: the webhook https://ci.example.com/hooks names the event `published`, \
+             which is not one of `publish`, `yank`, `unyank`, `delete_crate`, `delete_version`, \
+             `owner_add`, `owner_remove` (did you mean `publish`?)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("cargohold.toml"),
+            format!("[[registries]]\nname = \"main\"\n\n[[registries.webhooks]]\n{webhook}\n"),
+        )
+        .unwrap();
+        let output = run_in(dir.path(), &["serve", "--listen", "127.0.0.1:0"], &[]);
+        assert!(!output.status.success(), "{webhook}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{webhook}: {stderr}");
+        assert!(
+            !dir.path().join("cargohold-data").exists(),
+            "nothing was created"
+        );
+    }
+}
