@@ -621,3 +621,136 @@ async fn a_new_crates_download_chart_is_bars_on_a_baseline_not_an_empty_grey_box
     }
     browser.close().await.unwrap();
 }
+
+/// Creates `login` with a web password and a token, and publishes `versions` of
+/// crate `name` with that token, so `login` owns it.
+async fn owner_with_versions(server: &TestServer, login: &str, name: &str, versions: &[&str]) {
+    user_with_password(server, login, "an owner's password", false).await;
+    let token = server
+        .create_token(login, ops::tokens::TokenRequest::default())
+        .await;
+    for version in versions {
+        let fixture = cargohold_test_support::CrateFixture::new(name, version);
+        let response = server.publish_body(fixture.publish_body(), &token).await;
+        assert_eq!(response.status(), 200, "{name}@{version}");
+    }
+}
+
+/// The backgrounds of a quiet button: the page's, or the panel colour while the
+/// pointer rests on it (it stays where the last click was).
+const QUIET: [&str; 2] = ["rgb(255, 255, 255)", "rgb(245, 246, 248)"];
+
+/// The computed background colour and font size in pixels of the first element
+/// matching `css`.
+async fn look_of(browser: &Browser, css: &str) -> (String, f64) {
+    browser.wait_for(css).await.unwrap();
+    let look = browser
+        .client()
+        .execute(
+            "const style = getComputedStyle(document.querySelector(arguments[0])); \
+             return [style.backgroundColor, parseFloat(style.fontSize)]",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap();
+    (
+        look[0].as_str().unwrap().to_owned(),
+        look[1].as_f64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn an_owners_yank_buttons_are_quiet_and_fit_a_phone() {
+    let server = TestServer::start().await;
+    owner_with_versions(
+        &server,
+        "alice",
+        "quiet-buttons",
+        &["1.0.0", "1.1.0", "2.0.0-release-candidate.1"],
+    )
+    .await;
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "alice", "an owner's password").await;
+    browser
+        .goto(&server.url("registries/main/crates/quiet-buttons"))
+        .await
+        .unwrap();
+
+    // Outlined on the page's background and smaller than the filled buttons
+    // (the search button in the header), with the Delete section's red ones apart.
+    let (primary_background, primary_size) = look_of(&browser, ".search button").await;
+    let (background, size) = look_of(&browser, "button[aria-label=\"Yank 1.0.0\"]").await;
+    assert!(QUIET.contains(&background.as_str()), "{background}");
+    assert_ne!(background, primary_background);
+    assert!(size < primary_size, "{size} px vs {primary_size} px");
+    browser
+        .screenshot("web-crate-yank-buttons-desktop")
+        .await
+        .unwrap();
+
+    // On a phone the rows stack, nothing scrolls sideways, and the buttons are
+    // on screen and work.
+    browser.client().set_window_size(390, 844).await.unwrap();
+    let fits = browser
+        .client()
+        .execute(NOTHING_STICKS_OUT, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "these make the crate page scroll sideways on a phone"
+    );
+    let off = browser
+        .client()
+        .execute(BUTTONS_OFF_SCREEN, vec![serde_json::json!("#versions")])
+        .await
+        .unwrap();
+    assert_eq!(off, serde_json::json!([]), "yank buttons off screen");
+    let label = browser
+        .client()
+        .execute(
+            "const cell = document.querySelector('#versions td[data-label=\"Published\"]'); \
+             return [getComputedStyle(cell).display, getComputedStyle(cell, '::before').content]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(label, serde_json::json!(["flex", "\"Published\""]));
+    scroll_to(&browser, "versions").await;
+    browser
+        .screenshot("web-crate-yank-buttons-phone")
+        .await
+        .unwrap();
+    browser
+        .click("button[aria-label=\"Yank 1.0.0\"]")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "Yanked 1.0.0: new lockfiles skip it; existing ones keep it."
+    );
+    let (background, _) = look_of(&browser, "button[aria-label=\"Unyank 1.0.0\"]").await;
+    assert!(QUIET.contains(&background.as_str()), "{background}");
+    let fits = browser
+        .client()
+        .execute(NOTHING_STICKS_OUT, vec![])
+        .await
+        .unwrap();
+    assert_eq!(fits, serde_json::json!(true), "after the yank");
+    scroll_to(&browser, "versions").await;
+    browser.screenshot("web-crate-yanked-phone").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+/// Scrolls the element `id` to the top of the window, for a screenshot of it.
+async fn scroll_to(browser: &Browser, id: &str) {
+    browser
+        .client()
+        .execute(
+            "document.getElementById(arguments[0]).scrollIntoView()",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .unwrap();
+}
