@@ -754,3 +754,150 @@ async fn scroll_to(browser: &Browser, id: &str) {
         .await
         .unwrap();
 }
+
+/// The version numbers the crate page's versions table lists, newest first.
+async fn listed_versions(browser: &Browser) -> serde_json::Value {
+    browser.wait_for("#versions table").await.unwrap();
+    browser
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('#versions td.name a')].map(a => a.textContent.trim())",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_owner_deletes_one_version_on_the_crate_page_and_a_mistyped_name_deletes_nothing() {
+    let server = TestServer::start().await;
+    owner_with_versions(&server, "alice", "pruned", &["1.0.0", "1.1.0", "1.2.0"]).await;
+    // Single versions are deleted by the registry's administrators: alice is
+    // one, as well as the crate's owner.
+    let main = server.app.registry("main").unwrap().clone();
+    ops::permissions::change(
+        &server.app,
+        &main,
+        &ops::permissions::Grantee::User("alice".into()),
+        Some(cargohold::access::Role::Admin),
+        None,
+    )
+    .await
+    .unwrap();
+    let page = "registries/main/crates/pruned";
+
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "alice", "an owner's password").await;
+    browser.goto(&server.url(page)).await.unwrap();
+    assert_eq!(
+        listed_versions(&browser).await,
+        serde_json::json!(["1.2.0", "1.1.0", "1.0.0"])
+    );
+    let rule = browser.text_of("#delete-rule").await.unwrap();
+    assert!(
+        rule.contains("administrator of the registry you may delete any crate or single version"),
+        "{rule}"
+    );
+
+    // A mistyped name: the page says so, and every version is still there.
+    browser
+        .wait_for("#delete-version")
+        .await
+        .unwrap()
+        .select_by_value("1.1.0")
+        .await
+        .unwrap();
+    browser
+        .fill("#delete-version-confirm", "prunned")
+        .await
+        .unwrap();
+    scroll_to(&browser, "delete").await;
+    browser.screenshot("web-delete-section").await.unwrap();
+    browser
+        .click("#delete-version-form button[type=submit]")
+        .await
+        .unwrap();
+    let error = browser.text_of("#form-error").await.unwrap();
+    assert_eq!(
+        error,
+        "nothing was deleted: type the crate name `pruned` to confirm (you typed `prunned`)"
+    );
+    browser
+        .screenshot("web-delete-version-mistyped")
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_versions(&browser).await,
+        serde_json::json!(["1.2.0", "1.1.0", "1.0.0"])
+    );
+    assert_eq!(server.download("pruned", "1.1.0").await.0, 200);
+    let (status, index) = server.index_file("pruned").await;
+    assert_eq!(status, 200);
+    assert_eq!(index.lines().count(), 3, "{index}");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action LIKE 'delete_%'")
+            .await,
+        0
+    );
+
+    // Typed right: 1.1.0 goes, from the page, the index and downloads.
+    browser.goto(&server.url(page)).await.unwrap();
+    browser
+        .wait_for("#delete-version")
+        .await
+        .unwrap()
+        .select_by_value("1.1.0")
+        .await
+        .unwrap();
+    browser
+        .fill("#delete-version-confirm", "pruned")
+        .await
+        .unwrap();
+    browser
+        .fill("#delete-version-reason", "published from the wrong branch")
+        .await
+        .unwrap();
+    browser
+        .click("#delete-version-form button[type=submit]")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "Deleted version 1.1.0 of crate `pruned` from registry `main`."
+    );
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/registries/main/crates/pruned"
+    );
+    assert_eq!(
+        listed_versions(&browser).await,
+        serde_json::json!(["1.2.0", "1.0.0"])
+    );
+    let choices = browser
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('#delete-version option')].map(o => o.value)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(choices, serde_json::json!(["1.2.0", "1.0.0"]));
+    scroll_to(&browser, "versions").await;
+    browser.screenshot("web-delete-version-done").await.unwrap();
+    assert_eq!(server.download("pruned", "1.1.0").await.0, 404);
+    assert_eq!(server.download("pruned", "1.2.0").await.0, 200);
+    let (status, index) = server.index_file("pruned").await;
+    assert_eq!(status, 200);
+    assert!(!index.contains("\"1.1.0\""), "{index}");
+    assert_eq!(
+        server
+            .column(
+                "SELECT e.version || ' ' || u.login FROM audit_events e \
+                 JOIN users u ON u.id = e.actor_user_id WHERE e.action = 'delete_version'"
+            )
+            .await,
+        ["1.1.0 alice"]
+    );
+    browser.close().await.unwrap();
+}
