@@ -51,6 +51,8 @@ pub struct StoredState {
     pub teams: i64,
     pub team_members: i64,
     pub grants: i64,
+    /// Webhook deliveries not yet made.
+    pub webhook_deliveries: i64,
 }
 
 /// Where test servers listen unless a test says otherwise: the system picks the port.
@@ -431,6 +433,7 @@ impl TestServer {
             teams: self.count("SELECT COUNT(*) FROM teams").await,
             team_members: self.count("SELECT COUNT(*) FROM team_members").await,
             grants: self.count("SELECT COUNT(*) FROM registry_grants").await,
+            webhook_deliveries: self.count("SELECT COUNT(*) FROM webhook_deliveries").await,
         }
     }
 

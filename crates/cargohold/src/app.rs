@@ -20,6 +20,7 @@ use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 use crate::index::cache::IndexCache;
 use crate::index::git::GitIndex;
+use crate::ops::webhooks::{Subscriptions, Webhooks};
 use crate::proxy::Proxy;
 use crate::rate_limit::RateLimit;
 use crate::storage::BlobStore;
@@ -50,6 +51,8 @@ pub struct App {
     /// Set at the first SIGTERM or Ctrl-C: `/ready` answers 503 from then on, so
     /// load balancers stop sending requests during `shutdown-delay-secs`.
     pub shutting_down: AtomicBool,
+    /// The webhook sender's wake-up call and counts (`ops/webhooks.rs`).
+    pub webhooks: Webhooks,
 }
 
 /// The limits on how fast one client or user may act.
@@ -153,6 +156,8 @@ pub struct Registry {
     pub members: Option<Members>,
     /// Set when the registry also keeps a git index (`git-index = true`).
     pub git: Option<GitIndex>,
+    /// The webhooks told of changes to its crates (local registries only).
+    pub webhooks: Subscriptions,
 }
 
 impl Registry {
@@ -189,6 +194,7 @@ impl Registry {
             index_cache: IndexCache::new(cache_size),
             proxy: None,
             members: None,
+            webhooks: Subscriptions::default(),
         }
     }
 
@@ -224,6 +230,7 @@ impl App {
         let storage = BlobStore::open(&config)?;
         let public_url = config.public_url();
         let mut registries: foldhash::HashMap<String, Arc<Registry>> = Default::default();
+        let webhooks = Webhooks::default();
         let wanted_all = config.registries();
         // Virtual registries refer to their members, so they come last.
         let (virtuals, concrete): (Vec<_>, Vec<_>) = wanted_all
@@ -261,6 +268,7 @@ impl App {
             if let Some(git) = &registry.git {
                 crate::index::git::http::check_git_installed(&git.dir)?;
             }
+            registry.webhooks = webhooks.subscriptions(wanted.webhooks.clone());
             match wanted.kind {
                 RegistryKind::Local => {}
                 RegistryKind::Proxy => registry.proxy = Some(Proxy::from_config(wanted)?),
@@ -312,6 +320,7 @@ impl App {
             auth_cache: AuthCache::default(),
             node_id: node_id(),
             shutting_down: AtomicBool::new(false),
+            webhooks,
         })
     }
 

@@ -216,6 +216,26 @@ fn write_app_metrics(text: &mut String, app: &App) {
         "Proxy registry cache hits, upstream fetches and failures.",
         &proxy_events,
     );
+    let webhooks = &app.webhooks;
+    family(
+        "cargohold_webhook_deliveries_total",
+        "counter",
+        "Webhook delivery attempts by outcome: delivered (a 2xx answer), failed (to be tried again), given_up.",
+        &[
+            (
+                labels(&[("outcome", "delivered")]),
+                webhooks.delivered.get() as f64,
+            ),
+            (
+                labels(&[("outcome", "failed")]),
+                webhooks.failed.get() as f64,
+            ),
+            (
+                labels(&[("outcome", "given_up")]),
+                webhooks.given_up.get() as f64,
+            ),
+        ],
+    );
     let mut pools = Vec::new();
     for (role, pool) in [("read", app.db.read()), ("write", app.db.write())] {
         let (size, idle) = pool_sizes(pool);

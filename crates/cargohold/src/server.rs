@@ -46,6 +46,11 @@ pub async fn serve(
         .filter(|r| r.git.is_some())
         .map(|r| tokio::spawn(write_git_index(app.clone(), r.clone())))
         .collect();
+    // A node without webhooks leaves the deliveries to the nodes configured with them.
+    let webhook_sender = app
+        .registries()
+        .any(|r| !r.webhooks.is_empty())
+        .then(|| tokio::spawn(crate::ops::webhooks::deliver(app.clone())));
 
     let middleware = ServiceBuilder::new()
         .set_x_request_id(RequestCounter::default())
@@ -109,6 +114,10 @@ pub async fn serve(
     evictor.abort();
     for writer in git_writers {
         writer.abort();
+    }
+    // A delivery cut off here is sent again once its claim runs out.
+    if let Some(sender) = webhook_sender {
+        sender.abort();
     }
     // A change acknowledged just before the stop reaches the git index now, not at
     // the next start.

@@ -28,6 +28,7 @@ pub mod tokens;
 pub mod upstream_index;
 pub mod users;
 pub mod versions;
+pub mod webhooks;
 
 /// A pool of connections to one of the two supported databases.
 #[derive(Debug, Clone)]

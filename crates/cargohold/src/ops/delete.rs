@@ -255,7 +255,7 @@ pub async fn delete(
         super::refresh_crate_state(&mut tx, registry.id, krate.id, &name_lower, now).await?;
     }
     let versions: Vec<String> = gone.iter().map(|v| v.num.clone()).collect();
-    record(
+    let queued = record(
         &mut tx,
         registry,
         by,
@@ -268,6 +268,7 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
+    queued.wake();
 
     app.forget_deleted(registry, &krate.name, versions.iter().map(String::as_str));
     for v in &gone {
@@ -368,7 +369,7 @@ async fn authorize(
     Err(err)
 }
 
-/// Records the deletion (with an index change number) and its audit event.
+/// Records the deletion (with an index change number), its audit event and its webhook deliveries.
 #[expect(clippy::too_many_arguments)]
 async fn record(
     tx: &mut Tx,
@@ -380,7 +381,7 @@ async fn record(
     former_owners: &[i64],
     reason: Option<&str>,
     now: i64,
-) -> AppResult<()> {
+) -> AppResult<super::webhooks::Queued> {
     let generation = db::index_files::next_generation(&mut *tx).await?;
     db::crates::insert_deletion(
         &mut *tx,
@@ -422,7 +423,8 @@ async fn record(
         )
     };
     db::audit::insert(&mut *tx, &event, now).await?;
-    Ok(())
+    let actor = by.map(|a| a.login.as_str());
+    super::webhooks::enqueue(tx, registry, actor, &event, now).await
 }
 
 /// Fails with 403 when `name` (canonical) belonged to a crate deleted less than 24

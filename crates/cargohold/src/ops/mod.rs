@@ -35,6 +35,7 @@ pub mod shadowing;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod yank;
 
 /// An audit event for `action` done by `by` (`None`: an operator on the command line).

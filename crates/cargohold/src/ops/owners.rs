@@ -186,24 +186,25 @@ pub async fn change(
         Change::Add => "owner_add",
         Change::Remove => "owner_remove",
     };
+    let mut queued = super::webhooks::Queued::default();
     for login in &changed {
-        db::audit::insert(
-            &mut tx,
-            &AuditEvent {
-                actor_user_id: Some(actor.user_id),
-                actor_token_id: actor.token_id,
-                client_addr: actor.client_addr.as_deref(),
-                action,
-                registry: Some(&registry.name),
-                crate_name: Some(&krate.name),
-                version: None,
-                detail: Some(serde_json::json!({ "owner": login }).to_string()),
-            },
-            now,
-        )
-        .await?;
+        let event = AuditEvent {
+            actor_user_id: Some(actor.user_id),
+            actor_token_id: actor.token_id,
+            client_addr: actor.client_addr.as_deref(),
+            action,
+            registry: Some(&registry.name),
+            crate_name: Some(&krate.name),
+            version: None,
+            detail: Some(serde_json::json!({ "owner": login }).to_string()),
+        };
+        db::audit::insert(&mut tx, &event, now).await?;
+        let more =
+            super::webhooks::enqueue(&mut tx, registry, Some(&actor.login), &event, now).await?;
+        queued = queued.and(more);
     }
     tx.commit().await?;
+    queued.wake();
 
     let mut message = match (change, changed.is_empty()) {
         (Change::Add, false) => format!(

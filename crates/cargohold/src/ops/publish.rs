@@ -768,31 +768,30 @@ async fn record(
         .await?;
     }
     // A proxy filling its cache is not a change anyone made; imports and publishes are.
+    let mut queued = super::webhooks::Queued::default();
     if let Some(actor) = actor {
-        db::audit::insert(
-            &mut tx,
-            &AuditEvent {
-                actor_user_id: Some(actor.user_id),
-                actor_token_id: actor.token_id,
-                client_addr: actor.client_addr.as_deref(),
-                action: "publish",
-                registry: Some(&registry.name),
-                crate_name: Some(name.as_str()),
-                version: Some(&checked.entry.vers),
-                detail: Some({
-                    let mut detail =
-                        serde_json::json!({ "checksum": checked.checksum, "size": size });
-                    if new_crate && !hidden.is_empty() {
-                        detail["hides_upstream"] = serde_json::json!(hidden);
-                    }
-                    detail.to_string()
-                }),
-            },
-            now,
-        )
-        .await?;
+        let event = AuditEvent {
+            actor_user_id: Some(actor.user_id),
+            actor_token_id: actor.token_id,
+            client_addr: actor.client_addr.as_deref(),
+            action: "publish",
+            registry: Some(&registry.name),
+            crate_name: Some(name.as_str()),
+            version: Some(&checked.entry.vers),
+            detail: Some({
+                let mut detail = serde_json::json!({ "checksum": checked.checksum, "size": size });
+                if new_crate && !hidden.is_empty() {
+                    detail["hides_upstream"] = serde_json::json!(hidden);
+                }
+                detail.to_string()
+            }),
+        };
+        db::audit::insert(&mut tx, &event, now).await?;
+        queued =
+            super::webhooks::enqueue(&mut tx, registry, Some(&actor.login), &event, now).await?;
     }
     tx.commit().await?;
+    queued.wake();
     registry.index_changed(&name.lowercase());
     Ok(Recorded::Done { new_crate })
 }

@@ -70,22 +70,21 @@ pub async fn set_yanked(
     )
     .await?;
     let action = if yanked { "yank" } else { "unyank" };
-    db::audit::insert(
-        &mut tx,
-        &AuditEvent {
-            actor_user_id: Some(actor.user_id),
-            actor_token_id: actor.token_id,
-            client_addr: actor.client_addr.as_deref(),
-            action,
-            registry: Some(&registry.name),
-            crate_name: Some(&krate.name),
-            version: Some(&row.num),
-            detail: None,
-        },
-        now,
-    )
-    .await?;
+    let event = AuditEvent {
+        actor_user_id: Some(actor.user_id),
+        actor_token_id: actor.token_id,
+        client_addr: actor.client_addr.as_deref(),
+        action,
+        registry: Some(&registry.name),
+        crate_name: Some(&krate.name),
+        version: Some(&row.num),
+        detail: None,
+    };
+    db::audit::insert(&mut tx, &event, now).await?;
+    let queued =
+        super::webhooks::enqueue(&mut tx, registry, Some(&actor.login), &event, now).await?;
     tx.commit().await?;
+    queued.wake();
     registry.index_changed(&krate.name.to_ascii_lowercase());
     tracing::info!(
         krate.name = %krate.name,

@@ -72,12 +72,19 @@ pub enum UpstreamError {
     Invalid { url: String, reason: String },
 }
 
+/// How every HTTP client of cargohold starts (upstreams, webhooks): named
+/// `cargohold/VERSION` to the servers it asks, and giving up on a connection that
+/// takes longer than [`CONNECT_TIMEOUT`]. Each use adds its own redirect policy.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("cargohold/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+}
+
 impl Upstream {
     /// A client for the sparse index at `index_url`, sending `token` if given.
     pub fn new(index_url: Url, token: Option<String>) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("cargohold/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
+        let client = client_builder()
             // A few redirects are followed (registries that hand downloads to an object
             // store); where they lead is the upstream's answer, never a request's. The
             // client drops `Authorization` when a redirect leaves the upstream's host.

@@ -34,4 +34,5 @@ mod tokens;
 mod upload;
 mod web;
 mod web_yank;
+mod webhooks;
 mod yank;

@@ -11,3 +11,4 @@ mod proxy;
 mod publish_matrix;
 mod resolution;
 mod upstream_names;
+mod webhooks;
