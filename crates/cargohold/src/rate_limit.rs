@@ -62,6 +62,29 @@ impl<K: Eq + Hash + Clone> RateLimit<K> {
             .then(|| retry_after(window.started, now))
     }
 
+    /// [`RateLimit::blocked`] for a request about to be refused for it: counts
+    /// nothing, but tells the first refusal of the window from the others (as
+    /// [`RateLimit::count`] does), so the limit tripping is recorded once however
+    /// many requests keep coming.
+    pub fn refuse(&self, key: &K) -> Counted {
+        if self.limit == 0 {
+            return Counted::Allowed;
+        }
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        match windows.get_mut(key) {
+            Some(window) if window.count >= self.limit && now < window.started + WINDOW => {
+                let first = !window.refused;
+                window.refused = true;
+                Counted::Refused {
+                    retry_after: retry_after(window.started, now),
+                    first,
+                }
+            }
+            _ => Counted::Allowed,
+        }
+    }
+
     /// Counts one event for `key`; returns the seconds to wait when the event is over the limit.
     pub fn hit(&self, key: &K) -> Option<u64> {
         match self.count(key) {
@@ -151,5 +174,28 @@ mod tests {
             Counted::Refused { first: false, .. }
         ));
         assert_eq!(limit.count(&"b"), Counted::Allowed);
+    }
+
+    #[test]
+    fn refusing_a_blocked_key_counts_nothing_and_is_first_once_per_window() {
+        let limit = RateLimit::per_minute(1);
+        assert_eq!(limit.refuse(&"a"), Counted::Allowed, "nothing counted yet");
+        assert_eq!(limit.count(&"a"), Counted::Allowed);
+        let first = limit.refuse(&"a");
+        assert!(
+            matches!(first, Counted::Refused { first: true, retry_after } if (1..=60).contains(&retry_after)),
+            "{first:?}"
+        );
+        assert!(matches!(
+            limit.refuse(&"a"),
+            Counted::Refused { first: false, .. }
+        ));
+        // A refusal by `count` in the same window is not the first any more either.
+        assert!(matches!(
+            limit.count(&"a"),
+            Counted::Refused { first: false, .. }
+        ));
+        assert_eq!(limit.refuse(&"b"), Counted::Allowed);
+        assert_eq!(RateLimit::per_minute(0).refuse(&"a"), Counted::Allowed);
     }
 }

@@ -625,10 +625,11 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
                 (Some(krate), None) => krate.clone(),
                 _ => "-".to_owned(),
             };
+            let who = who(e.actor, e.client_addr.as_deref());
             [
                 format_pubtime(e.at),
                 e.action,
-                e.actor.unwrap_or_else(|| "(operator)".to_owned()),
+                who,
                 e.client_addr.unwrap_or_else(|| "-".to_owned()),
                 e.registry.unwrap_or_else(|| "-".to_owned()),
                 target,
@@ -649,6 +650,16 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
         &rows,
     );
     Ok(())
+}
+
+/// The WHO column of `audit`: the user, else the operator for events of the command
+/// line, else nobody (a sign-in with a login no user has, an address over its limit).
+fn who(actor: Option<String>, client_addr: Option<&str>) -> String {
+    match (actor, client_addr) {
+        (Some(login), _) => login,
+        (None, Some("cli")) => "(operator)".to_owned(),
+        (None, _) => "-".to_owned(),
+    }
 }
 
 /// `--since`, read as the admin API reads `since`.
@@ -735,4 +746,17 @@ fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("could not read the password from standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_without_a_user_are_the_operators_only_from_the_command_line() {
+        assert_eq!(who(Some("alice".into()), Some("10.0.0.1")), "alice");
+        assert_eq!(who(None, Some("cli")), "(operator)");
+        assert_eq!(who(None, Some("10.0.0.1")), "-");
+        assert_eq!(who(None, None), "-");
+    }
 }

@@ -27,6 +27,8 @@ pub const ACTIONS: &[&str] = &[
     "user_admin_revoke",
     "user_password_set",
     "session_create",
+    "sign_in_failed",
+    "sign_in_blocked",
     "token_create",
     "token_revoke",
     "team_create",

@@ -12,6 +12,7 @@ use crate::auth::{self, Actor};
 use crate::clock;
 use crate::db::{self, audit::AuditEvent};
 use crate::error::{AppError, AppResult};
+use crate::rate_limit::Counted;
 
 /// How long a sign-in lasts.
 pub const SESSION_SECONDS: i64 = 14 * 24 * 3600;
@@ -28,6 +29,12 @@ pub struct NewSession {
 /// never tells whether an account exists; failures count against the address's
 /// own limit of failed sign-ins (the same number as for tokens), checked before
 /// the password, since a guess must not be told apart by its answer.
+///
+/// Each failure whose password was checked is audited as `sign_in_failed`, with
+/// the login tried and why it failed (never the password). Attempts refused
+/// because the address is over its limit are not, but for the first refusal of
+/// the window (`sign_in_blocked`): a flood of guesses adds at most the limit's
+/// number of events per address and minute.
 pub async fn sign_in(
     app: &App,
     login: &str,
@@ -36,33 +43,51 @@ pub async fn sign_in(
 ) -> AppResult<NewSession> {
     let limit = &app.rate_limits.sign_in_failures;
     if let Some(ip) = client
-        && let Some(retry_after) = limit.blocked(&ip)
+        && let Counted::Refused { retry_after, first } = limit.refuse(&ip)
     {
+        if first {
+            limit_tripped(app, login, ip).await?;
+        }
         return Err(too_many_failures(retry_after));
     }
-    let refused = || AppError::Unauthorized("wrong login or password".into());
     let found = if super::users::validate_login(login).is_ok() {
         db::users::find_with_password(app.db.read(), login).await?
     } else {
         None
     };
-    let verified = match found {
-        Some((user, Some(hash))) if user.disabled_at.is_none() => {
-            verify_password(password.to_owned(), hash)
-                .await?
-                .then_some(user)
-        }
-        _ => None,
-    };
-    let Some(user) = verified else {
-        if let Some(ip) = client {
-            tracing::info!(client = %ip, login, "refused a web sign-in");
-            if let Some(retry_after) = limit.hit(&ip) {
-                return Err(too_many_failures(retry_after));
+    let (account, reason) = match found {
+        None => (None, "no such user"),
+        Some((user, _)) if user.disabled_at.is_some() => (Some(user.id), "user disabled"),
+        Some((user, None)) => (Some(user.id), "no password set"),
+        Some((user, Some(hash))) => {
+            if verify_password(password.to_owned(), hash).await? {
+                return open_session(app, user, client).await;
             }
+            (Some(user.id), "wrong password")
         }
-        return Err(refused());
     };
+    // The account tried, when there is one, is the event's user: its attempts
+    // are listed with what it did.
+    let detail = serde_json::json!({ "login": shown_login(login), "reason": reason });
+    audit_attempt(app, "sign_in_failed", account, client, detail).await?;
+    if let Some(ip) = client {
+        tracing::info!(client = %ip, login, reason, "refused a web sign-in");
+        if let Counted::Refused { retry_after, first } = limit.count(&ip) {
+            if first {
+                limit_tripped(app, login, ip).await?;
+            }
+            return Err(too_many_failures(retry_after));
+        }
+    }
+    Err(AppError::Unauthorized("wrong login or password".into()))
+}
+
+/// Opens a session for `user`, whose password was just checked.
+async fn open_session(
+    app: &App,
+    user: db::users::UserRow,
+    client: Option<IpAddr>,
+) -> AppResult<NewSession> {
     let secret = auth::random_secret();
     let now = clock::now();
     let expires_at = now + SESSION_SECONDS;
@@ -89,6 +114,53 @@ pub async fn sign_in(
         login: user.login,
         expires_at,
     })
+}
+
+/// Logs and audits the first sign-in from `ip` refused for its failures within
+/// the window (`sign_in_blocked`); the refusals after it are neither.
+async fn limit_tripped(app: &App, login: &str, ip: IpAddr) -> AppResult<()> {
+    let per_minute = app.config.limits.auth_failures_per_minute;
+    tracing::warn!(
+        client = %ip,
+        login,
+        "rate limit tripped: more than {per_minute} failed web sign-ins a minute from {ip}"
+    );
+    let detail = serde_json::json!({
+        "login": shown_login(login),
+        "failures_per_minute": per_minute,
+    });
+    audit_attempt(app, "sign_in_blocked", None, Some(ip), detail).await
+}
+
+/// Audits a sign-in attempt that opened no session, from `client`, on its own
+/// (there is no change to share a transaction with).
+async fn audit_attempt(
+    app: &App,
+    action: &str,
+    account: Option<i64>,
+    client: Option<IpAddr>,
+    detail: serde_json::Value,
+) -> AppResult<()> {
+    let client = client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+    let event = AuditEvent {
+        actor_user_id: account,
+        client_addr: Some(client.as_str()),
+        action,
+        detail: Some(detail.to_string()),
+        ..AuditEvent::default()
+    };
+    db::audit::insert(app.db.write(), &event, clock::now()).await?;
+    Ok(())
+}
+
+/// The login a sign-in tried, as the audit log keeps it: whatever was typed, cut
+/// to the longest login there can be (plus `…`), so a form cannot fill the log
+/// with one long field.
+fn shown_login(login: &str) -> String {
+    match login.char_indices().nth(super::users::MAX_LOGIN_LEN) {
+        Some((cut, _)) => format!("{}…", &login[..cut]),
+        None => login.to_owned(),
+    }
 }
 
 /// Who holds the session `secret`, if it is live.

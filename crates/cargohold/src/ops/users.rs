@@ -140,10 +140,13 @@ pub async fn change(
     Ok(true)
 }
 
+/// The longest login there is, in characters (all ASCII).
+pub const MAX_LOGIN_LEN: usize = 64;
+
 /// Logins: 1–64 ASCII letters, digits, `-` and `_`, starting with a letter or digit.
 pub fn validate_login(login: &str) -> AppResult<()> {
     let ok = !login.is_empty()
-        && login.len() <= 64
+        && login.len() <= MAX_LOGIN_LEN
         && login
             .chars()
             .next()

@@ -3,8 +3,10 @@
 use cargohold::db::audit::{AuditEvent, AuditFilter};
 use cargohold::ops;
 use cargohold_test_support::{CrateFixture, TestServer};
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::web::{WebClient, add_user};
 
 /// Sends an API request with the admin token and checks it succeeded.
 async fn call(server: &TestServer, method: Method, path: &str, body: Option<serde_json::Value>) {
@@ -413,4 +415,147 @@ async fn the_audit_api_refuses_an_unknown_action_or_user_instead_of_answering_no
     // Known ones still answer, also when nothing matches.
     let (status, body) = audit_query(&server, "action=gc&user=ADMIN").await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The events of `action`, oldest first.
+async fn events_of(server: &TestServer, action: &str) -> Vec<cargohold::db::audit::AuditRow> {
+    let filter = AuditFilter {
+        action: Some(action.into()),
+        limit: 1000,
+        ..AuditFilter::default()
+    };
+    let mut rows = ops::audit::list(&server.app, filter, None).await.unwrap();
+    rows.reverse();
+    rows
+}
+
+/// An event's detail as JSON.
+fn detail(event: &cargohold::db::audit::AuditRow) -> serde_json::Value {
+    serde_json::from_str(&event.detail).unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_web_sign_in_is_audited_with_the_login_and_address_and_opens_no_session() {
+    let server = TestServer::start().await;
+    add_user(&server, "alice", "alice's password", false).await;
+    let web = WebClient::visit(&server).await;
+    let wrong_password = "not-alices-password-7f3a";
+
+    let response = web
+        .post("login", &[("login", "alice"), ("password", wrong_password)])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(server.count("SELECT COUNT(*) FROM web_sessions").await, 0);
+    let failed = events_of(&server, "sign_in_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        failed[0].actor.as_deref(),
+        Some("alice"),
+        "the account tried"
+    );
+    assert_eq!(failed[0].client_addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        detail(&failed[0]),
+        json!({ "login": "alice", "reason": "wrong password" })
+    );
+    assert_eq!(failed[0].token_id, None);
+
+    // A login nobody has: recorded as typed, with no user.
+    let response = web
+        .post(
+            "login",
+            &[("login", "Mallory"), ("password", wrong_password)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let failed = events_of(&server, "sign_in_failed").await;
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[1].actor, None);
+    assert_eq!(failed[1].client_addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        detail(&failed[1]),
+        json!({ "login": "Mallory", "reason": "no such user" })
+    );
+    let stored = server.column("SELECT detail FROM audit_events").await;
+    assert!(
+        stored.iter().all(|d| !d.contains(wrong_password)),
+        "{stored:?}"
+    );
+
+    // Signing in still works, and is not a failure.
+    let alice = WebClient::signed_in(&server, "alice", "alice's password").await;
+    assert_eq!(alice.get("me").await.status(), StatusCode::OK);
+    assert_eq!(server.count("SELECT COUNT(*) FROM web_sessions").await, 1);
+    assert_eq!(events_of(&server, "sign_in_failed").await.len(), 2);
+    assert_eq!(events_of(&server, "session_create").await.len(), 1);
+    assert!(events_of(&server, "sign_in_blocked").await.is_empty());
+
+    // The user filter finds the attempts on an account with what it did.
+    let filter = AuditFilter {
+        actor: Some("alice".into()),
+        limit: 1000,
+        ..AuditFilter::default()
+    };
+    let actions: Vec<String> = ops::audit::list(&server.app, filter, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["session_create", "sign_in_failed"]);
+
+    // The administration page shows them, the unknown login without a user.
+    add_user(&server, "root", "root's password", true).await;
+    let root = WebClient::signed_in(&server, "root", "root's password").await;
+    let page = root
+        .get("admin/audit?action=sign_in_failed")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(
+            "<td data-label=\"Who\">—</td><td data-label=\"From\">127.0.0.1</td>\
+             <td data-label=\"Action\">sign_in_failed</td>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("login: Mallory; reason: no such user"),
+        "{page}"
+    );
+    assert!(
+        page.contains("login: alice; reason: wrong password"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn sign_ins_refused_over_the_limit_are_audited_once_not_each() {
+    let server = TestServer::start_with(|config| config.limits.auth_failures_per_minute = 2).await;
+    add_user(&server, "alice", "alice's password", false).await;
+    let web = WebClient::visit(&server).await;
+    for _ in 0..2 {
+        let response = web
+            .post("login", &[("login", "alice"), ("password", "a guess")])
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Over the limit: refused without a check, even with the right password.
+    for password in ["another guess", "a third guess", "alice's password"] {
+        let response = web
+            .post("login", &[("login", "alice"), ("password", password)])
+            .await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(events_of(&server, "sign_in_failed").await.len(), 2);
+    let blocked = events_of(&server, "sign_in_blocked").await;
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(blocked[0].actor, None);
+    assert_eq!(blocked[0].client_addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        detail(&blocked[0]),
+        json!({ "login": "alice", "failures_per_minute": 2 })
+    );
+    assert_eq!(server.count("SELECT COUNT(*) FROM web_sessions").await, 0);
 }

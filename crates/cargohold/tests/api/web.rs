@@ -17,7 +17,7 @@ pub(crate) struct WebClient<'s> {
 
 impl<'s> WebClient<'s> {
     /// A visitor who opened the sign-in page (and so holds a CSRF cookie).
-    async fn visit(server: &'s TestServer) -> Self {
+    pub(crate) async fn visit(server: &'s TestServer) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
