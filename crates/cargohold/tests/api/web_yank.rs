@@ -3,7 +3,7 @@
 //! every refusal changes nothing.
 
 use cargohold::ops::tokens::TokenRequest;
-use cargohold_test_support::{CrateFixture, TestServer};
+use cargohold_test_support::{CrateFixture, DepRegistry, TestServer};
 use reqwest::StatusCode;
 
 use crate::web::{WebClient, add_user, error_page};
@@ -234,4 +234,58 @@ async fn refusals_of_the_buttons_change_nothing() {
             .await
             .is_empty()
     );
+}
+
+/// The Delete section of a crate page (from its heading to the end of the section).
+fn delete_section(page: &str) -> &str {
+    let start = page
+        .find("<section id=\"delete\"")
+        .unwrap_or_else(|| panic!("a Delete section: {page}"));
+    let end = start + page[start..].find("</section>").unwrap();
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn the_delete_section_points_owners_at_the_yank_buttons() {
+    let server = TestServer::start().await;
+    let token = user(&server, "alice").await;
+    publish_as(&server, "young", "1.0.0", &token).await;
+    let alice = WebClient::signed_in(&server, "alice", "a long password").await;
+
+    // Allowed to delete: yanking is offered instead, by the buttons first.
+    let page = page_text(&alice, "young").await;
+    assert!(page.contains("aria-label=\"Yank 1.0.0\""), "{page}");
+    let section = delete_section(&page);
+    assert!(section.contains("id=\"delete-crate-form\""), "{section}");
+    assert!(
+        section.contains("<strong>Yank</strong> button on its row of the <a href=\"#versions\">"),
+        "{section}"
+    );
+    assert!(
+        section.contains("cargo yank --registry main young@VERSION"),
+        "the command line still has its line: {section}"
+    );
+
+    // Refused (older than 72 hours, with a dependent): the buttons are named too.
+    let fixture =
+        CrateFixture::new("user-of-young", "1.0.0").dep_from("young", "^1", DepRegistry::Same);
+    let response = server.publish_body(fixture.publish_body(), &token).await;
+    assert_eq!(response.status(), 200);
+    server
+        .execute("UPDATE crates SET created_at = created_at - 260000")
+        .await;
+    let page = page_text(&alice, "young").await;
+    let section = delete_section(&page);
+    assert!(
+        section.contains("can no longer be deleted by its owners"),
+        "{section}"
+    );
+    assert!(!section.contains("id=\"delete-crate-form\""), "{section}");
+    assert!(
+        section.contains(
+            "<a href=\"#versions\">versions table</a> has a <strong>Yank</strong> button"
+        ),
+        "{section}"
+    );
+    assert!(page.contains("aria-label=\"Yank 1.0.0\""), "{page}");
 }

@@ -621,3 +621,283 @@ async fn a_new_crates_download_chart_is_bars_on_a_baseline_not_an_empty_grey_box
     }
     browser.close().await.unwrap();
 }
+
+/// Creates `login` with a web password and a token, and publishes `versions` of
+/// crate `name` with that token, so `login` owns it.
+async fn owner_with_versions(server: &TestServer, login: &str, name: &str, versions: &[&str]) {
+    user_with_password(server, login, "an owner's password", false).await;
+    let token = server
+        .create_token(login, ops::tokens::TokenRequest::default())
+        .await;
+    for version in versions {
+        let fixture = cargohold_test_support::CrateFixture::new(name, version);
+        let response = server.publish_body(fixture.publish_body(), &token).await;
+        assert_eq!(response.status(), 200, "{name}@{version}");
+    }
+}
+
+/// The backgrounds of a quiet button: the page's, or the panel colour while the
+/// pointer rests on it (it stays where the last click was).
+const QUIET: [&str; 2] = ["rgb(255, 255, 255)", "rgb(245, 246, 248)"];
+
+/// The computed background colour and font size in pixels of the first element
+/// matching `css`.
+async fn look_of(browser: &Browser, css: &str) -> (String, f64) {
+    browser.wait_for(css).await.unwrap();
+    let look = browser
+        .client()
+        .execute(
+            "const style = getComputedStyle(document.querySelector(arguments[0])); \
+             return [style.backgroundColor, parseFloat(style.fontSize)]",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap();
+    (
+        look[0].as_str().unwrap().to_owned(),
+        look[1].as_f64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn an_owners_yank_buttons_are_quiet_and_fit_a_phone() {
+    let server = TestServer::start().await;
+    owner_with_versions(
+        &server,
+        "alice",
+        "quiet-buttons",
+        &["1.0.0", "1.1.0", "2.0.0-release-candidate.1"],
+    )
+    .await;
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "alice", "an owner's password").await;
+    browser
+        .goto(&server.url("registries/main/crates/quiet-buttons"))
+        .await
+        .unwrap();
+
+    // Outlined on the page's background and smaller than the filled buttons
+    // (the search button in the header), with the Delete section's red ones apart.
+    let (primary_background, primary_size) = look_of(&browser, ".search button").await;
+    let (background, size) = look_of(&browser, "button[aria-label=\"Yank 1.0.0\"]").await;
+    assert!(QUIET.contains(&background.as_str()), "{background}");
+    assert_ne!(background, primary_background);
+    assert!(size < primary_size, "{size} px vs {primary_size} px");
+    browser
+        .screenshot("web-crate-yank-buttons-desktop")
+        .await
+        .unwrap();
+
+    // On a phone the rows stack, nothing scrolls sideways, and the buttons are
+    // on screen and work.
+    browser.client().set_window_size(390, 844).await.unwrap();
+    let fits = browser
+        .client()
+        .execute(NOTHING_STICKS_OUT, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "these make the crate page scroll sideways on a phone"
+    );
+    let off = browser
+        .client()
+        .execute(BUTTONS_OFF_SCREEN, vec![serde_json::json!("#versions")])
+        .await
+        .unwrap();
+    assert_eq!(off, serde_json::json!([]), "yank buttons off screen");
+    let label = browser
+        .client()
+        .execute(
+            "const cell = document.querySelector('#versions td[data-label=\"Published\"]'); \
+             return [getComputedStyle(cell).display, getComputedStyle(cell, '::before').content]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(label, serde_json::json!(["flex", "\"Published\""]));
+    scroll_to(&browser, "versions").await;
+    browser
+        .screenshot("web-crate-yank-buttons-phone")
+        .await
+        .unwrap();
+    browser
+        .click("button[aria-label=\"Yank 1.0.0\"]")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "Yanked 1.0.0: new lockfiles skip it; existing ones keep it."
+    );
+    let (background, _) = look_of(&browser, "button[aria-label=\"Unyank 1.0.0\"]").await;
+    assert!(QUIET.contains(&background.as_str()), "{background}");
+    let fits = browser
+        .client()
+        .execute(NOTHING_STICKS_OUT, vec![])
+        .await
+        .unwrap();
+    assert_eq!(fits, serde_json::json!(true), "after the yank");
+    scroll_to(&browser, "versions").await;
+    browser.screenshot("web-crate-yanked-phone").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+/// Scrolls the element `id` to the top of the window, for a screenshot of it.
+async fn scroll_to(browser: &Browser, id: &str) {
+    browser
+        .client()
+        .execute(
+            "document.getElementById(arguments[0]).scrollIntoView()",
+            vec![serde_json::json!(id)],
+        )
+        .await
+        .unwrap();
+}
+
+/// The version numbers the crate page's versions table lists, newest first.
+async fn listed_versions(browser: &Browser) -> serde_json::Value {
+    browser.wait_for("#versions table").await.unwrap();
+    browser
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('#versions td.name a')].map(a => a.textContent.trim())",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_owner_deletes_one_version_on_the_crate_page_and_a_mistyped_name_deletes_nothing() {
+    let server = TestServer::start().await;
+    owner_with_versions(&server, "alice", "pruned", &["1.0.0", "1.1.0", "1.2.0"]).await;
+    // Single versions are deleted by the registry's administrators: alice is
+    // one, as well as the crate's owner.
+    let main = server.app.registry("main").unwrap().clone();
+    ops::permissions::change(
+        &server.app,
+        &main,
+        &ops::permissions::Grantee::User("alice".into()),
+        Some(cargohold::access::Role::Admin),
+        None,
+    )
+    .await
+    .unwrap();
+    let page = "registries/main/crates/pruned";
+
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "alice", "an owner's password").await;
+    browser.goto(&server.url(page)).await.unwrap();
+    assert_eq!(
+        listed_versions(&browser).await,
+        serde_json::json!(["1.2.0", "1.1.0", "1.0.0"])
+    );
+    let rule = browser.text_of("#delete-rule").await.unwrap();
+    assert!(
+        rule.contains("administrator of the registry you may delete any crate or single version"),
+        "{rule}"
+    );
+
+    // A mistyped name: the page says so, and every version is still there.
+    browser
+        .wait_for("#delete-version")
+        .await
+        .unwrap()
+        .select_by_value("1.1.0")
+        .await
+        .unwrap();
+    browser
+        .fill("#delete-version-confirm", "prunned")
+        .await
+        .unwrap();
+    scroll_to(&browser, "delete").await;
+    browser.screenshot("web-delete-section").await.unwrap();
+    browser
+        .click("#delete-version-form button[type=submit]")
+        .await
+        .unwrap();
+    let error = browser.text_of("#form-error").await.unwrap();
+    assert_eq!(
+        error,
+        "nothing was deleted: type the crate name `pruned` to confirm (you typed `prunned`)"
+    );
+    browser
+        .screenshot("web-delete-version-mistyped")
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_versions(&browser).await,
+        serde_json::json!(["1.2.0", "1.1.0", "1.0.0"])
+    );
+    assert_eq!(server.download("pruned", "1.1.0").await.0, 200);
+    let (status, index) = server.index_file("pruned").await;
+    assert_eq!(status, 200);
+    assert_eq!(index.lines().count(), 3, "{index}");
+    assert_eq!(
+        server
+            .count("SELECT COUNT(*) FROM audit_events WHERE action LIKE 'delete_%'")
+            .await,
+        0
+    );
+
+    // Typed right: 1.1.0 goes, from the page, the index and downloads.
+    browser.goto(&server.url(page)).await.unwrap();
+    browser
+        .wait_for("#delete-version")
+        .await
+        .unwrap()
+        .select_by_value("1.1.0")
+        .await
+        .unwrap();
+    browser
+        .fill("#delete-version-confirm", "pruned")
+        .await
+        .unwrap();
+    browser
+        .fill("#delete-version-reason", "published from the wrong branch")
+        .await
+        .unwrap();
+    browser
+        .click("#delete-version-form button[type=submit]")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text_of("#notice").await.unwrap(),
+        "Deleted version 1.1.0 of crate `pruned` from registry `main`."
+    );
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/registries/main/crates/pruned"
+    );
+    assert_eq!(
+        listed_versions(&browser).await,
+        serde_json::json!(["1.2.0", "1.0.0"])
+    );
+    let choices = browser
+        .client()
+        .execute(
+            "return [...document.querySelectorAll('#delete-version option')].map(o => o.value)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(choices, serde_json::json!(["1.2.0", "1.0.0"]));
+    scroll_to(&browser, "versions").await;
+    browser.screenshot("web-delete-version-done").await.unwrap();
+    assert_eq!(server.download("pruned", "1.1.0").await.0, 404);
+    assert_eq!(server.download("pruned", "1.2.0").await.0, 200);
+    let (status, index) = server.index_file("pruned").await;
+    assert_eq!(status, 200);
+    assert!(!index.contains("\"1.1.0\""), "{index}");
+    assert_eq!(
+        server
+            .column(
+                "SELECT e.version || ' ' || u.login FROM audit_events e \
+                 JOIN users u ON u.id = e.actor_user_id WHERE e.action = 'delete_version'"
+            )
+            .await,
+        ["1.1.0 alice"]
+    );
+    browser.close().await.unwrap();
+}
