@@ -121,8 +121,9 @@ pub struct Config {
 }
 
 /// Which threads serve connections (see `listeners.rs` and `connections.rs`).
-/// `shared` is the default: on the machines measured so far, `per-core` gave
-/// no more requests per second and a higher p99 (docs/performance.md).
+/// `shared` is the default: on the machines measured so far, `per-core` had a
+/// higher p99 under full load, with no more requests per second on one and
+/// 1.08–1.19× on the other (docs/performance.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionThreads {
