@@ -218,8 +218,9 @@ pub async fn set_password(
 /// Changes the web password of the signed-in `actor` to `new`, only when
 /// `current` is its password now: a session alone (left open, or stolen) must not
 /// be enough to take the account over. A wrong `current` changes nothing, is
-/// logged, and counts against the address's limit of failed sign-ins, since it
-/// is a guess like one.
+/// logged, audited as `sign_in_failed` (reason `wrong current password`), and
+/// counts against the address's limit of failed sign-ins, since it is a guess
+/// like one: whoever holds a session cannot try passwords unseen.
 pub async fn change_own_password(
     app: &App,
     actor: &Actor,
@@ -247,9 +248,17 @@ pub async fn change_own_password(
             client = ?client,
             "refused a password change: the current password was wrong"
         );
+        let detail = serde_json::json!({
+            "login": actor.login,
+            "reason": "wrong current password",
+        });
+        audit_attempt(app, "sign_in_failed", Some(actor.user_id), client, detail).await?;
         if let Some(ip) = client
-            && let Some(retry_after) = limit.hit(&ip)
+            && let Counted::Refused { retry_after, first } = limit.count(&ip)
         {
+            if first {
+                limit_tripped(app, &actor.login, ip).await?;
+            }
             return Err(too_many_failures(retry_after));
         }
         return Err(AppError::Forbidden(

@@ -3,7 +3,7 @@
 //! browser are in tests/web.
 
 use cargohold::ops::{self, users::NewUser};
-use cargohold_test_support::{CrateFixture, TestServer};
+use cargohold_test_support::{CrateFixture, StoredState, TestServer};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
@@ -2387,7 +2387,20 @@ async fn changing_ones_password_on_me_needs_the_current_one_and_a_wrong_one_chan
     )
     .await;
     assert!(page.contains("`current_password`"), "{page}");
-    assert_eq!(server.stored_state().await, before);
+    // Nothing changed but the audit log, which has each wrong guess (the
+    // missing field was no guess) against the account, never the password.
+    let guesses = "SELECT detail FROM audit_events WHERE action = 'sign_in_failed'";
+    assert_eq!(
+        server.column(guesses).await,
+        vec![r#"{"login":"alice","reason":"wrong current password"}"#; 2]
+    );
+    assert_eq!(
+        server.stored_state().await,
+        StoredState {
+            audit_events: before.audit_events + 2,
+            ..before
+        }
+    );
     assert_eq!(server.count(changes).await, 0);
     assert!(signs_in(&server, "alice", "alice password").await);
     assert!(!signs_in(&server, "alice", "taken over!").await);
