@@ -5,6 +5,7 @@
 //! - [`manifest`]: a `.crate`'s normalized `Cargo.toml` and the index line it implies;
 //! - [`validate`]: the checks cargo applies to an index line, applied before accepting one;
 //! - [`tarball`]: safe inspection of `.crate` archives;
+//! - [`targets`]: a package's library and binaries, declared or discovered;
 //! - [`publish`]: the publish body and its metadata;
 //! - [`api`]: JSON bodies of the web API and `config.json`;
 //! - [`upstream`]: proxying an upstream registry: download URLs, `Cargo.lock` packages, version policy.
@@ -15,6 +16,7 @@ pub mod manifest;
 pub mod name;
 pub mod publish;
 pub mod tarball;
+pub mod targets;
 pub mod upstream;
 pub mod validate;
 

@@ -165,13 +165,22 @@ pub fn is_crates_io(url: &str) -> bool {
     )
 }
 
+/// A `Cargo.toml`'s text as a TOML table.
+pub fn parse_toml(text: &str) -> Result<Table, ManifestError> {
+    text.parse()
+        .map_err(|e: toml::de::Error| ManifestError::Syntax(e.message().to_owned()))
+}
+
 impl Manifest {
     /// Reads a `Cargo.toml` as found in a `.crate`.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
-        let table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ManifestError::Syntax(e.message().to_owned()))?;
-        reject_nul(&table, "")?;
+        Self::from_table(&parse_toml(text)?)
+    }
+
+    /// Reads a `Cargo.toml` already parsed with [`parse_toml`], for callers that
+    /// read more of it (its targets, say) than a `Manifest` keeps.
+    pub fn from_table(table: &Table) -> Result<Self, ManifestError> {
+        reject_nul(table, "")?;
         for forbidden in ["patch", "replace"] {
             if table.contains_key(forbidden) {
                 return Err(ManifestError::Forbidden(if forbidden == "patch" {
@@ -193,7 +202,7 @@ impl Manifest {
         };
 
         let mut dependencies = Vec::new();
-        read_dependency_tables(&table, "", None, &mut dependencies)?;
+        read_dependency_tables(table, "", None, &mut dependencies)?;
         match table.get("target") {
             None => {}
             Some(Value::Table(targets)) => {

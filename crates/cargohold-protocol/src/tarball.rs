@@ -90,6 +90,9 @@ pub struct CrateContents {
     /// The bytes of the README the manifest names, when [`inspect_with_readme`] asked
     /// for it and it is a regular file within the size given there.
     pub readme: Option<Vec<u8>>,
+    /// The files that tell which targets the package has, relative to its
+    /// directory ([`crate::targets::is_target_file`]).
+    pub target_files: Vec<String>,
 }
 
 /// Checks every entry of `tarball` and returns its manifest.
@@ -130,9 +133,16 @@ fn inspect_and_read(
     // Named by the manifest once it is read; `passed` when it came first.
     let mut readme_path: Option<String> = None;
     let mut readme_passed = false;
+    let mut target_files = Vec::new();
     let manifest_path = format!("{prefix}/Cargo.toml");
     let vcs_info_path = format!("{prefix}/.cargo_vcs_info.json");
     let (entries, unpacked_size) = walk(tarball, prefix, limits, |path, entry, seen| {
+        if let Some(relative) = path.get(prefix.len() + 1..)
+            && path.as_bytes().get(prefix.len()) == Some(&b'/')
+            && crate::targets::is_target_file(relative)
+        {
+            target_files.push(relative.to_owned());
+        }
         if path == manifest_path {
             let text = read_text(entry, path, limits.max_file_size)?;
             if max_readme_size.is_some()
@@ -177,6 +187,7 @@ fn inspect_and_read(
         entries,
         unpacked_size,
         readme,
+        target_files,
     })
 }
 

@@ -40,7 +40,9 @@ pub struct NewVersion<'a> {
     pub readme: Option<&'a str>,
     pub readme_file: Option<&'a str>,
     pub path_in_vcs: Option<&'a str>,
+    pub has_lib: bool,
     /// JSON arrays.
+    pub bin_names: &'a str,
     pub keywords: &'a str,
     pub categories: &'a str,
     pub authors: &'a str,
@@ -85,10 +87,10 @@ pub async fn insert<'c>(conn: impl Into<Conn<'c>>, v: &NewVersion<'_>) -> sqlx::
     const SQL: &str = "INSERT INTO versions
           (crate_id, num, num_no_build, checksum, size, blob_key, index_line, links, rust_version,
            edition, description, license, license_file, homepage, documentation, repository,
-           readme, readme_file, path_in_vcs, keywords, categories, authors, published_by,
-           published_at)
+           readme, readme_file, path_in_vcs, has_lib, bin_names, keywords, categories, authors,
+           published_by, published_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                $19, $20, $21, $22, $23, $24)
+                $19, $20, $21, $22, $23, $24, $25, $26)
         RETURNING id";
     on_conn!(conn, |c| sqlx::query_scalar(SQL)
         .bind(v.crate_id)
@@ -110,6 +112,8 @@ pub async fn insert<'c>(conn: impl Into<Conn<'c>>, v: &NewVersion<'_>) -> sqlx::
         .bind(v.readme)
         .bind(v.readme_file)
         .bind(v.path_in_vcs)
+        .bind(v.has_lib)
+        .bind(v.bin_names)
         .bind(v.keywords)
         .bind(v.categories)
         .bind(v.authors)
@@ -412,6 +416,11 @@ pub struct VersionDetailsRow {
     pub readme: Option<String>,
     pub readme_file: Option<String>,
     pub path_in_vcs: Option<String>,
+    /// Whether the version has a library; `None` for versions stored before
+    /// cargohold recorded it.
+    pub has_lib: Option<bool>,
+    /// A JSON array of its binaries' names; `None` as for `has_lib`.
+    pub bin_names: Option<String>,
     pub edition: Option<String>,
     /// JSON arrays of strings.
     pub keywords: String,
@@ -425,8 +434,8 @@ pub async fn details<'c>(
     version_id: i64,
 ) -> sqlx::Result<Option<VersionDetailsRow>> {
     const SQL: &str = "SELECT index_line, description, homepage, documentation, repository,
-                              readme, readme_file, path_in_vcs, edition, keywords,
-                              categories, authors
+                              readme, readme_file, path_in_vcs, has_lib, bin_names,
+                              edition, keywords, categories, authors
                        FROM versions WHERE id = $1";
     on_conn!(conn, |c| sqlx::query_as(SQL)
         .bind(version_id)

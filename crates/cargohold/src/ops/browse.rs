@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cargohold_protocol::targets::Targets;
 use cargohold_protocol::{DependencyKind, IndexDependency, IndexEntry};
 
 use crate::access::{self, Role};
@@ -261,6 +262,9 @@ pub struct CrateView {
     pub readme_file: Option<String>,
     /// The package's directory in its repository, when cargo recorded it.
     pub path_in_vcs: Option<String>,
+    /// What the version builds; `None` for versions stored before cargohold
+    /// recorded it.
+    pub targets: Option<Targets>,
     pub edition: Option<String>,
     pub keywords: Vec<String>,
     pub categories: Vec<String>,
@@ -351,6 +355,14 @@ pub async fn crate_view(
         readme: details.readme,
         readme_file: details.readme_file,
         path_in_vcs: details.path_in_vcs,
+        targets: details.has_lib.map(|lib| Targets {
+            lib,
+            bins: details
+                .bin_names
+                .as_deref()
+                .map(json_list)
+                .unwrap_or_default(),
+        }),
         edition: details.edition,
         keywords: json_list(&details.keywords),
         categories: json_list(&details.categories),

@@ -6,9 +6,10 @@
 //! worst an unreferenced blob, never an index line for a missing file.
 
 use bytes::Bytes;
-use cargohold_protocol::manifest::Manifest;
+use cargohold_protocol::manifest::{self, Manifest};
 use cargohold_protocol::publish::PublishMetadata;
 use cargohold_protocol::tarball::{self, TarballLimits};
+use cargohold_protocol::targets::{self, Targets};
 use cargohold_protocol::validate::{EntryLimits, validate_entry};
 use cargohold_protocol::{CrateName, DependencyKind, IndexEntry, RegistryIdentity};
 use sha2::{Digest, Sha256};
@@ -72,6 +73,8 @@ struct CheckedCrate {
     readme: Option<String>,
     /// The package's directory in its repository, from `.cargo_vcs_info.json`.
     path_in_vcs: Option<String>,
+    /// Its library and binaries, for `cargo add` and `cargo install` lines.
+    targets: Targets,
     rules: Rules,
 }
 
@@ -499,8 +502,12 @@ fn check_crate(
         }
     }
     .map_err(|err| refusal_of_archive(tarball, &prefix, &source, err))?;
-    let manifest = Manifest::parse(&contents.manifest)
+    let manifest_table = manifest::parse_toml(&contents.manifest)
         .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
+    let manifest = Manifest::from_table(&manifest_table)
+        .map_err(|e| AppError::BadRequest(format!("Cargo.toml in the .crate file: {e}")))?;
+    let targets = targets::discover(&manifest_table, &contents.target_files);
+    drop(manifest_table);
     let declared = format!("{}-{}", manifest.package.name, manifest.package.version);
     if let Source::Cargo(metadata) = &source {
         for url in metadata.own_registry_urls(&manifest) {
@@ -554,6 +561,7 @@ fn check_crate(
         // Text columns cannot hold NUL; a README is shown, not parsed, so it is replaced.
         readme: readme.map(|text| text.replace('\0', "\u{fffd}")),
         path_in_vcs: contents.vcs_info.as_deref().and_then(path_in_vcs),
+        targets,
         rules,
     })
 }
@@ -705,10 +713,11 @@ async fn record(
         };
 
     let json = |list: &[String]| serde_json::to_string(list).unwrap_or_else(|_| "[]".into());
-    let (keywords, categories, authors) = (
+    let (keywords, categories, authors, bin_names) = (
         json(&package.keywords),
         json(&package.categories),
         json(&package.authors),
+        json(&checked.targets.bins),
     );
     let inserted = db::versions::insert(
         &mut tx,
@@ -732,6 +741,8 @@ async fn record(
             readme: checked.readme.as_deref(),
             readme_file: package.readme.as_deref(),
             path_in_vcs: checked.path_in_vcs.as_deref(),
+            has_lib: checked.targets.lib,
+            bin_names: &bin_names,
             keywords: &keywords,
             categories: &categories,
             authors: &authors,

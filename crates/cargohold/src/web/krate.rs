@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use cargohold_protocol::index::CRATES_IO_INDEX;
 use cargohold_protocol::name::canonical_name;
+use cargohold_protocol::targets::Targets;
 use cargohold_protocol::upstream::parse_pubtime;
 use cargohold_protocol::{CrateName, DependencyKind};
 use serde::Deserialize;
@@ -421,7 +422,8 @@ async fn render_crate_page(
     let page = CratePage {
         chrome: viewer.chrome(format!("{} {}", c.name, shown.num)),
         registry_kind: kind_name(c.registry.kind),
-        install: offered.map(|num| install_lines(&c.registry, via, &c.name, num)),
+        install: offered
+            .map(|num| install_lines(&c.registry, via, &c.name, num, c.targets.as_ref())),
         name: c.name.clone(),
         version: shown.num.clone(),
         yanked: shown.yanked,
@@ -506,18 +508,33 @@ async fn render_crate_page(
     viewer.render_with(status, &page)
 }
 
-/// `cargo add` and the `Cargo.toml` line for version `num` of `name` in `registry`.
+/// `cargo add` and the `Cargo.toml` line for version `num` of `name` in `registry`,
+/// and `cargo install` when it has binaries (`targets`; unknown for versions
+/// stored before cargohold recorded them). A tool with no library gets only
+/// `cargo install`, as on crates.io: cargo ignores a dependency without one.
 ///
 /// Written as crates.io dependencies, without `--registry` or a `registry` key, when
 /// crates.io is replaced by `registry` itself (a proxy of crates.io, whose set-up
 /// page gives the lines) or by `via`, a virtual registry that serves this crate
 /// from `registry` ([`crates_io_stand_in`]): a `registry` key there would name a
 /// registry its users have not configured, or bring a second copy of the crate.
-fn install_lines(registry: &Registry, via: Option<String>, name: &str, num: &str) -> InstallLines {
+fn install_lines(
+    registry: &Registry,
+    via: Option<String>,
+    name: &str,
+    num: &str,
+    targets: Option<&Targets>,
+) -> InstallLines {
     let through_replacement = via.is_some() || ops::setup::used_as_crates_io(registry);
     let registry = &registry.name;
+    let bins = targets.map(|t| t.bins.clone()).unwrap_or_default();
+    let binaries_only = targets.is_some_and(|t| !t.lib && !t.bins.is_empty());
+    let cargo_install = (!bins.is_empty()).then(|| format!("cargo install {name}@{num}"));
     if through_replacement {
         InstallLines {
+            cargo_install,
+            bins,
+            library: !binaries_only,
             cargo_add: format!("cargo add {name}@{num}"),
             add_registry: None,
             toml_line: format!("{name} = \"{num}\""),
@@ -527,6 +544,9 @@ fn install_lines(registry: &Registry, via: Option<String>, name: &str, num: &str
         }
     } else {
         InstallLines {
+            cargo_install,
+            bins,
+            library: !binaries_only,
             cargo_add: format!("cargo add {name}@{num}"),
             add_registry: Some(registry.clone()),
             toml_line: format!(

@@ -192,6 +192,14 @@ pub struct DependentItem {
 /// How a crate page tells a reader to add the crate to a project.
 #[derive(Debug, Clone)]
 pub struct InstallLines {
+    /// `cargo install NAME@VERSION`, when the version has binaries; `--registry`
+    /// and [`Self::add_registry`] end it as they end `cargo add`.
+    pub cargo_install: Option<String>,
+    /// The binaries `cargo install` puts on the reader's `PATH`.
+    pub bins: Vec<String>,
+    /// Whether to offer `cargo add` and the `Cargo.toml` line: not for a tool
+    /// known to have no library.
+    pub library: bool,
     /// `cargo add NAME@VERSION`, which `--registry` and [`Self::add_registry`] end
     /// when set (apart, so that a wrapped line never splits `--registry`).
     pub cargo_add: String,

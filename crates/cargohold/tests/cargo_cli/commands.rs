@@ -3,8 +3,28 @@
 use cargohold::ops::tokens::TokenRequest;
 use cargohold_test_support::{CargoSandbox, TestServer};
 
+/// The Install part of a crate page: its `cargo install` and `cargo add` lines.
+async fn install_lines(server: &TestServer, name: &str) -> (Option<String>, Option<String>) {
+    let page = server
+        .get(&format!("registries/main/crates/{name}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let line = |id: &str| {
+        let start = page.find(&format!("<code id=\"{id}\">"))? + id.len() + 12;
+        let end = start + page[start..].find("</code>")?;
+        Some(
+            page[start..end]
+                .replace("<span class=\"flag\">", "")
+                .replace("</span>", ""),
+        )
+    };
+    (line("cargo-install"), line("cargo-add"))
+}
+
 #[tokio::test]
-async fn cargo_install_installs_a_binary_from_the_registry() {
+async fn the_crate_page_of_a_binary_offers_the_cargo_install_that_installs_it() {
     let server = TestServer::start().await;
     let cargo = CargoSandbox::new(&server);
     let bin = cargo.binary(
@@ -14,7 +34,47 @@ async fn cargo_install_installs_a_binary_from_the_registry() {
         "fn main() { println!(\"hello from cargohold\"); }\n",
     );
     cargo.publish(&bin).await;
+    // A tool without a library: installing it is the only use, as on crates.io.
+    assert_eq!(
+        install_lines(&server, "hello-bin").await,
+        (
+            Some("cargo install hello-bin@0.3.0 --registry main".to_owned()),
+            None
+        )
+    );
+    // A library with binaries beside it gets both; a plain library only `cargo add`.
+    let both = cargo.package("both-ways", "1.0.0", "", "");
+    cargo.write(&both, "src/main.rs", "fn main() {}\n");
+    cargo.write(&both, "src/bin/both-helper.rs", "fn main() {}\n");
+    cargo.publish(&both).await;
+    let page = server
+        .get("registries/main/crates/both-ways")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("its binaries (<code>both-ways</code>, <code>both-helper</code>)"),
+        "{page}"
+    );
+    assert_eq!(
+        install_lines(&server, "both-ways").await,
+        (
+            Some("cargo install both-ways@1.0.0 --registry main".to_owned()),
+            Some("cargo add both-ways@1.0.0 --registry main".to_owned())
+        )
+    );
+    let lib = cargo.package("only-lib", "1.0.0", "", "");
+    cargo.publish(&lib).await;
+    assert_eq!(
+        install_lines(&server, "only-lib").await,
+        (
+            None,
+            Some("cargo add only-lib@1.0.0 --registry main".to_owned())
+        )
+    );
 
+    // The command the page gives, with this sandbox's name for the registry.
     let root = cargo.path("install-root");
     let root_arg = root.to_str().unwrap();
     cargo
@@ -22,7 +82,7 @@ async fn cargo_install_installs_a_binary_from_the_registry() {
             &cargo.path(""),
             &[
                 "install",
-                "hello-bin",
+                "hello-bin@0.3.0",
                 "--registry",
                 "test",
                 "--root",
