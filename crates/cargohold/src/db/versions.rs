@@ -1,6 +1,7 @@
 //! `versions` and their `dependencies`: every published version, its index line and metadata.
 
 use cargohold_protocol::IndexDependency;
+use cargohold_protocol::index::CRATES_IO_INDEX;
 
 use super::{Conn, on_conn};
 
@@ -458,16 +459,23 @@ pub struct DependentRow {
 /// and a dev dependency alike comes once, and the rows of one crate are adjacent.
 /// The name comparison is spelled exactly as the expression index
 /// `dependencies_canonical_name` (migration 0010), which it needs.
+///
+/// With `crates_io_too`, for a registry reached through a virtual registry that
+/// stands in for crates.io, a dependency written as a crates.io one counts too:
+/// through the stand-in, the registry's own crates are written that way, and
+/// resolve to the registry's crate.
 pub async fn dependents<'c>(
     conn: impl Into<Conn<'c>>,
     registry_id: i64,
     name: &str,
+    crates_io_too: bool,
     limit: i64,
 ) -> sqlx::Result<Vec<DependentRow>> {
     const SQL: &str = "SELECT c.name, v.num AS version, d.req
                        FROM dependencies d JOIN versions v ON v.id = d.version_id
                        JOIN crates c ON c.id = v.crate_id
-                       WHERE c.registry_id = $1 AND v.num = c.max_version AND d.registry IS NULL
+                       WHERE c.registry_id = $1 AND v.num = c.max_version
+                         AND (d.registry IS NULL OR ($4 AND d.registry = $5))
                          AND replace(lower(d.crate_name), '-', '_') = $2
                        GROUP BY c.id, c.name, c.downloads, c.canonical_name, v.num, d.req
                        ORDER BY c.downloads DESC, c.canonical_name, d.req LIMIT $3";
@@ -475,6 +483,8 @@ pub async fn dependents<'c>(
         .bind(registry_id)
         .bind(cargohold_protocol::name::canonical_name(name))
         .bind(limit)
+        .bind(crates_io_too)
+        .bind(CRATES_IO_INDEX)
         .fetch_all(c)
         .await)
 }
@@ -502,18 +512,21 @@ pub async fn list_deletable<'c>(
 
 /// Up to `limit` crates of a registry, other than `crate_id`, one of whose versions
 /// (yanked or not) depends on `name` (compared canonically) from the same registry.
-/// Spelled as [`dependents`], for the same expression index.
+/// Spelled as [`dependents`], for the same expression index, and counting
+/// crates.io-style dependencies with `crates_io_too` as it does.
 pub async fn dependent_crates<'c>(
     conn: impl Into<Conn<'c>>,
     registry_id: i64,
     crate_id: i64,
     name: &str,
+    crates_io_too: bool,
     limit: i64,
 ) -> sqlx::Result<Vec<String>> {
     const SQL: &str = "SELECT DISTINCT c.name
                        FROM dependencies d JOIN versions v ON v.id = d.version_id
                        JOIN crates c ON c.id = v.crate_id
-                       WHERE c.registry_id = $1 AND c.id <> $2 AND d.registry IS NULL
+                       WHERE c.registry_id = $1 AND c.id <> $2
+                         AND (d.registry IS NULL OR ($5 AND d.registry = $6))
                          AND replace(lower(d.crate_name), '-', '_') = $3
                        ORDER BY c.name LIMIT $4";
     on_conn!(conn, |c| sqlx::query_scalar(SQL)
@@ -521,6 +534,8 @@ pub async fn dependent_crates<'c>(
         .bind(crate_id)
         .bind(cargohold_protocol::name::canonical_name(name))
         .bind(limit)
+        .bind(crates_io_too)
+        .bind(CRATES_IO_INDEX)
         .fetch_all(c)
         .await)
 }

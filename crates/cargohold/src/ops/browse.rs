@@ -325,7 +325,10 @@ pub async fn crate_view(
     })?;
     let owners = db::owners::list(app.db.read(), krate.id).await?;
     let team_owners = db::owners::list_teams(app.db.read(), krate.id).await?;
-    let dependents = db::versions::dependents(app.db.read(), registry.id, &krate.name, 50).await?;
+    let crates_io_too = !super::setup::crates_io_stand_ins(app, &registry).is_empty();
+    let dependents =
+        db::versions::dependents(app.db.read(), registry.id, &krate.name, crates_io_too, 50)
+            .await?;
     let today = clock::now().div_euclid(86_400);
     let since = today - DOWNLOAD_DAYS + 1;
     let mut downloads_per_day = vec![0; DOWNLOAD_DAYS as usize];

@@ -122,6 +122,7 @@ impl fmt::Display for Deleted {
 
 /// Decides whether `actor` may delete the whole of `krate` at `now`.
 pub async fn verdict<'c>(
+    app: &App,
     conn: impl Into<Conn<'c>>,
     registry: &Registry,
     actor: &Actor,
@@ -156,8 +157,16 @@ pub async fn verdict<'c>(
             if months == 1 { "" } else { "s" }
         ));
     }
-    let dependents =
-        db::versions::dependent_crates(&mut conn, registry.id, krate.id, &krate.name, 6).await?;
+    let crates_io_too = !super::setup::crates_io_stand_ins(app, registry).is_empty();
+    let dependents = db::versions::dependent_crates(
+        &mut conn,
+        registry.id,
+        krate.id,
+        &krate.name,
+        crates_io_too,
+        6,
+    )
+    .await?;
     if !dependents.is_empty() {
         let mut names: Vec<String> = dependents
             .iter()
@@ -225,7 +234,16 @@ pub async fn delete(
     let mut tx = app.db.begin().await?;
     let krate = super::lock_crate(&mut tx, registry, name).await?;
     if let Some(actor) = by {
-        authorize(&mut tx, registry, actor, &krate, version.is_some(), now).await?;
+        authorize(
+            app,
+            &mut tx,
+            registry,
+            actor,
+            &krate,
+            version.is_some(),
+            now,
+        )
+        .await?;
     }
     let all = db::versions::list_deletable(&mut tx, krate.id).await?;
     let gone: Vec<_> = match version {
@@ -341,6 +359,7 @@ async fn require_local(app: &App, registry: &Registry, name: &str) -> AppResult<
 
 /// Fails with 403 unless `actor` may delete `krate` (`version_only`: one version of it).
 async fn authorize(
+    app: &App,
     tx: &mut Tx,
     registry: &Registry,
     actor: &Actor,
@@ -348,7 +367,7 @@ async fn authorize(
     version_only: bool,
     now: i64,
 ) -> AppResult<()> {
-    let refusal = match verdict(&mut *tx, registry, actor, krate, now).await? {
+    let refusal = match verdict(app, &mut *tx, registry, actor, krate, now).await? {
         Verdict::Allowed(allowed) if !version_only || allowed.versions_too() => return Ok(()),
         Verdict::Allowed(_) => format!(
             "only an administrator of registry `{registry}` deletes single versions (crates.io \
@@ -477,6 +496,6 @@ pub async fn verdict_for_page(
         return Ok(None);
     };
     Ok(Some(
-        verdict(pool, registry, actor, &krate, clock::now()).await?,
+        verdict(app, pool, registry, actor, &krate, clock::now()).await?,
     ))
 }

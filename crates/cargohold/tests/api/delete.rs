@@ -635,3 +635,54 @@ async fn after_72_hours_a_second_owner_or_many_downloads_stop_an_owner() {
         );
     }
 }
+
+#[tokio::test]
+async fn behind_a_stand_in_for_crates_io_dependents_written_as_crates_io_crates_count() {
+    // The one-URL setup: `main` is the member of `all` that publishes go to, and
+    // `all` replaces crates.io, so its crates depend on each other as on crates.io
+    // crates. The upstream is never asked (nothing listens there).
+    let server = TestServer::start_with(|config| {
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            RegistryConfig::proxy("crates-io-cache", "http://127.0.0.1:9/".parse().unwrap()),
+            RegistryConfig::virtual_of("all", &["main", "crates-io-cache"], Some("main")),
+        ];
+    })
+    .await;
+    let token = user(&server, "alice").await;
+    publish_as(&server, &CrateFixture::new("settled", "1.0.0"), &token).await;
+    let written_as_on_crates_io = CrateFixture::new("user-of-settled", "1.0.0").dep_from(
+        "settled",
+        "^1",
+        DepRegistry::CratesIo,
+    );
+    publish_as(&server, &written_as_on_crates_io, &token).await;
+    server.execute(OLDER_THAN_72_HOURS).await;
+
+    let web = WebClient::signed_in(&server, "alice", "a long password").await;
+    let page = web
+        .get("registries/main/crates/settled")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let dependents = &page[page.find("id=\"dependents\"").unwrap()..];
+    assert!(
+        dependents[..dependents.find("</section>").unwrap()].contains(">user-of-settled</a>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("can no longer be deleted by its owners"),
+        "{page}"
+    );
+
+    let before = server.stored_state().await;
+    let response = delete_form(&web, "settled", &[("confirm", "settled")]).await;
+    let page = refused(response, StatusCode::FORBIDDEN, "dependents").await;
+    assert!(
+        page.contains("other crates of the registry depend on it (`user-of-settled`)"),
+        "{page}"
+    );
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(server.index_file("settled").await.0, 200);
+}
