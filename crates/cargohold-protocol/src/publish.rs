@@ -30,7 +30,11 @@ impl Default for PublishLimits {
 pub enum PublishBodyError {
     #[error("the publish body ended before its {0} length (4 bytes) was complete")]
     MissingLength(&'static str),
-    #[error("the publish metadata is {len} bytes, over the {limit}-byte limit")]
+    #[error(
+        "the publish metadata is {len} bytes, over the {limit}-byte limit; it carries the README, so \
+         shorten the README or leave it out (`readme = false` in Cargo.toml), or ask the registry's \
+         operator to raise `limits.max-metadata-size`"
+    )]
     MetadataTooLarge { len: u64, limit: u64 },
     #[error("the .crate file is {len} bytes, over the {limit}-byte limit")]
     CrateTooLarge { len: u64, limit: u64 },

@@ -245,7 +245,9 @@ impl Actor {
         }
         if !self.scopes.contains(&scope) {
             return Err(AppError::Forbidden(format!(
-                "this token does not have the `{scope}` scope; create a token with `--scope {scope}`"
+                "this token does not have the `{scope}` scope; create one that has it as well as the \
+                 scopes it needs already (add `{scope}` to `--scope` of `cargohold token create`, or \
+                 tick `{scope}` on /me)"
             )));
         }
         self.check_registry(registry)?;

@@ -1003,15 +1003,25 @@ fn explain(figment: &Figment, err: figment::Error) -> anyhow::Error {
                     |md| source(md, &err.path),
                 );
                 let (place, key) = place_and_key(figment, &err.path);
-                let value = figment
+                let text = figment
                     .find_value(&err.path.join("."))
                     .ok()
-                    .and_then(|value| value.as_str().map(|s| format!(" {s:?}")))
+                    .and_then(|value| value.as_str().map(str::to_owned));
+                let value = text
+                    .as_deref()
+                    .map(|s| format!(" {s:?}"))
                     .unwrap_or_default();
-                format!(
-                    "{written}: {place}`{key}`{value} is invalid: {message}{}",
-                    listen_hint(figment, &key)
-                )
+                // A URL written without its scheme (`index.crates.io`); the URL
+                // parser's message quotes it when the value cannot be found.
+                let url = text.as_deref().or_else(|| message.split('"').nth(1));
+                let hint = match url {
+                    Some(text) if message.contains("relative URL without a base") => format!(
+                        "; write the whole URL, with its scheme, such as \"https://{}\"",
+                        text.trim_start_matches('/')
+                    ),
+                    _ => listen_hint(figment, &key),
+                };
+                format!("{written}: {place}`{key}`{value} is invalid: {message}{hint}")
             }
             _ => format!("the configuration is invalid: {err}"),
         })
@@ -1596,6 +1606,12 @@ mod tests {
                 "[[registries]]\nname = \"all\"\nkind = \"virtual\"\nmembers = \"main\"\n",
                 "cargohold.toml: registry `all`: `members` must be a list, such as [\"a\", \"b\"], not the \
                  string \"main\"",
+            ),
+            (
+                "[[registries]]\nname = \"cache\"\nkind = \"proxy\"\nupstream = \"index.crates.io/\"\n",
+                "cargohold.toml: registry `cache`: `upstream` is invalid: relative URL without a base: \
+                 \"index.crates.io/\"; write the whole URL, with its scheme, such as \
+                 \"https://index.crates.io/\"",
             ),
             (
                 "listen = \"localhost:18599\"\n",

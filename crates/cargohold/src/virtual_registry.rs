@@ -170,8 +170,9 @@ async fn held_locally_under_another_spelling(
 pub fn missing_through(actor: &Actor, member: &Registry, name: &str, err: AppError) -> AppError {
     match (err, actor.through_to(&member.name)) {
         (AppError::NotFound(_), Some(through)) => AppError::NotFound(format!(
-            "`{}` is not one of the crates published through `{}` (they are kept in `{}`); \
-             crates it serves from its other members are changed where they come from",
+            "`{}` is not one of the crates published through `{}` (they are kept in `{}`); a \
+             crate it serves from another member, such as its cache of crates.io, is not \
+             yanked or given owners here, but where it is published",
             name.escape_debug(),
             through.name,
             member.name

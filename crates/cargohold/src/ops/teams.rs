@@ -20,7 +20,8 @@ pub struct Team {
 pub async fn find<'c>(conn: impl Into<Conn<'c>>, name: &str) -> AppResult<TeamRow> {
     let no_such_team = || {
         AppError::NotFound(format!(
-            "there is no team `{}`; `cargohold team list` shows the teams",
+            "there is no team `{}`; check the name (administrators see every team on \
+             /admin/teams, or with `cargohold team list`)",
             name.escape_debug()
         ))
     };

@@ -64,7 +64,8 @@ pub(crate) async fn add_in(tx: &mut Tx, user: NewUser, by: Option<&Actor>) -> Ap
 pub async fn find<'c>(conn: impl Into<Conn<'c>>, login: &str) -> AppResult<UserRow> {
     let no_such_user = || {
         AppError::NotFound(format!(
-            "there is no user `{}`; `cargohold user list` shows who exists",
+            "there is no user `{}`; check the login (administrators see every user on \
+             /admin/users, or with `cargohold user list`)",
             login.escape_debug()
         ))
     };

@@ -404,6 +404,7 @@ async fn render_crate_page(
         None => None,
     };
     let via = via.map(|v| v.name.clone());
+    let yank_registry = via.clone().unwrap_or_else(|| c.registry.name.clone());
     // A proxy stores a version when it caches it: when that was is not when it was
     // published, which the upstream's index line says.
     let pubtimes = if c.registry.proxy.is_some() {
@@ -504,6 +505,7 @@ async fn render_crate_page(
         error: messages.error,
         delete,
         yank_action,
+        yank_registry,
     };
     viewer.render_with(status, &page)
 }

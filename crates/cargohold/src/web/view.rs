@@ -258,6 +258,10 @@ pub struct CratePage {
     /// Where the versions table's yank and unyank buttons post, for those who
     /// may yank (owners and administrators of a local registry).
     pub yank_action: Option<String>,
+    /// The registry `cargo yank --registry` names: the virtual registry standing
+    /// in for crates.io that serves the crate to the reader, when there is one (a
+    /// token limited to it is refused at the member), else the crate's own.
+    pub yank_registry: String,
 }
 
 /// The crate page's deletion section (`ops::delete`).

@@ -685,4 +685,21 @@ async fn behind_a_stand_in_for_crates_io_dependents_written_as_crates_io_crates_
     );
     assert_eq!(server.stored_state().await, before);
     assert_eq!(server.index_file("settled").await.0, 200);
+
+    // A crate nothing needs may go; yanking it instead goes through `all`, the
+    // registry its users configured (a token limited to `all` is refused at `main`).
+    let page = web
+        .get("registries/main/crates/user-of-settled")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("As its only owner you may delete this crate"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>cargo yank --registry all user-of-settled@VERSION</code>"),
+        "{page}"
+    );
 }
