@@ -205,6 +205,12 @@ async fn import_file(
             Ok(None) => {}
         }
     }
+    if registry.kind == RegistryKind::Proxy {
+        match local_crate(app, registry, &bytes).await {
+            Ok(Some(reason)) | Err(reason) => return Outcome::Rejected { reason },
+            Ok(None) => {}
+        }
+    }
     let upload = Upload {
         source: Source::Import,
         tarball: Bytes::from(bytes),
@@ -277,6 +283,38 @@ async fn hides_upstream(
         registry.name,
     );
     Ok(Some(shadowing::import_refusal(&name, registry, &hidden)))
+}
+
+/// Why the `.crate` `tarball` must not go into the proxy `registry`: a local
+/// registry has a crate of that name. A developer's `~/.cargo/registry/cache`
+/// holds the internal crates beside the crates.io ones once crates.io is
+/// replaced, and imported into the cache, an internal crate would be served as
+/// the upstream's, and its name refused to its own team as an upstream one.
+async fn local_crate(
+    app: &App,
+    registry: &Registry,
+    tarball: &[u8],
+) -> Result<Option<String>, String> {
+    let Some(name) = tarball::top_directory(tarball)
+        .ok()
+        .and_then(|top| name_of_directory(&top))
+    else {
+        return Ok(None);
+    };
+    for local in app.registries().filter(|r| r.kind == RegistryKind::Local) {
+        let found = db::crates::find_by_canonical(app.db.read(), local.id, &name.canonical())
+            .await
+            .map_err(|err| reason_of(err.into()))?;
+        if let Some(found) = found {
+            return Ok(Some(format!(
+                "`{}` is a crate of the local registry `{}`, not of `{}`'s upstream: a cache \
+                 holds its upstream's crates only (cargo's own cache mixes both once crates.io is \
+                 replaced); to copy it, import it into `{}`",
+                found.name, local.name, registry.name, local.name
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// The crate name of a `.crate`'s top directory, `{name}-{version}`. Names hold no

@@ -193,3 +193,51 @@ async fn the_operator_may_hide_an_upstream_crate_on_purpose() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_cache_folder_imported_into_the_proxy_skips_the_instances_own_crates() {
+    // With crates.io replaced by `all`, cargo keeps internal crates in the same
+    // cache folder as crates.io ones; only the upstream's belong in the cache.
+    let upstream = TestServer::start().await;
+    let syn = CrateFixture::new("syn", "2.0.0");
+    publish_upstream(&upstream, &syn).await;
+    let server = company_server(&upstream).await;
+    let own = CrateFixture::new("acme-widgets", "1.0.0");
+    let response = server.publish_to("internal", &own).await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let newer_own = CrateFixture::new("Acme_Widgets", "1.1.0");
+    let files = cache_folder(dir.path(), &[&syn, &own, &newer_own]);
+    let before = server.stored_state().await;
+    let report = import_into(
+        &server,
+        "crates-io-cache",
+        files.clone(),
+        UpstreamNames::Skip,
+    )
+    .await;
+
+    assert_eq!(report.imported, ["syn@2.0.0"], "{report:?}");
+    assert_eq!(report.rejected.len(), 2, "{report:?}");
+    for (path, reason) in &report.rejected {
+        assert!(path == &files[1] || path == &files[2], "{path:?}");
+        assert!(
+            reason.starts_with(
+                "`acme-widgets` is a crate of the local registry `internal`, not of \
+                 `crates-io-cache`'s upstream"
+            ) && reason.ends_with("import it into `internal`"),
+            "{reason}"
+        );
+    }
+    // Only syn was stored; `all` still serves the internal crate from `internal`.
+    let after = server.stored_state().await;
+    assert_eq!(after.versions - before.versions, 1);
+    assert_eq!(after.blobs - before.blobs, 1);
+    let (status, body) = server
+        .index_file_in("crates-io-cache", "acme-widgets")
+        .await;
+    assert_ne!(status, 200, "{body}");
+    let (status, bytes) = server.download_from("all", "acme-widgets", "1.0.0").await;
+    assert_eq!((status, bytes), (200, own.tarball()));
+}
