@@ -51,7 +51,7 @@ pub struct StoredState {
     pub teams: i64,
     pub team_members: i64,
     pub grants: i64,
-    /// Webhook deliveries not yet made.
+    /// Webhook deliveries, pending and finished (their history).
     pub webhook_deliveries: i64,
 }
 

@@ -268,7 +268,7 @@ impl App {
             if let Some(git) = &registry.git {
                 crate::index::git::http::check_git_installed(&git.dir)?;
             }
-            registry.webhooks = webhooks.subscriptions(wanted.webhooks.clone());
+            registry.webhooks = webhooks.subscriptions(&wanted.name, wanted.webhooks.clone())?;
             match wanted.kind {
                 RegistryKind::Local => {}
                 RegistryKind::Proxy => registry.proxy = Some(Proxy::from_config(wanted)?),

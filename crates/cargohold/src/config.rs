@@ -33,6 +33,7 @@ const ENV_KEYS: &[&str] = &[
     "download-cache-size",
     "connection-threads",
     "webhook-retry-seconds",
+    "webhook-history-days",
 ];
 
 /// `CARGOHOLD_*` variables among `names` that are no setting but one letter or two
@@ -109,6 +110,9 @@ pub struct Config {
     /// Seconds before the first retry of a webhook delivery that failed; each
     /// later retry waits twice as long as the one before, up to an hour.
     pub webhook_retry_seconds: u64,
+    /// Days a finished webhook delivery (delivered or given up) stays listed, and can be
+    /// sent again, before it is pruned.
+    pub webhook_history_days: u64,
     pub limits: Limits,
     /// The registries this instance hosts; one local registry `main` when unset.
     /// Written out with the keys of each one's kind only, as the file must have them.
@@ -309,6 +313,9 @@ pub struct WebhookConfig {
     /// the HMAC-SHA256 of the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The environment variable holding the secret (instead of `secret`), read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
     /// The changes to deliver, from [`WEBHOOK_EVENTS`]; all of them when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<String>>,
@@ -323,9 +330,35 @@ impl WebhookConfig {
         }
     }
 
-    /// Checks the URL and the event names of a webhook of `registry`.
+    /// The secret deliveries are signed with, from the file or from the variable
+    /// `secret-env` names (an error naming it when it is not set).
+    pub fn secret(&self, registry: &str) -> anyhow::Result<Option<String>> {
+        if let Some(secret) = &self.secret {
+            return Ok(Some(secret.clone()));
+        }
+        match &self.secret_env {
+            Some(var) => std::env::var(var).map(Some).with_context(|| {
+                format!(
+                    "registry `{registry}`: the webhook {} has secret-env = \"{var}\", and `{var}` \
+                     is not set",
+                    redact_url(&self.url)
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks the URL, the event names and the secret settings of a webhook of `registry`.
     fn validate(&self, registry: &str) -> anyhow::Result<()> {
         let url = &self.url;
+        if self.secret.is_some() && self.secret_env.is_some() {
+            bail!(
+                "registry `{registry}`: the webhook {} has both `secret` and `secret-env`; keep \
+                 one: `secret` holds the secret itself, `secret-env` names the environment \
+                 variable that holds it",
+                redact_url(url)
+            );
+        }
         let parsed = Url::parse(url).ok();
         if !parsed
             .as_ref()
@@ -732,6 +765,7 @@ impl Default for Config {
             download_cache_size: 64 * 1024 * 1024,
             connection_threads: ConnectionThreads::Shared,
             webhook_retry_seconds: 10,
+            webhook_history_days: 7,
             limits: Limits::default(),
             registries: Vec::new(),
             forges: BTreeMap::new(),
@@ -1483,6 +1517,7 @@ mod tests {
                     webhooks: vec![WebhookConfig {
                         url: "https://ci.example.com/hooks".into(),
                         secret: Some("whs3cret".into()),
+                        secret_env: None,
                         events: Some(vec!["publish".into()]),
                     }],
                     ..RegistryConfig::local("internal")
@@ -1691,6 +1726,46 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("would never be called"), "{err}");
+    }
+
+    #[test]
+    fn secret_and_secret_env_together_are_refused() {
+        let err = load(
+            "[[registries]]\nname = \"main\"\n[[registries.webhooks]]\n\
+             url = \"https://ci:pw@ci.example.com/hooks?key=k\"\nsecret = \"s\"\n\
+             secret-env = \"HOOK_SECRET\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("registry `main`: the webhook https://ci:REDACTED@ci.example.com/hooks?key=k has both `secret` and `secret-env`; keep one"),
+            "{err}"
+        );
+        assert!(!err.contains("pw@"), "{err}");
+    }
+
+    #[test]
+    fn secret_env_is_read_into_the_secret_and_an_unset_variable_is_named() {
+        let config = load(
+            "[[registries]]\nname = \"main\"\n[[registries.webhooks]]\n\
+             url = \"https://ci.example.com/hooks\"\nsecret-env = \"CARGOHOLD_TEST_NO_SUCH_SECRET\"\n",
+        )
+        .unwrap();
+        let webhook = &config.registries[0].webhooks[0];
+        assert_eq!(webhook.secret, None);
+        let err = format!("{:#}", webhook.secret("main").unwrap_err());
+        assert!(
+            err.contains(
+                "registry `main`: the webhook https://ci.example.com/hooks has secret-env = \"CARGOHOLD_TEST_NO_SUCH_SECRET\", \
+                 and `CARGOHOLD_TEST_NO_SUCH_SECRET` is not set"
+            ),
+            "{err}"
+        );
+        // The name of a variable is no secret: `config show` keeps it.
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(
+            shown.contains("secret-env = \"CARGOHOLD_TEST_NO_SUCH_SECRET\""),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Administration from the command line: users, tokens, teams, permissions, the audit log.
+//! Administration from the command line: users, tokens, teams, permissions, the audit log,
+//! webhook deliveries.
 //!
 //! Everything here runs as the operator (who has the data directory, and so every
 //! power), through the same `ops` functions the admin API calls.
@@ -232,6 +233,51 @@ Examples:
         /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `webhook` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List recent webhook deliveries, newest first, with how each went
+    #[command(after_long_help = "\
+A delivery is pending (not attempted yet), retrying (its last attempt failed), delivered
+(its receiver answered 2xx) or given up (still failing a day after the change). Finished
+deliveries are listed for webhook-history-days (7) days. URLs are shown without a password
+or query.
+
+Examples:
+  cargohold webhook deliveries
+  cargohold webhook deliveries --registry main --failed
+  cargohold webhook deliveries --limit 200 --json")]
+    Deliveries {
+        /// Only deliveries of this registry's webhooks
+        #[arg(long, value_name = "R")]
+        registry: Option<String>,
+        /// Only deliveries that were given up or whose last attempt failed
+        #[arg(long)]
+        failed: bool,
+        /// Most deliveries to show, newest first (1 to 1000)
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: i64,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a finished delivery again: same payload, same X-Cargohold-Delivery
+    #[command(after_long_help = "\
+The delivery is queued again as a new delivery (its own id, listed by `webhook deliveries`)
+after the webhook's deliveries already waiting; the running server sends it within seconds.
+It keeps the payload and the X-Cargohold-Delivery id, so a receiver that drops ids it has
+seen drops it too. A delivery still pending or retrying is sent again without being asked.
+
+Examples:
+  cargohold webhook deliveries --failed
+  cargohold webhook redeliver 42")]
+    Redeliver {
+        /// The delivery's id, as `webhook deliveries` shows it
+        #[arg(value_name = "ID")]
+        id: i64,
     },
 }
 
@@ -649,6 +695,81 @@ pub async fn audit(app: App, args: AuditArgs) -> anyhow::Result<()> {
         ],
         &rows,
     );
+    Ok(())
+}
+
+pub async fn webhook(app: App, command: WebhookCommand) -> anyhow::Result<()> {
+    match command {
+        WebhookCommand::Deliveries {
+            registry,
+            failed,
+            limit,
+            json,
+        } => {
+            if let Some(registry) = &registry {
+                app.registry_for_operator(registry)?;
+            }
+            let filter = ops::webhooks::DeliveryFilter {
+                registry,
+                failed,
+                limit,
+            };
+            let deliveries = ops::webhooks::list(&app, &filter, None).await?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&deliveries)?);
+                return Ok(());
+            }
+            let rows: Vec<[String; 9]> = deliveries
+                .into_iter()
+                .map(|d| {
+                    let state = match d.redelivery_of {
+                        Some(of) => format!("{} (again of {of})", d.state.as_str()),
+                        None => d.state.as_str().to_owned(),
+                    };
+                    [
+                        d.id.to_string(),
+                        format_pubtime(d.created_at),
+                        d.registry.clone(),
+                        d.event.clone(),
+                        d.url.clone(),
+                        state,
+                        d.attempts.to_string(),
+                        d.finished_at
+                            .or(d.next_attempt_at)
+                            .map_or("-".into(), format_pubtime),
+                        d.last_answer(),
+                    ]
+                })
+                .collect();
+            print_table(
+                [
+                    "ID",
+                    "CREATED (UTC)",
+                    "REGISTRY",
+                    "EVENT",
+                    "URL",
+                    "STATE",
+                    "ATTEMPTS",
+                    "FINISHED / NEXT TRY",
+                    "LAST ANSWER",
+                ],
+                &rows,
+            );
+        }
+        WebhookCommand::Redeliver { id } => {
+            let redelivery = ops::webhooks::redeliver(&app, id, None).await?;
+            let of = &redelivery.of;
+            outln!(
+                "queued delivery {id} ({} of `{}` to {}) again as delivery {}, with the same \
+                 X-Cargohold-Delivery {}; the server sends it within seconds",
+                of.event,
+                of.registry,
+                of.url,
+                redelivery.id,
+                of.delivery_id
+            );
+        }
+    }
     Ok(())
 }
 

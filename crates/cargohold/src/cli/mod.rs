@@ -37,7 +37,9 @@ macro_rules! out {
 
 mod admin;
 
-pub use admin::{AuditArgs, PermissionCommand, TeamCommand, TokenCommand, UserCommand};
+pub use admin::{
+    AuditArgs, PermissionCommand, TeamCommand, TokenCommand, UserCommand, WebhookCommand,
+};
 
 /// A self-hosted Cargo registry: private crates, with the real `cargo` as client.
 #[derive(Debug, Parser)]
@@ -79,6 +81,9 @@ Examples:
     Permission(PermissionCommand),
     /// Show the audit log: who changed what, when, from where
     Audit(AuditArgs),
+    /// List webhook deliveries and how they went; send one again
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Import .crate files (folders are walked); safe to run again and while `serve` runs
     #[command(after_long_help = "\
 Examples:
@@ -289,6 +294,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Team(command) => admin::team(App::build(config).await?, command).await,
         Command::Permission(command) => admin::permission(App::build(config).await?, command).await,
         Command::Audit(args) => admin::audit(App::build(config).await?, args).await,
+        Command::Webhook(command) => admin::webhook(App::build(config).await?, command).await,
         Command::Import(args) => import(config, args).await,
         Command::Mirror(args) => mirror(config, args).await,
         Command::Evict(args) => evict(config, args).await,

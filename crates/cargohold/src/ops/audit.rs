@@ -40,6 +40,7 @@ pub const ACTIONS: &[&str] = &[
     "reindex",
     "repair",
     "gc",
+    "webhook_redeliver",
 ];
 
 /// The forms a `since` filter takes, for messages.

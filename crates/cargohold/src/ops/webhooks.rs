@@ -5,11 +5,15 @@
 //! transaction ([`enqueue`], only for the webhooks that want the event, so a registry
 //! without any pays nothing), then wakes this process's sender ([`Queued::wake`]).
 //! Every `serve` node runs a sender ([`deliver`]); it claims due deliveries through the
-//! database, so each is sent by one node at a time, and deletes a delivery once its
-//! receiver answered 2xx. Anything else is tried again later, each wait twice the one
-//! before (`webhook-retry-seconds` first, an hour at most), until a day has passed since
-//! the change. Delivery is at least once: a node that stops between the answer and the
-//! delete leaves the delivery to be sent again, under the same `X-Cargohold-Delivery`.
+//! database, so each is sent by one node at a time, and finishes a delivery as delivered
+//! once its receiver answered 2xx. Anything else is tried again later, each wait twice the
+//! one before (`webhook-retry-seconds` first, an hour at most), until a day has passed
+//! since the change (then it is finished as given up). Delivery is at least once: a node
+//! that stops between the answer and recording it leaves the delivery to be sent again,
+//! under the same `X-Cargohold-Delivery`.
+//!
+//! Finished deliveries stay as history ([`list`]) for `webhook-history-days`, then the
+//! sender prunes them; [`redeliver`] queues a finished one again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +24,13 @@ use sha2::Sha256;
 use tokio::sync::Notify;
 
 use crate::app::{App, AppState, Registry};
+use crate::auth::Actor;
 use crate::clock;
 use crate::config::WebhookConfig;
 use crate::counter::Counter;
-use crate::db::{self, Tx, audit::AuditEvent, webhooks::DeliveryRow};
-use crate::error::AppResult;
+use crate::db::webhooks::{DeliveryRecord, DeliveryRow, LastAttempt, Outcome};
+use crate::db::{self, Tx, audit::AuditEvent};
+use crate::error::{AppError, AppResult};
 
 /// How long a receiver has to answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +51,10 @@ const MAX_ATTEMPTS: i64 = 40;
 /// How long a node leaves a delivery to a webhook its configuration lacks (another
 /// node's configuration may be newer) before looking at it again.
 const UNKNOWN_WEBHOOK_HOLD_SECS: i64 = 300;
+/// How often a sender prunes the history of finished deliveries.
+const PRUNE_EVERY_SECS: i64 = 600;
+/// Most deliveries one listing shows.
+pub const MAX_LISTED: i64 = 1000;
 
 /// The process's side of webhooks: the sender's wake-up call, and what it counted for `/metrics`.
 #[derive(Debug, Default)]
@@ -59,12 +69,27 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// The webhooks of one registry, which wake this process's sender.
-    pub fn subscriptions(&self, webhooks: Vec<WebhookConfig>) -> Subscriptions {
-        Subscriptions {
+    /// The webhooks of one registry, which wake this process's sender, with each
+    /// `secret-env` read into `secret`; an unset variable is an error naming it.
+    pub fn subscriptions(
+        &self,
+        registry: &str,
+        webhooks: Vec<WebhookConfig>,
+    ) -> anyhow::Result<Subscriptions> {
+        let webhooks = webhooks
+            .into_iter()
+            .map(|webhook| {
+                Ok(WebhookConfig {
+                    secret: webhook.secret(registry)?,
+                    secret_env: None,
+                    ..webhook
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Subscriptions {
             webhooks,
             wake: self.wake.clone(),
-        }
+        })
     }
 }
 
@@ -171,6 +196,7 @@ pub async fn enqueue(
                 event: event.action,
                 payload: &payload.to_string(),
             },
+            None,
             now,
         )
         .await?;
@@ -195,7 +221,15 @@ pub async fn deliver(app: AppState) {
         }
     };
     let wake = app.webhooks.wake.clone();
+    let mut pruned_at: Option<i64> = None;
     loop {
+        let now = clock::now();
+        if pruned_at.is_none_or(|at| now - at >= PRUNE_EVERY_SECS) {
+            pruned_at = Some(now);
+            if let Err(err) = prune(&app, now).await {
+                tracing::warn!(error = ?err, "could not prune the webhook delivery history; will retry");
+            }
+        }
         let wait = match deliver_due(&app, &client).await {
             Ok(wait) => wait,
             Err(err) => {
@@ -256,7 +290,8 @@ async fn deliver_one(app: &App, client: &reqwest::Client, row: DeliveryRow) {
     }
 }
 
-/// POSTs the delivery and deletes it, or schedules the next attempt, or gives it up.
+/// POSTs the delivery and finishes it as delivered, or schedules the next attempt, or
+/// finishes it as given up.
 async fn attempt(
     app: &App,
     client: &reqwest::Client,
@@ -271,7 +306,19 @@ async fn attempt(
     let mut tx = app.db.begin_relaxed().await?;
     match outcome {
         Ok(status) => {
-            db::webhooks::delete(&mut tx, row.id).await?;
+            let last = LastAttempt {
+                status: Some(status.as_u16()),
+                error: None,
+            };
+            db::webhooks::finish(
+                &mut tx,
+                row.id,
+                Outcome::Delivered,
+                attempt,
+                Some(&last),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             app.webhooks.delivered.bump();
             tracing::debug!(
@@ -280,7 +327,15 @@ async fn attempt(
             );
         }
         Err(failure) if attempt >= MAX_ATTEMPTS || now - row.created_at >= GIVE_UP_AFTER_SECS => {
-            db::webhooks::delete(&mut tx, row.id).await?;
+            db::webhooks::finish(
+                &mut tx,
+                row.id,
+                Outcome::GivenUp,
+                attempt,
+                Some(&failure),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             app.webhooks.given_up.bump();
             tracing::error!(
@@ -318,7 +373,19 @@ async fn leave_to_others(app: &App, row: &DeliveryRow) -> anyhow::Result<()> {
     let now = clock::now();
     let mut tx = app.db.begin_relaxed().await?;
     if now - row.created_at >= GIVE_UP_AFTER_SECS {
-        db::webhooks::delete(&mut tx, row.id).await?;
+        let last = LastAttempt {
+            status: None,
+            error: Some("no node's configuration had its webhook".to_owned()),
+        };
+        db::webhooks::finish(
+            &mut tx,
+            row.id,
+            Outcome::GivenUp,
+            row.attempts,
+            Some(&last),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         app.webhooks.given_up.bump();
         tracing::error!(
@@ -343,12 +410,13 @@ async fn leave_to_others(app: &App, row: &DeliveryRow) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// POSTs the delivery's payload to its webhook: the status of a 2xx answer, or why it failed.
+/// POSTs the delivery's payload to its webhook: the status of a 2xx answer, or what the
+/// failed attempt got.
 async fn post(
     client: &reqwest::Client,
     webhook: &WebhookConfig,
     row: &DeliveryRow,
-) -> Result<reqwest::StatusCode, String> {
+) -> Result<reqwest::StatusCode, LastAttempt> {
     let mut request = client
         .post(&row.url)
         .timeout(REQUEST_TIMEOUT)
@@ -360,10 +428,259 @@ async fn post(
     }
     match request.body(row.payload.clone()).send().await {
         Ok(response) if response.status().is_success() => Ok(response.status()),
-        Ok(response) => Err(format!("the receiver answered {}", response.status())),
+        Ok(response) => Err(LastAttempt {
+            status: Some(response.status().as_u16()),
+            error: Some(format!("the receiver answered {}", response.status())),
+        }),
         // Without the URL, which may hold a secret, and which the logs show apart.
-        Err(err) => Err(crate::error::one_line(&err.without_url())),
+        Err(err) => Err(LastAttempt {
+            status: None,
+            error: Some(crate::error::one_line(&err.without_url())),
+        }),
     }
+}
+
+impl std::fmt::Display for LastAttempt {
+    /// Why the attempt failed, else its status.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.error, self.status) {
+            (Some(error), _) => f.write_str(error),
+            (None, Some(status)) => write!(f, "{status}"),
+            (None, None) => f.write_str("no answer"),
+        }
+    }
+}
+
+/// Removes the deliveries that finished more than `webhook-history-days` before `now`.
+async fn prune(app: &App, now: i64) -> anyhow::Result<()> {
+    let keep_secs = i64::try_from(app.config.webhook_history_days)
+        .unwrap_or(i64::MAX / 2)
+        .saturating_mul(86_400);
+    let pruned = db::webhooks::prune(app.db.write(), now.saturating_sub(keep_secs)).await?;
+    if pruned > 0 {
+        tracing::debug!(
+            pruned,
+            "pruned finished webhook deliveries older than the history keeps"
+        );
+    }
+    Ok(())
+}
+
+/// Which deliveries [`list`] shows.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// Only this registry's.
+    pub registry: Option<String>,
+    /// Only those given up, or whose last attempt failed.
+    pub failed: bool,
+    /// At most this many, from 1 to [`MAX_LISTED`].
+    pub limit: i64,
+}
+
+/// Where a delivery stands, as listings show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not attempted yet.
+    Pending,
+    /// Its last attempt failed; it will be tried again.
+    Retrying,
+    /// Its receiver answered 2xx.
+    Delivered,
+    /// Finished without a 2xx answer.
+    GivenUp,
+}
+
+impl DeliveryState {
+    /// The state of `record`.
+    pub fn of(record: &DeliveryRecord) -> Self {
+        match (record.outcome.as_deref(), record.attempts) {
+            (Some("delivered"), _) => DeliveryState::Delivered,
+            (Some(_), _) => DeliveryState::GivenUp,
+            (None, 0) => DeliveryState::Pending,
+            (None, _) => DeliveryState::Retrying,
+        }
+    }
+
+    /// As a person reads it: `pending`, `retrying`, `delivered`, `given up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::GivenUp => "given up",
+        }
+    }
+
+    /// Whether it failed: given up, or failing still.
+    pub fn failed(self) -> bool {
+        matches!(self, DeliveryState::Retrying | DeliveryState::GivenUp)
+    }
+}
+
+/// One delivery as listings show it: its URL without a password or query, and what
+/// its last attempt got.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryItem {
+    /// The row id, which `redeliver` takes.
+    pub id: i64,
+    /// `X-Cargohold-Delivery`, shared by a delivery and its redeliveries.
+    pub delivery_id: String,
+    pub redelivery_of: Option<i64>,
+    pub registry: String,
+    pub event: String,
+    pub url: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// When the next attempt is due, while unfinished.
+    pub next_attempt_at: Option<i64>,
+}
+
+impl DeliveryItem {
+    fn new(record: DeliveryRecord) -> Self {
+        let state = DeliveryState::of(&record);
+        DeliveryItem {
+            id: record.id,
+            delivery_id: record.delivery_id,
+            redelivery_of: record.redelivery_of,
+            registry: record.registry,
+            event: record.event,
+            url: shown_url(&record.url),
+            state,
+            attempts: record.attempts,
+            last_status: record.last_status,
+            last_error: record.last_error,
+            created_at: record.created_at,
+            finished_at: record.finished_at,
+            next_attempt_at: record
+                .finished_at
+                .is_none()
+                .then_some(record.next_attempt_at),
+        }
+    }
+
+    /// What the last attempt got, in a few words: the error, else the status, else `-`.
+    pub fn last_answer(&self) -> String {
+        match (&self.last_error, self.last_status) {
+            (Some(error), _) => error.clone(),
+            (None, Some(status)) => status.to_string(),
+            (None, None) => "-".to_owned(),
+        }
+    }
+}
+
+/// The newest deliveries matching `filter`, newest first; administrators only.
+pub async fn list(
+    app: &App,
+    filter: &DeliveryFilter,
+    by: Option<&Actor>,
+) -> AppResult<Vec<DeliveryItem>> {
+    super::require_instance_admin(by)?;
+    if filter.limit <= 0 || filter.limit > MAX_LISTED {
+        return Err(AppError::BadRequest(format!(
+            "the limit must be between 1 and {MAX_LISTED}"
+        )));
+    }
+    let registry_id = match &filter.registry {
+        Some(name) => Some(app.registry(name)?.id),
+        None => None,
+    };
+    let records =
+        db::webhooks::list(app.db.read(), registry_id, filter.failed, filter.limit).await?;
+    Ok(records.into_iter().map(DeliveryItem::new).collect())
+}
+
+/// A redelivery [`redeliver`] queued.
+#[derive(Debug, Clone)]
+pub struct Redelivery {
+    /// The new row's id.
+    pub id: i64,
+    /// The delivery sent again.
+    pub of: DeliveryItem,
+}
+
+/// Queues finished delivery `id` to be sent again, as a new delivery (its own row, so the
+/// first one's outcome stays in the history) with the same payload and the same
+/// `X-Cargohold-Delivery`, after the webhook's deliveries already waiting.
+///
+/// The delivery id is kept as GitHub keeps a redelivery's `X-GitHub-Delivery` (its
+/// `guid`): a redelivery is the same event again, not a new change, so a receiver that
+/// drops ids it has seen drops it too, and one that processed nothing (the reason to
+/// redeliver) takes it. The signature is made with the webhook's secret of the moment.
+///
+/// Refused, changing nothing: an unknown id (404), a delivery not yet finished (409), and
+/// one whose webhook the configuration no longer has (409). Written to the audit log as
+/// `webhook_redeliver`.
+pub async fn redeliver(app: &App, id: i64, by: Option<&Actor>) -> AppResult<Redelivery> {
+    super::require_instance_admin(by)?;
+    let mut tx = app.db.begin().await?;
+    let record = db::webhooks::find(&mut tx, id).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "there is no webhook delivery with id {id} (`cargohold webhook deliveries` lists them)"
+        ))
+    })?;
+    let item = DeliveryItem::new(record.clone());
+    if record.finished_at.is_none() {
+        return Err(AppError::Conflict(format!(
+            "webhook delivery {id} is not finished yet ({}, {} attempt{} so far); it is sent again              without being asked",
+            item.state.as_str(),
+            record.attempts,
+            if record.attempts == 1 { "" } else { "s" }
+        )));
+    }
+    let registry = app.registries().find(|r| r.id == record.registry_id);
+    if registry
+        .and_then(|r| r.webhooks.find(&record.url))
+        .is_none()
+    {
+        return Err(AppError::Conflict(format!(
+            "the registry `{}` has no webhook {} any more, so delivery {id} cannot be sent again",
+            record.registry, item.url
+        )));
+    }
+    let now = clock::now();
+    let new_id = db::webhooks::insert(
+        &mut tx,
+        &db::webhooks::NewDelivery {
+            delivery_id: &record.delivery_id,
+            registry_id: record.registry_id,
+            url: &record.url,
+            event: &record.event,
+            payload: &record.payload,
+        },
+        Some(id),
+        now,
+    )
+    .await?;
+    db::audit::insert(
+        &mut tx,
+        &AuditEvent {
+            registry: Some(&record.registry),
+            detail: Some(
+                serde_json::json!({
+                    "delivery": id,
+                    "redelivery": new_id,
+                    "delivery_id": record.delivery_id,
+                    "event": record.event,
+                    "url": item.url,
+                })
+                .to_string(),
+            ),
+            ..super::audit_event(by, "webhook_redeliver")
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    app.webhooks.wake.notify_one();
+    Ok(Redelivery {
+        id: new_id,
+        of: item,
+    })
 }
 
 /// `sha256=` and the hex HMAC-SHA256 of `body` keyed with `secret`, which a receiver
@@ -386,7 +703,7 @@ fn retry_delay(first: u64, attempt: i64) -> u64 {
 }
 
 /// A webhook's URL as logs show it: without a password or a query, which may hold secrets.
-fn shown_url(url: &str) -> String {
+pub fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {

@@ -1,9 +1,12 @@
 //! Webhooks: every change a registry's webhooks want reaches a real receiver, signed,
-//! in order, and again after the receiver failed; nothing else does.
+//! in order, and again after the receiver failed; nothing else does. Finished deliveries
+//! are kept, with their outcome, until pruned, and can be sent again.
 
 use std::time::Duration;
 
 use cargohold::config::{RegistryConfig, WebhookConfig};
+use cargohold::error::AppError;
+use cargohold::ops::webhooks::{DeliveryFilter, DeliveryItem, DeliveryState};
 use cargohold_test_support::{CrateFixture, Received, TestServer, WebhookReceiver};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
@@ -12,12 +15,16 @@ use sha2::Sha256;
 /// Long enough for a few retries a second apart on a busy machine.
 const WAIT: Duration = Duration::from_secs(20);
 
-const PENDING: &str = "SELECT COUNT(*) FROM webhook_deliveries";
+const PENDING: &str = "SELECT COUNT(*) FROM webhook_deliveries WHERE finished_at IS NULL";
+const KEPT: &str = "SELECT COUNT(*) FROM webhook_deliveries";
+const REDELIVERIES_AUDITED: &str =
+    "SELECT COUNT(*) FROM audit_events WHERE action = 'webhook_redeliver'";
 
 fn webhook(url: &str, secret: Option<&str>, events: Option<&[&str]>) -> WebhookConfig {
     WebhookConfig {
         url: url.to_owned(),
         secret: secret.map(str::to_owned),
+        secret_env: None,
         events: events.map(|events| events.iter().map(|e| (*e).to_owned()).collect()),
     }
 }
@@ -434,4 +441,271 @@ async fn a_publish_through_a_virtual_registry_is_announced_by_the_member_that_to
         (&body["registry"], &body["crate"]),
         (&json!("internal"), &json!("through"))
     );
+}
+
+/// Every delivery the history lists (newest first), or only the failed ones.
+async fn listed(server: &TestServer, failed: bool) -> Vec<DeliveryItem> {
+    let filter = DeliveryFilter {
+        registry: None,
+        failed,
+        limit: 100,
+    };
+    cargohold::ops::webhooks::list(&server.app, &filter, None)
+        .await
+        .unwrap()
+}
+
+/// Waits until the history lists a delivery `matching`, and returns it.
+async fn wait_for_listed(
+    server: &TestServer,
+    what: &str,
+    matching: impl Fn(&DeliveryItem) -> bool,
+) -> DeliveryItem {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let all = listed(server, false).await;
+        if let Some(found) = all.iter().find(|d| matching(d)) {
+            return found.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery {what} within {WAIT:?}: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_delivered_delivery_is_kept_with_its_outcome_status_and_times() {
+    let receiver = WebhookReceiver::start().await;
+    let server = server_with(vec![webhook(&receiver.url, None, None)]).await;
+    let before = cargohold::clock::now();
+    server.publish(&CrateFixture::new("kept", "1.0.0")).await;
+    let delivered = receiver.wait_for_deliveries(1, WAIT).await;
+
+    let item = wait_for_listed(&server, "delivered", |d| {
+        d.state == DeliveryState::Delivered
+    })
+    .await;
+    assert_eq!(
+        delivered[0].header("x-cargohold-delivery"),
+        Some(item.delivery_id.as_str())
+    );
+    assert_eq!(
+        (
+            item.registry.as_str(),
+            item.event.as_str(),
+            item.url.as_str()
+        ),
+        ("main", "publish", receiver.url.as_str())
+    );
+    assert_eq!(
+        (item.attempts, item.last_status, item.last_error.as_deref()),
+        (1, Some(200), None)
+    );
+    let finished = item.finished_at.expect("a finish time");
+    assert!(before <= item.created_at && item.created_at <= finished);
+    assert_eq!(item.next_attempt_at, None);
+    assert_eq!(item.redelivery_of, None);
+    assert!(listed(&server, true).await.is_empty(), "nothing failed");
+    assert_eq!(server.count(PENDING).await, 0);
+    assert_eq!(server.count(KEPT).await, 1);
+}
+
+#[tokio::test]
+async fn a_delivered_delivery_no_longer_holds_back_the_next() {
+    let receiver = WebhookReceiver::start().await;
+    let server = server_with(vec![webhook(&receiver.url, None, None)]).await;
+    for (i, version) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
+        server.publish(&CrateFixture::new("steady", version)).await;
+        // Each is delivered while the ones before it stay as history.
+        let delivered = receiver.wait_for_deliveries(i + 1, WAIT).await;
+        assert_eq!(delivered[i].json()["version"], version);
+    }
+    server.wait_for_count(PENDING, 0).await;
+    assert_eq!(server.count(KEPT).await, 3);
+    assert_eq!(receiver.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_delivery_the_receiver_refused_is_listed_as_failed_with_its_status() {
+    let receiver = WebhookReceiver::start().await;
+    let server = server_with(vec![webhook(&receiver.url, None, None)]).await;
+    receiver.answer_next_with(&[500; 6]);
+    server.publish(&CrateFixture::new("refused", "1.0.0")).await;
+
+    // Failing, and to be tried again.
+    let retrying =
+        wait_for_listed(&server, "retrying", |d| d.state == DeliveryState::Retrying).await;
+    assert_eq!(retrying.last_status, Some(500));
+    assert_eq!(
+        retrying.last_answer(),
+        "the receiver answered 500 Internal Server Error"
+    );
+    assert!(retrying.next_attempt_at.is_some() && retrying.finished_at.is_none());
+    let failed = listed(&server, true).await;
+    assert_eq!(
+        failed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [retrying.id]
+    );
+
+    // A day after the change, the next failure gives it up; it stays listed as failed.
+    server
+        .execute("UPDATE webhook_deliveries SET created_at = created_at - 90000")
+        .await;
+    let given_up =
+        wait_for_listed(&server, "given up", |d| d.state == DeliveryState::GivenUp).await;
+    assert_eq!(given_up.id, retrying.id);
+    assert_eq!(given_up.last_status, Some(500));
+    assert!(given_up.attempts >= 2, "{given_up:?}");
+    assert!(given_up.finished_at.is_some() && given_up.next_attempt_at.is_none());
+    assert_eq!(
+        listed(&server, true)
+            .await
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [given_up.id]
+    );
+    server.wait_for_count(PENDING, 0).await;
+    let metrics = server.get("metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "cargohold_webhook_deliveries_total{outcome=\"given_up\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn redelivering_sends_the_same_payload_again() {
+    let receiver = WebhookReceiver::start().await;
+    let server = server_with(vec![webhook(&receiver.url, Some("s3cret"), None)]).await;
+    server.publish(&CrateFixture::new("again", "1.0.0")).await;
+    let first = receiver.wait_for_deliveries(1, WAIT).await.remove(0);
+    let original = wait_for_listed(&server, "delivered", |d| {
+        d.state == DeliveryState::Delivered
+    })
+    .await;
+
+    let redelivery = cargohold::ops::webhooks::redeliver(&server.app, original.id, None)
+        .await
+        .unwrap();
+    assert_ne!(redelivery.id, original.id, "a delivery of its own");
+    assert_eq!(redelivery.of.id, original.id);
+    let second = receiver.wait_for_deliveries(2, WAIT).await.remove(1);
+    assert_eq!(second.body, first.body, "the same payload, byte for byte");
+    for header in [
+        "x-cargohold-delivery",
+        "x-cargohold-signature",
+        "x-cargohold-event",
+    ] {
+        assert_eq!(second.header(header), first.header(header), "{header}");
+    }
+
+    // Both are listed: the first as it was, the redelivery pointing at it.
+    let again = wait_for_listed(&server, "redelivered", |d| {
+        d.id == redelivery.id && d.state == DeliveryState::Delivered
+    })
+    .await;
+    assert_eq!(again.redelivery_of, Some(original.id));
+    assert_eq!(again.delivery_id, original.delivery_id);
+    let all = listed(&server, false).await;
+    assert_eq!(
+        all.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [redelivery.id, original.id]
+    );
+    assert_eq!(all[1].state, DeliveryState::Delivered);
+    assert_eq!(server.count(REDELIVERIES_AUDITED).await, 1);
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test]
+async fn redeliver_of_an_unknown_delivery_is_refused_and_changes_nothing() {
+    let receiver = WebhookReceiver::start().await;
+    let server = server_with(vec![webhook(&receiver.url, None, None)]).await;
+    server.publish(&CrateFixture::new("known", "1.0.0")).await;
+    receiver.wait_for_deliveries(1, WAIT).await;
+    server.wait_for_count(PENDING, 0).await;
+    let before = server.stored_state().await;
+
+    let err = cargohold::ops::webhooks::redeliver(&server.app, 999_999, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AppError::NotFound(message)
+            if message.contains("there is no webhook delivery with id 999999")),
+        "{err:?}"
+    );
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(server.count(REDELIVERIES_AUDITED).await, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn redeliver_of_a_delivery_not_yet_finished_is_refused_and_changes_nothing() {
+    let receiver = WebhookReceiver::start().await;
+    let server = TestServer::start_with({
+        let url = receiver.url.clone();
+        move |config| {
+            // Long enough that the delivery is still waiting for its next attempt.
+            config.webhook_retry_seconds = 600;
+            config.registries = vec![RegistryConfig {
+                webhooks: vec![webhook(&url, None, None)],
+                ..RegistryConfig::local("main")
+            }];
+        }
+    })
+    .await;
+    receiver.answer_next_with(&[503]);
+    server.publish(&CrateFixture::new("waiting", "1.0.0")).await;
+    let retrying =
+        wait_for_listed(&server, "retrying", |d| d.state == DeliveryState::Retrying).await;
+    let before = server.stored_state().await;
+
+    let err = cargohold::ops::webhooks::redeliver(&server.app, retrying.id, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AppError::Conflict(message) if message.contains("is not finished yet")),
+        "{err:?}"
+    );
+    assert_eq!(server.stored_state().await, before);
+    assert_eq!(server.count(REDELIVERIES_AUDITED).await, 0);
+    assert_eq!(listed(&server, false).await.len(), 1);
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn finished_deliveries_are_pruned_after_the_history_days() {
+    let receiver = WebhookReceiver::start().await;
+    let hooks = vec![webhook(&receiver.url, None, None)];
+    let server = server_with(hooks.clone()).await;
+    server.publish(&CrateFixture::new("old", "1.0.0")).await;
+    server.publish(&CrateFixture::new("new", "1.0.0")).await;
+    receiver.wait_for_deliveries(2, WAIT).await;
+    server.wait_for_count(PENDING, 0).await;
+    // The first finished eight days ago: past the seven days kept by default.
+    server
+        .execute(
+            "UPDATE webhook_deliveries SET finished_at = finished_at - 8 * 86400
+             WHERE id = (SELECT MIN(id) FROM webhook_deliveries)",
+        )
+        .await;
+
+    // A sender prunes when it starts (and every few minutes after).
+    let _second = server
+        .start_node(move |config| {
+            config.registries = vec![RegistryConfig {
+                webhooks: hooks,
+                ..RegistryConfig::local("main")
+            }];
+        })
+        .await;
+    server.wait_for_count(KEPT, 1).await;
+    let left = listed(&server, false).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].state, DeliveryState::Delivered);
+    assert_eq!(receiver.received().len(), 2, "pruning sends nothing");
 }

@@ -18,6 +18,7 @@ mod git_index;
 mod nodes;
 mod reliability;
 mod security;
+mod webhooks;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cargohold");
 
@@ -40,9 +41,15 @@ impl Served {
 
     /// Starts with these arguments of `serve`, in `data_dir` (whose `cargohold.toml` it reads).
     fn start_with(data_dir: &Path, serve_args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, serve_args, &[])
+    }
+
+    /// Starts as [`Served::start_with`] does, with these environment variables set too.
+    fn start_with_env(data_dir: &Path, serve_args: &[&str], env: &[(&str, &str)]) -> Self {
         let child = Command::new(BIN)
             .args(["--data-dir", data_dir.to_str().unwrap(), "serve"])
             .args(serve_args)
+            .envs(env.iter().copied())
             .current_dir(data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

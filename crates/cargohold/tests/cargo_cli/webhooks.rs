@@ -15,6 +15,7 @@ async fn cargo_publish_and_cargo_yank_reach_the_webhook_in_order() {
             webhooks: vec![WebhookConfig {
                 url,
                 secret: Some("ci-secret".into()),
+                secret_env: None,
                 events: Some(vec!["publish".into(), "yank".into()]),
             }],
             ..RegistryConfig::local("main")
