@@ -183,6 +183,11 @@ pub fn routes(app: &AppState) -> Routes {
             post(web::admin::set_permission),
         )
         .route("/admin/audit", get(web::admin::audit))
+        .route("/admin/webhooks", get(web::admin::webhooks))
+        .route(
+            "/admin/webhooks/{id}/redeliver",
+            post(web::admin::redeliver_webhook),
+        )
         .fallback(web::no_such_page)
         .layer(middleware::map_response(web::headers::page));
 

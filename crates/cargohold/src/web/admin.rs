@@ -1,7 +1,7 @@
 //! Administration pages: users and their tokens, teams, registries and their
-//! permissions, the audit log, and rebuilding derived data. Only administrators
-//! see them; every change goes through the same use cases (and checks) as the
-//! API and the CLI.
+//! permissions, the audit log, webhook deliveries, and rebuilding derived data.
+//! Only administrators see them; every change goes through the same use cases
+//! (and checks) as the API and the CLI.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -775,4 +775,141 @@ pub async fn audit(
 /// `GET /admin/registries`: the overview lists them.
 pub async fn registries() -> impl IntoResponse {
     Redirect::to("/admin")
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WebhooksQuery {
+    #[serde(default)]
+    registry: String,
+    /// Any value but empty: failed deliveries only.
+    #[serde(default)]
+    failed: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryRowView {
+    pub id: i64,
+    pub created: String,
+    pub registry: String,
+    pub event: String,
+    pub url: String,
+    pub state: &'static str,
+    pub failed: bool,
+    pub redelivery_of: Option<i64>,
+    pub attempts: i64,
+    pub last_answer: String,
+    /// When it finished, or when the next attempt is due.
+    pub when: String,
+    pub finished: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhooks.html")]
+pub struct WebhooksPage {
+    pub chrome: Chrome,
+    pub flash: Flash,
+    pub registry: String,
+    pub failed_only: bool,
+    /// This page with failed deliveries only.
+    pub failed_url: String,
+    pub failed_count: usize,
+    pub history_days: u64,
+    pub deliveries: Vec<DeliveryRowView>,
+}
+
+/// Deliveries one webhooks page shows.
+const WEBHOOKS_PAGE: i64 = 100;
+
+async fn webhooks_page(
+    app: &App,
+    viewer: &Viewer,
+    query: &WebhooksQuery,
+    status: StatusCode,
+    flash: Flash,
+) -> WebResult {
+    let actor = admin(viewer, "/admin/webhooks")?;
+    let registry = Some(query.registry.trim().to_owned()).filter(|r| !r.is_empty());
+    let failed_only = !query.failed.trim().is_empty();
+    let filter = ops::webhooks::DeliveryFilter {
+        registry,
+        failed: failed_only,
+        limit: WEBHOOKS_PAGE,
+    };
+    let deliveries = ops::webhooks::list(app, &filter, Some(actor)).await?;
+    let deliveries: Vec<DeliveryRowView> = deliveries
+        .into_iter()
+        .map(|d| DeliveryRowView {
+            id: d.id,
+            created: view::date_time(d.created_at),
+            last_answer: d.last_answer(),
+            registry: d.registry,
+            event: d.event,
+            url: d.url,
+            state: d.state.as_str(),
+            failed: d.state.failed(),
+            redelivery_of: d.redelivery_of,
+            attempts: d.attempts,
+            when: d
+                .finished_at
+                .or(d.next_attempt_at)
+                .map_or_else(String::new, view::date_time),
+            finished: d.finished_at.is_some(),
+        })
+        .collect();
+    let page = WebhooksPage {
+        chrome: viewer.chrome("Webhook deliveries"),
+        flash,
+        registry: query.registry.clone(),
+        failed_only,
+        failed_url: format!(
+            "/admin/webhooks?failed=1&registry={}",
+            view::url_encode(&query.registry)
+        ),
+        failed_count: deliveries.iter().filter(|d| d.failed).count(),
+        history_days: app.config.webhook_history_days,
+        deliveries,
+    };
+    viewer.render_with(status, &page)
+}
+
+/// `GET /admin/webhooks?registry=&failed=1`: recent webhook deliveries, newest first,
+/// failed ones marked.
+pub async fn webhooks(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    PageQuery(query): PageQuery<WebhooksQuery>,
+) -> WebResult {
+    let flash = Flash::on(&viewer, "/admin/webhooks");
+    webhooks_page(&app, &viewer, &query, StatusCode::OK, flash).await
+}
+
+/// `POST /admin/webhooks/{id}/redeliver`: queues a finished delivery again.
+pub async fn redeliver_webhook(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> WebResult {
+    viewer.check_csrf(&form.csrf)?;
+    let actor = admin(&viewer, "/admin/webhooks")?;
+    let result = match id.parse::<i64>() {
+        Ok(id) => ops::webhooks::redeliver(&app, id, Some(actor)).await,
+        Err(_) => Err(AppError::NotFound(format!(
+            "there is no webhook delivery with id `{}`",
+            id.escape_debug()
+        ))),
+    }
+    .map(|again| {
+        format!(
+            "Queued delivery {} ({} to {}) again as delivery {}.",
+            again.of.id, again.of.event, again.of.url, again.id
+        )
+    });
+    match result {
+        Ok(notice) => Ok(viewer.redirect_with_notice("/admin/webhooks", &notice)),
+        Err(err) => {
+            let (status, flash) = Flash::refused(err)?;
+            webhooks_page(&app, &viewer, &WebhooksQuery::default(), status, flash).await
+        }
+    }
 }

@@ -901,3 +901,107 @@ async fn an_owner_deletes_one_version_on_the_crate_page_and_a_mistyped_name_dele
     );
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_administrator_sees_a_given_up_webhook_delivery_marked_and_redelivers_it() {
+    let receiver = cargohold_test_support::WebhookReceiver::start().await;
+    let url = receiver.url.clone();
+    let server = TestServer::start_with(move |config| {
+        config.webhook_retry_seconds = 600;
+        config.registries = vec![RegistryConfig {
+            webhooks: vec![cargohold::config::WebhookConfig {
+                url,
+                secret: None,
+                secret_env: None,
+                events: None,
+            }],
+            ..RegistryConfig::local("main")
+        }];
+    })
+    .await;
+    user_with_password(&server, "root", "administrator pass", true).await;
+    receiver.answer_next_with(&[500, 500]);
+    let fixture = cargohold_test_support::CrateFixture::new("hooked-page", "1.0.0");
+    assert_eq!(server.publish(&fixture).await.status(), 200);
+    server
+        .wait_for_count(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE attempts = 1",
+            1,
+        )
+        .await;
+    // A day later, the next attempt fails too and the delivery is given up.
+    server
+        .execute(
+            "UPDATE webhook_deliveries SET created_at = created_at - 90000, next_attempt_at = 0",
+        )
+        .await;
+    server
+        .wait_for_count(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'given_up'",
+            1,
+        )
+        .await;
+
+    let browser = Browser::start().await.unwrap();
+    sign_in(&browser, &server, "root", "administrator pass").await;
+    browser.goto(&server.url("admin")).await.unwrap();
+    browser.click("a[href=\"/admin/webhooks\"]").await.unwrap();
+    assert_eq!(browser.text_of("h1").await.unwrap(), "Webhook deliveries");
+    let row = "#deliveries tr[data-state=\"given up\"]";
+    assert_eq!(
+        browser
+            .text_of(&format!("{row} .tag.failed"))
+            .await
+            .unwrap(),
+        "given up"
+    );
+    assert_eq!(
+        browser
+            .text_of(&format!("{row} .last-answer"))
+            .await
+            .unwrap(),
+        "the receiver answered 500 Internal Server Error"
+    );
+    assert!(
+        browser
+            .text_of("#failed-summary")
+            .await
+            .unwrap()
+            .starts_with("1 of these failed."),
+    );
+    browser
+        .screenshot("web-admin-webhooks-failed")
+        .await
+        .unwrap();
+
+    browser.click(&format!("{row} button")).await.unwrap();
+    let notice = browser.text_of("#notice").await.unwrap();
+    assert!(
+        notice.starts_with("Queued delivery 1 (publish to ")
+            && notice.ends_with("again as delivery 2."),
+        "{notice}"
+    );
+    let delivered = receiver
+        .wait_for_deliveries(1, std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(delivered[0].json()["crate"], "hooked-page");
+    server
+        .wait_for_count(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE outcome = 'delivered'",
+            1,
+        )
+        .await;
+    browser.goto(&server.url("admin/webhooks")).await.unwrap();
+    assert_eq!(
+        browser
+            .text_of("#deliveries tr[data-delivery-id=\"2\"] .state")
+            .await
+            .unwrap(),
+        "delivered (again of 1)"
+    );
+    browser
+        .screenshot("web-admin-webhooks-redelivered")
+        .await
+        .unwrap();
+    browser.close().await.unwrap();
+}
