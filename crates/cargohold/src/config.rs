@@ -341,7 +341,7 @@ impl WebhookConfig {
                 format!(
                     "registry `{registry}`: the webhook {} has secret-env = \"{var}\", and `{var}` \
                      is not set",
-                    redact_url(&self.url)
+                    crate::ops::webhooks::shown_url(&self.url)
                 )
             }),
             None => Ok(None),
@@ -356,7 +356,7 @@ impl WebhookConfig {
                 "registry `{registry}`: the webhook {} has both `secret` and `secret-env`; keep \
                  one: `secret` holds the secret itself, `secret-env` names the environment \
                  variable that holds it",
-                redact_url(url)
+                crate::ops::webhooks::shown_url(url)
             );
         }
         let parsed = Url::parse(url).ok();
@@ -1737,10 +1737,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.contains("registry `main`: the webhook https://ci:REDACTED@ci.example.com/hooks?key=k has both `secret` and `secret-env`; keep one"),
+            err.contains("registry `main`: the webhook https://ci:REDACTED@ci.example.com/hooks has both `secret` and `secret-env`; keep one"),
             "{err}"
         );
-        assert!(!err.contains("pw@"), "{err}");
+        assert!(!err.contains("pw@") && !err.contains("key=k"), "{err}");
     }
 
     #[test]
