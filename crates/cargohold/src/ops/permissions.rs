@@ -10,6 +10,7 @@ use crate::access::Role;
 use crate::app::{App, Registry};
 use crate::auth::Actor;
 use crate::clock;
+use crate::config::RegistryKind;
 use crate::db::{self, Tx, audit::AuditEvent, grants::Holder};
 use crate::error::AppResult;
 
@@ -134,6 +135,21 @@ pub async fn change(
 /// index and downloads stay open to anyone either way; roles decide the rest.
 fn access_notice(registry: &Registry, access: AccessChange) -> String {
     let name = &registry.name;
+    if registry.kind != RegistryKind::Local {
+        // Nobody publishes to a proxy or a virtual registry: grants decide reading.
+        return match (access, registry.auth_required) {
+            (AccessChange::Closed, true) => format!(
+                "this is the first grant of `{name}`: users without a grant can no longer read it"
+            ),
+            (AccessChange::Opened, true) => {
+                format!("this was the last grant of `{name}`: every user may now read it")
+            }
+            (_, false) => format!(
+                "`{name}` is public, so anyone reads it whatever its grants; they decide who \
+                 reads it once it is private (`auth-required = true`)"
+            ),
+        };
+    }
     match (access, registry.auth_required) {
         (AccessChange::Closed, true) => format!(
             "this is the first grant of `{name}`: users without a grant can no longer read or publish there"

@@ -158,7 +158,15 @@ pub async fn search(
         summary: format!("{} found", view::count(listing.total, "crate")),
         pager: Pager::new(&base, listing.page, listing.pages),
         crates: listing.crates.into_iter().map(CrateItem::from).collect(),
-        empty: "No crate matches. Try fewer or shorter words.".to_owned(),
+        empty: if app.registries().any(|r| r.proxy.is_some()) {
+            // A cache lists what it holds, not all its upstream has.
+            "No crate matches. Try fewer or shorter words. Crates of an upstream such as crates.io \
+             are listed here once fetched through its cache; cargo finds them already \
+             (`cargo add NAME`)."
+                .to_owned()
+        } else {
+            "No crate matches. Try fewer or shorter words.".to_owned()
+        },
         registry: None,
         members: Vec::new(),
     };

@@ -890,6 +890,76 @@ async fn the_first_grant_and_the_last_revocation_say_who_can_get_in_now() {
 }
 
 #[tokio::test]
+async fn grants_of_a_proxy_speak_of_reading_only() {
+    // Nothing listens upstream; nothing here asks it.
+    let upstream: url::Url = "http://127.0.0.1:9/".parse().unwrap();
+    let server = TestServer::start_with(move |config| {
+        config.registries = vec![
+            RegistryConfig::local("main"),
+            RegistryConfig::proxy("cache", upstream.clone()),
+            RegistryConfig {
+                auth_required: true,
+                ..RegistryConfig::proxy("private-cache", upstream)
+            },
+        ];
+    })
+    .await;
+    add_user(&server, "ci-bot").await;
+    let notice = |registry: &str, role: Option<Role>| {
+        let registry = server.app.registry(registry).unwrap().clone();
+        let app = &server.app;
+        async move {
+            ops::permissions::change(app, &registry, &Grantee::User("ci-bot".into()), role, None)
+                .await
+                .unwrap()
+                .notice
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        notice("private-cache", Some(Role::Read)).await,
+        "this is the first grant of `private-cache`: users without a grant can no longer read it"
+    );
+    assert_eq!(
+        notice("private-cache", None).await,
+        "this was the last grant of `private-cache`: every user may now read it"
+    );
+    assert_eq!(
+        notice("cache", Some(Role::Read)).await,
+        "`cache` is public, so anyone reads it whatever its grants; they decide who reads it \
+         once it is private (`auth-required = true`)"
+    );
+    notice("cache", None).await;
+
+    // The administration page says the same, and nothing of publishing.
+    crate::web::add_user(&server, "root", "root's password", true).await;
+    let root = crate::web::WebClient::signed_in(&server, "root", "root's password").await;
+    for (registry, says) in [
+        (
+            "cache",
+            "No grants. It is public: anyone may read it, granted or not; nobody publishes to a \
+             proxy registry.",
+        ),
+        (
+            "private-cache",
+            "No grants: every user may read it. The first grant closes it to everyone not granted.",
+        ),
+        (
+            "main",
+            "No grants: every user may read and publish new crates.",
+        ),
+    ] {
+        let page = root
+            .get(&format!("admin/registries/{registry}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(says), "{registry}: {page}");
+    }
+}
+
+#[tokio::test]
 async fn making_an_owner_of_a_user_without_a_role_says_they_cannot_use_it_yet() {
     let server = private_server(30).await;
     add_user(&server, "carol").await;

@@ -323,3 +323,17 @@ async fn a_crates_io_dependency_links_to_its_page_through_the_stand_in() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_search_finding_nothing_says_upstream_crates_are_listed_once_cached() {
+    let upstream = upstream().await;
+    let server = one_url_server(&upstream, false).await;
+    let page = get_page(&server, "search?q=tokio").await;
+    assert!(
+        page.contains(
+            "Crates of an upstream such as crates.io are listed here once fetched through its \
+             cache; cargo finds them already (`cargo add NAME`)."
+        ),
+        "{page}"
+    );
+}
