@@ -408,6 +408,14 @@ impl App {
             return Ok(seen);
         }
         let mut latest = current;
+        // An advisory import changes what proxies that yank by advisory serve.
+        if self
+            .registries()
+            .any(|r| crate::ops::advisories::mode_of(r) == crate::config::AdvisoryMode::Yank)
+            && db::advisories::imported_since(self.db.read(), seen).await?
+        {
+            crate::ops::advisories::forget_yanking_index_files(self);
+        }
         let registry_of = |id: i64| self.registries.values().find(|r| r.id == id);
         for (registry_id, name, generation) in
             db::index_files::changed_since(self.db.read(), seen).await?

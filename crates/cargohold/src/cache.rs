@@ -109,6 +109,15 @@ impl<V: Clone + Weigh> MemoryCache<V> {
         }
     }
 
+    /// Forgets everything; fills in flight will not be kept.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            self.bytes.fetch_sub(clear(&mut shard), Ordering::Relaxed);
+        }
+    }
+
     /// Stops caching, for when changes can no longer be followed.
     pub fn disable(&self) {
         self.disabled.store(true, Ordering::Release);

@@ -232,6 +232,19 @@ pub struct S3Config {
     pub redirect_downloads_seconds: u64,
 }
 
+/// What a proxy does with advisories (`advisories` in its `[[registries]]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdvisoryMode {
+    /// Its crates are not crates.io's: advisories are not applied.
+    Off,
+    /// Affected versions are shown on crate pages and in the report.
+    Show,
+    /// Also served as yanked when a non-informational advisory affects them, so new
+    /// resolutions avoid them while existing lockfiles keep building.
+    Yank,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -273,6 +286,10 @@ pub struct RegistryConfig {
     pub deny: Vec<String>,
     /// Proxy: upstream versions younger than this (by their `pubtime`) are not offered yet.
     pub min_age_days: u64,
+    /// Proxy: what RustSec advisories do to its crates (`off`, `show`, `yank`); unset:
+    /// `show` when the upstream is crates.io, `off` otherwise (its crates are not crates.io's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advisories: Option<AdvisoryMode>,
     /// Proxy: eviction keeps the cached `.crate` files under this many bytes (0: no cap).
     pub cache_max_size: u64,
     /// Proxy: eviction removes `.crate` files not downloaded for this many days (0: never).
@@ -411,6 +428,7 @@ impl Default for RegistryConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             min_age_days: 0,
+            advisories: None,
             cache_max_size: 0,
             cache_max_age_days: 0,
             members: Vec::new(),
@@ -467,6 +485,17 @@ impl RegistryConfig {
             url.set_path(&path);
         }
         url
+    }
+
+    /// What RustSec advisories do to a proxy's crates: as set, else `show` for a
+    /// proxy of crates.io and `off` for any other upstream.
+    pub fn advisory_mode(&self) -> AdvisoryMode {
+        self.advisories
+            .unwrap_or(if self.upstream_url().as_str() == CRATES_IO_SPARSE_INDEX {
+                AdvisoryMode::Show
+            } else {
+                AdvisoryMode::Off
+            })
     }
 
     /// The token for the upstream, from the file or from the named variable.
@@ -628,6 +657,7 @@ const KIND_SPECIFIC_KEYS: &[(&str, RegistryKind)] = &[
     ("allow", RegistryKind::Proxy),
     ("deny", RegistryKind::Proxy),
     ("min-age-days", RegistryKind::Proxy),
+    ("advisories", RegistryKind::Proxy),
     ("cache-max-size", RegistryKind::Proxy),
     ("cache-max-age-days", RegistryKind::Proxy),
     ("members", RegistryKind::Virtual),
@@ -676,6 +706,7 @@ enum KindSettings<'a> {
         allow: &'a [String],
         deny: &'a [String],
         min_age_days: u64,
+        advisories: AdvisoryMode,
         cache_max_size: u64,
         cache_max_age_days: u64,
     },
@@ -704,6 +735,7 @@ impl<'a> From<&'a RegistryConfig> for ShownRegistry<'a> {
                 allow: &r.allow,
                 deny: &r.deny,
                 min_age_days: r.min_age_days,
+                advisories: r.advisory_mode(),
                 cache_max_size: r.cache_max_size,
                 cache_max_age_days: r.cache_max_age_days,
             },
@@ -1455,6 +1487,7 @@ mod tests {
             "members" => "[\"internal\"]",
             "publish-to" => "\"internal\"",
             "git-index" => "false",
+            "advisories" => "\"yank\"",
             "webhooks" => "[{ url = \"https://ci.example.com/hooks\" }]",
             _ => "0",
         };

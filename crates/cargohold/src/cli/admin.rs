@@ -795,7 +795,7 @@ fn yes_no(value: bool) -> &'static str {
 
 /// Prints `rows` under `header`, each column as wide as its widest cell (the
 /// last one unpadded, so lines carry no trailing spaces).
-fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+pub(super) fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     let mut widths = header.map(|title| title.chars().count());
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

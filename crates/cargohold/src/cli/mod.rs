@@ -36,10 +36,12 @@ macro_rules! out {
 }
 
 mod admin;
+mod advisory;
 
 pub use admin::{
     AuditArgs, PermissionCommand, TeamCommand, TokenCommand, UserCommand, WebhookCommand,
 };
+pub use advisory::AdvisoryCommand;
 
 /// A self-hosted Cargo registry: private crates, with the real `cargo` as client.
 #[derive(Debug, Parser)]
@@ -84,6 +86,9 @@ Examples:
     /// List webhook deliveries and how they went; send one again
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// RustSec advisories on cached crates.io crates: import a database, report affected versions
+    #[command(subcommand)]
+    Advisory(AdvisoryCommand),
     /// Import .crate files (folders are walked); safe to run again and while `serve` runs
     #[command(after_long_help = "\
 Examples:
@@ -295,6 +300,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Permission(command) => admin::permission(App::build(config).await?, command).await,
         Command::Audit(args) => admin::audit(App::build(config).await?, args).await,
         Command::Webhook(command) => admin::webhook(App::build(config).await?, command).await,
+        Command::Advisory(command) => advisory::advisory(App::build(config).await?, command).await,
         Command::Import(args) => import(config, args).await,
         Command::Mirror(args) => mirror(config, args).await,
         Command::Evict(args) => evict(config, args).await,

@@ -14,6 +14,7 @@ use sqlx::{PgPool, Sqlite, SqlitePool};
 
 use crate::config::redact_url;
 
+pub mod advisories;
 pub mod audit;
 pub mod crates;
 pub mod downloads;

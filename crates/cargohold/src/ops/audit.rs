@@ -41,6 +41,7 @@ pub const ACTIONS: &[&str] = &[
     "repair",
     "gc",
     "webhook_redeliver",
+    "advisory_import",
 ];
 
 /// The forms a `since` filter takes, for messages.

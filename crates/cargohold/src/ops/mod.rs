@@ -12,6 +12,7 @@ use crate::db::{self, Conn, Tx, audit::AuditEvent, crates::CrateRow};
 use crate::error::{AppError, AppResult};
 use crate::index;
 
+pub mod advisories;
 pub mod audit;
 pub mod backup;
 pub mod browse;

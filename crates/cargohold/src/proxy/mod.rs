@@ -58,6 +58,8 @@ pub struct Proxy {
     pub policy: UpstreamPolicy,
     /// Seconds an upstream index file is served without asking the upstream.
     pub freshness: i64,
+    /// What RustSec advisories do to its crates (`advisories`).
+    pub advisories: crate::config::AdvisoryMode,
     pub stats: ProxyStats,
     /// What the cache may keep (`cache-max-size`, `cache-max-age-days`).
     pub eviction: crate::ops::evict::Limits,
@@ -143,6 +145,7 @@ impl Proxy {
             upstream: Upstream::new(config.upstream_url(), config.upstream_token()?)?,
             policy,
             freshness: config.freshness_seconds as i64,
+            advisories: config.advisory_mode(),
             stats: ProxyStats::default(),
             eviction: crate::ops::evict::Limits {
                 max_size: config.cache_max_size,
@@ -547,9 +550,17 @@ async fn served_file(
                 .into(),
             });
         }
-        let etag = etag_for(filtered.content.as_bytes());
+        // Index files are derived: an advisory import forgets them on every node.
+        let versions = filtered.content.lines().filter_map(line_version);
+        let yank = ops::advisories::versions_to_yank(app, registry, name, versions).await?;
+        let content = if yank.is_empty() {
+            filtered.content
+        } else {
+            mark_yanked(&filtered.content, &yank)
+        };
+        let etag = etag_for(content.as_bytes());
         let file = IndexFileRow {
-            content: filtered.content,
+            content,
             etag,
             last_modified: row.changed_at,
         };
@@ -564,6 +575,43 @@ async fn served_file(
             None => Cached::Missing { until: expires_at },
         },
     )
+}
+
+/// The `vers` of an index line.
+fn line_version(line: &str) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        vers: &'a str,
+    }
+    serde_json::from_str::<Line<'_>>(line).ok().map(|l| l.vers)
+}
+
+/// `content` with the lines of `versions` marked `"yanked":true`: cargo keeps a
+/// locked yanked version but picks no new one, so existing lockfiles keep building.
+fn mark_yanked(content: &str, versions: &[String]) -> String {
+    const NOT_YANKED: &str = "\"yanked\":false";
+    let mut out = String::with_capacity(content.len() + versions.len());
+    for line in content.lines() {
+        let listed = line_version(line).is_some_and(|v| versions.iter().any(|y| y == v));
+        let marked = match listed {
+            // Upstream lines are compact JSON with one top-level `yanked`.
+            true if line.matches(NOT_YANKED).count() == 1 => {
+                line.replacen(NOT_YANKED, "\"yanked\":true", 1)
+            }
+            true => match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(mut value) => {
+                    value["yanked"] = serde_json::Value::Bool(true);
+                    value.to_string()
+                }
+                Err(_) => line.to_owned(),
+            },
+            false => line.to_owned(),
+        };
+        out.push_str(&marked);
+        out.push('\n');
+    }
+    out
 }
 
 /// Counts a download served from the cache, unless the policy now refuses the version.
@@ -784,4 +832,28 @@ fn offered_version<'a>(content: &'a str, version: &str) -> Option<Offered<'a>> {
             cksum: parsed.cksum,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_an_advisory_affects_are_served_yanked() {
+        let content = concat!(
+            r#"{"name":"foo","vers":"1.0.0","deps":[],"cksum":"aa","features":{},"yanked":false}"#,
+            "\n",
+            r#"{"name":"foo","vers":"1.0.1","deps":[],"cksum":"bb","features":{},"yanked":false}"#,
+            "\n",
+            r#"{"name":"foo","vers":"1.0.2","deps":[],"cksum":"cc","features":{},"yanked":true}"#,
+            "\n",
+        );
+        let marked = mark_yanked(content, &["1.0.0".into(), "1.0.2".into()]);
+        let yanked: Vec<bool> = marked
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["yanked"] == true)
+            .collect();
+        assert_eq!(yanked, [true, false, true]);
+        assert_eq!(marked.lines().nth(1), content.lines().nth(1));
+    }
 }

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::browse::kind_name;
 use super::markdown::{ReadmeBase, render_readme};
 use super::view::{
-    self, CratePage, DeleteSection, DependencyGroup, DependencyItem, DependentItem, FeatureItem,
-    InstallLines, OwnerItem, VersionItem,
+    self, AdvisoryItem, CratePage, DeleteSection, DependencyGroup, DependencyItem, DependentItem,
+    FeatureItem, InstallLines, OwnerItem, VersionItem,
 };
 use super::{PageForm, PageQuery, Viewer, WebResult};
 use crate::app::{App, AppState, Registry};
@@ -391,6 +391,15 @@ async fn render_crate_page(
                 .collect(),
         })
         .collect();
+    // Only a proxy of crates.io has any: a local crate of the same name is another crate.
+    let advisories = ops::advisories::for_crate(app, &c.registry, &c.name).await?;
+    let advisories_of = |num: &str| -> Vec<String> {
+        advisories
+            .iter()
+            .filter(|a| a.affects(num))
+            .map(|a| a.row.id.clone())
+            .collect()
+    };
     let chart_total: i64 = c.downloads_per_day.iter().sum();
     // Cargo adds no yanked version: a yanked version's page offers the newest one
     // it will add, and a crate with every version yanked offers none.
@@ -462,6 +471,24 @@ async fn render_crate_page(
             });
             render_readme(readme, base.as_ref())
         }),
+        advisories: advisories
+            .iter()
+            .filter(|a| a.affects(&shown.num))
+            .map(|a| AdvisoryItem {
+                id: a.row.id.clone(),
+                url: a.page_url(),
+                title: a.row.title.clone(),
+                kind: a
+                    .row
+                    .informational
+                    .clone()
+                    .unwrap_or_else(|| "vulnerability".to_owned()),
+                informational: !a.is_vulnerability(),
+                date: a.row.date.clone(),
+                aliases: a.row.aliases.clone(),
+                patched: a.patched_text(),
+            })
+            .collect(),
         versions: c
             .versions
             .iter()
@@ -469,6 +496,7 @@ async fn render_crate_page(
                 url: url(&c.name, Some(&v.num)),
                 num: v.num.clone(),
                 yanked: v.yanked,
+                advisories: advisories_of(&v.num),
                 current: v.id == shown.id,
                 published: published(&v.num, v.published_at),
                 by: v.published_by.clone().unwrap_or_else(|| "—".into()),

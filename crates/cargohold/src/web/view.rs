@@ -144,11 +144,30 @@ pub struct VersionItem {
     pub num: String,
     pub url: String,
     pub yanked: bool,
+    /// Ids of the RustSec advisories that affect it.
+    pub advisories: Vec<String>,
     pub current: bool,
     pub published: String,
     pub by: String,
     pub downloads: String,
     pub size: String,
+}
+
+/// A RustSec advisory on the crate page.
+#[derive(Debug, Clone)]
+pub struct AdvisoryItem {
+    pub id: String,
+    /// Its page on rustsec.org.
+    pub url: String,
+    pub title: String,
+    /// `vulnerability`, or the informational kind (`unmaintained`, `unsound`, …).
+    pub kind: String,
+    pub informational: bool,
+    pub date: String,
+    /// CVE and GHSA ids.
+    pub aliases: String,
+    /// Requirements of the patched versions; `None`: no version is patched.
+    pub patched: Option<String>,
 }
 
 /// A dependency in a crate page.
@@ -243,6 +262,8 @@ pub struct CratePage {
     /// `None` when every version is yanked: cargo would refuse to add any.
     pub install: Option<InstallLines>,
     pub readme_html: Option<String>,
+    /// RustSec advisories affecting the version shown (crates.io crates of a proxy only).
+    pub advisories: Vec<AdvisoryItem>,
     pub versions: Vec<VersionItem>,
     pub dependency_groups: Vec<DependencyGroup>,
     pub features: Vec<FeatureItem>,

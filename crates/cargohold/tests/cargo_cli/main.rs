@@ -1,6 +1,7 @@
 //! The real `cargo` against a real server: every cargo command a registry user runs.
 //! Slower than the HTTP tests, so a binary of its own.
 
+mod advisories;
 mod agreement;
 mod commands;
 mod delete;
