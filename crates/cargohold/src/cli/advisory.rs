@@ -32,7 +32,7 @@ Examples:
         #[arg(value_name = "PATH")]
         path: PathBuf,
     },
-    /// List every cached version an advisory affects, with its downloads, newest first
+    /// List every cached version an advisory affects, with its downloads, most recently cached first
     #[command(after_long_help = "\
 Examples:
   cargohold advisory report
@@ -106,7 +106,7 @@ pub async fn advisory(app: App, command: AdvisoryCommand) -> anyhow::Result<()> 
                         v.registry,
                         format!("{}@{}", v.krate, v.version),
                         v.downloads.to_string(),
-                        format_pubtime(v.published_at),
+                        format_pubtime(v.cached_at),
                         v.advisory.id,
                         v.advisory
                             .informational
@@ -120,7 +120,7 @@ pub async fn advisory(app: App, command: AdvisoryCommand) -> anyhow::Result<()> 
                     "REGISTRY",
                     "VERSION",
                     "DOWNLOADS",
-                    "PUBLISHED (UTC)",
+                    "CACHED (UTC)",
                     "ADVISORY",
                     "KIND",
                     "TITLE",

@@ -83,10 +83,9 @@ impl Advisory {
         format!("https://rustsec.org/advisories/{}.html", self.row.id)
     }
 
-    /// The patched versions, as written, or `None` when no version is patched.
-    pub fn patched_text(&self) -> Option<String> {
-        let text = self.row.patched.replace(';', ",");
-        (!text.trim().is_empty()).then_some(text)
+    /// The requirements of the patched versions; empty when no version is patched.
+    pub fn patched_list(&self) -> Vec<String> {
+        self.patched.iter().map(ToString::to_string).collect()
     }
 }
 
@@ -338,12 +337,13 @@ pub struct AffectedVersion {
     pub krate: String,
     pub version: String,
     pub downloads: i64,
-    /// When the version was published (Unix seconds), as its registry knows it.
-    pub published_at: i64,
+    /// When the proxy stored the version (Unix seconds).
+    pub cached_at: i64,
     pub advisory: AdvisoryRow,
 }
 
-/// Every cached version an advisory affects, newest first: in `registry` (a proxy,
+/// Every cached version an advisory affects, most recently cached first (then by
+/// crate, newest version first): in `registry` (a proxy,
 /// or a virtual registry's proxies), or in every proxy that applies advisories.
 pub async fn report(app: &App, registry: Option<&str>) -> AppResult<Vec<AffectedVersion>> {
     let registries: Vec<&Registry> = match registry {
@@ -368,7 +368,7 @@ pub async fn report(app: &App, registry: Option<&str>) -> AppResult<Vec<Affected
                     krate: row.crate_name,
                     version: row.num,
                     downloads: row.downloads,
-                    published_at: row.published_at,
+                    cached_at: row.published_at,
                     advisory: row.advisory,
                 });
             }
@@ -376,8 +376,8 @@ pub async fn report(app: &App, registry: Option<&str>) -> AppResult<Vec<Affected
     }
     affected.sort_by(|a, b| {
         let newest = |v: &AffectedVersion| Version::parse(&v.version).ok();
-        b.published_at
-            .cmp(&a.published_at)
+        b.cached_at
+            .cmp(&a.cached_at)
             .then_with(|| a.krate.cmp(&b.krate))
             .then_with(|| newest(b).cmp(&newest(a)))
             .then_with(|| a.advisory.id.cmp(&b.advisory.id))
@@ -467,7 +467,7 @@ mod tests {
         (dir, loaded)
     }
 
-    fn advisory<'a>(loaded: &'a Loaded, id: &str) -> Advisory {
+    fn advisory(loaded: &Loaded, id: &str) -> Advisory {
         let row = loaded.advisories.iter().find(|a| a.id == id);
         Advisory::new(
             row.unwrap_or_else(|| panic!("{id} is in the snapshot"))

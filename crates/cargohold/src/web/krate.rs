@@ -486,7 +486,9 @@ async fn render_crate_page(
                 informational: !a.is_vulnerability(),
                 date: a.row.date.clone(),
                 aliases: a.row.aliases.clone(),
-                patched: a.patched_text(),
+                patched: a.patched_list(),
+                yanked_here: a.is_vulnerability()
+                    && ops::advisories::mode_of(&c.registry) == ops::advisories::AdvisoryMode::Yank,
             })
             .collect(),
         versions: c

@@ -166,8 +166,10 @@ pub struct AdvisoryItem {
     pub date: String,
     /// CVE and GHSA ids.
     pub aliases: String,
-    /// Requirements of the patched versions; `None`: no version is patched.
-    pub patched: Option<String>,
+    /// Requirements of the patched versions; empty: no version is patched.
+    pub patched: Vec<String>,
+    /// Served to cargo as yanked (`advisories = "yank"`).
+    pub yanked_here: bool,
 }
 
 /// A dependency in a crate page.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use cargohold_test_support::CrateFixture;
 
 mod admin;
+mod advisory;
 mod audit;
 mod backup;
 mod blob_store;
