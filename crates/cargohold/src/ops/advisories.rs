@@ -500,6 +500,48 @@ mod tests {
     }
 
     #[test]
+    fn the_matching_agrees_with_rustsec_on_every_advisory_of_the_snapshot() {
+        let (dir, loaded) = snapshot();
+        let mut checked = 0;
+        for row in &loaded.advisories {
+            let path = dir
+                .path()
+                .join("crates")
+                .join(&row.package)
+                .join(format!("{}.md", row.id));
+            let theirs = rustsec::Advisory::load_file(&path).unwrap();
+            let ours = Advisory::new(row.clone());
+            // Every version a requirement names, and its neighbours.
+            let mut versions = vec![Version::new(0, 0, 1), Version::new(99, 0, 0)];
+            for req in theirs
+                .versions
+                .patched()
+                .iter()
+                .chain(theirs.versions.unaffected())
+            {
+                for c in &req.comparators {
+                    let (minor, patch) = (c.minor.unwrap_or(0), c.patch.unwrap_or(0));
+                    versions.push(Version::new(c.major, minor, patch));
+                    versions.push(Version::new(c.major, minor, patch + 1));
+                    if patch > 0 {
+                        versions.push(Version::new(c.major, minor, patch - 1));
+                    }
+                }
+            }
+            for version in versions {
+                assert_eq!(
+                    ours.affects(&version.to_string()),
+                    theirs.versions.is_vulnerable(&version),
+                    "{} {version}",
+                    row.id
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 5000, "{checked}");
+    }
+
+    #[test]
     fn informational_advisories_keep_their_kind() {
         let (_dir, loaded) = snapshot();
         let kinds: BTreeSet<Option<&str>> = loaded
