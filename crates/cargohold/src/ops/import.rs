@@ -254,12 +254,7 @@ async fn hides_upstream(
     registry: &Registry,
     tarball: &[u8],
 ) -> Result<Option<String>, String> {
-    // The name as the archive's top directory gives it; the publish refuses an
-    // archive whose Cargo.toml says otherwise, so this is the name it would store.
-    let Some(name) = tarball::top_directory(tarball)
-        .ok()
-        .and_then(|top| name_of_directory(&top))
-    else {
+    let Some(name) = name_in(tarball) else {
         return Ok(None);
     };
     // Crates already here hold their name: more versions hide nothing more (as for a publish).
@@ -295,10 +290,7 @@ async fn local_crate(
     registry: &Registry,
     tarball: &[u8],
 ) -> Result<Option<String>, String> {
-    let Some(name) = tarball::top_directory(tarball)
-        .ok()
-        .and_then(|top| name_of_directory(&top))
-    else {
+    let Some(name) = name_in(tarball) else {
         return Ok(None);
     };
     for local in app.registries().filter(|r| r.kind == RegistryKind::Local) {
@@ -315,6 +307,14 @@ async fn local_crate(
         }
     }
     Ok(None)
+}
+
+/// The crate name as the archive's top directory gives it; the publish refuses an
+/// archive whose Cargo.toml says otherwise, so this is the name it would store.
+fn name_in(tarball: &[u8]) -> Option<CrateName> {
+    tarball::top_directory(tarball)
+        .ok()
+        .and_then(|top| name_of_directory(&top))
 }
 
 /// The crate name of a `.crate`'s top directory, `{name}-{version}`. Names hold no
