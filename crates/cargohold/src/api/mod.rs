@@ -18,6 +18,7 @@ pub mod account;
 pub mod admin;
 pub mod download;
 pub mod owners;
+pub mod paging;
 pub mod publish;
 pub mod registries;
 pub mod search;

@@ -7,6 +7,7 @@ use cargohold_protocol::api::{SearchMeta, SearchResponse};
 use serde::Deserialize;
 
 use crate::access;
+use crate::api::paging::PageParams;
 use crate::app::AppState;
 use crate::auth::RequestMeta;
 use crate::error::{AppError, AppResult};
@@ -17,8 +18,8 @@ use crate::ops;
 pub struct SearchParams {
     #[serde(default)]
     q: String,
-    per_page: Option<i64>,
-    page: Option<i64>,
+    #[serde(flatten)]
+    paging: PageParams,
 }
 
 /// Finds crates by name, description and keywords.
@@ -31,6 +32,7 @@ pub async fn search_crates(
     let registry = app.registry(&registry)?;
     let reader = access::require_read(&app, registry, &meta.headers, meta.client).await?;
     let Query(params) = params.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let (page, per_page) = params.paging.check(10, ops::search::MAX_PER_PAGE)?;
     // A virtual registry searches the member it publishes to (or its first member),
     // when its reader may read that member: otherwise there is nothing to find.
     let registry = match &registry.members {
@@ -50,13 +52,6 @@ pub async fn search_crates(
         }
         None => registry,
     };
-    let response = ops::search::search(
-        &app,
-        registry,
-        &params.q,
-        params.per_page.unwrap_or(10),
-        params.page.unwrap_or(1),
-    )
-    .await?;
+    let response = ops::search::search(&app, registry, &params.q, per_page, page).await?;
     Ok(Json(response))
 }

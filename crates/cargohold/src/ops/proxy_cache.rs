@@ -8,6 +8,9 @@ use crate::db::versions::HeldVersionRow;
 use crate::error::{AppError, AppResult};
 use crate::proxy::StatsSnapshot;
 
+/// Most versions one page of the cache listing may hold.
+pub const MAX_PER_PAGE: i64 = 1000;
+
 /// A page of a proxy's cache.
 #[derive(Debug, Serialize)]
 pub struct CacheListing {
@@ -52,7 +55,7 @@ pub async fn list(
         )));
     };
     let page = page.max(1);
-    let per_page = per_page.clamp(1, 1000);
+    let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let pool = app.db.read();
     let (index_files, index_files_found) = db::upstream_index::count(pool, registry.id).await?;
     let (versions, bytes) = db::versions::held_totals(pool, registry.id).await?;

@@ -108,6 +108,12 @@ async fn a_proxy_serves_the_upstream_index_and_caches_each_crate_once() {
     assert_eq!(listing["index_files_found"], 1);
     assert_eq!(listing["stats"]["crate_fetches"], 1);
     assert_eq!(listing["stats"]["crate_hits"], 1);
+    let response = server
+        .get("api/v1/registries/upstream/cache?per_page=5000")
+        .await;
+    assert_eq!(response.status(), 400);
+    let detail = error_detail(&response.text().await.unwrap()).unwrap();
+    assert!(detail.contains("from 1 to 1000; got `5000`"), "{detail}");
     let response = server.get("api/v1/registries/all/cache").await;
     assert_eq!(response.status(), 400);
     let detail = error_detail(&response.text().await.unwrap()).unwrap();

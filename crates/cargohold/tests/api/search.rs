@@ -76,19 +76,39 @@ async fn every_word_of_the_query_must_match_and_plus_signs_are_literal() {
 }
 
 #[tokio::test]
-async fn a_bad_search_query_is_a_clear_400() {
+async fn a_bad_page_or_page_size_is_a_400_that_says_what_is_allowed() {
     let server = TestServer::start().await;
-    let response = server
-        .get("registries/main/api/v1/crates?q=x&per_page=lots")
-        .await;
-    assert_eq!(response.status(), 400);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert!(
-        body["errors"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("per_page")
-    );
+    server.publish(&CrateFixture::new("paged", "1.0.0")).await;
+    for (query, says) in [
+        (
+            "per_page=lots",
+            "`per_page` must be a whole number from 1 to 100; got `lots`",
+        ),
+        (
+            "per_page=0",
+            "`per_page` must be a whole number from 1 to 100",
+        ),
+        (
+            "per_page=101",
+            "`per_page` must be a whole number from 1 to 100",
+        ),
+        ("page=0", "`page` must be a whole number from 1"),
+        ("page=-1", "`page` must be a whole number from 1"),
+    ] {
+        let response = server
+            .get(&format!("registries/main/api/v1/crates?q=paged&{query}"))
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let detail = body["errors"][0]["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{query}: {detail}");
+    }
+    let last = search(
+        &server,
+        &[("q", "paged"), ("per_page", "100"), ("page", "1")],
+    )
+    .await;
+    assert_eq!(names(&last), ["paged"], "the limits themselves are allowed");
 }
 
 #[tokio::test]
