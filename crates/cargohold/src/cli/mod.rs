@@ -48,11 +48,21 @@ pub use advisory::AdvisoryCommand;
 #[command(name = "cargohold", version, propagate_version = true)]
 pub struct Cli {
     /// Configuration file [default: ./cargohold.toml when it exists]
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
 
     /// Directory of the embedded database and blobs [default: ./cargohold-data]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Global options"
+    )]
     pub data_dir: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -103,6 +113,10 @@ Examples:
   cargohold mirror --registry all --lockfile ../app/Cargo.lock")]
     Mirror(MirrorArgs),
     /// Evict cached crates from a proxy by age and size (never what a local crate needs)
+    #[command(after_long_help = "\
+Examples:
+  cargohold evict --registry crates-io-cache --dry-run
+  cargohold evict --registry crates-io-cache --max-size 50000000000 --max-age-days 90")]
     Evict(EvictArgs),
     /// Delete a crate, or one version of it, from a local registry (as the operator: no owner rules)
     #[command(after_long_help = "\
@@ -116,10 +130,22 @@ Examples:
   cargohold delete --registry main my-crate@0.3.1 --yes")]
     Delete(DeleteArgs),
     /// Rebuild derived data (index files, highest versions, search text) from the database
+    #[command(after_long_help = "\
+Examples:
+  cargohold reindex
+  cargohold reindex --registry internal --squash-git")]
     Reindex(ReindexArgs),
     /// Verify blobs, index files and highest versions against the database (exit status 1 on any difference)
+    #[command(after_long_help = "\
+Examples:
+  cargohold check
+  cargohold check --registry main --repair")]
     Check(CheckArgs),
     /// Remove blobs no version refers to, once older than a grace period
+    #[command(after_long_help = "\
+Examples:
+  cargohold gc --dry-run
+  cargohold gc --grace-hours 48")]
     Gc(GcArgs),
     /// Write a consistent backup of the embedded database and its blobs to a new directory (safe while `serve` runs)
     #[command(after_long_help = "\
@@ -157,9 +183,9 @@ pub struct RestoreArgs {
 /// Options of `import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Registry to import into
-    #[arg(long, value_name = "R", default_value = "main")]
-    pub registry: String,
+    /// Registry to import into [default: `main`, or the only local registry when there is no `main`]
+    #[arg(long, value_name = "R")]
+    pub registry: Option<String>,
     /// User who becomes the owner of new crates (and must own existing ones)
     #[arg(long, value_name = "LOGIN", default_value = ops::setup::FIRST_ADMIN)]
     pub owner: String,
@@ -266,6 +292,10 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the effective configuration, secrets redacted
+    #[command(after_long_help = "\
+Examples:
+  cargohold config show
+  cargohold --config /etc/cargohold/cargohold.toml config show")]
     Show,
 }
 
@@ -470,11 +500,41 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::server::serve(listeners, app, shutdown).await
 }
 
+/// The registry `import` fills when no `--registry` is given: `main`, or else the
+/// only local registry; with several and no `main`, the choice is the operator's.
+fn default_import_registry(app: &App) -> anyhow::Result<String> {
+    if app.find_registry("main").is_some() {
+        return Ok("main".into());
+    }
+    let mut locals: Vec<&str> = app
+        .registries()
+        .filter(|r| r.kind == RegistryKind::Local)
+        .map(|r| r.name.as_str())
+        .collect();
+    locals.sort_unstable();
+    match locals.as_slice() {
+        [only] => Ok((*only).to_owned()),
+        [] => anyhow::bail!(
+            "this server has no local registry to import into; name a proxy with --registry \
+             to fill its cache"
+        ),
+        several => anyhow::bail!(
+            "this server has several local registries ({}) and none is named `main`: choose \
+             one with --registry",
+            several.join(", ")
+        ),
+    }
+}
+
 async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     let app = App::build(config).await?;
+    let target = match args.registry {
+        Some(name) => name,
+        None => default_import_registry(&app)?,
+    };
     // A proxy takes imports (to fill its cache offline); a virtual registry over
     // local registries only passes them to its publish-to member.
-    let named = app.registry_for_operator(&args.registry)?;
+    let named = app.registry_for_operator(&target)?;
     if let Some(members) = &named.members
         && let Some(cache) = members.proxies.first()
     {
@@ -496,7 +556,7 @@ async fn import(config: Config, args: ImportArgs) -> anyhow::Result<()> {
     }
     let registry = match &named.proxy {
         Some(_) => named.clone(),
-        None => app.write_registry(&args.registry)?.clone(),
+        None => app.write_registry(&target)?.clone(),
     };
     let owner = crate::db::users::find_by_login(app.db.read(), &args.owner)
         .await?

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use cargohold_test_support::CrateFixture;
+
 use super::{BIN, cargohold};
 
 /// Two registries: `main` (public) and `private` (auth-required).
@@ -555,6 +557,11 @@ fn help_describes_every_argument_lists_the_roles_and_shows_examples() {
         &["audit"],
         &["backup"],
         &["restore"],
+        &["evict"],
+        &["reindex"],
+        &["check"],
+        &["gc"],
+        &["config", "show"],
     ] {
         let text = help(args);
         let example = format!("cargohold {}", args.join(" "));
@@ -563,4 +570,46 @@ fn help_describes_every_argument_lists_the_roles_and_shows_examples() {
             "{args:?}: {text}"
         );
     }
+    // A command's own options come first; --config and --data-dir follow, under their own heading.
+    let import = help(&["import"]);
+    let own = import.find("--hide-upstream").unwrap();
+    let global = import.find("Global options:").expect(&import);
+    assert!(
+        own < global && import[global..].contains("--data-dir <DIR>"),
+        "{import}"
+    );
+}
+
+#[test]
+fn import_without_a_registry_uses_the_only_local_one_or_asks_which() {
+    let crates = tempfile::tempdir().unwrap();
+    let file = super::write_crate(crates.path(), &CrateFixture::new("lone", "1.0.0"));
+    let file = file.to_str().unwrap();
+
+    let one = data_dir_with("[[registries]]\nname = \"internal\"\n", &["alice"]);
+    let output = succeed(one.path(), &["import", "--owner", "alice", file]);
+    assert!(
+        output.contains("1 files into `internal`") && output.contains("1 imported"),
+        "{output}"
+    );
+
+    let two = data_dir_with(
+        "[[registries]]\nname = \"team-a\"\n\n[[registries]]\nname = \"team-b\"\n",
+        &["alice"],
+    );
+    let (output, stderr) = fail(two.path(), &["import", "--owner", "alice", file]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("several local registries (team-a, team-b) and none is named `main`")
+            && stderr.contains("--registry"),
+        "{stderr}"
+    );
+    let chosen = succeed(
+        two.path(),
+        &["import", "--registry", "team-a", "--owner", "alice", file],
+    );
+    assert!(
+        chosen.contains("1 imported, 0 already present"),
+        "the refused import stored nothing: {chosen}"
+    );
 }

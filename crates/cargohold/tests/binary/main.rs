@@ -592,7 +592,7 @@ fn http_get(url: &str) -> String {
 const DEFAULT_INDEX: &str = "sparse+http://127.0.0.1:8000/registries/main/index/";
 
 /// Writes `fixture`'s `.crate` under `dir`, named as cargo names it.
-fn write_crate(dir: &Path, fixture: &CrateFixture) -> std::path::PathBuf {
+pub fn write_crate(dir: &Path, fixture: &CrateFixture) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("{}.crate", fixture.prefix()));
     std::fs::write(&path, fixture.tarball()).unwrap();
