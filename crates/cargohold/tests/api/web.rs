@@ -923,7 +923,7 @@ async fn a_crates_io_proxy_is_used_as_crates_io_without_login_or_registry_key() 
         "{page}"
     );
     assert!(
-        page.contains("<pre id=\"use-commands\"><code>cargo add SOME_CRATE</code></pre>"),
+        page.contains("<pre id=\"add-command\"><code>cargo add SOME_CRATE</code></pre>"),
         "{page}"
     );
     for absent in ["cargo login", "--registry", "member", "cargo publish"] {
@@ -1026,7 +1026,8 @@ async fn a_virtual_registry_links_the_members_its_viewer_may_read_and_no_other()
     for expected in [
         "local member",
         "cargo login --registry all",
-        "cargo add SOME_CRATE\ncargo publish --registry all",
+        "<pre id=\"add-command\"><code>cargo add SOME_CRATE</code></pre>",
+        "<pre id=\"publish-command\"><code>cargo publish --registry all</code></pre>",
     ] {
         assert!(page.contains(expected), "expected {expected:?} in {page}");
     }

@@ -416,6 +416,51 @@ async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click()
 }
 
 #[tokio::test]
+async fn the_setup_pages_snippets_each_have_a_copy_button_that_copies_the_whole_snippet() {
+    let server = TestServer::start().await;
+    let browser = Browser::start().await.unwrap();
+    browser
+        .goto(&server.url("registries/main/setup"))
+        .await
+        .unwrap();
+    let index = format!(
+        "index = \"sparse+{}registries/main/index/\"",
+        server.url("")
+    );
+    for (id, wanted) in [
+        ("config-snippet", index.as_str()),
+        ("login-command", "cargo login --registry main"),
+        ("add-command", "cargo add SOME_CRATE --registry main"),
+        ("publish-command", "cargo publish --registry main"),
+    ] {
+        let button = browser
+            .wait_for(&format!("button.copy-button[data-copies=\"{id}\"]"))
+            .await
+            .unwrap();
+        let mut shown = button.is_displayed().await.unwrap();
+        for _ in 0..50 {
+            if shown {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            shown = button.is_displayed().await.unwrap();
+        }
+        assert!(shown, "the copy button of {id} is shown");
+        button.click().await.unwrap();
+        let whole = browser.text_of(&format!("#{id}")).await.unwrap();
+        let selected = browser.client().execute(SELECTION, vec![]).await.unwrap();
+        assert_eq!(
+            selected,
+            serde_json::json!(whole),
+            "{id}: the whole snippet"
+        );
+        assert!(whole.contains(wanted), "{id}: {whole}");
+    }
+    browser.screenshot("web-setup-copy-buttons").await.unwrap();
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_administrator_revokes_a_users_token_from_the_users_page() {
     let server = TestServer::start().await;
     user_with_password(&server, "root", "administrator pass", true).await;
