@@ -46,11 +46,13 @@ pub async fn serve(
         .filter(|r| r.git.is_some())
         .map(|r| tokio::spawn(write_git_index(app.clone(), r.clone())))
         .collect();
-    // A node without webhooks leaves the deliveries to the nodes configured with them.
-    let webhook_sender = app
-        .registries()
-        .any(|r| !r.webhooks.is_empty())
-        .then(|| tokio::spawn(crate::ops::webhooks::deliver(app.clone())));
+    // A node without webhooks leaves the deliveries to the nodes configured with them,
+    // and only prunes their history (left behind when every webhook is removed).
+    let webhook_sender = if app.registries().any(|r| !r.webhooks.is_empty()) {
+        tokio::spawn(crate::ops::webhooks::deliver(app.clone()))
+    } else {
+        tokio::spawn(crate::ops::webhooks::prune_periodically(app.clone()))
+    };
 
     let middleware = ServiceBuilder::new()
         .set_x_request_id(RequestCounter::default())
@@ -116,9 +118,7 @@ pub async fn serve(
         writer.abort();
     }
     // A delivery cut off here is sent again once its claim runs out.
-    if let Some(sender) = webhook_sender {
-        sender.abort();
-    }
+    webhook_sender.abort();
     // A change acknowledged just before the stop reaches the git index now, not at
     // the next start.
     for registry in app.registries().filter(|r| r.git.is_some()) {

@@ -451,6 +451,18 @@ impl std::fmt::Display for LastAttempt {
     }
 }
 
+/// The history pruning of a node that sends no webhooks: without it, the deliveries of
+/// webhooks since removed from every node's configuration would be kept for good.
+pub async fn prune_periodically(app: AppState) {
+    let every = Duration::from_secs(PRUNE_EVERY_SECS.unsigned_abs());
+    loop {
+        if let Err(err) = prune(&app, clock::now()).await {
+            tracing::warn!(error = ?err, "could not prune the webhook delivery history; will retry");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Removes the deliveries that finished more than `webhook-history-days` before `now`.
 async fn prune(app: &App, now: i64) -> anyhow::Result<()> {
     let keep_secs = i64::try_from(app.config.webhook_history_days)

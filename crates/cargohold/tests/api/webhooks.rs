@@ -709,3 +709,22 @@ async fn finished_deliveries_are_pruned_after_the_history_days() {
     assert_eq!(left[0].state, DeliveryState::Delivered);
     assert_eq!(receiver.received().len(), 2, "pruning sends nothing");
 }
+
+#[tokio::test]
+async fn a_node_without_webhooks_prunes_the_history_of_removed_ones() {
+    let receiver = WebhookReceiver::start().await;
+    let server = server_with(vec![webhook(&receiver.url, None, None)]).await;
+    server.publish(&CrateFixture::new("gone", "1.0.0")).await;
+    receiver.wait_for_deliveries(1, WAIT).await;
+    server.wait_for_count(PENDING, 0).await;
+    server
+        .execute("UPDATE webhook_deliveries SET finished_at = finished_at - 8 * 86400")
+        .await;
+
+    // The webhook was taken out of the configuration: the next node has none.
+    let _second = server
+        .start_node(|config| config.registries = vec![RegistryConfig::local("main")])
+        .await;
+    server.wait_for_count(KEPT, 0).await;
+    assert_eq!(receiver.received().len(), 1, "pruning sends nothing");
+}
