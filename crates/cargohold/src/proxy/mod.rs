@@ -550,20 +550,12 @@ async fn served_file(
                 .into(),
             });
         }
-        // Index files are derived: an advisory import forgets them on every node.
-        let versions = filtered.content.lines().filter_map(line_version);
-        let yank = ops::advisories::versions_to_yank(app, registry, name, versions).await?;
-        let content = if yank.is_empty() {
-            filtered.content
-        } else {
-            mark_yanked(&filtered.content, &yank)
-        };
-        let etag = etag_for(content.as_bytes());
         let file = IndexFileRow {
-            content,
-            etag,
+            etag: etag_for(filtered.content.as_bytes()),
+            content: filtered.content,
             last_modified: row.changed_at,
         };
+        let file = with_advisories_yanked(app, registry, name, file).await?;
         return Ok(Cached::File(Arc::new(CachedFile::expiring(
             file, expires_at,
         ))));
@@ -571,10 +563,35 @@ async fn served_file(
     // Imported versions stand in for an upstream that has never answered.
     Ok(
         match db::index_files::find(app.db.read(), registry.id, name).await? {
-            Some(file) => Cached::File(Arc::new(CachedFile::expiring(file, expires_at))),
+            Some(file) => {
+                let file = with_advisories_yanked(app, registry, name, file).await?;
+                Cached::File(Arc::new(CachedFile::expiring(file, expires_at)))
+            }
             None => Cached::Missing { until: expires_at },
         },
     )
+}
+
+/// `file` with the versions an advisory affects marked yanked (and a new ETag), under
+/// `advisories = "yank"`. Index files are derived: an advisory import forgets them on
+/// every node.
+async fn with_advisories_yanked(
+    app: &App,
+    registry: &Registry,
+    name: &str,
+    file: IndexFileRow,
+) -> AppResult<IndexFileRow> {
+    let versions = file.content.lines().filter_map(line_version);
+    let yank = ops::advisories::versions_to_yank(app, registry, name, versions).await?;
+    if yank.is_empty() {
+        return Ok(file);
+    }
+    let content = mark_yanked(&file.content, &yank);
+    Ok(IndexFileRow {
+        etag: etag_for(content.as_bytes()),
+        content,
+        last_modified: file.last_modified,
+    })
 }
 
 /// The `vers` of an index line.

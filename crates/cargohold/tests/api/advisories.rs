@@ -321,3 +321,49 @@ async fn with_advisories_yank_an_import_is_served_at_once_on_every_node() {
     let (status, _) = a.download_from("all", "vuln-dep", "1.1.0").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn with_advisories_yank_versions_imported_into_the_cache_are_served_yanked_too() {
+    // The upstream has no `vuln-dep`: the proxy serves only what was imported into it.
+    let upstream = TestServer::start().await;
+    let server = company(&upstream, AdvisoryMode::Yank).await;
+    let folder = tempfile::tempdir().unwrap();
+    let files: Vec<_> = ["1.0.0", "1.0.1", "1.1.0"]
+        .iter()
+        .map(|version| {
+            let fixture = CrateFixture::new("vuln-dep", version);
+            let path = folder.path().join(format!("vuln-dep-{version}.crate"));
+            std::fs::write(&path, fixture.tarball()).unwrap();
+            path
+        })
+        .collect();
+    let proxy = server.app.registry("crates-io-cache").unwrap().clone();
+    let operator = cargohold::auth::Actor::operator(1, "admin", true);
+    let report =
+        cargohold::ops::import::import(&server.app, &proxy, &operator, files, |_, _| {}).await;
+    assert_eq!(report.imported.len(), 3, "{:?}", report.rejected);
+    let (status, file) = server.index_file_in("crates-io-cache", "vuln-dep").await;
+    assert_eq!(status, 200);
+    assert!(yanked(&file).iter().all(|(_, yanked)| !yanked), "{file}");
+
+    import(&server, &advisory_db()).await.unwrap();
+
+    let expected = [
+        ("1.0.0".to_owned(), true),
+        ("1.0.1".to_owned(), false),
+        ("1.1.0".to_owned(), true),
+    ];
+    let mut served = Vec::new();
+    for _ in 0..100 {
+        let (status, file) = server.index_file_in("crates-io-cache", "vuln-dep").await;
+        assert_eq!(status, 200);
+        // Imported concurrently, the versions are listed in the order they were stored.
+        served = yanked(&file);
+        served.sort();
+        if served == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(served, expected);
+}
