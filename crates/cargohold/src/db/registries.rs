@@ -35,3 +35,27 @@ pub async fn crate_counts(pool: &Pool) -> sqlx::Result<Vec<(String, i64)>> {
                        GROUP BY r.name ORDER BY r.name";
     on_pool!(pool, |p| sqlx::query_as(SQL).fetch_all(p).await)
 }
+
+/// What the crates of one registry add up to.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct HoldingsRow {
+    pub registry_id: i64,
+    pub crates: i64,
+    pub versions: i64,
+    /// The `.crate` files' bytes.
+    pub bytes: i64,
+    pub downloads: i64,
+}
+
+/// [`HoldingsRow`] of every registry that holds a crate.
+pub async fn holdings(pool: &Pool) -> sqlx::Result<Vec<HoldingsRow>> {
+    const SQL: &str = "SELECT c.registry_id, COUNT(*) AS crates,
+                              CAST(COALESCE(SUM(v.versions), 0) AS BIGINT) AS versions,
+                              CAST(COALESCE(SUM(v.bytes), 0) AS BIGINT) AS bytes,
+                              CAST(COALESCE(SUM(c.downloads), 0) AS BIGINT) AS downloads
+                       FROM crates c
+                       LEFT JOIN (SELECT crate_id, COUNT(*) AS versions, SUM(size) AS bytes
+                                  FROM versions GROUP BY crate_id) v ON v.crate_id = c.id
+                       GROUP BY c.registry_id";
+    on_pool!(pool, |p| sqlx::query_as(SQL).fetch_all(p).await)
+}

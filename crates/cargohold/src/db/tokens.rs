@@ -112,6 +112,24 @@ pub async fn list<'c>(
         .await)
 }
 
+/// The tokens in use that expire after `now` and no later than `until`, soonest first.
+pub async fn expiring<'c>(
+    conn: impl Into<Conn<'c>>,
+    now: i64,
+    until: i64,
+) -> sqlx::Result<Vec<TokenRow>> {
+    const SQL: &str = "SELECT t.id, u.login, t.name, t.scopes, t.crate_patterns, t.registries,
+                              t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+                       FROM api_tokens t JOIN users u ON u.id = t.user_id
+                       WHERE t.revoked_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2
+                       ORDER BY t.expires_at, t.id";
+    on_conn!(conn, |c| sqlx::query_as(SQL)
+        .bind(now)
+        .bind(until)
+        .fetch_all(c)
+        .await)
+}
+
 /// The token with id `id`.
 pub async fn find<'c>(conn: impl Into<Conn<'c>>, id: i64) -> sqlx::Result<Option<TokenRow>> {
     const SQL: &str = "SELECT t.id, u.login, t.name, t.scopes, t.crate_patterns, t.registries,

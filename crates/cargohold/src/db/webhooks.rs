@@ -248,6 +248,14 @@ pub async fn list<'c>(
         .await)
 }
 
+/// How many deliveries failed (given up, or whose last attempt failed): those
+/// [`list`] shows with `failed`.
+pub async fn count_failed<'c>(conn: impl Into<Conn<'c>>) -> sqlx::Result<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM webhook_deliveries d
+                       WHERE d.outcome = 'given_up' OR (d.finished_at IS NULL AND d.attempts > 0)";
+    on_conn!(conn, |c| sqlx::query_scalar(SQL).fetch_one(c).await)
+}
+
 /// Records a failed attempt of a delivery `holder` claimed (the `attempts` made so far,
 /// and what the last one got) and frees it to be tried again at `next_attempt_at`.
 pub async fn retry_later<'c>(

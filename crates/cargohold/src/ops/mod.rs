@@ -24,6 +24,7 @@ pub mod evict;
 pub mod gc;
 pub mod import;
 pub mod mirror;
+pub mod overview;
 pub mod owners;
 pub mod permissions;
 pub mod proxy_cache;

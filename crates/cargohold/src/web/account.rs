@@ -165,10 +165,12 @@ async fn me_page(
         None => None,
     };
     let (new_token, new_token_name) = messages.new_token.map(|new| (new.secret, new.name)).unzip();
+    let tokens: Vec<TokenItem> = tokens.into_iter().map(|t| TokenItem::new(t, now)).collect();
     let page = MePage {
         chrome: viewer.chrome(actor.login.clone()),
         login: actor.login.clone(),
-        tokens: tokens.into_iter().map(|t| TokenItem::new(t, now)).collect(),
+        expiring: expiry_warning(&tokens),
+        tokens,
         new_token,
         new_token_name: new_token_name.unwrap_or_default(),
         login_command: cargo_login.as_ref().map(|l| l.command.clone()),
@@ -183,6 +185,35 @@ async fn me_page(
         notice: messages.notice,
     };
     viewer.render_with(status, &page)
+}
+
+/// The warning of `/me` about the tokens that expire soon, if any do.
+fn expiry_warning(tokens: &[TokenItem]) -> Option<String> {
+    let names: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.expires_soon)
+        .map(|t| format!("“{}”", t.name))
+        .collect();
+    let (your, verb, replacement, them) = match names.len() {
+        0 => return None,
+        1 => (
+            "Your token",
+            "expires",
+            "a replacement",
+            "it where the old one is",
+        ),
+        _ => (
+            "Your tokens",
+            "expire",
+            "replacements",
+            "them where the old ones are",
+        ),
+    };
+    Some(format!(
+        "{your} {} {verb} within {} days: create {replacement} below before then, and put {them} used.",
+        names.join(", "),
+        ops::overview::EXPIRY_WARNING_DAYS
+    ))
 }
 
 /// How a new token is given to cargo: `cargo login` on a person's machine, an

@@ -66,12 +66,34 @@ impl Flash {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RegistryRow {
     pub name: String,
     pub kind: &'static str,
     pub private: bool,
     pub source: String,
+    pub crates: String,
+    pub versions: String,
+    pub size: String,
+    pub downloads: String,
+}
+
+/// Something on the overview an administrator should look at, with where to do it.
+#[derive(Debug, Clone)]
+pub struct AttentionItem {
+    pub id: &'static str,
+    pub text: String,
+    pub href: String,
+    pub link: String,
+}
+
+/// One of the latest changes.
+#[derive(Debug, Clone)]
+pub struct RecentChange {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
 }
 
 #[derive(Template)]
@@ -80,15 +102,19 @@ pub struct OverviewPage {
     pub chrome: Chrome,
     pub flash: Flash,
     pub registries: Vec<RegistryRow>,
+    pub attention: Vec<AttentionItem>,
+    pub recent: Vec<RecentChange>,
 }
 
 /// `GET /admin`.
 pub async fn overview(State(app): State<AppState>, viewer: Viewer) -> WebResult {
     admin(&viewer, "/admin")?;
-    overview_page(&app, &viewer, StatusCode::OK, Flash::on(&viewer, "/admin"))
+    overview_page(&app, &viewer, StatusCode::OK, Flash::on(&viewer, "/admin")).await
 }
 
-fn overview_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -> WebResult {
+async fn overview_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -> WebResult {
+    let actor = admin(viewer, "/admin")?;
+    let overview = ops::overview::overview(app, actor).await?;
     let mut registries: Vec<_> = app.registries().collect();
     registries.sort_by(|a, b| a.name.cmp(&b.name));
     let page = OverviewPage {
@@ -96,31 +122,124 @@ fn overview_page(app: &App, viewer: &Viewer, status: StatusCode, flash: Flash) -
         flash,
         registries: registries
             .into_iter()
-            .map(|r| RegistryRow {
-                name: r.name.clone(),
-                kind: kind_name(r.kind),
-                private: r.auth_required,
-                source: match (&r.proxy, &r.members) {
-                    (Some(proxy), _) => format!("caches {}", proxy.upstream.shown_url()),
-                    (_, Some(m)) => format!(
-                        "serves {}{}",
-                        m.locals
-                            .iter()
-                            .chain(&m.proxies)
-                            .map(|r| r.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        m.publish_to
-                            .as_ref()
-                            .map(|p| format!("; publishes go to {}", p.name))
-                            .unwrap_or_default()
-                    ),
-                    _ => "crates published here".to_owned(),
-                },
+            .map(|r| {
+                let held = overview.holdings.get(&r.id).cloned().unwrap_or_default();
+                // A virtual registry holds nothing of its own: its members' rows count it.
+                let [crates, versions, size, downloads] = if r.members.is_some() {
+                    [
+                        "—".to_owned(),
+                        "—".to_owned(),
+                        "—".to_owned(),
+                        "—".to_owned(),
+                    ]
+                } else {
+                    [
+                        view::thousands(held.crates),
+                        view::thousands(held.versions),
+                        view::human_size(held.bytes),
+                        view::thousands(held.downloads),
+                    ]
+                };
+                RegistryRow {
+                    name: r.name.clone(),
+                    kind: kind_name(r.kind),
+                    private: r.auth_required,
+                    source: match (&r.proxy, &r.members) {
+                        (Some(proxy), _) => format!("caches {}", proxy.upstream.shown_url()),
+                        (_, Some(m)) => format!(
+                            "serves {}{}",
+                            m.locals
+                                .iter()
+                                .chain(&m.proxies)
+                                .map(|r| r.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            m.publish_to
+                                .as_ref()
+                                .map(|p| format!("; publishes go to {}", p.name))
+                                .unwrap_or_default()
+                        ),
+                        _ => "crates published here".to_owned(),
+                    },
+                    crates,
+                    versions,
+                    size,
+                    downloads,
+                }
+            })
+            .collect(),
+        attention: attention(&overview),
+        recent: overview
+            .recent
+            .into_iter()
+            .map(|r| RecentChange {
+                at: view::date_time(r.at),
+                actor: r.actor.unwrap_or_else(|| "—".into()),
+                action: r.action,
+                target: [r.registry, r.crate_name, r.version]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
             })
             .collect(),
     };
     viewer.render_with(status, &page)
+}
+
+/// The overview's "needs attention" list: only what is there to look at.
+fn attention(overview: &ops::overview::Overview) -> Vec<AttentionItem> {
+    let mut items = Vec::new();
+    if overview.failed_deliveries > 0 {
+        items.push(AttentionItem {
+            id: "failed-deliveries",
+            text: match overview.failed_deliveries {
+                1 => "1 webhook delivery failed.".to_owned(),
+                n => format!("{} webhook deliveries failed.", view::thousands(n)),
+            },
+            href: "/admin/webhooks?failed=1".into(),
+            link: "See them and redeliver".into(),
+        });
+    }
+    if let Some(first) = overview.expiring_tokens.first() {
+        let n = overview.expiring_tokens.len() as i64;
+        items.push(AttentionItem {
+            id: "expiring-tokens",
+            text: format!(
+                "{} {} within {} days, the first `{}` of {} on {}.",
+                view::count(n, "token"),
+                if n == 1 { "expires" } else { "expire" },
+                ops::overview::EXPIRY_WARNING_DAYS,
+                first.name,
+                first.login,
+                first.expires_at.map_or_else(String::new, view::date_time)
+            ),
+            href: format!("/admin/users/{}/tokens", view::url_encode(&first.login)),
+            link: format!("{}'s tokens", first.login),
+        });
+    }
+    if let Some(first) = overview.advised_versions.first() {
+        let n = overview.advised_versions.len() as i64;
+        items.push(AttentionItem {
+            id: "advised-versions",
+            text: format!(
+                "{} {} a security advisory, such as {} {} ({}). `cargohold advisory report` lists them all.",
+                view::count(n, "cached version"),
+                if n == 1 { "has" } else { "have" },
+                first.krate,
+                first.version,
+                first.advisory.id
+            ),
+            href: format!(
+                "/registries/{}/crates/{}?version={}",
+                first.registry,
+                first.krate,
+                view::url_encode(&first.version)
+            ),
+            link: format!("{} {}", first.krate, first.version),
+        });
+    }
+    items
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,7 +268,7 @@ pub async fn reindex(
         Ok(notice) => Ok(viewer.redirect_with_notice("/admin", &notice)),
         Err(err) => {
             let (status, flash) = Flash::refused(err)?;
-            overview_page(&app, &viewer, status, flash)
+            overview_page(&app, &viewer, status, flash).await
         }
     }
 }
@@ -574,7 +693,7 @@ async fn registry_page(
             name: registry.name.clone(),
             kind: kind_name(registry.kind),
             private: registry.auth_required,
-            source: String::new(),
+            ..RegistryRow::default()
         },
         settings,
         open_to_all: permissions.open_to_all_users,

@@ -322,6 +322,8 @@ pub struct TokenItem {
     pub last_used: String,
     pub state: &'static str,
     pub live: bool,
+    /// Live, and expiring within `ops::overview::EXPIRY_WARNING_DAYS`.
+    pub expires_soon: bool,
 }
 
 impl TokenItem {
@@ -351,6 +353,10 @@ impl TokenItem {
                 "active"
             },
             live: token.revoked_at.is_none() && !expired,
+            expires_soon: token.revoked_at.is_none()
+                && token.expires_at.is_some_and(|at| {
+                    at > now && at <= now + crate::ops::overview::EXPIRY_WARNING_DAYS * 86_400
+                }),
             name: token.name,
         }
     }
@@ -375,6 +381,9 @@ pub struct MePage {
     pub registries: Vec<String>,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// A warning naming the live tokens that expire within
+    /// `ops::overview::EXPIRY_WARNING_DAYS`, if any do.
+    pub expiring: Option<String>,
 }
 
 #[derive(Template)]

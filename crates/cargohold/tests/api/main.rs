@@ -2,6 +2,7 @@
 //! concurrency. One binary, one module per area.
 
 mod access;
+mod admin_overview;
 mod advisories;
 mod audit;
 mod auth;
