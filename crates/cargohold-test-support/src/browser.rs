@@ -29,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use fantoccini::elements::Element;
+pub use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use tempfile::TempDir;
 

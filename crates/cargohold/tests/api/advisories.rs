@@ -78,6 +78,29 @@ fn yanked(file: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// The `yanked` of each version of `vuln-dep` that `registry` serves, by version,
+/// once it is `expected` (an import reaches a server within moments), or as it is
+/// after five seconds.
+async fn served_once_changed(
+    server: &TestServer,
+    registry: &str,
+    expected: &[(String, bool)],
+) -> Vec<(String, bool)> {
+    let mut served = Vec::new();
+    for _ in 0..100 {
+        let (status, file) = server.index_file_in(registry, "vuln-dep").await;
+        assert_eq!(status, 200);
+        served = yanked(&file);
+        // Imported concurrently, versions are listed in the order they were stored.
+        served.sort();
+        if served == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served
+}
+
 #[tokio::test]
 async fn a_version_with_an_advisory_is_listed_on_its_crate_page() {
     let upstream = upstream().await;
@@ -304,16 +327,7 @@ async fn with_advisories_yank_an_import_is_served_at_once_on_every_node() {
     ];
     for server in [&a, &b] {
         for registry in ["crates-io-cache", "all"] {
-            let mut served = Vec::new();
-            for _ in 0..100 {
-                let (status, file) = server.index_file_in(registry, "vuln-dep").await;
-                assert_eq!(status, 200);
-                served = yanked(&file);
-                if served == expected {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let served = served_once_changed(server, registry, &expected).await;
             assert_eq!(served, expected, "{registry} on {}", server.url);
         }
     }
@@ -353,17 +367,6 @@ async fn with_advisories_yank_versions_imported_into_the_cache_are_served_yanked
         ("1.0.1".to_owned(), false),
         ("1.1.0".to_owned(), true),
     ];
-    let mut served = Vec::new();
-    for _ in 0..100 {
-        let (status, file) = server.index_file_in("crates-io-cache", "vuln-dep").await;
-        assert_eq!(status, 200);
-        // Imported concurrently, the versions are listed in the order they were stored.
-        served = yanked(&file);
-        served.sort();
-        if served == expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let served = served_once_changed(&server, "crates-io-cache", &expected).await;
     assert_eq!(served, expected);
 }

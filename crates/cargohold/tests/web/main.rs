@@ -324,6 +324,21 @@ const SHOWN_WHOLE: &str = "const box = document.getElementById(arguments[0]).par
 /// The text the page has selected.
 const SELECTION: &str = "return getSelection().toString()";
 
+/// The copy button of the element `id`, once the page's script has shown it.
+async fn copy_button(browser: &Browser, id: &str) -> cargohold_test_support::browser::Element {
+    let button = browser
+        .wait_for(&format!("button.copy-button[data-copies=\"{id}\"]"))
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if button.is_displayed().await.unwrap() {
+            return button;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the page's script did not show the copy button of #{id}");
+}
+
 #[tokio::test]
 async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click() {
     let server = TestServer::start_with(|config| {
@@ -381,19 +396,7 @@ async fn a_crate_pages_install_lines_are_shown_whole_and_copied_with_one_click()
 
     // The copy buttons come with the page's script (`web::script_path`), which
     // the page's policy lets load from this origin; without it they stay hidden.
-    let button = browser
-        .wait_for("button.copy-button[data-copies=\"cargo-add\"]")
-        .await
-        .unwrap();
-    let mut shown = button.is_displayed().await.unwrap();
-    for _ in 0..50 {
-        if shown {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        shown = button.is_displayed().await.unwrap();
-    }
-    assert!(shown, "the page's script showed the copy button");
+    let button = copy_button(&browser, "cargo-add").await;
     assert_eq!(button.text().await.unwrap(), "Copy");
     button.click().await.unwrap();
     let mut label = button.text().await.unwrap();
@@ -433,19 +436,7 @@ async fn the_setup_pages_snippets_each_have_a_copy_button_that_copies_the_whole_
         ("add-command", "cargo add SOME_CRATE --registry main"),
         ("publish-command", "cargo publish --registry main"),
     ] {
-        let button = browser
-            .wait_for(&format!("button.copy-button[data-copies=\"{id}\"]"))
-            .await
-            .unwrap();
-        let mut shown = button.is_displayed().await.unwrap();
-        for _ in 0..50 {
-            if shown {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            shown = button.is_displayed().await.unwrap();
-        }
-        assert!(shown, "the copy button of {id} is shown");
+        let button = copy_button(&browser, id).await;
         button.click().await.unwrap();
         let whole = browser.text_of(&format!("#{id}")).await.unwrap();
         let selected = browser.client().execute(SELECTION, vec![]).await.unwrap();
