@@ -7,9 +7,9 @@ use crate::servers::{Cargohold, Nginx};
 use crate::{Bench, load};
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
-    let scratch = tempfile::tempdir()?;
-    let data = registry.copy_to(scratch.path())?;
-    let www = scratch.path().join("www");
+    let scratch = bench.scratch()?;
+    let data = registry.copy_to(scratch.as_path())?;
+    let www = scratch.as_path().join("www");
     lay_out_crates(registry, &www)?;
     let server = Cargohold::start(&bench.binary, &data)?;
     let nginx = Nginx::start(&www)?;
@@ -28,8 +28,8 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
         .collect();
     let (nginx_load, ours) = load::alternate(
         bench.rounds,
-        || load::run(&nginx.url, &targets, bench.seconds, 64, scratch.path()),
-        || load::run(&server.url, &targets, bench.seconds, 64, scratch.path()),
+        || load::run(&nginx.url, &targets, bench.seconds, 64, scratch.as_path()),
+        || load::run(&server.url, &targets, bench.seconds, 64, scratch.as_path()),
     )?;
     let size: u64 = std::fs::read_dir(&registry.crate_files)?
         .flatten()

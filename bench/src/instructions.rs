@@ -23,10 +23,10 @@ const SECONDS: u64 = 10;
 const CONNECTIONS: u32 = 8;
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
-    let scratch = tempfile::tempdir()?;
-    let data = registry.copy_to(scratch.path())?;
-    let www = scratch.path().join("www");
-    let counts = scratch.path().join("counts");
+    let scratch = bench.scratch()?;
+    let data = registry.copy_to(scratch.as_path())?;
+    let www = scratch.as_path().join("www");
+    let counts = scratch.as_path().join("counts");
     std::fs::create_dir_all(&counts)?;
 
     // cargohold first: the others serve the files it lays out.
@@ -34,13 +34,19 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     let server = Cargohold::start_counted(&bench.binary, &data, &out)?;
     let laid_out = lay_out_index(registry, &server.url, &www)?;
     let paths: Vec<&str> = laid_out.iter().map(|(path, _)| path.as_str()).collect();
-    let ours = measure(&server.url, server.pid(), &out, &laid_out, scratch.path())?;
+    let ours = measure(
+        &server.url,
+        server.pid(),
+        &out,
+        &laid_out,
+        scratch.as_path(),
+    )?;
     drop(server);
 
     let out = counts.join("nginx");
     let nginx = Nginx::start_counted(&www, &out)?;
     let tagged = with_etags(&paths, etags(&nginx.url, paths.iter().copied())?);
-    let nginx = measure(&nginx.url, nginx.pid(), &out, &tagged, scratch.path())?;
+    let nginx = measure(&nginx.url, nginx.pid(), &out, &tagged, scratch.as_path())?;
 
     let mut floors = Vec::new();
     for (stack, name) in [(Stack::Hyper, "hyper"), (Stack::Tokio, "tokio")] {
@@ -52,7 +58,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
             floor.pid(),
             &out,
             &tagged,
-            scratch.path(),
+            scratch.as_path(),
         )?);
     }
 

@@ -87,6 +87,19 @@ pub struct Bench {
     pub resolutions: usize,
     pub import_crates: usize,
     pub fetches: usize,
+    /// Where the sections copy registries and write their files; see [`Bench::scratch`].
+    scratch: tempfile::TempDir,
+}
+
+impl Bench {
+    /// A new empty directory for one measurement. Nothing under it is deleted
+    /// before the whole run ends: on ext4 without a journal, creating a file skips
+    /// each free inode deleted in the last one to six minutes, one lookup each, so
+    /// removing the 300,000 files of one registry copy made the next section's
+    /// publishes up to 1.7× slower (docs/performance.md).
+    pub fn scratch(&self) -> anyhow::Result<PathBuf> {
+        Ok(tempfile::tempdir_in(self.scratch.path())?.keep())
+    }
 }
 
 // The same allocator as cargohold, for the floor server's sake.
@@ -115,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         resolutions: args.resolutions,
         import_crates: args.import_crates,
         fetches: args.fetches.max(1),
+        scratch: tempfile::tempdir()?,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let cache = target_dir(&root).join("bench-data");
@@ -174,6 +188,11 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&out, &report)
         .with_context(|| format!("could not write {}", args.out.display()))?;
     eprintln!("written to {}", args.out.display());
+    drop(bench);
+    eprintln!(
+        "removed the scratch copies; on ext4 without a journal, wait six minutes before timing \
+         anything that creates files on this disk (docs/performance.md)"
+    );
     Ok(())
 }
 

@@ -36,8 +36,8 @@ struct Contender {
 pub fn run(bench: &Bench, root: &Path, cache: &Path) -> anyhow::Result<Section> {
     let lockfile = std::fs::read_to_string(root.join("Cargo.lock")).context("Cargo.lock")?;
     let snapshot = snapshot::build(cache, &lockfile)?;
-    let scratch = tempfile::tempdir()?;
-    let project = scratch.path().join("project");
+    let scratch = bench.scratch()?;
+    let project = scratch.join("project");
     let sources = workspace_copy(root, &project)?;
 
     let nginx = Nginx::start(&snapshot.root)?;
@@ -106,8 +106,7 @@ pub fn run(bench: &Bench, root: &Path, cache: &Path) -> anyhow::Result<Section> 
         })
     };
     let start = |name: &str, freshness: u64| -> anyhow::Result<Cargohold> {
-        let dir = scratch.path().join(name);
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch.join(name);
         std::fs::create_dir_all(&dir)?;
         let config = dir.join("cargohold.toml");
         std::fs::write(
@@ -140,7 +139,9 @@ pub fn run(bench: &Bench, root: &Path, cache: &Path) -> anyhow::Result<Section> 
     for round in 0..bench.fetches {
         eprintln!("  round {} of {}", round + 1, bench.fetches);
         // A cold proxy is a new server on an empty data directory, started before the clock does.
-        let cold = start("cold", FRESH_FOR_A_DAY)?;
+        // The previous round's stays on disk: deleting it just before would slow this one's
+        // file creation (see `Bench::scratch`).
+        let cold = start(&format!("cold-{round}"), FRESH_FOR_A_DAY)?;
         // Rotate the order, so none profits from going first or last.
         for i in 0..contenders.len() {
             let which = (i + round) % contenders.len();

@@ -21,9 +21,9 @@ struct Times {
 /// Publishes `count` new crates one after another; with `git`, also waits for
 /// each one's commit on the git index's branch before the next.
 fn latencies(bench: &Bench, registry: &Registry, count: usize, git: bool) -> anyhow::Result<Times> {
-    let scratch = tempfile::tempdir()?;
-    let data = registry.copy_to(scratch.path())?;
-    let config = scratch.path().join("cargohold.toml");
+    let scratch = bench.scratch()?;
+    let data = registry.copy_to(scratch.as_path())?;
+    let config = scratch.as_path().join("cargohold.toml");
     std::fs::write(
         &config,
         // No per-user publish limit: the benchmark publishes far more than 120 a minute.
