@@ -20,7 +20,7 @@ pub fn render(root: &Path, sections: &[Section], invocation: &str) -> String {
         "Written by `cargo run --release -p cargohold-bench` (one command; it installs nginx and wrk from Debian's \
          packages when they are missing, and uses the network only to build, once, a snapshot of the crates.io files \
          this workspace's Cargo.lock needs, for the proxy benchmark; `--only NAME` runs some benchmarks and keeps the \
-         other sections). Absolute figures depend on the machine and on \
+         other sections; a whole run keeps each section's copy of the registry until it ends, about 8 GB of disk). Absolute figures depend on the machine and on \
          what else runs on it, so every comparison is made side by side in one run and given as a ratio. What was found \
          while profiling, and why the hot paths look as they do, is in docs/performance.md.\n\n",
     );
