@@ -8,8 +8,8 @@ use crate::{Bench, load};
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     let scratch = bench.scratch()?;
-    let data = registry.copy_to(scratch.as_path())?;
-    let www = scratch.as_path().join("www");
+    let data = registry.copy_to(&scratch)?;
+    let www = scratch.join("www");
     lay_out_crates(registry, &www)?;
     let server = Cargohold::start(&bench.binary, &data)?;
     let nginx = Nginx::start(&www)?;
@@ -28,8 +28,8 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
         .collect();
     let (nginx_load, ours) = load::alternate(
         bench.rounds,
-        || load::run(&nginx.url, &targets, bench.seconds, 64, scratch.as_path()),
-        || load::run(&server.url, &targets, bench.seconds, 64, scratch.as_path()),
+        || load::run(&nginx.url, &targets, bench.seconds, 64, &scratch),
+        || load::run(&server.url, &targets, bench.seconds, 64, &scratch),
     )?;
     let size: u64 = std::fs::read_dir(&registry.crate_files)?
         .flatten()

@@ -12,7 +12,7 @@ use crate::report::Section;
 pub fn run(bench: &Bench) -> anyhow::Result<Section> {
     let count = bench.import_crates;
     let scratch = bench.scratch()?;
-    let crates = scratch.as_path().join("crates");
+    let crates = scratch.join("crates");
     std::fs::create_dir_all(&crates)?;
     let mut total_bytes = 0u64;
     for i in 0..count {
@@ -22,7 +22,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<Section> {
         total_bytes += tarball.len() as u64;
         std::fs::write(crates.join(format!("{}.crate", fixture.prefix())), tarball)?;
     }
-    let data = scratch.as_path().join("data");
+    let data = scratch.join("data");
     let run = |args: &[&str]| -> anyhow::Result<()> {
         let output = Command::new(&bench.binary)
             .arg("--data-dir")

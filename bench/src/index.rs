@@ -27,13 +27,13 @@ struct IndexFile {
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     let scratch = bench.scratch()?;
-    let data = registry.copy_to(scratch.as_path())?;
+    let data = registry.copy_to(&scratch)?;
     let server = Cargohold::start(&bench.binary, &data)?;
     let start_time = server.start_time;
     let idle_kib = server.rss_kib();
 
     // Lay the index out on disk for nginx, exactly as cargohold serves it.
-    let www = scratch.as_path().join("www");
+    let www = scratch.join("www");
     let laid_out = lay_out_index(registry, &server.url, &www)?;
     let nginx = Nginx::start(&www)?;
     let floor = Floor::start(&www, Stack::Hyper)?;
@@ -73,12 +73,12 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     };
     let urls = [&nginx.url, &server.url, &floor.url, &tokio_floor.url].map(String::as_str);
     let (full_runs, revalidate_runs) =
-        four_servers(bench, Placement::Shared, urls, &targets, scratch.as_path())?;
+        four_servers(bench, Placement::Shared, urls, &targets, &scratch)?;
     let peak_kib = server.peak_rss_kib();
 
     // The same requests at a pace both servers keep up with.
     let paced = |url: &str, targets: &[(String, Option<String>)]| {
-        load::run_paced(url, targets, THINK_MS, bench.seconds, 64, scratch.as_path())
+        load::run_paced(url, targets, THINK_MS, bench.seconds, 64, &scratch)
     };
     let paced_full = load::rotate(
         bench.rounds,
@@ -95,7 +95,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
 
     // The same registry made private, read with a token as cargo sends it.
     let token = read_token(&bench.binary, &data)?;
-    let config = scratch.as_path().join("private.toml");
+    let config = scratch.join("private.toml");
     std::fs::write(
         &config,
         "[[registries]]\nname = \"main\"\nauth-required = true\n",
@@ -109,7 +109,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
             Placement::Shared,
             bench.seconds,
             64,
-            scratch.as_path(),
+            &scratch,
         )
     };
     let private_runs = load::rotate(
@@ -123,7 +123,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Vec<Section>> {
     // The same requests with every server alone on one core and wrk on another.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pinned = if cores >= 2 {
-        Some(split_runs(bench, &data, &www, &targets, scratch.as_path())?)
+        Some(split_runs(bench, &data, &www, &targets, &scratch)?)
     } else {
         eprintln!("one core only: the index benchmark skips servers and wrk on cores of their own");
         None

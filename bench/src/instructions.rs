@@ -24,9 +24,9 @@ const CONNECTIONS: u32 = 8;
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     let scratch = bench.scratch()?;
-    let data = registry.copy_to(scratch.as_path())?;
-    let www = scratch.as_path().join("www");
-    let counts = scratch.as_path().join("counts");
+    let data = registry.copy_to(&scratch)?;
+    let www = scratch.join("www");
+    let counts = scratch.join("counts");
     std::fs::create_dir_all(&counts)?;
 
     // cargohold first: the others serve the files it lays out.
@@ -34,32 +34,20 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     let server = Cargohold::start_counted(&bench.binary, &data, &out)?;
     let laid_out = lay_out_index(registry, &server.url, &www)?;
     let paths: Vec<&str> = laid_out.iter().map(|(path, _)| path.as_str()).collect();
-    let ours = measure(
-        &server.url,
-        server.pid(),
-        &out,
-        &laid_out,
-        scratch.as_path(),
-    )?;
+    let ours = measure(&server.url, server.pid(), &out, &laid_out, &scratch)?;
     drop(server);
 
     let out = counts.join("nginx");
     let nginx = Nginx::start_counted(&www, &out)?;
     let tagged = with_etags(&paths, etags(&nginx.url, paths.iter().copied())?);
-    let nginx = measure(&nginx.url, nginx.pid(), &out, &tagged, scratch.as_path())?;
+    let nginx = measure(&nginx.url, nginx.pid(), &out, &tagged, &scratch)?;
 
     let mut floors = Vec::new();
     for (stack, name) in [(Stack::Hyper, "hyper"), (Stack::Tokio, "tokio")] {
         let out = counts.join(name);
         let floor = Floor::start_counted(&www, stack, &out)?;
         let tagged = with_etags(&paths, etags(&floor.url, paths.iter().copied())?);
-        floors.push(measure(
-            &floor.url,
-            floor.pid(),
-            &out,
-            &tagged,
-            scratch.as_path(),
-        )?);
+        floors.push(measure(&floor.url, floor.pid(), &out, &tagged, &scratch)?);
     }
 
     let row = |what: &str, pick: fn(&Counted) -> f64| {

@@ -22,8 +22,8 @@ struct Times {
 /// each one's commit on the git index's branch before the next.
 fn latencies(bench: &Bench, registry: &Registry, count: usize, git: bool) -> anyhow::Result<Times> {
     let scratch = bench.scratch()?;
-    let data = registry.copy_to(scratch.as_path())?;
-    let config = scratch.as_path().join("cargohold.toml");
+    let data = registry.copy_to(&scratch)?;
+    let config = scratch.join("cargohold.toml");
     std::fs::write(
         &config,
         // No per-user publish limit: the benchmark publishes far more than 120 a minute.

@@ -79,11 +79,11 @@ pub fn timed_cargo(project: &Path, home: &Path, args: &[&str]) -> anyhow::Result
 
 pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     let scratch = bench.scratch()?;
-    let data = registry.copy_to(scratch.as_path())?;
+    let data = registry.copy_to(&scratch)?;
     let server = Cargohold::start(&bench.binary, &data)?;
 
     // nginx serves the same index files, with a config.json of its own.
-    let www = scratch.as_path().join("www");
+    let www = scratch.join("www");
     let runtime = tokio::runtime::Runtime::new()?;
     let client = reqwest::Client::new();
     for (name, _) in &registry.crates {
@@ -113,7 +113,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
     )?;
 
     let (direct, closure) = direct_dependencies(registry.crates.len());
-    let project = scratch.as_path().join("project");
+    let project = scratch.join("project");
     std::fs::create_dir_all(project.join("src"))?;
     std::fs::write(project.join("src/lib.rs"), "")?;
     let deps: String = direct
@@ -127,7 +127,7 @@ pub fn run(bench: &Bench, registry: &Registry) -> anyhow::Result<Section> {
         ),
     )?;
 
-    let home = scratch.as_path().join("cargo-home");
+    let home = scratch.join("cargo-home");
     let ours_url = format!("sparse+{}registries/main/index/", server.url);
     let nginx_url = format!("sparse+{}registries/main/index/", nginx.url);
     // Warm both, then alternate, so neither profits from running second.
