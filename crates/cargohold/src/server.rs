@@ -15,6 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode};
 use futures::future::{BoxFuture, Either, Ready, ready};
 use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
 use tower::Service;
 use tower::ServiceBuilder;
 use tower_http::ServiceBuilderExt;
@@ -41,10 +42,19 @@ pub async fn serve(
     let flusher = tokio::spawn(flush_downloads_periodically(app.clone()));
     let follower = tokio::spawn(follow_index_changes(app.clone()));
     let evictor = tokio::spawn(evict_periodically(app.clone()));
+    // Git writers are told to stop rather than aborted: a pass cut off would leave
+    // its `git gc` running, without the writer lock, beside the next writer.
+    let stop_git_writers = CancellationToken::new();
     let git_writers: Vec<_> = app
         .registries()
         .filter(|r| r.git.is_some())
-        .map(|r| tokio::spawn(write_git_index(app.clone(), r.clone())))
+        .map(|r| {
+            tokio::spawn(write_git_index(
+                app.clone(),
+                r.clone(),
+                stop_git_writers.clone(),
+            ))
+        })
         .collect();
     // A node without webhooks leaves the deliveries to the nodes configured with them,
     // and only prunes their history (left behind when every webhook is removed).
@@ -114,8 +124,12 @@ pub async fn serve(
     flusher.abort();
     follower.abort();
     evictor.abort();
+    stop_git_writers.cancel();
+    if !git_writers.is_empty() {
+        tracing::info!("shutting down: letting the git index writers finish their pass");
+    }
     for writer in git_writers {
-        writer.abort();
+        let _ = writer.await;
     }
     // A delivery cut off here is sent again once its claim runs out.
     webhook_sender.abort();
@@ -247,7 +261,9 @@ async fn follow_index_changes(app: AppState) {
 /// start (changes committed while no writer ran), then whenever a change is made
 /// here or `follow_index_changes` sees one from another process; after a failure,
 /// again after a growing pause.
-async fn write_git_index(app: AppState, registry: Arc<Registry>) {
+/// Keeps `registry`'s git index in step with its rows until `stop` is cancelled;
+/// a pass under way when it is (commits, then perhaps `git gc`) is finished first.
+async fn write_git_index(app: AppState, registry: Arc<Registry>, stop: CancellationToken) {
     let Some(git) = &registry.git else { return };
     let mut failures: u32 = 0;
     loop {
@@ -263,15 +279,19 @@ async fn write_git_index(app: AppState, registry: Arc<Registry>) {
                 tracing::warn!(registry = %registry.name, error = ?err, "could not write the git index; will retry");
             }
         }
-        if failures == 0 {
-            git.woken().await;
-        } else {
-            // 1, 2, 4 … 32 s: a stale lock left by a killed writer clears after a few seconds.
-            let pause = Duration::from_secs(1 << (failures - 1).min(5));
-            tokio::select! {
-                () = git.woken() => {}
-                () = tokio::time::sleep(pause) => {}
+        // 1, 2, 4 … 32 s after a failure: a stale lock left by a killed writer clears
+        // after a few seconds.
+        let pause = async {
+            if failures == 0 {
+                std::future::pending().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(1 << (failures - 1).min(5))).await;
             }
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = git.woken() => {}
+            () = pause => {}
         }
     }
 }

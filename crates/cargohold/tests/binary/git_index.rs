@@ -134,6 +134,67 @@ fn changes_made_while_no_writer_ran_reach_the_git_index_once_after_a_kill() {
     assert!(check.status.success(), "{check:?}");
 }
 
+/// Processes (other than this test) whose command line names `needle`.
+fn processes_naming(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_stopped_server_finishes_its_git_pass_and_gc_before_it_exits() {
+    let (data, listen) = git_data_dir();
+    let served = Served::start_at(data.path(), &listen);
+    wait_for_commits(data.path(), 1);
+    drop(served);
+    // A thousand changes while no writer ran: the next server's first pass commits
+    // them one by one, which is enough commits for it to run `git gc --auto`.
+    let fixtures: Vec<_> = (0..1000)
+        .map(|i| CrateFixture::new(&format!("many-{i:04}"), "1.0.0"))
+        .collect();
+    import(data.path(), &fixtures);
+
+    // git packs as soon as it sees a few loose objects, so the gc does run; the
+    // server is stopped while it does.
+    let served = Served::start_with_env(
+        data.path(),
+        &["--listen", &listen],
+        &[
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "gc.auto"),
+            ("GIT_CONFIG_VALUE_0", "256"),
+        ],
+    );
+    let git_dir = data.path().join("git/main.git");
+    let git_dir = git_dir.to_str().unwrap();
+    let started = std::time::Instant::now();
+    while !processes_naming(git_dir)
+        .iter()
+        .any(|cmdline| cmdline.contains(" gc "))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the writer never ran git gc"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(served.terminate().success());
+
+    // Every commit is there, git gc has packed them, and no git outlives the server.
+    assert_eq!(subjects(data.path()).len(), 1001);
+    assert_eq!(processes_naming(git_dir), Vec::<String>::new());
+    let objects = git(data.path(), &["count-objects", "-v"]);
+    assert!(objects.lines().any(|l| l == "count: 0"), "{objects}");
+    assert!(!objects.lines().any(|l| l == "packs: 0"), "{objects}");
+}
+
 #[test]
 fn reindex_restores_a_lost_git_index_byte_for_byte_and_can_squash_its_history() {
     let (data, listen) = git_data_dir();
