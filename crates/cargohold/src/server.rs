@@ -260,9 +260,8 @@ async fn follow_index_changes(app: AppState) {
 /// The single writer of a registry's git index in this process: catches up at
 /// start (changes committed while no writer ran), then whenever a change is made
 /// here or `follow_index_changes` sees one from another process; after a failure,
-/// again after a growing pause.
-/// Keeps `registry`'s git index in step with its rows until `stop` is cancelled;
-/// a pass under way when it is (commits, then perhaps `git gc`) is finished first.
+/// again after a growing pause. It returns between passes once `stop` is
+/// cancelled: a pass under way (commits, then perhaps `git gc`) is finished first.
 async fn write_git_index(app: AppState, registry: Arc<Registry>, stop: CancellationToken) {
     let Some(git) = &registry.git else { return };
     let mut failures: u32 = 0;

@@ -134,7 +134,7 @@ fn changes_made_while_no_writer_ran_reach_the_git_index_once_after_a_kill() {
     assert!(check.status.success(), "{check:?}");
 }
 
-/// Processes (other than this test) whose command line names `needle`.
+/// The command lines, arguments joined by spaces, of the running processes that name `needle`.
 fn processes_naming(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
