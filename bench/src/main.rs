@@ -73,6 +73,10 @@ struct Args {
     /// Rounds of `cargo fetch` per way of fetching in the proxy benchmark (the median is reported)
     #[arg(long, default_value_t = 5)]
     fetches: usize,
+    /// Measure this cargohold binary instead of building the workspace's (to
+    /// compare two builds, one run each, with --out elsewhere)
+    #[arg(long)]
+    binary: Option<PathBuf>,
     /// Where the report goes
     #[arg(long, default_value = "docs/benchmarks.md")]
     out: PathBuf,
@@ -87,6 +91,9 @@ pub struct Bench {
     pub resolutions: usize,
     pub import_crates: usize,
     pub fetches: usize,
+    /// Where measurements are kept in full, in the order they were taken
+    /// (target/bench-data/raw), for looking into a tail after the run.
+    pub raw: PathBuf,
     /// Where the sections copy registries and write their files; see [`Bench::scratch`].
     scratch: tempfile::TempDir,
 }
@@ -119,7 +126,19 @@ fn main() -> anyhow::Result<()> {
     }
     let root = workspace_root()?;
     servers::ensure_tools()?;
-    let binary = build_release(&root)?;
+    if args.binary.is_some() && args.out == Path::new("docs/benchmarks.md") {
+        bail!(
+            "--binary measures a build other than this checkout's, whose commit docs/benchmarks.md names; \
+             write the report elsewhere with --out"
+        );
+    }
+    let binary = match &args.binary {
+        Some(binary) => std::path::absolute(binary)?,
+        None => build_release(&root)?,
+    };
+    let cache = target_dir(&root).join("bench-data");
+    let raw = cache.join("raw");
+    std::fs::create_dir_all(&raw)?;
     let bench = Bench {
         binary: binary.clone(),
         seconds: args.seconds,
@@ -128,10 +147,10 @@ fn main() -> anyhow::Result<()> {
         resolutions: args.resolutions,
         import_crates: args.import_crates,
         fetches: args.fetches.max(1),
+        raw,
         scratch: tempfile::tempdir()?,
     };
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-    let cache = target_dir(&root).join("bench-data");
     let needs_registry = ["index", "instructions", "downloads", "publish", "resolve"]
         .iter()
         .any(|name| wanted(name));

@@ -72,7 +72,29 @@ fn latencies(bench: &Bench, registry: &Registry, count: usize, git: bool) -> any
             times.in_git.push(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
+    write_raw(bench, registry, git, &times)?;
     Ok(times)
+}
+
+/// Keeps every latency of a run in the order the publishes were made, one
+/// publish per line (answered ms, then until-in-git ms with the git index), in
+/// target/bench-data/raw/publish-CRATES[-git].txt: a tail that comes every so
+/// many publishes is something periodic, one that does not is the machine.
+fn write_raw(bench: &Bench, registry: &Registry, git: bool, times: &Times) -> anyhow::Result<()> {
+    let suffix = if git { "-git" } else { "" };
+    let path = bench
+        .raw
+        .join(format!("publish-{}{suffix}.txt", registry.crates.len()));
+    let mut text = String::new();
+    for (i, answered) in times.answered.iter().enumerate() {
+        text.push_str(&format!("{answered:.3}"));
+        if let Some(in_git) = times.in_git.get(i) {
+            text.push_str(&format!(" {in_git:.3}"));
+        }
+        text.push('\n');
+    }
+    std::fs::write(&path, text)?;
+    Ok(())
 }
 
 /// Waits until the file at `path` exists and differs from `before`.
