@@ -2,6 +2,7 @@
 //! small registry, without and with the git index (then also until the commit
 //! that holds the new crate is on the branch).
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -87,11 +88,10 @@ fn write_raw(bench: &Bench, registry: &Registry, git: bool, times: &Times) -> an
         .join(format!("publish-{}{suffix}.txt", registry.crates.len()));
     let mut text = String::new();
     for (i, answered) in times.answered.iter().enumerate() {
-        text.push_str(&format!("{answered:.3}"));
-        if let Some(in_git) = times.in_git.get(i) {
-            text.push_str(&format!(" {in_git:.3}"));
+        match times.in_git.get(i) {
+            Some(in_git) => writeln!(text, "{answered:.3} {in_git:.3}")?,
+            None => writeln!(text, "{answered:.3}")?,
         }
-        text.push('\n');
     }
     std::fs::write(&path, text)?;
     Ok(())
